@@ -1,0 +1,201 @@
+//! The command line: `serve`, `init`, and the read-only `events` and `orders` queries. Parsing
+//! is clap's; each command turns its flags into [`Config`] and calls the library.
+
+mod query;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::config::{self, Config, LogFormat, Overrides};
+
+const ABOUT: &str = "The buyer's side of TMF641 service-order notifications.";
+
+const LONG_ABOUT: &str = "\
+The buyer's side of TMF641 service-order notifications: a seller's hub (ONAP External API or \
+any TMF641 seller) POSTs every change of a service order to the Listener API, and \
+order-listener stores each event durably, exactly once, and projects it into the state of \
+its service order.
+
+Settings come from a TOML file (--config), then environment variables ORDER_LISTENER_*, then \
+flags. `order-listener init` writes a file that documents every setting.";
+
+const AFTER_HELP: &str = "\
+Quick start:
+  order-listener serve                       HTTPS on 127.0.0.1:8443, API key printed once
+  order-listener serve --plain-http --allow-anonymous   for tests, or behind a gateway
+  order-listener orders list                 what the listener knows, while it runs";
+
+/// The `order-listener` command line.
+#[derive(Debug, Parser)]
+#[command(name = "order-listener", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the listener: the Listener API on --listen and the admin API on --admin-listen.
+    Serve(ServeArgs),
+    /// Write a configuration file that lists and explains every setting.
+    Init(InitArgs),
+    /// Read stored events (works while `serve` runs).
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Read the service orders projected from the events (works while `serve` runs).
+    #[command(subcommand)]
+    Orders(OrdersCommand),
+}
+
+/// Where the store is: the flags every command that reads it takes.
+#[derive(Debug, Args, Clone)]
+struct StoreArgs {
+    /// A TOML configuration file (see `order-listener init`).
+    #[arg(long, env = "ORDER_LISTENER_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where the embedded store, the certificate and credentials live
+    /// [default: the platform data directory, ~/.local/share/order-listener on Linux].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The store's URL instead of the embedded default, as sqlite:///path/file.sqlite3.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The address of the Listener API [default: 127.0.0.1:8443].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// The address of the admin API and health checks [default: 127.0.0.1:9090].
+    #[arg(long, value_name = "ADDR")]
+    admin_listen: Option<std::net::SocketAddr>,
+    /// Serve plain HTTP instead of HTTPS: only behind a TLS-terminating proxy, or in tests.
+    #[arg(long)]
+    plain_http: bool,
+    /// Accept notifications without credentials, as ONAP sends them. Put an authenticating
+    /// gateway in front.
+    #[arg(long)]
+    allow_anonymous: bool,
+    /// How log lines are written [default: text].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// Where to write the file.
+    #[arg(long, value_name = "FILE", default_value = "order-listener.toml")]
+    config: PathBuf,
+    /// Replace the file if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// The newest events first.
+    List(query::EventListArgs),
+    /// One event, with its body as received.
+    Show(query::EventShowArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum OrdersCommand {
+    /// The most recently updated orders first.
+    List(query::OrderListArgs),
+    /// One order: its state, items, timeline and anomalies.
+    Show(query::OrderShowArgs),
+}
+
+impl StoreArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            ..Overrides::default()
+        }
+    }
+
+    fn config(&self) -> anyhow::Result<Config> {
+        Config::load(self.config.as_deref(), &self.overrides())
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Init(args) => init(args),
+        Command::Events(EventsCommand::List(args)) => query::list_events(args).await,
+        Command::Events(EventsCommand::Show(args)) => query::show_event(args).await,
+        Command::Orders(OrdersCommand::List(args)) => query::list_orders(args).await,
+        Command::Orders(OrdersCommand::Show(args)) => query::show_order(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let overrides = Overrides {
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+        plain_http: args.plain_http.then_some(true),
+        allow_anonymous: args.allow_anonymous.then_some(true),
+        log_format: args.log_format,
+        ..args.store.overrides()
+    };
+    let config = Config::load(args.store.config.as_deref(), &overrides)?;
+    crate::telemetry::init(config.log_format, &config.log_level);
+    let app = App::build(config).await?;
+    println!("{}", app.banner());
+
+    let shutdown = CancellationToken::new();
+    let signals = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests and the last commit");
+        signals.cancel();
+    });
+    app.run(shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch SIGTERM; only SIGINT stops the listener");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
+    if args.config.exists() && !args.force {
+        bail!("{} already exists; pass --force to replace it", args.config.display());
+    }
+    std::fs::write(&args.config, config::DEFAULT_CONFIG)
+        .with_context(|| format!("cannot write {}", args.config.display()))?;
+    println!(
+        "wrote {path}; edit it, then run: order-listener serve --config {path}",
+        path = args.config.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,753 @@
+//! The Listener envelope `{eventId, eventDate, eventType, event}`: its value types and the one
+//! function that turns received bytes into a [`Notification`] or says exactly what is wrong.
+//!
+//! Parsing happens here once, at the edge; everything behind it receives valid types. This
+//! module does no IO and knows nothing of HTTP: the HTTP layer maps [`EnvelopeError`] to status
+//! codes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use bytes::Bytes;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::state::State;
+
+/// The longest eventId or order id accepted, in bytes.
+pub const MAX_ID_LEN: usize = 256;
+
+/// Checks a sender-given identifier: non-empty, not too long, no control characters.
+fn check_identifier(text: &str) -> Result<(), &'static str> {
+    if text.is_empty() {
+        Err("must not be empty")
+    } else if text.len() > MAX_ID_LEN {
+        Err("must be at most 256 bytes long")
+    } else if text.chars().any(char::is_control) {
+        Err("must not contain control characters")
+    } else {
+        Ok(())
+    }
+}
+
+macro_rules! identifier {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The identifier as the sender wrote it.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = &'static str;
+
+            fn try_from(text: String) -> Result<Self, Self::Error> {
+                check_identifier(&text)?;
+                Ok(Self(text))
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = &'static str;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                Self::try_from(text.to_owned())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                Self::try_from(text).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+identifier!(
+    /// The seller's identifier of one notification; the key for deduplication.
+    EventId
+);
+identifier!(
+    /// The seller's identifier of a service order (`event.id`).
+    OrderId
+);
+
+/// The kind of notification (`eventType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventType {
+    /// A service order was created; ONAP sends it once, in state `acknowledged`.
+    ServiceOrderCreation,
+    /// A service order changed state; ONAP sends it only for `completed` and `failed`.
+    ServiceOrderStateChange,
+    /// One item of a service order changed state; `event.orderItem` holds that item.
+    ServiceOrderItemStateChange,
+    /// Service inventory: a service was created. Stored and forwarded, not projected.
+    ServiceCreation,
+    /// Service inventory: a service attribute changed. Stored and forwarded, not projected.
+    ServiceAttributeValueChange,
+    /// Service inventory: a service was removed. Stored and forwarded, not projected.
+    ServiceRemove,
+}
+
+impl EventType {
+    /// Every event type: the three of the Listener API, then the service-inventory ones.
+    pub const ALL: [EventType; 6] = [
+        EventType::ServiceOrderCreation,
+        EventType::ServiceOrderStateChange,
+        EventType::ServiceOrderItemStateChange,
+        EventType::ServiceCreation,
+        EventType::ServiceAttributeValueChange,
+        EventType::ServiceRemove,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::ServiceOrderCreation => "ServiceOrderCreationNotification",
+            EventType::ServiceOrderStateChange => "ServiceOrderStateChangeNotification",
+            EventType::ServiceOrderItemStateChange => "ServiceOrderItemStateChangeNotification",
+            EventType::ServiceCreation => "ServiceCreationNotification",
+            EventType::ServiceAttributeValueChange => "ServiceAttributeValueChangeNotification",
+            EventType::ServiceRemove => "ServiceRemoveNotification",
+        }
+    }
+
+    /// Whether the event is about a service order, and so is projected.
+    pub fn is_service_order(self) -> bool {
+        matches!(
+            self,
+            EventType::ServiceOrderCreation
+                | EventType::ServiceOrderStateChange
+                | EventType::ServiceOrderItemStateChange
+        )
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventType {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        EventType::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or_else(|| format!("`{text}` is not an event type"))
+    }
+}
+
+impl Serialize for EventType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// When the seller says the event happened (`eventDate`), in UTC with microsecond precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventDate(DateTime<Utc>);
+
+impl EventDate {
+    /// Microseconds since the Unix epoch; what the store sorts on.
+    pub fn timestamp_micros(self) -> i64 {
+        self.0.timestamp_micros()
+    }
+
+    /// The inverse of [`EventDate::timestamp_micros`].
+    pub fn from_timestamp_micros(micros: i64) -> Option<Self> {
+        DateTime::from_timestamp_micros(micros).map(EventDate)
+    }
+
+    /// The date as a UTC date-time.
+    pub fn as_datetime(self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+impl From<DateTime<Utc>> for EventDate {
+    fn from(date: DateTime<Utc>) -> Self {
+        // Sub-microsecond digits are dropped so that a date survives a round trip through the
+        // store unchanged.
+        let micros = date.timestamp_micros();
+        EventDate(DateTime::from_timestamp_micros(micros).unwrap_or(date))
+    }
+}
+
+impl fmt::Display for EventDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+}
+
+/// The text was not a date-time in any form that senders are known to use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not an RFC 3339 date-time; send a date with a time and an offset, \
+     such as 2019-03-25T08:08:56.310Z"
+)]
+pub struct InvalidDate(pub String);
+
+impl FromStr for EventDate {
+    type Err = InvalidDate;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        // RFC 3339 covers ONAP's `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'` and dates with no fraction.
+        // Java's `Z` pattern letter gives `+0000` offsets, with or without a fraction.
+        DateTime::parse_from_rfc3339(text)
+            .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
+            .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%z"))
+            .map(|date| EventDate::from(date.with_timezone(&Utc)))
+            .map_err(|_| InvalidDate(text.to_owned()))
+    }
+}
+
+impl Serialize for EventDate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventDate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What one item of `event.orderItem` says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemFact {
+    /// The item's id within its order.
+    pub id: String,
+    /// The item's state, when the event gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<State>,
+    /// add, modify or delete, when the event gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}
+
+/// What a service-order event says about its order: the part the projection needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderFacts {
+    /// `event.id`.
+    pub order_id: OrderId,
+    /// `event.state`, the order's state when the event was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<State>,
+    /// `event.externalId`, the buyer's own reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// `event.orderDate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_date: Option<String>,
+    /// `event.completionDateTime`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_date_time: Option<String>,
+    /// The items of `event.orderItem` that carry an id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<ItemFact>,
+}
+
+/// A received notification that passed every check.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    /// `eventId`.
+    pub event_id: EventId,
+    /// `eventType`.
+    pub event_type: EventType,
+    /// `eventDate`.
+    pub event_date: EventDate,
+    /// The facts about the order, for service-order events.
+    pub order: Option<OrderFacts>,
+    /// The whole body, parsed; resends are compared on it.
+    pub document: Value,
+    /// The body exactly as received.
+    pub raw: Bytes,
+}
+
+/// What the parser accepts beyond the Listener API's three event types.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParseOptions {
+    /// Admit the service-inventory event types that newer NBI releases send.
+    pub accept_service_inventory: bool,
+}
+
+/// A numbered functional error (HTTP 422). The codes are ours: the spec leaves 422 open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FunctionalError {
+    /// 60: the eventId is already stored with another payload.
+    EventIdConflict,
+    /// 61: a service-order event without a usable `event.id`.
+    MissingOrderId,
+    /// 62: a state change without `event.state`.
+    MissingOrderState,
+    /// 63: an item state change without an `orderItem[]` entry carrying `id` and `state`.
+    MissingItemState,
+    /// 64: a state value outside TMF641's StateType.
+    UnknownState,
+}
+
+impl FunctionalError {
+    /// Every functional error, for documentation and tests.
+    pub const ALL: [FunctionalError; 5] = [
+        FunctionalError::EventIdConflict,
+        FunctionalError::MissingOrderId,
+        FunctionalError::MissingOrderState,
+        FunctionalError::MissingItemState,
+        FunctionalError::UnknownState,
+    ];
+
+    /// The number in ErrorRepresentation's `code`.
+    pub fn code(self) -> u16 {
+        match self {
+            FunctionalError::EventIdConflict => 60,
+            FunctionalError::MissingOrderId => 61,
+            FunctionalError::MissingOrderState => 62,
+            FunctionalError::MissingItemState => 63,
+            FunctionalError::UnknownState => 64,
+        }
+    }
+
+    /// A short reason phrase for ErrorRepresentation's `reason`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            FunctionalError::EventIdConflict => "Event id already used with another payload",
+            FunctionalError::MissingOrderId => "Event has no service order id",
+            FunctionalError::MissingOrderState => "State change without a state",
+            FunctionalError::MissingItemState => "Item state change without an item state",
+            FunctionalError::UnknownState => "Unknown state",
+        }
+    }
+}
+
+/// Why a body was refused. Each variant carries what the sender needs to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    /// The body is empty.
+    #[error("the request has no body; send the Listener JSON object")]
+    MissingBody,
+    /// The body is not JSON, or is JSON but not an object.
+    #[error("{0}")]
+    InvalidBody(String),
+    /// Required fields are missing or null; the names are in the order of the spec.
+    #[error("missing required field{s}: {list}", s = if .0.len() > 1 { "s" } else { "" }, list = .0.join(", "))]
+    MissingFields(Vec<&'static str>),
+    /// A field has the wrong type or value.
+    #[error("{field}: {message}")]
+    InvalidField {
+        /// The JSON path of the field.
+        field: &'static str,
+        /// What is wrong and what is expected.
+        message: String,
+    },
+    /// The envelope is well-formed but its content contradicts the contract.
+    #[error("{field}: {message}")]
+    Functional {
+        /// Which rule was broken.
+        kind: FunctionalError,
+        /// The JSON path of the offending field.
+        field: String,
+        /// What is wrong and what is expected.
+        message: String,
+    },
+}
+
+impl EnvelopeError {
+    /// The JSON path of the field at fault, when there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            EnvelopeError::MissingFields(fields) => fields.first().copied(),
+            EnvelopeError::InvalidField { field, .. } => Some(field),
+            EnvelopeError::Functional { field, .. } => Some(field),
+            EnvelopeError::MissingBody | EnvelopeError::InvalidBody(_) => None,
+        }
+    }
+}
+
+/// The JSON type of a value, for error messages.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Turns the received bytes into a [`Notification`], or says what the sender must fix.
+///
+/// Checks run in the order of the error codes: body, JSON, required fields, field types, then
+/// the functional rules of the event type.
+pub fn parse_notification(raw: Bytes, options: ParseOptions) -> Result<Notification, EnvelopeError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(EnvelopeError::MissingBody);
+    }
+    let document: Value = serde_json::from_slice(&raw).map_err(|error| {
+        EnvelopeError::InvalidBody(format!("the body is not valid JSON: {error}"))
+    })?;
+    let Value::Object(fields) = &document else {
+        return Err(EnvelopeError::InvalidBody(format!(
+            "the body must be a JSON object, not {}",
+            json_type(&document)
+        )));
+    };
+
+    let missing: Vec<&'static str> = ["eventId", "eventDate", "eventType", "event"]
+        .into_iter()
+        .filter(|name| fields.get(*name).is_none_or(Value::is_null))
+        .collect();
+    if !missing.is_empty() {
+        return Err(EnvelopeError::MissingFields(missing));
+    }
+
+    let event_id = match &fields["eventId"] {
+        Value::String(text) => EventId::try_from(text.clone()).map_err(|why| {
+            EnvelopeError::InvalidField { field: "eventId", message: why.to_owned() }
+        })?,
+        other => {
+            return Err(EnvelopeError::InvalidField {
+                field: "eventId",
+                message: format!("must be a string, not {}", json_type(other)),
+            });
+        }
+    };
+    let event_date = match &fields["eventDate"] {
+        Value::String(text) => text.parse::<EventDate>().map_err(|error| {
+            EnvelopeError::InvalidField { field: "eventDate", message: error.to_string() }
+        })?,
+        other => {
+            return Err(EnvelopeError::InvalidField {
+                field: "eventDate",
+                message: format!("must be an RFC 3339 date-time string, not {}", json_type(other)),
+            });
+        }
+    };
+    let event_type = parse_event_type(&fields["eventType"], options)?;
+    let Value::Object(event) = &fields["event"] else {
+        return Err(EnvelopeError::InvalidField {
+            field: "event",
+            message: format!("must be a JSON object, not {}", json_type(&fields["event"])),
+        });
+    };
+
+    let order = if event_type.is_service_order() {
+        Some(order_facts(event_type, event)?)
+    } else {
+        None
+    };
+    Ok(Notification { event_id, event_type, event_date, order, document, raw })
+}
+
+fn parse_event_type(value: &Value, options: ParseOptions) -> Result<EventType, EnvelopeError> {
+    let expected = "expected ServiceOrderCreationNotification, ServiceOrderStateChangeNotification \
+                    or ServiceOrderItemStateChangeNotification";
+    let Value::String(text) = value else {
+        return Err(EnvelopeError::InvalidField {
+            field: "eventType",
+            message: format!("must be a string, not {}; {expected}", json_type(value)),
+        });
+    };
+    match text.parse::<EventType>() {
+        Ok(kind) if kind.is_service_order() || options.accept_service_inventory => Ok(kind),
+        Ok(kind) => Err(EnvelopeError::InvalidField {
+            field: "eventType",
+            message: format!(
+                "{kind} is a service-inventory event, which this listener does not accept; \
+                 set accept_service_inventory_events = true to store and forward them"
+            ),
+        }),
+        Err(_) => Err(EnvelopeError::InvalidField {
+            field: "eventType",
+            message: format!("`{text}` is not an event type; {expected}"),
+        }),
+    }
+}
+
+fn functional(kind: FunctionalError, field: impl Into<String>, message: impl Into<String>) -> EnvelopeError {
+    EnvelopeError::Functional { kind, field: field.into(), message: message.into() }
+}
+
+/// Reads an optional state at `path`: absent or null is `None`, anything else must be a state.
+fn optional_state(value: Option<&Value>, path: &str) -> Result<Option<State>, EnvelopeError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => text
+            .parse::<State>()
+            .map(Some)
+            .map_err(|error| functional(FunctionalError::UnknownState, path, error.to_string())),
+        Some(other) => Err(functional(
+            FunctionalError::UnknownState,
+            path,
+            format!("must be a TMF641 state string, not {}", json_type(other)),
+        )),
+    }
+}
+
+/// Reads an optional string, tolerating null and ignoring other types: these fields are only
+/// informative, and real senders fill them loosely.
+fn optional_text(event: &Map<String, Value>, key: &str) -> Option<String> {
+    event.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn order_facts(kind: EventType, event: &Map<String, Value>) -> Result<OrderFacts, EnvelopeError> {
+    let order_id = match event.get("id") {
+        Some(Value::String(text)) => OrderId::try_from(text.clone()).map_err(|why| {
+            functional(FunctionalError::MissingOrderId, "event.id", format!("the service order id {why}"))
+        })?,
+        None | Some(Value::Null) => {
+            return Err(functional(
+                FunctionalError::MissingOrderId,
+                "event.id",
+                format!("{kind} must carry the service order id in event.id"),
+            ));
+        }
+        Some(other) => {
+            return Err(functional(
+                FunctionalError::MissingOrderId,
+                "event.id",
+                format!("the service order id must be a string, not {}", json_type(other)),
+            ));
+        }
+    };
+    let state = optional_state(event.get("state"), "event.state")?;
+    if kind == EventType::ServiceOrderStateChange && state.is_none() {
+        return Err(functional(
+            FunctionalError::MissingOrderState,
+            "event.state",
+            "a ServiceOrderStateChangeNotification must carry the new state in event.state",
+        ));
+    }
+
+    let mut items = Vec::new();
+    match event.get("orderItem") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(entries)) => {
+            for (index, entry) in entries.iter().enumerate() {
+                let Value::Object(item) = entry else { continue };
+                let state = optional_state(item.get("state"), &format!("event.orderItem[{index}].state"))?;
+                // Items without an id cannot be followed; they are kept in the raw body only.
+                let Some(id) = item.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()) else {
+                    continue;
+                };
+                let action = item.get("action").and_then(Value::as_str).map(str::to_owned);
+                items.push(ItemFact { id: id.to_owned(), state, action });
+            }
+        }
+        Some(other) => {
+            return Err(EnvelopeError::InvalidField {
+                field: "event.orderItem",
+                message: format!("must be an array of order items, not {}", json_type(other)),
+            });
+        }
+    }
+    if kind == EventType::ServiceOrderItemStateChange && !items.iter().any(|item| item.state.is_some()) {
+        return Err(functional(
+            FunctionalError::MissingItemState,
+            "event.orderItem",
+            "a ServiceOrderItemStateChangeNotification must carry the changed item, with its id \
+             and state, in event.orderItem",
+        ));
+    }
+
+    Ok(OrderFacts {
+        order_id,
+        state,
+        external_id: optional_text(event, "externalId"),
+        order_date: optional_text(event, "orderDate"),
+        completion_date_time: optional_text(event, "completionDateTime"),
+        items,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(value: Value) -> Result<Notification, EnvelopeError> {
+        parse_notification(Bytes::from(value.to_string()), ParseOptions::default())
+    }
+
+    fn onap_item_event() -> Value {
+        json!({
+            "eventId": "0f1f6b8e-2b5a-4a8e-9d3c-7f1b2c3d4e5f",
+            "eventDate": "2019-03-25T08:08:56.310Z",
+            "eventType": "ServiceOrderItemStateChangeNotification",
+            "event": {
+                "id": "5c988c98e3caf4000173cb4d",
+                "href": "serviceOrder/5c988c98e3caf4000173cb4d",
+                "externalId": "BBS_BSS_TrackindId6979",
+                "state": "inProgress",
+                "orderDate": "2019-03-25T08:08:56.297Z",
+                "completionDateTime": null,
+                "orderItem": [{
+                    "id": "1", "action": "add", "state": "inProgress", "percentProgress": "0",
+                    "@type": null, "@schemaLocation": null, "@baseType": null,
+                    "orderItemRelationship": [], "service": {"id": null, "name": "x"},
+                    "orderItemMessage": []
+                }]
+            }
+        })
+    }
+
+    #[test]
+    fn onap_item_event_is_parsed_with_its_facts() {
+        let notification = parse(onap_item_event()).unwrap();
+        assert_eq!(notification.event_type, EventType::ServiceOrderItemStateChange);
+        assert_eq!(notification.event_date.to_string(), "2019-03-25T08:08:56.310Z");
+        let order = notification.order.unwrap();
+        assert_eq!(order.order_id.as_str(), "5c988c98e3caf4000173cb4d");
+        assert_eq!(order.state, Some(State::InProgress));
+        assert_eq!(order.completion_date_time, None);
+        assert_eq!(
+            order.items,
+            vec![ItemFact { id: "1".into(), state: Some(State::InProgress), action: Some("add".into()) }]
+        );
+    }
+
+    #[test]
+    fn dates_in_the_forms_senders_use_are_accepted() {
+        let cases = [
+            ("2019-03-25T08:08:56.310Z", "2019-03-25T08:08:56.310Z"),
+            ("2019-03-25T08:08:56Z", "2019-03-25T08:08:56Z"),
+            ("2019-03-25T09:08:56.310+01:00", "2019-03-25T08:08:56.310Z"),
+            ("2019-03-25T08:08:56.310+0000", "2019-03-25T08:08:56.310Z"),
+            ("2019-03-25T08:08:56+0000", "2019-03-25T08:08:56Z"),
+            ("2019-03-25T08:08:56.123456789Z", "2019-03-25T08:08:56.123456Z"),
+        ];
+        for (given, normalised) in cases {
+            let date: EventDate = given.parse().unwrap_or_else(|e| panic!("{given}: {e}"));
+            assert_eq!(date.to_string(), normalised);
+        }
+        for bad in ["2019-03-25", "2019-03-25T08:08:56", "yesterday", "", "2019-13-25T08:08:56Z"] {
+            assert!(bad.parse::<EventDate>().is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn empty_and_non_json_bodies_are_told_apart() {
+        assert_eq!(parse_notification(Bytes::new(), ParseOptions::default()).unwrap_err(), EnvelopeError::MissingBody);
+        assert_eq!(parse_notification(Bytes::from_static(b" \n"), ParseOptions::default()).unwrap_err(), EnvelopeError::MissingBody);
+        assert!(matches!(
+            parse_notification(Bytes::from_static(b"{oops"), ParseOptions::default()),
+            Err(EnvelopeError::InvalidBody(_))
+        ));
+        assert!(matches!(parse(json!([1, 2])), Err(EnvelopeError::InvalidBody(m)) if m.contains("an array")));
+    }
+
+    #[test]
+    fn missing_fields_are_all_named() {
+        let error = parse(json!({"eventType": "ServiceOrderCreationNotification", "eventId": null})).unwrap_err();
+        assert_eq!(error, EnvelopeError::MissingFields(vec!["eventId", "eventDate", "event"]));
+        assert_eq!(error.field(), Some("eventId"));
+    }
+
+    #[test]
+    fn wrong_field_types_and_values_name_the_field() {
+        let cases = [
+            ("eventId", json!(""), "eventId"),
+            ("eventId", json!(42), "eventId"),
+            ("eventDate", json!("25/03/2019"), "eventDate"),
+            ("eventType", json!("ServiceOrderDeletedNotification"), "eventType"),
+            ("eventType", json!("ServiceCreationNotification"), "eventType"),
+            ("event", json!("a string"), "event"),
+        ];
+        for (key, value, field) in cases {
+            let mut body = onap_item_event();
+            body[key] = value;
+            match parse(body) {
+                Err(EnvelopeError::InvalidField { field: got, .. }) => assert_eq!(got, field),
+                other => panic!("{key}: expected an invalid field, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn service_inventory_events_need_the_option() {
+        let body = json!({"eventId": "s1", "eventDate": "2019-03-25T08:08:56.310Z",
+            "eventType": "ServiceCreationNotification", "event": {"id": "svc-1"}});
+        assert!(parse(body.clone()).is_err());
+        let notification = parse_notification(
+            Bytes::from(body.to_string()),
+            ParseOptions { accept_service_inventory: true },
+        )
+        .unwrap();
+        assert_eq!(notification.event_type, EventType::ServiceCreation);
+        assert!(notification.order.is_none());
+    }
+
+    #[test]
+    fn functional_rules_give_their_codes() {
+        let mut no_id = onap_item_event();
+        no_id["event"]["id"] = Value::Null;
+        let mut no_state = onap_item_event();
+        no_state["eventType"] = json!("ServiceOrderStateChangeNotification");
+        no_state["event"]["state"] = Value::Null;
+        let mut no_item_state = onap_item_event();
+        no_item_state["event"]["orderItem"][0]["state"] = Value::Null;
+        let mut no_items = onap_item_event();
+        no_items["event"]["orderItem"] = json!([]);
+        let mut bad_state = onap_item_event();
+        bad_state["event"]["state"] = json!("COMPLETED");
+        let mut bad_item_state = onap_item_event();
+        bad_item_state["event"]["orderItem"][0]["state"] = json!("done");
+
+        let cases = [
+            (no_id, 61, "event.id"),
+            (no_state, 62, "event.state"),
+            (no_item_state, 63, "event.orderItem"),
+            (no_items, 63, "event.orderItem"),
+            (bad_state, 64, "event.state"),
+            (bad_item_state, 64, "event.orderItem[0].state"),
+        ];
+        for (body, code, path) in cases {
+            match parse(body) {
+                Err(EnvelopeError::Functional { kind, field, .. }) => {
+                    assert_eq!((kind.code(), field.as_str()), (code, path));
+                }
+                other => panic!("expected {code}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn nulls_and_unknown_fields_are_tolerated() {
+        let mut body = onap_item_event();
+        body["sellerExtension"] = json!({"any": "thing"});
+        body["event"]["externalId"] = Value::Null;
+        let notification = parse(body).unwrap();
+        assert_eq!(notification.document["sellerExtension"]["any"], "thing");
+        assert_eq!(notification.order.unwrap().external_id, None);
+    }
+}

@@ -1,0 +1,7 @@
+//! Pure types and rules: the Listener envelope, TMF641 states and the service-order projection.
+//!
+//! Nothing here does IO or knows of HTTP or SQL; it is tested with plain unit and property tests.
+
+pub mod envelope;
+pub mod projection;
+pub mod state;

@@ -1,0 +1,211 @@
+//! [`ApiError`]: every failure of a request, mapped to the spec's ErrorRepresentation and its
+//! numbered code. A 5xx says little to the client; its full cause is logged here, once.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::domain::envelope::{EnvelopeError, FunctionalError};
+use crate::store::StoreError;
+
+/// The media type of every JSON answer.
+pub const JSON_UTF8: &str = "application/json;charset=utf-8";
+
+/// How long a sender should wait before retrying after a 503, in seconds.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// The body of every error answer (the spec's `ErrorRepresentation`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorRepresentation {
+    /// The spec's numbered code.
+    pub code: u16,
+    /// A short phrase.
+    pub reason: String,
+    /// What went wrong and what to do about it.
+    pub message: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// A JSON Pointer (`#/eventDate`) to the field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_error: Option<String>,
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body broke the envelope's rules (400/21–24 or 422).
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// No Content-Type header (400/25).
+    #[error("the Content-Type header is missing; send Content-Type: application/json;charset=utf-8")]
+    MissingContentType,
+    /// A Content-Type that is not JSON in UTF-8 (400/26).
+    #[error("Content-Type {0:?} is not accepted; send Content-Type: application/json;charset=utf-8")]
+    InvalidContentType(String),
+    /// The body could not be read to its end (400/22).
+    #[error("the body could not be read: {0}")]
+    UnreadableBody(String),
+    /// The body is larger than allowed (413).
+    #[error("the body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body took too long to arrive (408).
+    #[error("the body took too long to arrive")]
+    BodyTimeout,
+    /// No credentials were sent (401/40).
+    #[error("credentials are missing; send Authorization: Bearer <api key>")]
+    MissingCredentials,
+    /// The credentials are not valid (401/41).
+    #[error("the credentials are not valid")]
+    InvalidCredentials,
+    /// No route has this path (404).
+    #[error("no resource at {0}")]
+    NotFound(String),
+    /// The path exists but not with this method (405).
+    #[error("method {0} is not allowed here")]
+    MethodNotAllowed(String),
+    /// The store failed or refused (422/60, 503/5 or 500/1).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, u16, &'static str) {
+        match self {
+            ApiError::Envelope(error) => match error {
+                EnvelopeError::MissingBody => (StatusCode::BAD_REQUEST, 21, "Missing body"),
+                EnvelopeError::InvalidBody(_) => (StatusCode::BAD_REQUEST, 22, "Invalid body"),
+                EnvelopeError::MissingFields(_) => (StatusCode::BAD_REQUEST, 23, "Missing body field"),
+                EnvelopeError::InvalidField { .. } => (StatusCode::BAD_REQUEST, 24, "Invalid body field"),
+                EnvelopeError::Functional { kind, .. } => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, kind.code(), kind.reason())
+                }
+            },
+            ApiError::UnreadableBody(_) => (StatusCode::BAD_REQUEST, 22, "Invalid body"),
+            ApiError::MissingContentType => (StatusCode::BAD_REQUEST, 25, "Missing header"),
+            ApiError::InvalidContentType(_) => (StatusCode::BAD_REQUEST, 26, "Invalid header value"),
+            ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, 413, "Payload too large"),
+            ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, 408, "Request timeout"),
+            ApiError::MissingCredentials => (StatusCode::UNAUTHORIZED, 40, "Missing credentials"),
+            ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, 41, "Invalid credentials"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, 404, "Not found"),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, 405, "Method not allowed"),
+            ApiError::Store(error) => match error {
+                StoreError::Conflict { .. } => {
+                    let kind = FunctionalError::EventIdConflict;
+                    (StatusCode::UNPROCESSABLE_ENTITY, kind.code(), kind.reason())
+                }
+                error if error.is_retryable() => {
+                    (StatusCode::SERVICE_UNAVAILABLE, 5, "The service is temporarily unavailable")
+                }
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, 1, "Internal error"),
+            },
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::Store(StoreError::Conflict { event_id }) => format!(
+                "eventId {event_id} is already stored with a different payload; the stored event is \
+                 kept. Send a new eventId for a new event, or resend the same payload"
+            ),
+            ApiError::Store(error) if error.is_retryable() => format!(
+                "storage is unavailable right now and the event was not stored; retry after \
+                 {RETRY_AFTER_SECONDS} seconds"
+            ),
+            ApiError::Store(_) => {
+                "the event could not be stored because of an internal error; it was not \
+                 acknowledged, so retry it"
+                    .to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    fn reference(&self) -> Option<String> {
+        match self {
+            ApiError::Envelope(error) => error.field().map(json_pointer),
+            ApiError::Store(StoreError::Conflict { .. }) => Some("#/eventId".to_owned()),
+            ApiError::MissingContentType | ApiError::InvalidContentType(_) => {
+                Some("header:Content-Type".to_owned())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `event.orderItem[0].state` → `#/event/orderItem/0/state`.
+fn json_pointer(path: &str) -> String {
+    let mut pointer = String::from("#");
+    for part in path.split('.') {
+        let (name, index) = match part.split_once('[') {
+            Some((name, rest)) => (name, Some(rest.trim_end_matches(']'))),
+            None => (part, None),
+        };
+        pointer.push('/');
+        pointer.push_str(&name.replace('~', "~0").replace('/', "~1"));
+        if let Some(index) = index {
+            pointer.push('/');
+            pointer.push_str(index);
+        }
+    }
+    pointer
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, reason) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(code, error = %crate::telemetry::error_chain(&self), "request failed");
+        } else {
+            tracing::debug!(code, status = status.as_u16(), error = %self, "request refused");
+        }
+        let body = ErrorRepresentation {
+            code,
+            reason: reason.to_owned(),
+            message: self.message(),
+            status: status.as_u16(),
+            reference_error: self.reference(),
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"code\":1}".to_vec());
+        let mut response = (status, [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))], json).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_paths_become_json_pointers() {
+        assert_eq!(json_pointer("eventDate"), "#/eventDate");
+        assert_eq!(json_pointer("event.orderItem[0].state"), "#/event/orderItem/0/state");
+    }
+
+    #[test]
+    fn every_functional_error_is_a_422_with_its_own_code() {
+        let mut codes = Vec::new();
+        for kind in FunctionalError::ALL {
+            let error = ApiError::Envelope(EnvelopeError::Functional {
+                kind,
+                field: "event".into(),
+                message: "x".into(),
+            });
+            let (status, code, _) = error.status_and_code();
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+            codes.push(code);
+        }
+        codes.dedup();
+        assert_eq!(codes.len(), FunctionalError::ALL.len());
+    }
+}

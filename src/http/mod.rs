@@ -1,0 +1,76 @@
+//! The HTTP surface: the public router (Listener API, health, OpenAPI document) and the admin
+//! router (health and read-only queries), the shared accept loop, TLS and credentials.
+//!
+//! Handlers parse at the edge and call the store; they never call a downstream system.
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod listener;
+pub mod server;
+pub mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, Method, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use self::auth::Authenticator;
+use self::error::{ApiError, JSON_UTF8};
+use crate::config::Secret;
+use crate::domain::envelope::ParseOptions;
+use crate::store::Store;
+
+/// The OpenAPI document of everything the service serves.
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The event store.
+    pub store: Store,
+    /// Checks the Listener API's credentials.
+    pub auth: Arc<Authenticator>,
+    /// The admin API's token; none means the admin API refuses every call.
+    pub admin_token: Option<Arc<Secret>>,
+    /// The largest body accepted.
+    pub body_limit: usize,
+    /// How long a body may take to arrive.
+    pub body_read_timeout: Duration,
+    /// Which event types are accepted.
+    pub parse: ParseOptions,
+    /// The admin listener's URL, for Location headers.
+    pub admin_public_url: Arc<str>,
+    /// The Listener API's path prefix.
+    pub base_path: Arc<str>,
+}
+
+/// The public port: only the Listener API, its OpenAPI document and health.
+pub fn public_router(state: AppState) -> Router {
+    let base = state.base_path.clone();
+    Router::new()
+        .route(&format!("{base}/listener"), post(listener::create_event))
+        .route(&format!("{base}/openapi.json"), get(openapi))
+        .route("/healthz", get(admin::live))
+        .route("/readyz", get(admin::ready))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn openapi(State(_): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))], OPENAPI).into_response()
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(uri.path().to_owned())
+}
+
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed(method.to_string())
+}

@@ -1,0 +1,17 @@
+//! order-listener: the buyer's side of TMF641 service-order notifications.
+//!
+//! - `domain`: the envelope, TMF641 states and the order projection; pure, no IO.
+//! - `store`: durable storage behind one [`store::Store`] interface (SQLite now).
+//! - `http`: the public Listener API, the admin API, TLS, credentials, the accept loop.
+//! - `app`: start-up and shutdown glue that wires the parts together.
+//! - `config`: file, environment and flags parsed into a typed [`config::Config`].
+//! - `cli`: the command line.
+//! - `telemetry`: tracing set-up and error formatting.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,276 @@
+//! Durable storage of received events and of the service-order projection.
+//!
+//! [`Store`] is the one interface the rest of the program sees; each backend lives in its own
+//! module with its own migrations. Only this module knows SQL. An append returns only once the
+//! event is committed, so the HTTP layer can acknowledge it.
+
+pub mod sqlite;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::envelope::{EventDate, EventId, EventType, Notification, OrderId};
+use crate::domain::projection::ServiceOrder;
+use crate::domain::state::State;
+
+pub use sqlite::SqliteStore;
+
+/// Where the events are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// An embedded SQLite database file.
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// A PostgreSQL server.
+    Postgres {
+        /// The connection URL. It may hold a password, so it is never logged.
+        url: crate::config::Secret,
+    },
+}
+
+/// A source error shared by every request of a failed commit batch.
+pub type SharedError = Arc<dyn std::error::Error + Send + Sync>;
+
+/// Why the store could not do what was asked. Callers branch on the variant.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The eventId is already stored with another payload; the stored event is kept.
+    #[error("event {event_id} is already stored with a different payload")]
+    Conflict {
+        /// The contested id.
+        event_id: EventId,
+    },
+    /// The storage cannot be reached or written to right now; retrying later may work.
+    #[error("storage is unavailable")]
+    Unavailable(#[source] SharedError),
+    /// The store is shutting down and takes no more writes.
+    #[error("the store is shutting down")]
+    ShuttingDown,
+    /// The store was opened for reading only.
+    #[error("the store was opened read-only")]
+    ReadOnly,
+    /// Nothing is stored at the given place yet.
+    #[error("no store at {0}: start `order-listener serve` with the same --data-dir first, or pass the right --data-dir or --database-url")]
+    Missing(String),
+    /// The store was written by a newer version of order-listener.
+    #[error("the store at {location} has schema version {found}, newer than this program's {supported}; upgrade order-listener")]
+    TooNew {
+        /// Where the store is.
+        location: String,
+        /// The version found.
+        found: usize,
+        /// The newest version this program knows.
+        supported: usize,
+    },
+    /// Anything else: a bug, corruption or a misconfiguration.
+    #[error("storage failed")]
+    Internal(#[source] SharedError),
+}
+
+impl StoreError {
+    /// Whether the caller may succeed by trying again later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::ShuttingDown)
+    }
+}
+
+/// An event to store, with what the listener knows of its receipt.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// The parsed notification and its raw bytes.
+    pub notification: Notification,
+    /// When the listener received it.
+    pub received_at: DateTime<Utc>,
+    /// The peer address it came from.
+    pub sender: Option<String>,
+    /// The authenticated client that sent it, if any.
+    pub client: Option<String>,
+}
+
+/// The outcome of a successful append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// The event is new and is now committed.
+    Stored {
+        /// Its place in receipt order.
+        sequence: i64,
+    },
+    /// The same eventId was already stored with the same payload; nothing new was written.
+    Duplicate {
+        /// The stored event's place in receipt order.
+        sequence: i64,
+        /// The stored body, to echo.
+        body: Bytes,
+    },
+}
+
+/// A stored event's metadata, without its body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventRecord {
+    /// Its place in receipt order.
+    pub sequence: i64,
+    /// The seller's eventId.
+    pub event_id: EventId,
+    /// Its type.
+    pub event_type: EventType,
+    /// When the seller says it happened.
+    pub event_date: EventDate,
+    /// The service order it is about, for service-order events.
+    pub order_id: Option<OrderId>,
+    /// When the listener received it.
+    pub received_at: DateTime<Utc>,
+    /// The peer address it came from.
+    pub sender: Option<String>,
+    /// The authenticated client that sent it.
+    pub client: Option<String>,
+}
+
+/// Which events to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only this type.
+    pub event_type: Option<EventType>,
+    /// Only events of this order.
+    pub order_id: Option<OrderId>,
+    /// Only events received before this sequence number (a cursor).
+    pub before_sequence: Option<i64>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// One line of the order list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderSummary {
+    /// The seller's order id.
+    pub id: OrderId,
+    /// Its latest known state.
+    pub state: Option<State>,
+    /// The buyer's reference.
+    pub external_id: Option<String>,
+    /// How many items it has.
+    pub item_count: usize,
+    /// How many anomalies were recorded.
+    pub anomaly_count: usize,
+    /// How many events were applied.
+    pub event_count: usize,
+    /// The eventDate of its newest event.
+    pub last_event_date: EventDate,
+    /// When the listener last changed it.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Which orders to list, most recently updated first.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    /// Only orders in this state.
+    pub state: Option<State>,
+    /// Only orders with at least one anomaly.
+    pub with_anomalies: bool,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// The store, whichever backend is behind it. Cheap to clone.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// Embedded SQLite.
+    Sqlite(SqliteStore),
+}
+
+impl Store {
+    /// Opens the store for the service: creates and migrates it if needed and starts the writer.
+    pub async fn open(storage: &Storage, options: WriterOptions) -> Result<Store, StoreError> {
+        match storage {
+            Storage::Sqlite { path } => Ok(Store::Sqlite(SqliteStore::open(path.clone(), options).await?)),
+            Storage::Postgres { .. } => Err(postgres_not_built()),
+        }
+    }
+
+    /// Opens an existing store for reading only, as the CLI does while `serve` runs.
+    pub async fn open_read_only(storage: &Storage) -> Result<Store, StoreError> {
+        match storage {
+            Storage::Sqlite { path } => Ok(Store::Sqlite(SqliteStore::open_read_only(path.clone()).await?)),
+            Storage::Postgres { .. } => Err(postgres_not_built()),
+        }
+    }
+
+    /// Stores the event durably, or recognises a resend. Returns only after the commit.
+    pub async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.append(event).await,
+        }
+    }
+
+    /// Checks that the storage answers and takes writes.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(store) => store.ping().await,
+        }
+    }
+
+    /// One stored event with its raw body.
+    pub async fn event(&self, event_id: &EventId) -> Result<Option<(EventRecord, Bytes)>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.event(event_id.clone()).await,
+        }
+    }
+
+    /// Stored events, newest first.
+    pub async fn events(&self, filter: EventFilter) -> Result<Vec<EventRecord>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.events(filter).await,
+        }
+    }
+
+    /// The projection of one order, timeline included.
+    pub async fn order(&self, order_id: &OrderId) -> Result<Option<ServiceOrder>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.order(order_id.clone()).await,
+        }
+    }
+
+    /// Orders, most recently updated first.
+    pub async fn orders(&self, filter: OrderFilter) -> Result<Vec<OrderSummary>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.orders(filter).await,
+        }
+    }
+
+    /// Commits everything already queued, then stops the writer. Later appends fail with
+    /// [`StoreError::ShuttingDown`].
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(store) => store.close().await,
+        }
+    }
+}
+
+fn postgres_not_built() -> StoreError {
+    StoreError::Internal(Arc::new(std::io::Error::other(
+        "the PostgreSQL backend is not available in this version; use the embedded SQLite store \
+         (leave database_url unset, or give a sqlite:// URL)",
+    )))
+}
+
+/// How the writer batches commits.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterOptions {
+    /// The most appends committed in one transaction.
+    pub max_batch: usize,
+    /// The most appends waiting for the writer; past it, callers wait.
+    pub queue_capacity: usize,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions { max_batch: 512, queue_capacity: 4096 }
+    }
+}

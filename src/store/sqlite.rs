@@ -1,0 +1,593 @@
+//! The embedded SQLite backend: one writer thread that commits appends in batches (group
+//! commit), and a pool of read-only connections. WAL mode lets readers, including the CLI in
+//! another process, run while the writer commits.
+//!
+//! Every commit is fsynced (`synchronous = FULL`) before any caller of that batch hears back.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite_migration::{M, Migrations};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    Appended, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary, SharedError, StoreError,
+    WriterOptions,
+};
+use crate::domain::envelope::{EventDate, EventId, OrderFacts, OrderId};
+use crate::domain::projection::{ServiceOrder, TimelineEntry, project};
+
+/// The schema, one migration per version. Never edit a released migration: add one.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/sqlite/0001_events_and_orders.sql")];
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
+}
+
+/// The newest schema version this program knows (SQLite's `user_version`).
+fn schema_version() -> usize {
+    MIGRATIONS.len()
+}
+
+type Reply = oneshot::Sender<Result<Appended, StoreError>>;
+
+enum Command {
+    Append(Box<NewEvent>, Reply),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// The SQLite store. Clones share the writer and the pool.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Option<mpsc::Sender<Command>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    readers: r2d2::Pool<SqliteConnectionManager>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish_non_exhaustive()
+    }
+}
+
+fn classify(error: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::*;
+    let retryable = match &error {
+        rusqlite::Error::SqliteFailure(failure, _) => matches!(
+            failure.code,
+            DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure | CannotOpen | ReadOnly | OutOfMemory
+        ),
+        _ => false,
+    };
+    let shared: SharedError = Arc::new(error);
+    if retryable { StoreError::Unavailable(shared) } else { StoreError::Internal(shared) }
+}
+
+fn pool_error(error: r2d2::Error) -> StoreError {
+    StoreError::Unavailable(Arc::new(error))
+}
+
+fn internal(message: impl Into<String>) -> StoreError {
+    StoreError::Internal(Arc::new(std::io::Error::other(message.into())))
+}
+
+fn reader_pool(path: &Path) -> Result<r2d2::Pool<SqliteConnectionManager>, StoreError> {
+    let manager = SqliteConnectionManager::file(path)
+        .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .with_init(|connection| {
+            connection.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")
+        });
+    r2d2::Pool::builder()
+        .max_size(4)
+        .min_idle(Some(0))
+        .build(manager)
+        .map_err(pool_error)
+}
+
+impl SqliteStore {
+    /// Opens or creates the database at `path`, migrates it and starts the writer thread.
+    pub async fn open(path: PathBuf, options: WriterOptions) -> Result<Self, StoreError> {
+        let (connection, path) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|error| StoreError::Unavailable(Arc::new(error)))?;
+            }
+            let mut connection = Connection::open(&path).map_err(classify)?;
+            connection
+                .execute_batch(
+                    "PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = FULL;
+                     PRAGMA busy_timeout = 5000;",
+                )
+                .map_err(classify)?;
+            check_not_too_new(&connection, &path)?;
+            migrations()
+                .to_latest(&mut connection)
+                .map_err(|error| StoreError::Internal(Arc::new(error)))?;
+            Ok((connection, path))
+        })
+        .await
+        .map_err(|error| internal(format!("opening the store panicked: {error}")))??;
+
+        let readers = reader_pool(&path)?;
+        let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
+        let max_batch = options.max_batch.max(1);
+        let writer_thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(connection, receiver, max_batch))
+            .map_err(|error| StoreError::Internal(Arc::new(error)))?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                writer: Some(sender),
+                writer_thread: Mutex::new(Some(writer_thread)),
+                readers,
+            }),
+        })
+    }
+
+    /// Opens an existing database for reading, without migrating it or starting a writer.
+    pub async fn open_read_only(path: PathBuf) -> Result<Self, StoreError> {
+        let path = tokio::task::spawn_blocking(move || -> Result<PathBuf, StoreError> {
+            if !path.exists() {
+                return Err(StoreError::Missing(path.display().to_string()));
+            }
+            let connection =
+                Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(classify)?;
+            check_not_too_new(&connection, &path)?;
+            let version: i64 = connection
+                .query_row("PRAGMA user_version", [], |row| row.get(0))
+                .map_err(classify)?;
+            if version == 0 {
+                return Err(StoreError::Missing(path.display().to_string()));
+            }
+            Ok(path)
+        })
+        .await
+        .map_err(|error| internal(format!("opening the store panicked: {error}")))??;
+        let readers = reader_pool(&path)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner { path, writer: None, writer_thread: Mutex::new(None), readers }),
+        })
+    }
+
+    /// Queues the event for the next commit batch and waits for that commit.
+    pub async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
+        let writer = self.inner.writer.as_ref().ok_or(StoreError::ReadOnly)?;
+        let (reply, outcome) = oneshot::channel();
+        writer
+            .send(Command::Append(Box::new(event), reply))
+            .await
+            .map_err(|_| StoreError::ShuttingDown)?;
+        // A dropped reply means the writer stopped before answering; the event may or may not
+        // be committed, so the sender must retry (and a retry is deduplicated).
+        outcome.await.unwrap_or(Err(StoreError::ShuttingDown))
+    }
+
+    /// Checks that the writer runs and that the database answers a query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        if let Some(writer) = &self.inner.writer {
+            if writer.is_closed() {
+                return Err(StoreError::ShuttingDown);
+            }
+        }
+        self.read(|connection| connection.query_row("SELECT 1", [], |_| Ok(())).map_err(classify))
+            .await
+    }
+
+    /// Runs `query` on a pooled read connection, off the async threads.
+    async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.inner.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let connection = pool.get().map_err(pool_error)?;
+            query(&connection)
+        })
+        .await
+        .map_err(|error| internal(format!("a store query panicked: {error}")))?
+    }
+
+    /// One stored event with its raw body.
+    pub async fn event(&self, event_id: EventId) -> Result<Option<(EventRecord, Bytes)>, StoreError> {
+        self.read(move |connection| {
+            connection
+                .query_row(
+                    &format!("SELECT {RECORD_COLUMNS}, body FROM events WHERE event_id = ?1"),
+                    [event_id.as_str()],
+                    |row| Ok((record_from_row(row), Bytes::from(row.get::<_, Vec<u8>>(9)?))),
+                )
+                .optional()
+                .map_err(classify)?
+                .map(|(record, body)| record.map(|record| (record, body)))
+                .transpose()
+        })
+        .await
+    }
+
+    /// Stored events, newest first.
+    pub async fn events(&self, filter: EventFilter) -> Result<Vec<EventRecord>, StoreError> {
+        self.read(move |connection| {
+            let mut statement = connection
+                .prepare_cached(&format!(
+                    "SELECT {RECORD_COLUMNS} FROM events
+                     WHERE (?1 IS NULL OR event_type = ?1)
+                       AND (?2 IS NULL OR order_id = ?2)
+                       AND (?3 IS NULL OR sequence < ?3)
+                     ORDER BY sequence DESC LIMIT ?4"
+                ))
+                .map_err(classify)?;
+            let rows = statement
+                .query_map(
+                    params![
+                        filter.event_type.map(|kind| kind.as_str()),
+                        filter.order_id.as_ref().map(OrderId::as_str),
+                        filter.before_sequence,
+                        limit(filter.limit),
+                    ],
+                    |row| Ok(record_from_row(row)),
+                )
+                .map_err(classify)?;
+            rows.map(|row| row.map_err(classify)?).collect()
+        })
+        .await
+    }
+
+    /// The projection of one order, recomputed from its events.
+    pub async fn order(&self, order_id: OrderId) -> Result<Option<ServiceOrder>, StoreError> {
+        self.read(move |connection| {
+            let timeline = load_timeline(connection, &order_id).map_err(classify)??;
+            Ok(project(order_id, timeline))
+        })
+        .await
+    }
+
+    /// Orders, most recently updated first.
+    pub async fn orders(&self, filter: OrderFilter) -> Result<Vec<OrderSummary>, StoreError> {
+        self.read(move |connection| {
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT id, state, external_id, item_count, anomaly_count, event_count,
+                            last_event_date_us, updated_at_us
+                     FROM service_orders
+                     WHERE (?1 IS NULL OR state = ?1) AND (?2 = 0 OR anomaly_count > 0)
+                     ORDER BY updated_at_us DESC, id LIMIT ?3",
+                )
+                .map_err(classify)?;
+            let rows = statement
+                .query_map(
+                    params![filter.state.map(|state| state.as_str()), filter.with_anomalies, limit(filter.limit)],
+                    |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, Option<String>>(1)?,
+                            row.get::<_, Option<String>>(2)?,
+                            row.get::<_, i64>(3)?,
+                            row.get::<_, i64>(4)?,
+                            row.get::<_, i64>(5)?,
+                            row.get::<_, i64>(6)?,
+                            row.get::<_, i64>(7)?,
+                        ))
+                    },
+                )
+                .map_err(classify)?;
+            let mut orders = Vec::new();
+            for row in rows {
+                let (id, state, external_id, items, anomalies, events, last_event, updated) =
+                    row.map_err(classify)?;
+                orders.push(OrderSummary {
+                    id: id.parse().map_err(|why| internal(format!("stored order id {id:?} {why}")))?,
+                    state: state
+                        .map(|state| state.parse())
+                        .transpose()
+                        .map_err(|error| internal(format!("stored state: {error}")))?,
+                    external_id,
+                    item_count: usize::try_from(items).unwrap_or_default(),
+                    anomaly_count: usize::try_from(anomalies).unwrap_or_default(),
+                    event_count: usize::try_from(events).unwrap_or_default(),
+                    last_event_date: event_date(last_event)?,
+                    updated_at: received_at(updated)?,
+                });
+            }
+            Ok(orders)
+        })
+        .await
+    }
+
+    /// Commits what is queued, stops the writer thread and waits for it.
+    pub async fn close(&self) {
+        let Some(writer) = &self.inner.writer else { return };
+        let (done, finished) = oneshot::channel();
+        if writer.send(Command::Shutdown(done)).await.is_ok() {
+            let _ = finished.await;
+        }
+        let handle = self.inner.writer_thread.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+}
+
+fn limit(requested: usize) -> i64 {
+    i64::try_from(requested.clamp(1, 10_000)).unwrap_or(10_000)
+}
+
+fn check_not_too_new(connection: &Connection, path: &Path) -> Result<(), StoreError> {
+    let found: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(classify)?;
+    let found = usize::try_from(found).unwrap_or(usize::MAX);
+    if found > schema_version() {
+        return Err(StoreError::TooNew {
+            location: path.display().to_string(),
+            found,
+            supported: schema_version(),
+        });
+    }
+    Ok(())
+}
+
+const RECORD_COLUMNS: &str =
+    "sequence, event_id, event_type, event_date_us, order_id, received_at_us, sender, client, facts";
+
+fn event_date(micros: i64) -> Result<EventDate, StoreError> {
+    EventDate::from_timestamp_micros(micros).ok_or_else(|| internal(format!("stored date {micros} is out of range")))
+}
+
+fn received_at(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| internal(format!("stored time {micros} is out of range")))
+}
+
+/// Reads an [`EventRecord`] from a row of [`RECORD_COLUMNS`]. The outer error is SQLite's, the
+/// inner one says a stored value no longer parses.
+fn record_from_row(row: &rusqlite::Row<'_>) -> Result<EventRecord, StoreError> {
+    let text = |index| row.get::<_, String>(index).map_err(classify);
+    let event_id = text(1)?;
+    let event_type = text(2)?;
+    let order_id: Option<String> = row.get(4).map_err(classify)?;
+    Ok(EventRecord {
+        sequence: row.get(0).map_err(classify)?,
+        event_id: event_id.parse().map_err(|why| internal(format!("stored event id {event_id:?} {why}")))?,
+        event_type: event_type.parse().map_err(internal)?,
+        event_date: event_date(row.get(3).map_err(classify)?)?,
+        order_id: order_id
+            .map(|id| id.parse().map_err(|why| internal(format!("stored order id {id:?} {why}"))))
+            .transpose()?,
+        received_at: received_at(row.get(5).map_err(classify)?)?,
+        sender: row.get(6).map_err(classify)?,
+        client: row.get(7).map_err(classify)?,
+    })
+}
+
+/// Every timeline entry of one order, in no particular order.
+fn load_timeline(
+    connection: &Connection,
+    order_id: &OrderId,
+) -> rusqlite::Result<Result<Vec<TimelineEntry>, StoreError>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT event_id, event_date_us, event_type, facts FROM events WHERE order_id = ?1",
+    )?;
+    let rows = statement.query_map([order_id.as_str()], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?))
+    })?;
+    let mut timeline = Vec::new();
+    for row in rows {
+        let (event_id, date, event_type, facts) = row?;
+        let entry = (|| {
+            Ok(TimelineEntry {
+                event_id: event_id.parse().map_err(|why| internal(format!("stored event id {event_id:?} {why}")))?,
+                event_date: event_date(date)?,
+                event_type: event_type.parse().map_err(internal)?,
+                facts: serde_json::from_str::<OrderFacts>(&facts)
+                    .map_err(|error| internal(format!("stored facts of {event_id}: {error}")))?,
+            })
+        })();
+        match entry {
+            Ok(entry) => timeline.push(entry),
+            Err(error) => return Ok(Err(error)),
+        }
+    }
+    Ok(Ok(timeline))
+}
+
+/// The writer thread: takes whatever appends are queued, commits them in one transaction,
+/// then answers each. Under load, batches grow; when idle, one append is one commit.
+fn run_writer(mut connection: Connection, mut receiver: mpsc::Receiver<Command>, max_batch: usize) {
+    let mut batch: Vec<(Box<NewEvent>, Reply)> = Vec::with_capacity(max_batch);
+    let mut shutdown: Option<oneshot::Sender<()>> = None;
+    while let Some(command) = receiver.blocking_recv() {
+        match command {
+            Command::Append(event, reply) => batch.push((event, reply)),
+            Command::Shutdown(done) => shutdown = Some(done),
+        }
+        while batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(Command::Append(event, reply)) => batch.push((event, reply)),
+                Ok(Command::Shutdown(done)) => shutdown = Some(done),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            commit_batch(&mut connection, &mut batch);
+        }
+        if shutdown.is_some() {
+            // Refuse new appends, but commit those that were already waiting.
+            receiver.close();
+            while let Ok(command) = receiver.try_recv() {
+                if let Command::Append(event, reply) = command {
+                    batch.push((event, reply));
+                    if batch.len() >= max_batch {
+                        commit_batch(&mut connection, &mut batch);
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                commit_batch(&mut connection, &mut batch);
+            }
+            break;
+        }
+    }
+    // Fold the WAL back into the database so the file is complete on its own.
+    if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+        tracing::warn!(%error, "could not checkpoint the write-ahead log at shutdown");
+    }
+    drop(connection);
+    if let Some(done) = shutdown {
+        let _ = done.send(());
+    }
+}
+
+fn commit_batch(connection: &mut Connection, batch: &mut Vec<(Box<NewEvent>, Reply)>) {
+    let started = std::time::Instant::now();
+    let size = batch.len();
+    let result = (|| -> rusqlite::Result<Vec<Result<Appended, StoreError>>> {
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut touched = BTreeSet::new();
+        for (event, _) in batch.iter() {
+            outcomes.push(append_one(&transaction, event, &mut touched)?);
+        }
+        let now = Utc::now().timestamp_micros();
+        for order_id in &touched {
+            if let Err(error) = refresh_order(&transaction, order_id, now)? {
+                // A stored row that no longer parses must not block new events; the order's
+                // projection is refreshed again by its next event.
+                tracing::error!(%order_id, error = %crate::telemetry::error_chain(&error), "could not refresh an order projection");
+            }
+        }
+        transaction.commit()?;
+        Ok(outcomes)
+    })();
+    tracing::debug!(size, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "commit batch");
+    match result {
+        Ok(outcomes) => {
+            for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(error) => {
+            let error = classify(error);
+            tracing::error!(size, error = %crate::telemetry::error_chain(&error), "commit batch failed");
+            for (_, reply) in batch.drain(..) {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+    }
+}
+
+fn append_one(
+    transaction: &Transaction<'_>,
+    event: &NewEvent,
+    touched: &mut BTreeSet<OrderId>,
+) -> rusqlite::Result<Result<Appended, StoreError>> {
+    let notification = &event.notification;
+    let existing: Option<(i64, Vec<u8>)> = transaction
+        .prepare_cached("SELECT sequence, body FROM events WHERE event_id = ?1")?
+        .query_row([notification.event_id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    if let Some((sequence, body)) = existing {
+        // Resends are compared as JSON, so key order and white space do not matter.
+        let same = serde_json::from_slice::<Value>(&body).is_ok_and(|stored| stored == notification.document);
+        return Ok(if same {
+            Ok(Appended::Duplicate { sequence, body: Bytes::from(body) })
+        } else {
+            Err(StoreError::Conflict { event_id: notification.event_id.clone() })
+        });
+    }
+
+    let facts = match &notification.order {
+        Some(facts) => match serde_json::to_string(facts) {
+            Ok(json) => Some(json),
+            Err(error) => return Ok(Err(internal(format!("could not encode the order facts: {error}")))),
+        },
+        None => None,
+    };
+    transaction
+        .prepare_cached(
+            "INSERT INTO events (event_id, event_type, event_date, event_date_us, order_id,
+                                 received_at_us, sender, client, facts, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?
+        .execute(params![
+            notification.event_id.as_str(),
+            notification.event_type.as_str(),
+            notification.event_date.to_string(),
+            notification.event_date.timestamp_micros(),
+            notification.order.as_ref().map(|facts| facts.order_id.as_str()),
+            event.received_at.timestamp_micros(),
+            event.sender,
+            event.client,
+            facts,
+            &notification.raw[..],
+        ])?;
+    if let Some(facts) = &notification.order {
+        touched.insert(facts.order_id.clone());
+    }
+    Ok(Ok(Appended::Stored { sequence: transaction.last_insert_rowid() }))
+}
+
+fn refresh_order(
+    transaction: &Transaction<'_>,
+    order_id: &OrderId,
+    now_micros: i64,
+) -> rusqlite::Result<Result<(), StoreError>> {
+    let timeline = match load_timeline(transaction, order_id)? {
+        Ok(timeline) => timeline,
+        Err(error) => return Ok(Err(error)),
+    };
+    let event_count = timeline.len();
+    let Some(order) = project(order_id.clone(), timeline) else { return Ok(Ok(())) };
+    let items = match serde_json::to_string(&order.items) {
+        Ok(items) => items,
+        Err(error) => return Ok(Err(internal(format!("could not encode items: {error}")))),
+    };
+    transaction
+        .prepare_cached(
+            "INSERT INTO service_orders (id, state, external_id, order_date, completion_date_time,
+                 item_count, anomaly_count, event_count, last_event_date_us, updated_at_us, items)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (id) DO UPDATE SET
+                 state = excluded.state, external_id = excluded.external_id,
+                 order_date = excluded.order_date, completion_date_time = excluded.completion_date_time,
+                 item_count = excluded.item_count, anomaly_count = excluded.anomaly_count,
+                 event_count = excluded.event_count, last_event_date_us = excluded.last_event_date_us,
+                 updated_at_us = excluded.updated_at_us, items = excluded.items",
+        )?
+        .execute(params![
+            order.id.as_str(),
+            order.state.map(|state| state.as_str()),
+            order.external_id,
+            order.order_date,
+            order.completion_date_time,
+            order.items.len() as i64,
+            order.anomalies.len() as i64,
+            event_count as i64,
+            order.last_event_date.timestamp_micros(),
+            now_micros,
+            items,
+        ])?;
+    Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(migrations().validate().is_ok());
+    }
+}
