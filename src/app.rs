@@ -30,13 +30,19 @@ pub struct App {
 impl App {
     /// Binds both listeners and opens the store. Fails with a message that says what to fix.
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
         let public = server::bind(config.listen, "Listener API").await?;
         let admin = server::bind(config.admin_listen, "admin API").await?;
         let tls = match &config.transport {
             Transport::PlainHttp => None,
-            Transport::Https(certificate) => Some(crate::http::tls::acceptor(certificate, config.listen)?),
+            Transport::Https(certificate) => {
+                Some(crate::http::tls::acceptor(certificate, config.listen)?)
+            }
         };
         let (auth, generated_key) = Authenticator::load(config.access, &config.data_dir)?;
         let store = Store::open(&config.storage, config.writer)
@@ -50,10 +56,31 @@ impl App {
             body_limit: config.body_limit,
             body_read_timeout: config.limits.body_read_timeout,
             parse: config.parse,
-            admin_public_url: config.admin_public_url.clone().into(),
+            admin_public_url: config
+                .admin_public_url
+                .clone()
+                .unwrap_or_else(|| {
+                    format!(
+                        "http://{}",
+                        admin.local_addr().unwrap_or(config.admin_listen)
+                    )
+                })
+                .into(),
             base_path: config.base_path.clone().into(),
         };
-        Ok(App { config, public, admin, tls, state, generated_key })
+        Ok(App {
+            config,
+            public,
+            admin,
+            tls,
+            state,
+            generated_key,
+        })
+    }
+
+    /// The store the service writes to.
+    pub fn store(&self) -> &Store {
+        &self.state.store
     }
 
     /// The public listener's bound address.
@@ -83,7 +110,12 @@ impl App {
 
     /// The URL to POST notifications to.
     pub fn listener_url(&self) -> String {
-        format!("{}://{}{}/listener", self.scheme(), self.public_addr(), self.config.base_path)
+        format!(
+            "{}://{}{}/listener",
+            self.scheme(),
+            self.public_addr(),
+            self.config.base_path
+        )
     }
 
     /// The text printed at start: where the service listens, the data dir, and a curl line.
@@ -91,7 +123,10 @@ impl App {
         let mut lines = vec![
             format!("order-listener {} is listening", env!("CARGO_PKG_VERSION")),
             format!("  Listener API  POST {}", self.listener_url()),
-            format!("  admin API     http://{}  (health: /healthz, /readyz)", self.admin_addr()),
+            format!(
+                "  admin API     http://{}  (health: /healthz, /readyz)",
+                self.admin_addr()
+            ),
             format!("  data dir      {}", self.config.data_dir.display()),
         ];
         let mut curl = String::from("curl");
@@ -100,7 +135,11 @@ impl App {
                 lines.push(format!(
                     "  certificate   {} ({}self-signed; SHA-256 {})",
                     info.cert_file.display(),
-                    if info.generated { "generated now, " } else { "" },
+                    if info.generated {
+                        "generated now, "
+                    } else {
+                        ""
+                    },
                     info.fingerprint
                 ));
                 curl.push_str(&format!(" --cacert {}", info.cert_file.display()));
@@ -112,26 +151,34 @@ impl App {
             Access::Anonymous => {
                 lines.push("  credentials   none required (--allow-anonymous): put an authenticating gateway in front".into());
             }
-            Access::ApiKey => match &self.generated_key {
-                Some(generated) => {
-                    lines.push(format!("  API key       {}", generated.key.expose()));
-                    lines.push(format!(
+            Access::ApiKey => {
+                match &self.generated_key {
+                    Some(generated) => {
+                        lines.push(format!("  API key       {}", generated.key.expose()));
+                        lines.push(format!(
                         "                shown only now; its hash is in {}. Delete that file to make a new key.",
                         generated.hash_file.display()
                     ));
-                    curl.push_str(&format!(" -H 'Authorization: Bearer {}'", generated.key.expose()));
+                        curl.push_str(&format!(
+                            " -H 'Authorization: Bearer {}'",
+                            generated.key.expose()
+                        ));
+                    }
+                    None => {
+                        lines.push("  credentials   Authorization: Bearer <API key printed at first start>".into());
+                        curl.push_str(" -H 'Authorization: Bearer $API_KEY'");
+                    }
                 }
-                None => {
-                    lines.push("  credentials   Authorization: Bearer <API key printed at first start>".into());
-                    curl.push_str(" -H 'Authorization: Bearer $API_KEY'");
-                }
-            },
+            }
         }
         let sample = format!(
             r#"{{"eventId":"quick-start-1","eventDate":"{}","eventType":"ServiceOrderCreationNotification","event":{{"id":"SO-1","state":"acknowledged","orderItem":[{{"id":"1","state":"acknowledged"}}]}}}}"#,
             chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ")
         );
-        curl.push_str(&format!(" -H 'Content-Type: application/json' -d '{sample}' {}", self.listener_url()));
+        curl.push_str(&format!(
+            " -H 'Content-Type: application/json' -d '{sample}' {}",
+            self.listener_url()
+        ));
         lines.push(String::new());
         lines.push("Try it:".into());
         lines.push(format!("  {curl}"));
@@ -141,9 +188,18 @@ impl App {
     /// Serves until `shutdown` is cancelled, then drains: listeners stop accepting, in-flight
     /// requests finish, and the store commits its last batch.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let App { config, public, admin, tls, state, .. } = self;
+        let App {
+            config,
+            public,
+            admin,
+            tls,
+            state,
+            ..
+        } = self;
         if config.access == Access::Anonymous {
-            tracing::warn!("anonymous access is enabled: anyone who reaches the Listener API can post events");
+            tracing::warn!(
+                "anonymous access is enabled: anyone who reaches the Listener API can post events"
+            );
         }
         let store = state.store.clone();
         let tasks = TaskTracker::new();
@@ -155,7 +211,14 @@ impl App {
             config.limits,
             shutdown.clone(),
         ));
-        tasks.spawn(server::serve("admin", admin, admin::router(state), None, config.limits, shutdown.clone()));
+        tasks.spawn(server::serve(
+            "admin",
+            admin,
+            admin::router(state),
+            None,
+            config.limits,
+            shutdown.clone(),
+        ));
         tasks.close();
         tasks.wait().await;
         store.close().await;

@@ -215,8 +215,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The admin listener's address.
     pub admin_listen: SocketAddr,
-    /// The admin listener's URL as clients reach it.
-    pub admin_public_url: String,
+    /// The admin listener's URL as clients reach it; unset means `http://` and the bound address.
+    pub admin_public_url: Option<String>,
     /// Where local files live.
     pub data_dir: PathBuf,
     /// Where events are stored.
@@ -258,7 +258,9 @@ fn read_file(path: &Path) -> anyhow::Result<toml::Table> {
         .with_context(|| format!("the config file {} is not valid TOML", path.display()))?;
     let mut unknown = Vec::new();
     let checked: Result<Settings, _> =
-        serde_ignored::deserialize(toml::Value::Table(table.clone()), |key| unknown.push(key.to_string()));
+        serde_ignored::deserialize(toml::Value::Table(table.clone()), |key| {
+            unknown.push(key.to_string())
+        });
     checked.with_context(|| format!("the config file {} has a bad value", path.display()))?;
     if !unknown.is_empty() {
         bail!(
@@ -279,7 +281,11 @@ impl Config {
     }
 
     /// As [`Config::load`], with the environment given explicitly (for tests).
-    pub fn load_from(file: Option<&Path>, env: Env, overrides: &Overrides) -> anyhow::Result<Config> {
+    pub fn load_from(
+        file: Option<&Path>,
+        env: Env,
+        overrides: &Overrides,
+    ) -> anyhow::Result<Config> {
         let mut figment = Figment::new();
         if let Some(path) = file {
             figment = figment.merge(Serialized::defaults(read_file(path)?));
@@ -296,17 +302,26 @@ impl Config {
 /// Parses `sqlite://PATH` and `postgres://…` URLs.
 fn parse_database_url(url: &Secret) -> anyhow::Result<Storage> {
     let text = url.expose();
-    if let Some(path) = text.strip_prefix("sqlite://").or_else(|| text.strip_prefix("sqlite:")) {
+    if let Some(path) = text
+        .strip_prefix("sqlite://")
+        .or_else(|| text.strip_prefix("sqlite:"))
+    {
         let path = path.split('?').next().unwrap_or_default();
         if path.is_empty() {
-            bail!("database_url sqlite:// needs a file path, such as sqlite:///var/lib/order-listener/events.sqlite3");
+            bail!(
+                "database_url sqlite:// needs a file path, such as sqlite:///var/lib/order-listener/events.sqlite3"
+            );
         }
-        return Ok(Storage::Sqlite { path: PathBuf::from(path) });
+        return Ok(Storage::Sqlite {
+            path: PathBuf::from(path),
+        });
     }
     if text.starts_with("postgres://") || text.starts_with("postgresql://") {
         return Ok(Storage::Postgres { url: url.clone() });
     }
-    bail!("database_url must start with sqlite:// or postgres:// (the value is not shown: it may hold a password)")
+    bail!(
+        "database_url must start with sqlite:// or postgres:// (the value is not shown: it may hold a password)"
+    )
 }
 
 impl TryFrom<Settings> for Config {
@@ -316,19 +331,27 @@ impl TryFrom<Settings> for Config {
         let data_dir = settings.data_dir.unwrap_or_else(default_data_dir);
         let storage = match &settings.database_url {
             Some(url) if !url.expose().is_empty() => parse_database_url(url)?,
-            _ => Storage::Sqlite { path: data_dir.join("events.sqlite3") },
+            _ => Storage::Sqlite {
+                path: data_dir.join("events.sqlite3"),
+            },
         };
         let base_path = settings.base_path.trim_end_matches('/').to_owned();
         if !base_path.is_empty() && !base_path.starts_with('/') {
-            bail!("base_path must start with /, as in /externalapi/listener/v1 (got {base_path:?})");
+            bail!(
+                "base_path must start with /, as in /externalapi/listener/v1 (got {base_path:?})"
+            );
         }
         let transport = if settings.plain_http {
             Transport::PlainHttp
         } else {
             match (settings.tls.cert_file, settings.tls.key_file) {
                 (Some(cert), Some(key)) => Transport::Https(Certificate::Files { cert, key }),
-                (None, None) => Transport::Https(Certificate::SelfSigned { dir: data_dir.join("tls") }),
-                _ => bail!("tls.cert_file and tls.key_file go together: set both, or neither for a self-signed certificate"),
+                (None, None) => Transport::Https(Certificate::SelfSigned {
+                    dir: data_dir.join("tls"),
+                }),
+                _ => bail!(
+                    "tls.cert_file and tls.key_file go together: set both, or neither for a self-signed certificate"
+                ),
             }
         };
         if settings.body_limit_bytes == 0 {
@@ -339,8 +362,7 @@ impl TryFrom<Settings> for Config {
         }
         let admin_public_url = settings
             .admin_public_url
-            .map(|url| url.trim_end_matches('/').to_owned())
-            .unwrap_or_else(|| format!("http://{}", settings.admin_listen));
+            .map(|url| url.trim_end_matches('/').to_owned());
         Ok(Config {
             listen: settings.listen,
             admin_listen: settings.admin_listen,
@@ -348,15 +370,25 @@ impl TryFrom<Settings> for Config {
             data_dir,
             storage,
             transport,
-            access: if settings.allow_anonymous { Access::Anonymous } else { Access::ApiKey },
+            access: if settings.allow_anonymous {
+                Access::Anonymous
+            } else {
+                Access::ApiKey
+            },
             base_path,
             body_limit: settings.body_limit_bytes,
-            parse: ParseOptions { accept_service_inventory: settings.accept_service_inventory_events },
-            admin_token: settings.admin_token.filter(|token| !token.expose().is_empty()),
+            parse: ParseOptions {
+                accept_service_inventory: settings.accept_service_inventory_events,
+            },
+            admin_token: settings
+                .admin_token
+                .filter(|token| !token.expose().is_empty()),
             log_format: settings.log_format,
             log_level: settings.log_level,
             limits: Limits {
-                header_read_timeout: Duration::from_secs(settings.header_read_timeout_seconds.max(1)),
+                header_read_timeout: Duration::from_secs(
+                    settings.header_read_timeout_seconds.max(1),
+                ),
                 body_read_timeout: Duration::from_secs(settings.body_read_timeout_seconds.max(1)),
                 max_connections: settings.max_connections,
                 shutdown_grace: Duration::from_secs(settings.shutdown_grace_seconds),
@@ -389,6 +421,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's own test harness
     fn flags_beat_the_environment_which_beats_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
@@ -397,13 +430,27 @@ mod tests {
             jail.set_env("OLTEST_ADMIN_LISTEN", "127.0.0.1:2001");
             jail.set_env("OLTEST_BASE_PATH", "/env");
             jail.set_env("OLTEST_ADMIN_TOKEN", "12345");
-            let overrides = Overrides { plain_http: Some(true), ..Overrides::default() };
-            let config = Config::load_from(Some(&path), Env::prefixed("OLTEST_").split("__"), &overrides).unwrap();
+            let overrides = Overrides {
+                plain_http: Some(true),
+                ..Overrides::default()
+            };
+            let config = Config::load_from(
+                Some(&path),
+                Env::prefixed("OLTEST_").split("__"),
+                &overrides,
+            )
+            .unwrap();
             assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 1000)));
-            assert_eq!(config.admin_listen, SocketAddr::from(([127, 0, 0, 1], 2001)));
+            assert_eq!(
+                config.admin_listen,
+                SocketAddr::from(([127, 0, 0, 1], 2001))
+            );
             assert_eq!(config.base_path, "/env");
             assert_eq!(config.transport, Transport::PlainHttp);
-            assert_eq!(config.admin_token.as_ref().map(Secret::expose), Some("12345"));
+            assert_eq!(
+                config.admin_token.as_ref().map(Secret::expose),
+                Some("12345")
+            );
             Ok(())
         });
     }
@@ -415,20 +462,36 @@ mod tests {
         std::fs::write(&path, "lisen = \"127.0.0.1:1000\"\n[tls]\ncert = \"x\"\n").unwrap();
         let error = Config::load_from(Some(&path), no_env(), &Overrides::default()).unwrap_err();
         let message = format!("{error:#}");
-        assert!(message.contains("lisen") && message.contains("tls.cert"), "{message}");
+        assert!(
+            message.contains("lisen") && message.contains("tls.cert"),
+            "{message}"
+        );
     }
 
     #[test]
     fn database_urls_choose_the_backend() {
         let sqlite = parse_database_url(&Secret::new("sqlite:///tmp/x.sqlite3")).unwrap();
-        assert_eq!(sqlite, Storage::Sqlite { path: PathBuf::from("/tmp/x.sqlite3") });
-        assert!(matches!(parse_database_url(&Secret::new("postgres://u:p@h/db")), Ok(Storage::Postgres { .. })));
-        let error = parse_database_url(&Secret::new("mysql://u:hunter2@h/db")).unwrap_err().to_string();
+        assert_eq!(
+            sqlite,
+            Storage::Sqlite {
+                path: PathBuf::from("/tmp/x.sqlite3")
+            }
+        );
+        assert!(matches!(
+            parse_database_url(&Secret::new("postgres://u:p@h/db")),
+            Ok(Storage::Postgres { .. })
+        ));
+        let error = parse_database_url(&Secret::new("mysql://u:hunter2@h/db"))
+            .unwrap_err()
+            .to_string();
         assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]
     fn secrets_do_not_debug_print() {
-        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret([redacted])");
+        assert_eq!(
+            format!("{:?}", Secret::new("hunter2")),
+            "Secret([redacted])"
+        );
     }
 }

@@ -189,7 +189,10 @@ async fn wait_for_signal() {
 
 fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     if args.config.exists() && !args.force {
-        bail!("{} already exists; pass --force to replace it", args.config.display());
+        bail!(
+            "{} already exists; pass --force to replace it",
+            args.config.display()
+        );
     }
     std::fs::write(&args.config, config::DEFAULT_CONFIG)
         .with_context(|| format!("cannot write {}", args.config.display()))?;

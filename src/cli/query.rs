@@ -98,13 +98,26 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 pub(super) async fn list_events(args: EventListArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args.store).await?;
     let events = store
-        .events(EventFilter { event_type: args.event_type, order_id: args.order, before_sequence: None, limit: args.limit })
+        .events(EventFilter {
+            event_type: args.event_type,
+            order_id: args.order,
+            before_sequence: None,
+            limit: args.limit,
+        })
         .await?;
     if args.json {
         print_json(&events)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = table(&["#", "eventId", "eventType", "eventDate", "order", "received", "sender"]);
+    let mut out = table(&[
+        "#",
+        "eventId",
+        "eventType",
+        "eventDate",
+        "order",
+        "received",
+        "sender",
+    ]);
     for event in &events {
         out.add_row(vec![
             event.sequence.to_string(),
@@ -112,12 +125,19 @@ pub(super) async fn list_events(args: EventListArgs) -> anyhow::Result<ExitCode>
             event.event_type.to_string(),
             event.event_date.to_string(),
             or_dash(event.order_id.as_ref()),
-            event.received_at.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+            event
+                .received_at
+                .format("%Y-%m-%d %H:%M:%S%.3f")
+                .to_string(),
             or_dash(event.sender.as_ref()),
         ]);
     }
     println!("{out}");
-    println!("{} event{}", events.len(), if events.len() == 1 { "" } else { "s" });
+    println!(
+        "{} event{}",
+        events.len(),
+        if events.len() == 1 { "" } else { "s" }
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -156,13 +176,25 @@ pub(super) async fn show_event(args: EventShowArgs) -> anyhow::Result<ExitCode> 
 pub(super) async fn list_orders(args: OrderListArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args.store).await?;
     let orders = store
-        .orders(OrderFilter { state: args.state, with_anomalies: args.anomalies, limit: args.limit })
+        .orders(OrderFilter {
+            state: args.state,
+            with_anomalies: args.anomalies,
+            limit: args.limit,
+        })
         .await?;
     if args.json {
         print_json(&orders)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = table(&["order", "state", "externalId", "items", "events", "anomalies", "last event"]);
+    let mut out = table(&[
+        "order",
+        "state",
+        "externalId",
+        "items",
+        "events",
+        "anomalies",
+        "last event",
+    ]);
     for order in &orders {
         out.add_row(vec![
             order.id.to_string(),
@@ -175,7 +207,11 @@ pub(super) async fn list_orders(args: OrderListArgs) -> anyhow::Result<ExitCode>
         ]);
     }
     println!("{out}");
-    println!("{} order{}", orders.len(), if orders.len() == 1 { "" } else { "s" });
+    println!(
+        "{} order{}",
+        orders.len(),
+        if orders.len() == 1 { "" } else { "s" }
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -189,11 +225,25 @@ pub(super) async fn show_order(args: OrderShowArgs) -> anyhow::Result<ExitCode> 
         print_json(&order)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("service order {}  state {}  externalId {}", order.id, or_dash(order.state), or_dash(order.external_id.as_ref()));
-    println!("orderDate {}  completionDateTime {}", or_dash(order.order_date.as_ref()), or_dash(order.completion_date_time.as_ref()));
+    println!(
+        "service order {}  state {}  externalId {}",
+        order.id,
+        or_dash(order.state),
+        or_dash(order.external_id.as_ref())
+    );
+    println!(
+        "orderDate {}  completionDateTime {}",
+        or_dash(order.order_date.as_ref()),
+        or_dash(order.completion_date_time.as_ref())
+    );
     let mut items = table(&["item", "state", "action", "since"]);
     for item in &order.items {
-        items.add_row(vec![item.id.clone(), or_dash(item.state), or_dash(item.action.as_ref()), or_dash(item.updated_at)]);
+        items.add_row(vec![
+            item.id.clone(),
+            or_dash(item.state),
+            or_dash(item.action.as_ref()),
+            or_dash(item.updated_at),
+        ]);
     }
     println!("{items}");
     let mut timeline = table(&["eventDate", "eventType", "order state", "items", "eventId"]);

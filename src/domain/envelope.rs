@@ -408,7 +408,10 @@ fn json_type(value: &Value) -> &'static str {
 ///
 /// Checks run in the order of the error codes: body, JSON, required fields, field types, then
 /// the functional rules of the event type.
-pub fn parse_notification(raw: Bytes, options: ParseOptions) -> Result<Notification, EnvelopeError> {
+pub fn parse_notification(
+    raw: Bytes,
+    options: ParseOptions,
+) -> Result<Notification, EnvelopeError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(EnvelopeError::MissingBody);
     }
@@ -431,9 +434,12 @@ pub fn parse_notification(raw: Bytes, options: ParseOptions) -> Result<Notificat
     }
 
     let event_id = match &fields["eventId"] {
-        Value::String(text) => EventId::try_from(text.clone()).map_err(|why| {
-            EnvelopeError::InvalidField { field: "eventId", message: why.to_owned() }
-        })?,
+        Value::String(text) => {
+            EventId::try_from(text.clone()).map_err(|why| EnvelopeError::InvalidField {
+                field: "eventId",
+                message: why.to_owned(),
+            })?
+        }
         other => {
             return Err(EnvelopeError::InvalidField {
                 field: "eventId",
@@ -442,13 +448,20 @@ pub fn parse_notification(raw: Bytes, options: ParseOptions) -> Result<Notificat
         }
     };
     let event_date = match &fields["eventDate"] {
-        Value::String(text) => text.parse::<EventDate>().map_err(|error| {
-            EnvelopeError::InvalidField { field: "eventDate", message: error.to_string() }
-        })?,
+        Value::String(text) => {
+            text.parse::<EventDate>()
+                .map_err(|error| EnvelopeError::InvalidField {
+                    field: "eventDate",
+                    message: error.to_string(),
+                })?
+        }
         other => {
             return Err(EnvelopeError::InvalidField {
                 field: "eventDate",
-                message: format!("must be an RFC 3339 date-time string, not {}", json_type(other)),
+                message: format!(
+                    "must be an RFC 3339 date-time string, not {}",
+                    json_type(other)
+                ),
             });
         }
     };
@@ -465,7 +478,14 @@ pub fn parse_notification(raw: Bytes, options: ParseOptions) -> Result<Notificat
     } else {
         None
     };
-    Ok(Notification { event_id, event_type, event_date, order, document, raw })
+    Ok(Notification {
+        event_id,
+        event_type,
+        event_date,
+        order,
+        document,
+        raw,
+    })
 }
 
 fn parse_event_type(value: &Value, options: ParseOptions) -> Result<EventType, EnvelopeError> {
@@ -493,8 +513,16 @@ fn parse_event_type(value: &Value, options: ParseOptions) -> Result<EventType, E
     }
 }
 
-fn functional(kind: FunctionalError, field: impl Into<String>, message: impl Into<String>) -> EnvelopeError {
-    EnvelopeError::Functional { kind, field: field.into(), message: message.into() }
+fn functional(
+    kind: FunctionalError,
+    field: impl Into<String>,
+    message: impl Into<String>,
+) -> EnvelopeError {
+    EnvelopeError::Functional {
+        kind,
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 /// Reads an optional state at `path`: absent or null is `None`, anything else must be a state.
@@ -522,7 +550,11 @@ fn optional_text(event: &Map<String, Value>, key: &str) -> Option<String> {
 fn order_facts(kind: EventType, event: &Map<String, Value>) -> Result<OrderFacts, EnvelopeError> {
     let order_id = match event.get("id") {
         Some(Value::String(text)) => OrderId::try_from(text.clone()).map_err(|why| {
-            functional(FunctionalError::MissingOrderId, "event.id", format!("the service order id {why}"))
+            functional(
+                FunctionalError::MissingOrderId,
+                "event.id",
+                format!("the service order id {why}"),
+            )
         })?,
         None | Some(Value::Null) => {
             return Err(functional(
@@ -535,7 +567,10 @@ fn order_facts(kind: EventType, event: &Map<String, Value>) -> Result<OrderFacts
             return Err(functional(
                 FunctionalError::MissingOrderId,
                 "event.id",
-                format!("the service order id must be a string, not {}", json_type(other)),
+                format!(
+                    "the service order id must be a string, not {}",
+                    json_type(other)
+                ),
             ));
         }
     };
@@ -554,13 +589,27 @@ fn order_facts(kind: EventType, event: &Map<String, Value>) -> Result<OrderFacts
         Some(Value::Array(entries)) => {
             for (index, entry) in entries.iter().enumerate() {
                 let Value::Object(item) = entry else { continue };
-                let state = optional_state(item.get("state"), &format!("event.orderItem[{index}].state"))?;
+                let state = optional_state(
+                    item.get("state"),
+                    &format!("event.orderItem[{index}].state"),
+                )?;
                 // Items without an id cannot be followed; they are kept in the raw body only.
-                let Some(id) = item.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()) else {
+                let Some(id) = item
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|id| !id.is_empty())
+                else {
                     continue;
                 };
-                let action = item.get("action").and_then(Value::as_str).map(str::to_owned);
-                items.push(ItemFact { id: id.to_owned(), state, action });
+                let action = item
+                    .get("action")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                items.push(ItemFact {
+                    id: id.to_owned(),
+                    state,
+                    action,
+                });
             }
         }
         Some(other) => {
@@ -570,7 +619,9 @@ fn order_facts(kind: EventType, event: &Map<String, Value>) -> Result<OrderFacts
             });
         }
     }
-    if kind == EventType::ServiceOrderItemStateChange && !items.iter().any(|item| item.state.is_some()) {
+    if kind == EventType::ServiceOrderItemStateChange
+        && !items.iter().any(|item| item.state.is_some())
+    {
         return Err(functional(
             FunctionalError::MissingItemState,
             "event.orderItem",
@@ -624,15 +675,25 @@ mod tests {
     #[test]
     fn onap_item_event_is_parsed_with_its_facts() {
         let notification = parse(onap_item_event()).unwrap();
-        assert_eq!(notification.event_type, EventType::ServiceOrderItemStateChange);
-        assert_eq!(notification.event_date.to_string(), "2019-03-25T08:08:56.310Z");
+        assert_eq!(
+            notification.event_type,
+            EventType::ServiceOrderItemStateChange
+        );
+        assert_eq!(
+            notification.event_date.to_string(),
+            "2019-03-25T08:08:56.310Z"
+        );
         let order = notification.order.unwrap();
         assert_eq!(order.order_id.as_str(), "5c988c98e3caf4000173cb4d");
         assert_eq!(order.state, Some(State::InProgress));
         assert_eq!(order.completion_date_time, None);
         assert_eq!(
             order.items,
-            vec![ItemFact { id: "1".into(), state: Some(State::InProgress), action: Some("add".into()) }]
+            vec![ItemFact {
+                id: "1".into(),
+                state: Some(State::InProgress),
+                action: Some("add".into())
+            }]
         );
     }
 
@@ -644,32 +705,54 @@ mod tests {
             ("2019-03-25T09:08:56.310+01:00", "2019-03-25T08:08:56.310Z"),
             ("2019-03-25T08:08:56.310+0000", "2019-03-25T08:08:56.310Z"),
             ("2019-03-25T08:08:56+0000", "2019-03-25T08:08:56Z"),
-            ("2019-03-25T08:08:56.123456789Z", "2019-03-25T08:08:56.123456Z"),
+            (
+                "2019-03-25T08:08:56.123456789Z",
+                "2019-03-25T08:08:56.123456Z",
+            ),
         ];
         for (given, normalised) in cases {
             let date: EventDate = given.parse().unwrap_or_else(|e| panic!("{given}: {e}"));
             assert_eq!(date.to_string(), normalised);
         }
-        for bad in ["2019-03-25", "2019-03-25T08:08:56", "yesterday", "", "2019-13-25T08:08:56Z"] {
+        for bad in [
+            "2019-03-25",
+            "2019-03-25T08:08:56",
+            "yesterday",
+            "",
+            "2019-13-25T08:08:56Z",
+        ] {
             assert!(bad.parse::<EventDate>().is_err(), "{bad} should be refused");
         }
     }
 
     #[test]
     fn empty_and_non_json_bodies_are_told_apart() {
-        assert_eq!(parse_notification(Bytes::new(), ParseOptions::default()).unwrap_err(), EnvelopeError::MissingBody);
-        assert_eq!(parse_notification(Bytes::from_static(b" \n"), ParseOptions::default()).unwrap_err(), EnvelopeError::MissingBody);
+        assert_eq!(
+            parse_notification(Bytes::new(), ParseOptions::default()).unwrap_err(),
+            EnvelopeError::MissingBody
+        );
+        assert_eq!(
+            parse_notification(Bytes::from_static(b" \n"), ParseOptions::default()).unwrap_err(),
+            EnvelopeError::MissingBody
+        );
         assert!(matches!(
             parse_notification(Bytes::from_static(b"{oops"), ParseOptions::default()),
             Err(EnvelopeError::InvalidBody(_))
         ));
-        assert!(matches!(parse(json!([1, 2])), Err(EnvelopeError::InvalidBody(m)) if m.contains("an array")));
+        assert!(
+            matches!(parse(json!([1, 2])), Err(EnvelopeError::InvalidBody(m)) if m.contains("an array"))
+        );
     }
 
     #[test]
     fn missing_fields_are_all_named() {
-        let error = parse(json!({"eventType": "ServiceOrderCreationNotification", "eventId": null})).unwrap_err();
-        assert_eq!(error, EnvelopeError::MissingFields(vec!["eventId", "eventDate", "event"]));
+        let error =
+            parse(json!({"eventType": "ServiceOrderCreationNotification", "eventId": null}))
+                .unwrap_err();
+        assert_eq!(
+            error,
+            EnvelopeError::MissingFields(vec!["eventId", "eventDate", "event"])
+        );
         assert_eq!(error.field(), Some("eventId"));
     }
 
@@ -679,8 +762,16 @@ mod tests {
             ("eventId", json!(""), "eventId"),
             ("eventId", json!(42), "eventId"),
             ("eventDate", json!("25/03/2019"), "eventDate"),
-            ("eventType", json!("ServiceOrderDeletedNotification"), "eventType"),
-            ("eventType", json!("ServiceCreationNotification"), "eventType"),
+            (
+                "eventType",
+                json!("ServiceOrderDeletedNotification"),
+                "eventType",
+            ),
+            (
+                "eventType",
+                json!("ServiceCreationNotification"),
+                "eventType",
+            ),
             ("event", json!("a string"), "event"),
         ];
         for (key, value, field) in cases {
@@ -700,7 +791,9 @@ mod tests {
         assert!(parse(body.clone()).is_err());
         let notification = parse_notification(
             Bytes::from(body.to_string()),
-            ParseOptions { accept_service_inventory: true },
+            ParseOptions {
+                accept_service_inventory: true,
+            },
         )
         .unwrap();
         assert_eq!(notification.event_type, EventType::ServiceCreation);

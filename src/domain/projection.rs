@@ -141,18 +141,22 @@ pub fn project(id: OrderId, mut timeline: Vec<TimelineEntry>) -> Option<ServiceO
         completion_date_time = facts.completion_date_time.clone().or(completion_date_time);
 
         for fact in &facts.items {
-            let item = items.entry(fact.id.clone()).or_insert_with(|| ItemProjection {
-                id: fact.id.clone(),
-                state: None,
-                action: None,
-                updated_at: None,
-            });
+            let item = items
+                .entry(fact.id.clone())
+                .or_insert_with(|| ItemProjection {
+                    id: fact.id.clone(),
+                    state: None,
+                    action: None,
+                    updated_at: None,
+                });
             if let Some(next) = fact.state {
                 if let Some(previous) = item.state.filter(|previous| !previous.can_go_to(next)) {
                     anomalies.push(Anomaly {
                         event_id: entry.event_id.clone(),
                         event_date: entry.event_date,
-                        subject: AnomalySubject::Item { item_id: fact.id.clone() },
+                        subject: AnomalySubject::Item {
+                            item_id: fact.id.clone(),
+                        },
                         from: previous,
                         to: next,
                     });
@@ -186,10 +190,17 @@ mod tests {
 
     const ORDER: &str = "order-1";
 
-    fn entry(id: &str, millis: i64, kind: EventType, state: Option<State>, items: &[(&str, State)]) -> TimelineEntry {
+    fn entry(
+        id: &str,
+        millis: i64,
+        kind: EventType,
+        state: Option<State>,
+        items: &[(&str, State)],
+    ) -> TimelineEntry {
         TimelineEntry {
             event_id: id.parse().unwrap(),
-            event_date: EventDate::from_timestamp_micros(1_553_501_336_000_000 + millis * 1000).unwrap(),
+            event_date: EventDate::from_timestamp_micros(1_553_501_336_000_000 + millis * 1000)
+                .unwrap(),
             event_type: kind,
             facts: OrderFacts {
                 order_id: ORDER.parse().unwrap(),
@@ -199,7 +210,11 @@ mod tests {
                 completion_date_time: None,
                 items: items
                     .iter()
-                    .map(|(id, state)| ItemFact { id: (*id).into(), state: Some(*state), action: Some("add".into()) })
+                    .map(|(id, state)| ItemFact {
+                        id: (*id).into(),
+                        state: Some(*state),
+                        action: Some("add".into()),
+                    })
                     .collect(),
             },
         }
@@ -209,12 +224,48 @@ mod tests {
         use EventType::*;
         use State::*;
         vec![
-            entry("e1", 0, ServiceOrderCreation, Some(Acknowledged), &[("1", Acknowledged), ("2", Acknowledged)]),
-            entry("e2", 10, ServiceOrderItemStateChange, Some(InProgress), &[("1", InProgress)]),
-            entry("e3", 20, ServiceOrderItemStateChange, Some(InProgress), &[("2", InProgress)]),
-            entry("e4", 30, ServiceOrderItemStateChange, Some(InProgress), &[("1", Completed)]),
-            entry("e5", 40, ServiceOrderItemStateChange, Some(InProgress), &[("2", Completed)]),
-            entry("e6", 40, ServiceOrderStateChange, Some(Completed), &[("1", Completed), ("2", Completed)]),
+            entry(
+                "e1",
+                0,
+                ServiceOrderCreation,
+                Some(Acknowledged),
+                &[("1", Acknowledged), ("2", Acknowledged)],
+            ),
+            entry(
+                "e2",
+                10,
+                ServiceOrderItemStateChange,
+                Some(InProgress),
+                &[("1", InProgress)],
+            ),
+            entry(
+                "e3",
+                20,
+                ServiceOrderItemStateChange,
+                Some(InProgress),
+                &[("2", InProgress)],
+            ),
+            entry(
+                "e4",
+                30,
+                ServiceOrderItemStateChange,
+                Some(InProgress),
+                &[("1", Completed)],
+            ),
+            entry(
+                "e5",
+                40,
+                ServiceOrderItemStateChange,
+                Some(InProgress),
+                &[("2", Completed)],
+            ),
+            entry(
+                "e6",
+                40,
+                ServiceOrderStateChange,
+                Some(Completed),
+                &[("1", Completed), ("2", Completed)],
+            ),
         ]
     }
 
@@ -226,8 +277,14 @@ mod tests {
     fn an_onap_lifecycle_ends_completed_without_anomalies() {
         let order = project(order_id(), onap_lifecycle()).unwrap();
         assert_eq!(order.state, Some(State::Completed));
-        assert_eq!(order.items.iter().map(|i| (i.id.as_str(), i.state)).collect::<Vec<_>>(),
-            vec![("1", Some(State::Completed)), ("2", Some(State::Completed))]);
+        assert_eq!(
+            order
+                .items
+                .iter()
+                .map(|i| (i.id.as_str(), i.state))
+                .collect::<Vec<_>>(),
+            vec![("1", Some(State::Completed)), ("2", Some(State::Completed))]
+        );
         assert_eq!(order.anomalies, vec![]);
         assert_eq!(order.timeline.len(), 6);
         assert_eq!(order.external_id.as_deref(), Some("ext-1"));
@@ -247,17 +304,46 @@ mod tests {
         use EventType::*;
         use State::*;
         let events = vec![
-            entry("e1", 0, ServiceOrderCreation, Some(Acknowledged), &[("1", Acknowledged)]),
-            entry("e2", 10, ServiceOrderStateChange, Some(Completed), &[("1", Completed)]),
-            entry("e3", 20, ServiceOrderStateChange, Some(Failed), &[("1", InProgress)]),
+            entry(
+                "e1",
+                0,
+                ServiceOrderCreation,
+                Some(Acknowledged),
+                &[("1", Acknowledged)],
+            ),
+            entry(
+                "e2",
+                10,
+                ServiceOrderStateChange,
+                Some(Completed),
+                &[("1", Completed)],
+            ),
+            entry(
+                "e3",
+                20,
+                ServiceOrderStateChange,
+                Some(Failed),
+                &[("1", InProgress)],
+            ),
         ];
         let order = project(order_id(), events).unwrap();
         assert_eq!(order.state, Some(Failed));
         assert_eq!(
-            order.anomalies.iter().map(|a| (a.event_id.as_str(), a.subject.clone(), a.from, a.to)).collect::<Vec<_>>(),
+            order
+                .anomalies
+                .iter()
+                .map(|a| (a.event_id.as_str(), a.subject.clone(), a.from, a.to))
+                .collect::<Vec<_>>(),
             vec![
                 ("e3", AnomalySubject::Order, Completed, Failed),
-                ("e3", AnomalySubject::Item { item_id: "1".into() }, Completed, InProgress),
+                (
+                    "e3",
+                    AnomalySubject::Item {
+                        item_id: "1".into()
+                    },
+                    Completed,
+                    InProgress
+                ),
             ]
         );
     }
@@ -275,11 +361,20 @@ mod tests {
         ];
         let state = proptest::option::of(proptest::sample::select(State::ALL.to_vec()));
         let items = proptest::collection::vec(
-            (proptest::sample::select(vec!["1", "2", "3"]), proptest::sample::select(State::ALL.to_vec())),
+            (
+                proptest::sample::select(vec!["1", "2", "3"]),
+                proptest::sample::select(State::ALL.to_vec()),
+            ),
             0..3,
         );
         // Few distinct dates, so that ties are common and the tie-breaks are exercised.
-        (0..5i64, kinds, state, items, proptest::option::of("[a-z]{1,4}"))
+        (
+            0..5i64,
+            kinds,
+            state,
+            items,
+            proptest::option::of("[a-z]{1,4}"),
+        )
             .prop_map(|(millis, kind, state, items, external)| {
                 let items: Vec<(&str, State)> = items;
                 let mut entry = entry("placeholder", millis, kind, state, &items);

@@ -93,7 +93,9 @@ impl State {
             ),
             Pending => matches!(next, InProgress | AssessingCancellation | Cancelled),
             Held => matches!(next, InProgress | AssessingCancellation),
-            AssessingCancellation => matches!(next, PendingCancellation | InProgress | Held | Pending),
+            AssessingCancellation => {
+                matches!(next, PendingCancellation | InProgress | Held | Pending)
+            }
             PendingCancellation => matches!(next, Cancelled),
             Rejected | Cancelled | Completed | Failed | Partial => false,
         }

@@ -27,7 +27,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 fn json(status: StatusCode, body: Vec<u8>) -> Response {
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))], body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))],
+        body,
+    )
+        .into_response()
 }
 
 /// Answers while the process runs.

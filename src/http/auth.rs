@@ -43,9 +43,14 @@ fn hash(key: &[u8]) -> [u8; 32] {
 
 /// The bearer token of `Authorization: Bearer <token>`, if the header has that form.
 pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
     let text = value.to_str().map_err(|_| ApiError::InvalidCredentials)?;
-    let (scheme, token) = text.trim().split_once(' ').ok_or(ApiError::InvalidCredentials)?;
+    let (scheme, token) = text
+        .trim()
+        .split_once(' ')
+        .ok_or(ApiError::InvalidCredentials)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(ApiError::InvalidCredentials);
     }
@@ -55,7 +60,9 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 /// Compares a presented secret with an expected one in constant time (through their hashes,
 /// so that lengths leak nothing either).
 pub fn secrets_match(presented: &str, expected: &Secret) -> bool {
-    hash(presented.as_bytes()).ct_eq(&hash(expected.expose().as_bytes())).into()
+    hash(presented.as_bytes())
+        .ct_eq(&hash(expected.expose().as_bytes()))
+        .into()
 }
 
 impl Authenticator {
@@ -69,15 +76,24 @@ impl Authenticator {
                 // Look at every hash so the time taken does not say which one matched.
                 let matched = hashes
                     .iter()
-                    .fold(subtle::Choice::from(0), |found, expected| found | presented.ct_eq(expected));
-                if bool::from(matched) { Ok(Some(GENERATED_KEY_CLIENT)) } else { Err(ApiError::InvalidCredentials) }
+                    .fold(subtle::Choice::from(0), |found, expected| {
+                        found | presented.ct_eq(expected)
+                    });
+                if bool::from(matched) {
+                    Ok(Some(GENERATED_KEY_CLIENT))
+                } else {
+                    Err(ApiError::InvalidCredentials)
+                }
             }
         }
     }
 
     /// Builds the authenticator for `access`. For API keys, reads the key hash kept in the data
     /// directory, or generates a key on first start.
-    pub fn load(access: Access, data_dir: &Path) -> anyhow::Result<(Authenticator, Option<GeneratedKey>)> {
+    pub fn load(
+        access: Access,
+        data_dir: &Path,
+    ) -> anyhow::Result<(Authenticator, Option<GeneratedKey>)> {
         match access {
             Access::Anonymous => Ok((Authenticator::Anonymous, None)),
             Access::ApiKey => {
@@ -102,8 +118,16 @@ impl Authenticator {
                     return Ok((Authenticator::ApiKeys { hashes }, None));
                 }
                 let (key, key_hash) = generate_key()?;
-                write_private(&hash_file, format!("{}\n", hex::encode(key_hash)).as_bytes())?;
-                Ok((Authenticator::ApiKeys { hashes: vec![key_hash] }, Some(GeneratedKey { key, hash_file })))
+                write_private(
+                    &hash_file,
+                    format!("{}\n", hex::encode(key_hash)).as_bytes(),
+                )?;
+                Ok((
+                    Authenticator::ApiKeys {
+                        hashes: vec![key_hash],
+                    },
+                    Some(GeneratedKey { key, hash_file }),
+                ))
             }
         }
     }
@@ -112,8 +136,12 @@ impl Authenticator {
 /// A new random API key and its hash.
 pub fn generate_key() -> anyhow::Result<(Secret, [u8; 32])> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|error| anyhow::anyhow!("no randomness for a new key: {error}"))?;
-    let key = format!("olk_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    getrandom::fill(&mut bytes)
+        .map_err(|error| anyhow::anyhow!("no randomness for a new key: {error}"))?;
+    let key = format!(
+        "olk_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
     let key_hash = hash(key.as_bytes());
     Ok((Secret::new(key), key_hash))
 }
@@ -151,17 +179,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (auth, generated) = Authenticator::load(Access::ApiKey, dir.path()).unwrap();
         let key = generated.unwrap().key;
-        assert!(matches!(auth.check(&headers(None)), Err(ApiError::MissingCredentials)));
-        assert!(matches!(auth.check(&headers(Some("Bearer wrong"))), Err(ApiError::InvalidCredentials)));
-        assert!(matches!(auth.check(&headers(Some("Basic abc"))), Err(ApiError::InvalidCredentials)));
+        assert!(matches!(
+            auth.check(&headers(None)),
+            Err(ApiError::MissingCredentials)
+        ));
+        assert!(matches!(
+            auth.check(&headers(Some("Bearer wrong"))),
+            Err(ApiError::InvalidCredentials)
+        ));
+        assert!(matches!(
+            auth.check(&headers(Some("Basic abc"))),
+            Err(ApiError::InvalidCredentials)
+        ));
         let good = format!("bearer {}", key.expose());
-        assert_eq!(auth.check(&headers(Some(&good))).unwrap(), Some(GENERATED_KEY_CLIENT));
+        assert_eq!(
+            auth.check(&headers(Some(&good))).unwrap(),
+            Some(GENERATED_KEY_CLIENT)
+        );
 
         // The second start reads the stored hash and generates nothing.
         let (again, none) = Authenticator::load(Access::ApiKey, dir.path()).unwrap();
         assert!(none.is_none());
         assert!(again.check(&headers(Some(&good))).is_ok());
-        let stored = std::fs::read_to_string(dir.path().join("credentials/api-key.sha256")).unwrap();
+        let stored =
+            std::fs::read_to_string(dir.path().join("credentials/api-key.sha256")).unwrap();
         assert!(!stored.contains(key.expose()));
     }
 

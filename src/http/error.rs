@@ -38,10 +38,14 @@ pub enum ApiError {
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
     /// No Content-Type header (400/25).
-    #[error("the Content-Type header is missing; send Content-Type: application/json;charset=utf-8")]
+    #[error(
+        "the Content-Type header is missing; send Content-Type: application/json;charset=utf-8"
+    )]
     MissingContentType,
     /// A Content-Type that is not JSON in UTF-8 (400/26).
-    #[error("Content-Type {0:?} is not accepted; send Content-Type: application/json;charset=utf-8")]
+    #[error(
+        "Content-Type {0:?} is not accepted; send Content-Type: application/json;charset=utf-8"
+    )]
     InvalidContentType(String),
     /// The body could not be read to its end (400/22).
     #[error("the body could not be read: {0}")]
@@ -78,29 +82,41 @@ impl ApiError {
             ApiError::Envelope(error) => match error {
                 EnvelopeError::MissingBody => (StatusCode::BAD_REQUEST, 21, "Missing body"),
                 EnvelopeError::InvalidBody(_) => (StatusCode::BAD_REQUEST, 22, "Invalid body"),
-                EnvelopeError::MissingFields(_) => (StatusCode::BAD_REQUEST, 23, "Missing body field"),
-                EnvelopeError::InvalidField { .. } => (StatusCode::BAD_REQUEST, 24, "Invalid body field"),
+                EnvelopeError::MissingFields(_) => {
+                    (StatusCode::BAD_REQUEST, 23, "Missing body field")
+                }
+                EnvelopeError::InvalidField { .. } => {
+                    (StatusCode::BAD_REQUEST, 24, "Invalid body field")
+                }
                 EnvelopeError::Functional { kind, .. } => {
                     (StatusCode::UNPROCESSABLE_ENTITY, kind.code(), kind.reason())
                 }
             },
             ApiError::UnreadableBody(_) => (StatusCode::BAD_REQUEST, 22, "Invalid body"),
             ApiError::MissingContentType => (StatusCode::BAD_REQUEST, 25, "Missing header"),
-            ApiError::InvalidContentType(_) => (StatusCode::BAD_REQUEST, 26, "Invalid header value"),
-            ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, 413, "Payload too large"),
+            ApiError::InvalidContentType(_) => {
+                (StatusCode::BAD_REQUEST, 26, "Invalid header value")
+            }
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, 413, "Payload too large")
+            }
             ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, 408, "Request timeout"),
             ApiError::MissingCredentials => (StatusCode::UNAUTHORIZED, 40, "Missing credentials"),
             ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, 41, "Invalid credentials"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, 404, "Not found"),
-            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, 405, "Method not allowed"),
+            ApiError::MethodNotAllowed(_) => {
+                (StatusCode::METHOD_NOT_ALLOWED, 405, "Method not allowed")
+            }
             ApiError::Store(error) => match error {
                 StoreError::Conflict { .. } => {
                     let kind = FunctionalError::EventIdConflict;
                     (StatusCode::UNPROCESSABLE_ENTITY, kind.code(), kind.reason())
                 }
-                error if error.is_retryable() => {
-                    (StatusCode::SERVICE_UNAVAILABLE, 5, "The service is temporarily unavailable")
-                }
+                error if error.is_retryable() => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    5,
+                    "The service is temporarily unavailable",
+                ),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, 1, "Internal error"),
             },
         }
@@ -171,12 +187,21 @@ impl IntoResponse for ApiError {
             reference_error: self.reference(),
         };
         let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"code\":1}".to_vec());
-        let mut response = (status, [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))], json).into_response();
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))],
+            json,
+        )
+            .into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -189,7 +214,10 @@ mod tests {
     #[test]
     fn field_paths_become_json_pointers() {
         assert_eq!(json_pointer("eventDate"), "#/eventDate");
-        assert_eq!(json_pointer("event.orderItem[0].state"), "#/event/orderItem/0/state");
+        assert_eq!(
+            json_pointer("event.orderItem[0].state"),
+            "#/event/orderItem/0/state"
+        );
     }
 
     #[test]

@@ -18,7 +18,11 @@ use crate::domain::envelope::{EnvelopeError, parse_notification};
 use crate::store::{Appended, NewEvent};
 
 /// Characters left as they are in a path segment.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Receives one notification.
 pub async fn create_event(
@@ -60,7 +64,11 @@ pub async fn create_event(
             body
         }
     };
-    let mut response = (StatusCode::CREATED, [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))], echoed)
+    let mut response = (
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))],
+        echoed,
+    )
         .into_response();
     if let Ok(location) = HeaderValue::try_from(location) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -69,7 +77,12 @@ pub async fn create_event(
 }
 
 /// Reads the whole body, up to `limit` bytes and within `timeout`.
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize, timeout: Duration) -> Result<Bytes, ApiError> {
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -89,10 +102,12 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize, timeout: Durat
 
 /// Accepts `application/json`, with or without a UTF-8 charset, in any case and spacing.
 pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let value = headers.get(header::CONTENT_TYPE).ok_or(ApiError::MissingContentType)?;
-    let text = value
-        .to_str()
-        .map_err(|_| ApiError::InvalidContentType(String::from_utf8_lossy(value.as_bytes()).into_owned()))?;
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .ok_or(ApiError::MissingContentType)?;
+    let text = value.to_str().map_err(|_| {
+        ApiError::InvalidContentType(String::from_utf8_lossy(value.as_bytes()).into_owned())
+    })?;
     let invalid = || ApiError::InvalidContentType(text.to_owned());
     let mut parts = text.split(';');
     let essence = parts.next().unwrap_or_default().trim();
@@ -130,15 +145,33 @@ mod tests {
             "application/json ;  charset=\"utf-8\"",
             "application/json;charset=UTF8;",
         ] {
-            assert!(check_content_type(&with_type(accepted)).is_ok(), "{accepted}");
+            assert!(
+                check_content_type(&with_type(accepted)).is_ok(),
+                "{accepted}"
+            );
         }
     }
 
     #[test]
     fn other_content_types_are_refused() {
-        for refused in ["text/plain", "application/xml", "application/json;charset=iso-8859-1", "application/jsonx", ""] {
-            assert!(matches!(check_content_type(&with_type(refused)), Err(ApiError::InvalidContentType(_))), "{refused}");
+        for refused in [
+            "text/plain",
+            "application/xml",
+            "application/json;charset=iso-8859-1",
+            "application/jsonx",
+            "",
+        ] {
+            assert!(
+                matches!(
+                    check_content_type(&with_type(refused)),
+                    Err(ApiError::InvalidContentType(_))
+                ),
+                "{refused}"
+            );
         }
-        assert!(matches!(check_content_type(&HeaderMap::new()), Err(ApiError::MissingContentType)));
+        assert!(matches!(
+            check_content_type(&HeaderMap::new()),
+            Err(ApiError::MissingContentType)
+        ));
     }
 }

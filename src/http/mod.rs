@@ -64,7 +64,11 @@ pub fn public_router(state: AppState) -> Router {
 }
 
 async fn openapi(State(_): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))], OPENAPI).into_response()
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))],
+        OPENAPI,
+    )
+        .into_response()
 }
 
 async fn not_found(uri: Uri) -> ApiError {

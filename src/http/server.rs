@@ -58,21 +58,31 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let service = router.clone().map_request(move |mut request: axum::http::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            request
-        });
+        let service =
+            router
+                .clone()
+                .map_request(move |mut request: axum::http::Request<Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
             let _slot = slot;
             match tls {
                 None => serve_connection(stream, service, limits, watcher).await,
-                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => serve_connection(stream, service, limits, watcher).await,
-                    Ok(Err(error)) => tracing::debug!(listener = name, %peer, %error, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(listener = name, %peer, "TLS handshake timed out"),
-                },
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(stream)) => serve_connection(stream, service, limits, watcher).await,
+                        Ok(Err(error)) => {
+                            tracing::debug!(listener = name, %peer, %error, "TLS handshake failed")
+                        }
+                        Err(_) => {
+                            tracing::debug!(listener = name, %peer, "TLS handshake timed out")
+                        }
+                    }
+                }
             }
         });
     }
@@ -92,8 +102,11 @@ async fn serve_connection<I, S>(
     watcher: hyper_util::server::graceful::Watcher,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: tower::Service<axum::http::Request<Incoming>, Response = axum::response::Response, Error = std::convert::Infallible>
-        + Clone
+    S: tower::Service<
+            axum::http::Request<Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
@@ -121,7 +134,11 @@ pub async fn bind(address: SocketAddr, what: &str) -> anyhow::Result<TcpListener
         anyhow::anyhow!(
             "cannot listen on {address} for the {what}: {error}; choose another address with \
              --{flag}",
-            flag = if what == "admin API" { "admin-listen" } else { "listen" }
+            flag = if what == "admin API" {
+                "admin-listen"
+            } else {
+                "listen"
+            }
         )
     })
 }

@@ -29,7 +29,10 @@ pub struct CertificateInfo {
 }
 
 /// Builds the TLS acceptor for the public listener.
-pub fn acceptor(certificate: &Certificate, listen: SocketAddr) -> anyhow::Result<(TlsAcceptor, CertificateInfo)> {
+pub fn acceptor(
+    certificate: &Certificate,
+    listen: SocketAddr,
+) -> anyhow::Result<(TlsAcceptor, CertificateInfo)> {
     let (cert_file, key_file, generated, self_signed) = match certificate {
         Certificate::Files { cert, key } => (cert.clone(), key.clone(), false, false),
         Certificate::SelfSigned { dir } => {
@@ -63,19 +66,39 @@ pub fn acceptor(certificate: &Certificate, listen: SocketAddr) -> anyhow::Result
         .context("TLS 1.2 and 1.3 are not available")?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .with_context(|| format!("the key {} does not fit the certificate {}", key_file.display(), cert_file.display()))?;
+        .with_context(|| {
+            format!(
+                "the key {} does not fit the certificate {}",
+                key_file.display(),
+                cert_file.display()
+            )
+        })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok((TlsAcceptor::from(Arc::new(config)), CertificateInfo { cert_file, generated, self_signed, fingerprint }))
+    Ok((
+        TlsAcceptor::from(Arc::new(config)),
+        CertificateInfo {
+            cert_file,
+            generated,
+            self_signed,
+            fingerprint,
+        },
+    ))
 }
 
 fn generate_self_signed(cert: &Path, key: &Path, listen: SocketAddr) -> anyhow::Result<()> {
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     if !listen.ip().is_unspecified() && !listen.ip().is_loopback() {
         names.push(listen.ip().to_string());
     }
-    let certified = rcgen::generate_simple_self_signed(names).context("cannot generate a self-signed certificate")?;
+    let certified = rcgen::generate_simple_self_signed(names)
+        .context("cannot generate a self-signed certificate")?;
     write_private(key, certified.signing_key.serialize_pem().as_bytes())
         .with_context(|| format!("cannot write {}", key.display()))?;
-    std::fs::write(cert, certified.cert.pem()).with_context(|| format!("cannot write {}", cert.display()))?;
+    std::fs::write(cert, certified.cert.pem())
+        .with_context(|| format!("cannot write {}", cert.display()))?;
     Ok(())
 }

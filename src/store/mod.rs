@@ -56,10 +56,14 @@ pub enum StoreError {
     #[error("the store was opened read-only")]
     ReadOnly,
     /// Nothing is stored at the given place yet.
-    #[error("no store at {0}: start `order-listener serve` with the same --data-dir first, or pass the right --data-dir or --database-url")]
+    #[error(
+        "no store at {0}: start `order-listener serve` with the same --data-dir first, or pass the right --data-dir or --database-url"
+    )]
     Missing(String),
     /// The store was written by a newer version of order-listener.
-    #[error("the store at {location} has schema version {found}, newer than this program's {supported}; upgrade order-listener")]
+    #[error(
+        "the store at {location} has schema version {found}, newer than this program's {supported}; upgrade order-listener"
+    )]
     TooNew {
         /// Where the store is.
         location: String,
@@ -189,7 +193,9 @@ impl Store {
     /// Opens the store for the service: creates and migrates it if needed and starts the writer.
     pub async fn open(storage: &Storage, options: WriterOptions) -> Result<Store, StoreError> {
         match storage {
-            Storage::Sqlite { path } => Ok(Store::Sqlite(SqliteStore::open(path.clone(), options).await?)),
+            Storage::Sqlite { path } => Ok(Store::Sqlite(
+                SqliteStore::open(path.clone(), options).await?,
+            )),
             Storage::Postgres { .. } => Err(postgres_not_built()),
         }
     }
@@ -197,7 +203,9 @@ impl Store {
     /// Opens an existing store for reading only, as the CLI does while `serve` runs.
     pub async fn open_read_only(storage: &Storage) -> Result<Store, StoreError> {
         match storage {
-            Storage::Sqlite { path } => Ok(Store::Sqlite(SqliteStore::open_read_only(path.clone()).await?)),
+            Storage::Sqlite { path } => Ok(Store::Sqlite(
+                SqliteStore::open_read_only(path.clone()).await?,
+            )),
             Storage::Postgres { .. } => Err(postgres_not_built()),
         }
     }
@@ -217,7 +225,10 @@ impl Store {
     }
 
     /// One stored event with its raw body.
-    pub async fn event(&self, event_id: &EventId) -> Result<Option<(EventRecord, Bytes)>, StoreError> {
+    pub async fn event(
+        &self,
+        event_id: &EventId,
+    ) -> Result<Option<(EventRecord, Bytes)>, StoreError> {
         match self {
             Store::Sqlite(store) => store.event(event_id.clone()).await,
         }
@@ -271,6 +282,9 @@ pub struct WriterOptions {
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        WriterOptions { max_batch: 512, queue_capacity: 4096 }
+        WriterOptions {
+            max_batch: 512,
+            queue_capacity: 4096,
+        }
     }
 }

@@ -12,14 +12,16 @@ use std::thread::JoinHandle;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 use rusqlite_migration::{M, Migrations};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Appended, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary, SharedError, StoreError,
-    WriterOptions,
+    Appended, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary, SharedError,
+    StoreError, WriterOptions,
 };
 use crate::domain::envelope::{EventDate, EventId, OrderFacts, OrderId};
 use crate::domain::projection::{ServiceOrder, TimelineEntry, project};
@@ -58,7 +60,9 @@ struct Inner {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish_non_exhaustive()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,12 +71,22 @@ fn classify(error: rusqlite::Error) -> StoreError {
     let retryable = match &error {
         rusqlite::Error::SqliteFailure(failure, _) => matches!(
             failure.code,
-            DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure | CannotOpen | ReadOnly | OutOfMemory
+            DatabaseBusy
+                | DatabaseLocked
+                | DiskFull
+                | SystemIoFailure
+                | CannotOpen
+                | ReadOnly
+                | OutOfMemory
         ),
         _ => false,
     };
     let shared: SharedError = Arc::new(error);
-    if retryable { StoreError::Unavailable(shared) } else { StoreError::Internal(shared) }
+    if retryable {
+        StoreError::Unavailable(shared)
+    } else {
+        StoreError::Internal(shared)
+    }
 }
 
 fn pool_error(error: r2d2::Error) -> StoreError {
@@ -101,7 +115,8 @@ impl SqliteStore {
     pub async fn open(path: PathBuf, options: WriterOptions) -> Result<Self, StoreError> {
         let (connection, path) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|error| StoreError::Unavailable(Arc::new(error)))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|error| StoreError::Unavailable(Arc::new(error)))?;
             }
             let mut connection = Connection::open(&path).map_err(classify)?;
             connection
@@ -143,8 +158,8 @@ impl SqliteStore {
             if !path.exists() {
                 return Err(StoreError::Missing(path.display().to_string()));
             }
-            let connection =
-                Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(classify)?;
+            let connection = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+                .map_err(classify)?;
             check_not_too_new(&connection, &path)?;
             let version: i64 = connection
                 .query_row("PRAGMA user_version", [], |row| row.get(0))
@@ -158,7 +173,12 @@ impl SqliteStore {
         .map_err(|error| internal(format!("opening the store panicked: {error}")))??;
         let readers = reader_pool(&path)?;
         Ok(SqliteStore {
-            inner: Arc::new(Inner { path, writer: None, writer_thread: Mutex::new(None), readers }),
+            inner: Arc::new(Inner {
+                path,
+                writer: None,
+                writer_thread: Mutex::new(None),
+                readers,
+            }),
         })
     }
 
@@ -177,13 +197,20 @@ impl SqliteStore {
 
     /// Checks that the writer runs and that the database answers a query.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        if let Some(writer) = &self.inner.writer {
-            if writer.is_closed() {
-                return Err(StoreError::ShuttingDown);
-            }
+        if self
+            .inner
+            .writer
+            .as_ref()
+            .is_some_and(mpsc::Sender::is_closed)
+        {
+            return Err(StoreError::ShuttingDown);
         }
-        self.read(|connection| connection.query_row("SELECT 1", [], |_| Ok(())).map_err(classify))
-            .await
+        self.read(|connection| {
+            connection
+                .query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(classify)
+        })
+        .await
     }
 
     /// Runs `query` on a pooled read connection, off the async threads.
@@ -202,7 +229,10 @@ impl SqliteStore {
     }
 
     /// One stored event with its raw body.
-    pub async fn event(&self, event_id: EventId) -> Result<Option<(EventRecord, Bytes)>, StoreError> {
+    pub async fn event(
+        &self,
+        event_id: EventId,
+    ) -> Result<Option<(EventRecord, Bytes)>, StoreError> {
         self.read(move |connection| {
             connection
                 .query_row(
@@ -269,7 +299,11 @@ impl SqliteStore {
                 .map_err(classify)?;
             let rows = statement
                 .query_map(
-                    params![filter.state.map(|state| state.as_str()), filter.with_anomalies, limit(filter.limit)],
+                    params![
+                        filter.state.map(|state| state.as_str()),
+                        filter.with_anomalies,
+                        limit(filter.limit)
+                    ],
                     |row| {
                         Ok((
                             row.get::<_, String>(0)?,
@@ -289,7 +323,9 @@ impl SqliteStore {
                 let (id, state, external_id, items, anomalies, events, last_event, updated) =
                     row.map_err(classify)?;
                 orders.push(OrderSummary {
-                    id: id.parse().map_err(|why| internal(format!("stored order id {id:?} {why}")))?,
+                    id: id
+                        .parse()
+                        .map_err(|why| internal(format!("stored order id {id:?} {why}")))?,
                     state: state
                         .map(|state| state.parse())
                         .transpose()
@@ -309,12 +345,19 @@ impl SqliteStore {
 
     /// Commits what is queued, stops the writer thread and waits for it.
     pub async fn close(&self) {
-        let Some(writer) = &self.inner.writer else { return };
+        let Some(writer) = &self.inner.writer else {
+            return;
+        };
         let (done, finished) = oneshot::channel();
         if writer.send(Command::Shutdown(done)).await.is_ok() {
             let _ = finished.await;
         }
-        let handle = self.inner.writer_thread.lock().ok().and_then(|mut slot| slot.take());
+        let handle = self
+            .inner
+            .writer_thread
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take());
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
@@ -340,15 +383,16 @@ fn check_not_too_new(connection: &Connection, path: &Path) -> Result<(), StoreEr
     Ok(())
 }
 
-const RECORD_COLUMNS: &str =
-    "sequence, event_id, event_type, event_date_us, order_id, received_at_us, sender, client, facts";
+const RECORD_COLUMNS: &str = "sequence, event_id, event_type, event_date_us, order_id, received_at_us, sender, client, facts";
 
 fn event_date(micros: i64) -> Result<EventDate, StoreError> {
-    EventDate::from_timestamp_micros(micros).ok_or_else(|| internal(format!("stored date {micros} is out of range")))
+    EventDate::from_timestamp_micros(micros)
+        .ok_or_else(|| internal(format!("stored date {micros} is out of range")))
 }
 
 fn received_at(micros: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(micros).ok_or_else(|| internal(format!("stored time {micros} is out of range")))
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| internal(format!("stored time {micros} is out of range")))
 }
 
 /// Reads an [`EventRecord`] from a row of [`RECORD_COLUMNS`]. The outer error is SQLite's, the
@@ -360,11 +404,16 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> Result<EventRecord, StoreError> {
     let order_id: Option<String> = row.get(4).map_err(classify)?;
     Ok(EventRecord {
         sequence: row.get(0).map_err(classify)?,
-        event_id: event_id.parse().map_err(|why| internal(format!("stored event id {event_id:?} {why}")))?,
+        event_id: event_id
+            .parse()
+            .map_err(|why| internal(format!("stored event id {event_id:?} {why}")))?,
         event_type: event_type.parse().map_err(internal)?,
         event_date: event_date(row.get(3).map_err(classify)?)?,
         order_id: order_id
-            .map(|id| id.parse().map_err(|why| internal(format!("stored order id {id:?} {why}"))))
+            .map(|id| {
+                id.parse()
+                    .map_err(|why| internal(format!("stored order id {id:?} {why}")))
+            })
             .transpose()?,
         received_at: received_at(row.get(5).map_err(classify)?)?,
         sender: row.get(6).map_err(classify)?,
@@ -381,14 +430,21 @@ fn load_timeline(
         "SELECT event_id, event_date_us, event_type, facts FROM events WHERE order_id = ?1",
     )?;
     let rows = statement.query_map([order_id.as_str()], |row| {
-        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?))
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+        ))
     })?;
     let mut timeline = Vec::new();
     for row in rows {
         let (event_id, date, event_type, facts) = row?;
         let entry = (|| {
             Ok(TimelineEntry {
-                event_id: event_id.parse().map_err(|why| internal(format!("stored event id {event_id:?} {why}")))?,
+                event_id: event_id
+                    .parse()
+                    .map_err(|why| internal(format!("stored event id {event_id:?} {why}")))?,
                 event_date: event_date(date)?,
                 event_type: event_type.parse().map_err(internal)?,
                 facts: serde_json::from_str::<OrderFacts>(&facts)
@@ -471,7 +527,11 @@ fn commit_batch(connection: &mut Connection, batch: &mut Vec<(Box<NewEvent>, Rep
         transaction.commit()?;
         Ok(outcomes)
     })();
-    tracing::debug!(size, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "commit batch");
+    tracing::debug!(
+        size,
+        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+        "commit batch"
+    );
     match result {
         Ok(outcomes) => {
             for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
@@ -496,22 +556,34 @@ fn append_one(
     let notification = &event.notification;
     let existing: Option<(i64, Vec<u8>)> = transaction
         .prepare_cached("SELECT sequence, body FROM events WHERE event_id = ?1")?
-        .query_row([notification.event_id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_row([notification.event_id.as_str()], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .optional()?;
     if let Some((sequence, body)) = existing {
         // Resends are compared as JSON, so key order and white space do not matter.
-        let same = serde_json::from_slice::<Value>(&body).is_ok_and(|stored| stored == notification.document);
+        let same = serde_json::from_slice::<Value>(&body)
+            .is_ok_and(|stored| stored == notification.document);
         return Ok(if same {
-            Ok(Appended::Duplicate { sequence, body: Bytes::from(body) })
+            Ok(Appended::Duplicate {
+                sequence,
+                body: Bytes::from(body),
+            })
         } else {
-            Err(StoreError::Conflict { event_id: notification.event_id.clone() })
+            Err(StoreError::Conflict {
+                event_id: notification.event_id.clone(),
+            })
         });
     }
 
     let facts = match &notification.order {
         Some(facts) => match serde_json::to_string(facts) {
             Ok(json) => Some(json),
-            Err(error) => return Ok(Err(internal(format!("could not encode the order facts: {error}")))),
+            Err(error) => {
+                return Ok(Err(internal(format!(
+                    "could not encode the order facts: {error}"
+                ))));
+            }
         },
         None => None,
     };
@@ -526,7 +598,10 @@ fn append_one(
             notification.event_type.as_str(),
             notification.event_date.to_string(),
             notification.event_date.timestamp_micros(),
-            notification.order.as_ref().map(|facts| facts.order_id.as_str()),
+            notification
+                .order
+                .as_ref()
+                .map(|facts| facts.order_id.as_str()),
             event.received_at.timestamp_micros(),
             event.sender,
             event.client,
@@ -536,7 +611,9 @@ fn append_one(
     if let Some(facts) = &notification.order {
         touched.insert(facts.order_id.clone());
     }
-    Ok(Ok(Appended::Stored { sequence: transaction.last_insert_rowid() }))
+    Ok(Ok(Appended::Stored {
+        sequence: transaction.last_insert_rowid(),
+    }))
 }
 
 fn refresh_order(
@@ -549,7 +626,9 @@ fn refresh_order(
         Err(error) => return Ok(Err(error)),
     };
     let event_count = timeline.len();
-    let Some(order) = project(order_id.clone(), timeline) else { return Ok(Ok(())) };
+    let Some(order) = project(order_id.clone(), timeline) else {
+        return Ok(Ok(()));
+    };
     let items = match serde_json::to_string(&order.items) {
         Ok(items) => items,
         Err(error) => return Ok(Err(internal(format!("could not encode items: {error}")))),

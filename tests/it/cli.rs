@@ -1,0 +1,147 @@
+//! The command line: `init`, `--help`, and the read-only queries, run as the real binary while
+//! the listener serves.
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn orders_and_events_can_be_read_with_the_cli_while_the_listener_runs() {
+    let app = spawn_app().await;
+    let events = onap_lifecycle("SO-cli", 2);
+    for event in &events {
+        assert_eq!(app.post(event).await.status().as_u16(), 201);
+    }
+    let dir = app.data_dir.to_str().unwrap().to_owned();
+
+    let (ok, stdout, stderr) = run_cli(&["orders", "show", "SO-cli", "--json", "--data-dir", &dir]);
+    assert!(ok, "{stderr}");
+    let order: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(order["id"], "SO-cli");
+    assert_eq!(order["state"], "completed");
+    let items: Vec<(&str, &str)> = order["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            (
+                item["id"].as_str().unwrap(),
+                item["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(items, vec![("1", "completed"), ("2", "completed")]);
+    assert_eq!(order["timeline"].as_array().unwrap().len(), events.len());
+    assert_eq!(order["anomalies"], Value::Array(vec![]));
+
+    let (ok, stdout, _) = run_cli(&["orders", "show", "SO-cli", "--data-dir", &dir]);
+    assert!(ok);
+    assert!(
+        stdout.contains("SO-cli")
+            && stdout.contains("completed")
+            && stdout.contains("no anomalies"),
+        "{stdout}"
+    );
+
+    let (ok, stdout, _) = run_cli(&[
+        "orders",
+        "list",
+        "--json",
+        "--state",
+        "completed",
+        "--data-dir",
+        &dir,
+    ]);
+    assert!(ok);
+    let orders: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0]["itemCount"], 2);
+
+    let (ok, stdout, _) = run_cli(&["events", "list", "--order", "SO-cli", "--data-dir", &dir]);
+    assert!(ok);
+    assert!(
+        stdout.contains("SO-cli-created") && stdout.contains(&format!("{} events", events.len())),
+        "{stdout}"
+    );
+
+    let (ok, stdout, _) = run_cli(&[
+        "events",
+        "show",
+        "SO-cli-completed",
+        "--raw",
+        "--data-dir",
+        &dir,
+    ]);
+    assert!(ok);
+    assert_eq!(stdout, events.last().unwrap().to_string());
+
+    let (ok, _, stderr) = run_cli(&["orders", "show", "SO-missing", "--data-dir", &dir]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("no service order with id SO-missing"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn reading_a_store_that_does_not_exist_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing-here");
+    let (ok, _, stderr) = run_cli(&["orders", "list", "--data-dir", missing.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("no store at") && stderr.contains("--data-dir"),
+        "{stderr}"
+    );
+    assert!(!missing.exists(), "a read does not create a store");
+}
+
+#[test]
+fn init_writes_a_config_that_serve_accepts_and_does_not_overwrite_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("listener.toml");
+    let path_text = path.to_str().unwrap();
+    let (ok, stdout, stderr) = run_cli(&["init", "--config", path_text]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("order-listener serve --config"), "{stdout}");
+    let config = order_listener::config::Config::load(Some(&path), &Default::default()).unwrap();
+    assert_eq!(config.base_path, "/externalapi/listener/v1");
+
+    let (ok, _, stderr) = run_cli(&["init", "--config", path_text]);
+    assert!(!ok);
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert!(run_cli(&["init", "--config", path_text, "--force"]).0);
+}
+
+#[test]
+fn help_explains_the_commands_and_the_serve_flags() {
+    let (ok, stdout, _) = run_cli(&["--help"]);
+    assert!(ok);
+    for word in ["serve", "init", "events", "orders", "ORDER_LISTENER_"] {
+        assert!(stdout.contains(word), "--help mentions {word}");
+    }
+    let (ok, stdout, _) = run_cli(&["serve", "--help"]);
+    assert!(ok);
+    for flag in [
+        "--config",
+        "--listen",
+        "--admin-listen",
+        "--data-dir",
+        "--database-url",
+        "--plain-http",
+        "--allow-anonymous",
+        "--log-format",
+    ] {
+        assert!(stdout.contains(flag), "serve --help lists {flag}");
+    }
+}
+
+#[test]
+fn a_bad_config_file_is_refused_with_the_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "listen = \"127.0.0.1:0\"\nbody_limit = 5\n").unwrap();
+    let (ok, _, stderr) = run_cli(&["serve", "--config", path.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("body_limit"), "{stderr}");
+}

@@ -1,0 +1,161 @@
+//! A 201 means committed: events acknowledged before a SIGKILL or a SIGTERM are all present,
+//! exactly once, after a restart.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::helpers::*;
+
+/// Senders post distinct events until the listener goes away; returns every acknowledged id.
+/// `on_acks` is notified once `threshold` events have been acknowledged.
+async fn burst(url: String, senders: usize, threshold: usize, on_acks: Arc<Notify>) -> Vec<String> {
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for sender in 0..senders {
+        let (url, client, acknowledged, on_acks) = (
+            url.clone(),
+            client.clone(),
+            acknowledged.clone(),
+            on_acks.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            for n in 0..100_000 {
+                let order = format!("SO-{sender}-{}", n / 4);
+                let event = onap_event(
+                    &format!("burst-{sender}-{n}"),
+                    "ServiceOrderItemStateChangeNotification",
+                    n as i64,
+                    &order,
+                    "inProgress",
+                    vec![onap_item("1", "add", "inProgress")],
+                );
+                let sent = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(event.to_string())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(response) if response.status().as_u16() == 201 => {
+                        let mut acknowledged = acknowledged.lock().unwrap();
+                        acknowledged.push(event["eventId"].as_str().unwrap().to_owned());
+                        if acknowledged.len() == threshold {
+                            on_acks.notify_one();
+                        }
+                    }
+                    // 503 while shutting down: not acknowledged, so not promised.
+                    Ok(response) => assert_eq!(response.status().as_u16(), 503),
+                    Err(_) => break, // the listener is gone
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    Arc::try_unwrap(acknowledged).unwrap().into_inner().unwrap()
+}
+
+/// Every stored eventId with how often it is stored, read through the CLI.
+fn stored_ids(data_dir: &Path) -> HashMap<String, usize> {
+    let dir = data_dir.to_str().unwrap();
+    let (ok, stdout, stderr) = run_cli(&[
+        "events",
+        "list",
+        "--json",
+        "--limit",
+        "10000",
+        "--data-dir",
+        dir,
+    ]);
+    assert!(ok, "{stderr}");
+    let events: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let mut counts = HashMap::new();
+    for event in events {
+        *counts
+            .entry(event["eventId"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    counts
+}
+
+async fn assert_all_present_once(data_dir: &Path, acknowledged: &[String]) {
+    // Restart on the same data: the store opens and serves again.
+    let mut restarted = start_binary(data_dir);
+    let counts = stored_ids(data_dir);
+    for id in acknowledged {
+        assert_eq!(
+            counts.get(id),
+            Some(&1),
+            "acknowledged event {id} is stored exactly once"
+        );
+    }
+    // A resend of an acknowledged event after the restart is deduplicated, not stored again.
+    let first = acknowledged.first().expect("some events were acknowledged");
+    let (sender, n) = first.trim_start_matches("burst-").split_once('-').unwrap();
+    let n: i64 = n.parse().unwrap();
+    let order = format!("SO-{sender}-{}", n / 4);
+    let resend = onap_event(
+        first,
+        "ServiceOrderItemStateChangeNotification",
+        n,
+        &order,
+        "inProgress",
+        vec![onap_item("1", "add", "inProgress")],
+    );
+    let response = reqwest::Client::new()
+        .post(&restarted.listener_url)
+        .header("content-type", "application/json")
+        .body(resend.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    assert_eq!(stored_ids(data_dir).get(first), Some(&1));
+    restarted.child.kill().unwrap();
+    restarted.child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_acknowledged_before_a_sigkill_is_stored_exactly_once() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let mut running = start_binary(dir.path());
+    let acks = Arc::new(Notify::new());
+    let sending = tokio::spawn(burst(running.listener_url.clone(), 16, 300, acks.clone()));
+    tokio::time::timeout(PATIENCE, acks.notified())
+        .await
+        .expect("300 events acknowledged");
+    running.child.kill().unwrap(); // SIGKILL, mid-burst
+    running.child.wait().unwrap();
+    let acknowledged = sending.await.unwrap();
+    assert!(acknowledged.len() >= 300);
+    assert_all_present_once(dir.path(), &acknowledged).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_requests_and_commits_them_before_exiting() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let mut running = start_binary(dir.path());
+    let acks = Arc::new(Notify::new());
+    let sending = tokio::spawn(burst(running.listener_url.clone(), 16, 200, acks.clone()));
+    tokio::time::timeout(PATIENCE, acks.notified())
+        .await
+        .expect("200 events acknowledged");
+    kill(Pid::from_raw(running.child.id() as i32), Signal::SIGTERM).unwrap();
+    let status = running.child.wait().unwrap();
+    assert!(
+        status.success(),
+        "a graceful stop exits with 0, got {status}"
+    );
+    let acknowledged = sending.await.unwrap();
+    assert_all_present_once(dir.path(), &acknowledged).await;
+}

@@ -1,0 +1,354 @@
+//! Shared test helpers: spawning the app, ONAP-shaped payloads, and the running binary.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::Duration;
+
+use figment::providers::Env;
+use order_listener::app::App;
+use order_listener::config::{Config, Overrides, Secret};
+use order_listener::store::Store;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The admin token every test app is given.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+static INIT: Once = Once::new();
+
+/// Installs the TLS provider for the test client, and logs when `TEST_LOG=1`.
+pub fn init() {
+    INIT.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        if std::env::var_os("TEST_LOG").is_some() {
+            order_listener::telemetry::init(order_listener::config::LogFormat::Text, "debug");
+        }
+    });
+}
+
+/// A running app and what a test needs to talk to it.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT/externalapi/listener/v1/listener`.
+    pub listener_url: String,
+    /// `http://127.0.0.1:PORT` of the public port.
+    pub public_base: String,
+    /// `http://127.0.0.1:PORT` of the admin port.
+    pub admin_base: String,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+    /// The store the app writes to.
+    pub store: Store,
+    /// The app's data directory.
+    pub data_dir: PathBuf,
+    shutdown: CancellationToken,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: Option<TempDir>,
+}
+
+/// A test configuration: plain HTTP, anonymous, both ports 0, a fresh data directory.
+pub fn test_config(data_dir: &Path) -> Config {
+    let overrides = Overrides {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        data_dir: Some(data_dir.to_path_buf()),
+        plain_http: Some(true),
+        allow_anonymous: Some(true),
+        ..Overrides::default()
+    };
+    let mut config =
+        Config::load_from(None, Env::prefixed("ORDER_LISTENER_IT_UNUSED_"), &overrides)
+            .expect("the test configuration is valid");
+    config.admin_token = Some(Secret::new(ADMIN_TOKEN));
+    config
+}
+
+/// Starts the app with the test configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the app with the test configuration, changed by `customize`.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
+    init();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut config = test_config(dir.path());
+    customize(&mut config);
+    let mut app = start(config).await;
+    app._dir = Some(dir);
+    app
+}
+
+/// Starts the app with exactly this configuration.
+pub async fn start(config: Config) -> TestApp {
+    init();
+    let data_dir = config.data_dir.clone();
+    let app = App::build(config).await.expect("the app starts");
+    let listener_url = app.listener_url();
+    let public_base = format!("{}://{}", app.scheme(), app.public_addr());
+    let admin_base = format!("http://{}", app.admin_addr());
+    let store = app.store().clone();
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(app.run(shutdown.clone()));
+    TestApp {
+        listener_url,
+        public_base,
+        admin_base,
+        client: reqwest::Client::new(),
+        store,
+        data_dir,
+        shutdown,
+        handle: Some(handle),
+        _dir: None,
+    }
+}
+
+impl TestApp {
+    /// POSTs a JSON body with the ONAP content type.
+    pub async fn post(&self, body: &Value) -> reqwest::Response {
+        self.post_raw(body.to_string(), Some("application/json;charset=utf-8"))
+            .await
+    }
+
+    /// POSTs bytes with the given content type.
+    pub async fn post_raw(
+        &self,
+        body: impl Into<reqwest::Body>,
+        content_type: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(&self.listener_url).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.send().await.expect("the listener answers")
+    }
+
+    /// GETs an admin API path with the admin token; returns the status and the JSON body.
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.admin_base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("the admin API answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Stops the app gracefully and waits for it.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(handle) = self.handle.take() {
+            handle
+                .await
+                .expect("the app task ends")
+                .expect("the app stops cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Asserts an ErrorRepresentation with this status and code; returns the body.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: u64) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json;charset=utf-8")
+    );
+    let body: Value = response.json().await.expect("an ErrorRepresentation body");
+    assert_eq!(body["code"], json!(code), "code in {body}");
+    assert_eq!(body["status"], json!(status), "status in {body}");
+    assert!(
+        body["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "reason in {body}"
+    );
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message in {body}"
+    );
+    body
+}
+
+/// A date as ONAP's EventFactory writes it: `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'`, `millis` after a
+/// fixed start.
+pub fn onap_date(millis: i64) -> String {
+    let start =
+        chrono::DateTime::parse_from_rfc3339("2019-03-25T08:08:56.310Z").expect("a valid date");
+    (start + chrono::Duration::milliseconds(millis))
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// A full ONAP order item, nulls included.
+pub fn onap_item(id: &str, action: &str, state: &str) -> Value {
+    json!({
+        "orderMessage": [],
+        "id": id,
+        "action": action,
+        "state": state,
+        "percentProgress": "0",
+        "@type": null,
+        "@schemaLocation": null,
+        "@baseType": null,
+        "orderItemRelationship": [],
+        "service": {
+            "id": null, "href": null, "name": format!("service-{id}"), "serviceState": "active",
+            "@type": null, "@schemaLocation": null,
+            "serviceCharacteristic": [{"name": "speed", "valueType": null,
+                "value": {"@type": null, "@schemaLocation": null, "serviceCharacteristicValue": "10"}}],
+            "serviceRelationship": null, "relatedParty": null,
+            "serviceSpecification": {"id": "90b476bc-0988-4417-bae9-41b376f0e1b6", "href": null, "name": null,
+                "version": null, "targetServiceSchema": null, "@type": null, "@schemaLocation": null, "@baseType": null}
+        },
+        "orderItemMessage": []
+    })
+}
+
+/// An ONAP notification: the envelope around the filtered order.
+pub fn onap_event(
+    event_id: &str,
+    event_type: &str,
+    millis: i64,
+    order_id: &str,
+    state: &str,
+    items: Vec<Value>,
+) -> Value {
+    json!({
+        "eventId": event_id,
+        "eventDate": onap_date(millis),
+        "eventType": event_type,
+        "event": {
+            "id": order_id,
+            "href": format!("serviceOrder/{order_id}"),
+            "externalId": format!("ext-{order_id}"),
+            "state": state,
+            "orderDate": onap_date(0),
+            "completionDateTime": if matches!(state, "completed" | "failed") { json!(onap_date(millis)) } else { Value::Null },
+            "orderItem": items
+        }
+    })
+}
+
+/// The notifications ONAP sends for one order whose items all complete: creation, each item
+/// going inProgress then completed, and the order's completion.
+pub fn onap_lifecycle(order_id: &str, item_count: usize) -> Vec<Value> {
+    let ids: Vec<String> = (1..=item_count).map(|i| i.to_string()).collect();
+    let all = |state: &str| {
+        ids.iter()
+            .map(|id| onap_item(id, "add", state))
+            .collect::<Vec<_>>()
+    };
+    let mut events = vec![onap_event(
+        &format!("{order_id}-created"),
+        "ServiceOrderCreationNotification",
+        0,
+        order_id,
+        "acknowledged",
+        all("acknowledged"),
+    )];
+    let mut millis = 0;
+    for (step, state) in ["inProgress", "completed"].into_iter().enumerate() {
+        for id in &ids {
+            millis += 7;
+            events.push(onap_event(
+                &format!("{order_id}-item-{id}-{step}"),
+                "ServiceOrderItemStateChangeNotification",
+                millis,
+                order_id,
+                "inProgress",
+                vec![onap_item(id, "add", state)],
+            ));
+        }
+    }
+    events.push(onap_event(
+        &format!("{order_id}-completed"),
+        "ServiceOrderStateChangeNotification",
+        millis + 1,
+        order_id,
+        "completed",
+        all("completed"),
+    ));
+    events
+}
+
+/// The built binary.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_order-listener")
+}
+
+/// The binary running `serve` on port 0; knows its URL from the start-up banner.
+pub struct RunningBinary {
+    /// The process.
+    pub child: Child,
+    /// The listener URL it printed.
+    pub listener_url: String,
+}
+
+/// Starts `order-listener serve --plain-http --allow-anonymous` on `data_dir` and waits for its
+/// banner.
+pub fn start_binary(data_dir: &Path) -> RunningBinary {
+    let mut child = Command::new(binary())
+        .args([
+            "serve",
+            "--plain-http",
+            "--allow-anonymous",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let listener_url = loop {
+        let line = lines
+            .next()
+            .expect("the banner names the Listener API")
+            .expect("stdout is text");
+        if let Some(rest) = line.trim().strip_prefix("Listener API  POST ") {
+            break rest.trim().to_owned();
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    RunningBinary {
+        child,
+        listener_url,
+    }
+}
+
+/// Runs the CLI with arguments and returns (exit success, stdout, stderr).
+pub fn run_cli(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(binary())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the CLI runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// How long a test waits for something that should happen at once.
+pub const PATIENCE: Duration = Duration::from_secs(30);

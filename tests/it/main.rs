@@ -1,0 +1,11 @@
+//! Integration tests: one binary. Each test starts the real app (in process on port 0, or the
+//! real binary where a process must die) against a fresh temporary data directory.
+
+#![allow(clippy::unwrap_used)]
+
+mod cli;
+mod durability;
+mod helpers;
+mod listener_api;
+mod projection;
+mod transport;
