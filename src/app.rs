@@ -171,9 +171,13 @@ impl App {
                 }
             }
         }
+        // A fresh eventId each start: re-running the same line is a resend (201, stored once),
+        // and the line of a later start does not clash with it.
+        let now = chrono::Utc::now();
         let sample = format!(
-            r#"{{"eventId":"quick-start-1","eventDate":"{}","eventType":"ServiceOrderCreationNotification","event":{{"id":"SO-1","state":"acknowledged","orderItem":[{{"id":"1","state":"acknowledged"}}]}}}}"#,
-            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            r#"{{"eventId":"quick-start-{}","eventDate":"{}","eventType":"ServiceOrderCreationNotification","event":{{"id":"SO-1","state":"acknowledged","orderItem":[{{"id":"1","state":"acknowledged"}}]}}}}"#,
+            now.timestamp_millis(),
+            now.format("%Y-%m-%dT%H:%M:%S%.3fZ")
         );
         curl.push_str(&format!(
             " -H 'Content-Type: application/json' -d '{sample}' {}",

@@ -182,6 +182,15 @@ pub struct OrderFilter {
     pub limit: usize,
 }
 
+/// Counters of the writer, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed.
+    pub commits: u64,
+    /// Appends answered by those commits.
+    pub appends: u64,
+}
+
 /// The store, whichever backend is behind it. Cheap to clone.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -252,6 +261,13 @@ impl Store {
     pub async fn orders(&self, filter: OrderFilter) -> Result<Vec<OrderSummary>, StoreError> {
         match self {
             Store::Sqlite(store) => store.orders(filter).await,
+        }
+    }
+
+    /// How many commits and appends the writer has made since it started.
+    pub fn writer_stats(&self) -> WriterStats {
+        match self {
+            Store::Sqlite(store) => store.writer_stats(),
         }
     }
 

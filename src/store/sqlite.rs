@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -21,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     Appended, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary, SharedError,
-    StoreError, WriterOptions,
+    StoreError, WriterOptions, WriterStats,
 };
 use crate::domain::envelope::{EventDate, EventId, OrderFacts, OrderId};
 use crate::domain::projection::{ServiceOrder, TimelineEntry, project};
@@ -56,6 +57,14 @@ struct Inner {
     writer: Option<mpsc::Sender<Command>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: r2d2::Pool<SqliteConnectionManager>,
+    counters: Arc<Counters>,
+}
+
+/// What the writer has done; written by the writer thread only.
+#[derive(Default)]
+struct Counters {
+    commits: AtomicU64,
+    appends: AtomicU64,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -138,9 +147,11 @@ impl SqliteStore {
         let readers = reader_pool(&path)?;
         let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let max_batch = options.max_batch.max(1);
+        let counters = Arc::new(Counters::default());
+        let writer_counters = counters.clone();
         let writer_thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(connection, receiver, max_batch))
+            .spawn(move || run_writer(connection, receiver, max_batch, &writer_counters))
             .map_err(|error| StoreError::Internal(Arc::new(error)))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -148,6 +159,7 @@ impl SqliteStore {
                 writer: Some(sender),
                 writer_thread: Mutex::new(Some(writer_thread)),
                 readers,
+                counters,
             }),
         })
     }
@@ -178,6 +190,7 @@ impl SqliteStore {
                 writer: None,
                 writer_thread: Mutex::new(None),
                 readers,
+                counters: Arc::default(),
             }),
         })
     }
@@ -193,6 +206,14 @@ impl SqliteStore {
         // A dropped reply means the writer stopped before answering; the event may or may not
         // be committed, so the sender must retry (and a retry is deduplicated).
         outcome.await.unwrap_or(Err(StoreError::ShuttingDown))
+    }
+
+    /// How many commits and appends the writer has made.
+    pub fn writer_stats(&self) -> WriterStats {
+        WriterStats {
+            commits: self.inner.counters.commits.load(Ordering::Relaxed),
+            appends: self.inner.counters.appends.load(Ordering::Relaxed),
+        }
     }
 
     /// Checks that the writer runs and that the database answers a query.
@@ -461,7 +482,12 @@ fn load_timeline(
 
 /// The writer thread: takes whatever appends are queued, commits them in one transaction,
 /// then answers each. Under load, batches grow; when idle, one append is one commit.
-fn run_writer(mut connection: Connection, mut receiver: mpsc::Receiver<Command>, max_batch: usize) {
+fn run_writer(
+    mut connection: Connection,
+    mut receiver: mpsc::Receiver<Command>,
+    max_batch: usize,
+    counters: &Counters,
+) {
     let mut batch: Vec<(Box<NewEvent>, Reply)> = Vec::with_capacity(max_batch);
     let mut shutdown: Option<oneshot::Sender<()>> = None;
     while let Some(command) = receiver.blocking_recv() {
@@ -477,7 +503,7 @@ fn run_writer(mut connection: Connection, mut receiver: mpsc::Receiver<Command>,
             }
         }
         if !batch.is_empty() {
-            commit_batch(&mut connection, &mut batch);
+            commit_batch(&mut connection, &mut batch, counters);
         }
         if shutdown.is_some() {
             // Refuse new appends, but commit those that were already waiting.
@@ -486,12 +512,12 @@ fn run_writer(mut connection: Connection, mut receiver: mpsc::Receiver<Command>,
                 if let Command::Append(event, reply) = command {
                     batch.push((event, reply));
                     if batch.len() >= max_batch {
-                        commit_batch(&mut connection, &mut batch);
+                        commit_batch(&mut connection, &mut batch, counters);
                     }
                 }
             }
             if !batch.is_empty() {
-                commit_batch(&mut connection, &mut batch);
+                commit_batch(&mut connection, &mut batch, counters);
             }
             break;
         }
@@ -506,7 +532,11 @@ fn run_writer(mut connection: Connection, mut receiver: mpsc::Receiver<Command>,
     }
 }
 
-fn commit_batch(connection: &mut Connection, batch: &mut Vec<(Box<NewEvent>, Reply)>) {
+fn commit_batch(
+    connection: &mut Connection,
+    batch: &mut Vec<(Box<NewEvent>, Reply)>,
+    counters: &Counters,
+) {
     let started = std::time::Instant::now();
     let size = batch.len();
     let result = (|| -> rusqlite::Result<Vec<Result<Appended, StoreError>>> {
@@ -534,6 +564,8 @@ fn commit_batch(connection: &mut Connection, batch: &mut Vec<(Box<NewEvent>, Rep
     );
     match result {
         Ok(outcomes) => {
+            counters.commits.fetch_add(1, Ordering::Relaxed);
+            counters.appends.fetch_add(size as u64, Ordering::Relaxed);
             for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
                 let _ = reply.send(outcome);
             }

@@ -118,3 +118,26 @@ async fn an_out_of_order_event_does_not_overwrite_a_newer_state_and_bad_transiti
     assert_eq!(order["anomalies"][0]["to"], "failed");
     assert_eq!(order["anomalies"][0]["subject"], "order");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_commits() {
+    let app = spawn_app().await;
+    let events: Vec<Value> = (0..40)
+        .flat_map(|n| onap_lifecycle(&format!("SO-gc-{n}"), 2))
+        .collect();
+    let before = app.store.writer_stats();
+    let statuses: Vec<u16> = futures_util::stream::iter(events.iter())
+        .map(|event| async { app.post(event).await.status().as_u16() })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|status| *status == 201));
+    let after = app.store.writer_stats();
+    let appends = after.appends - before.appends;
+    let commits = after.commits - before.commits;
+    assert_eq!(appends, events.len() as u64);
+    assert!(
+        commits < appends,
+        "{appends} appends took {commits} commits: no commit was shared"
+    );
+}
