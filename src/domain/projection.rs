@@ -23,6 +23,7 @@ pub struct TimelineEntry {
     /// Its type.
     pub event_type: EventType,
     /// What it says about the order.
+    #[serde(flatten)]
     pub facts: OrderFacts,
 }
 
