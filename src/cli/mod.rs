@@ -1,6 +1,7 @@
 //! The command line: `serve`, `init`, and the read-only `events` and `orders` queries. Parsing
 //! is clap's; each command turns its flags into [`Config`] and calls the library.
 
+mod hub;
 mod query;
 
 use std::path::PathBuf;
@@ -50,6 +51,12 @@ enum Command {
     /// Read the service orders projected from the events (works while `serve` runs).
     #[command(subcommand)]
     Orders(OrdersCommand),
+    /// Subscribe a listener at the seller's hub, and list, show or delete subscriptions.
+    #[command(subcommand)]
+    Hub(hub::HubCommand),
+    /// Play the seller: serve a hub, send realistic notifications with faults, check the
+    /// listener's result; or, with --rate and --duration, generate load.
+    Simulate(Box<crate::simulate::SimulateArgs>),
 }
 
 /// Where the store is: the flags every command that reads it takes.
@@ -138,6 +145,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(EventsCommand::Show(args)) => query::show_event(args).await,
         Command::Orders(OrdersCommand::List(args)) => query::list_orders(args).await,
         Command::Orders(OrdersCommand::Show(args)) => query::show_order(args).await,
+        Command::Hub(command) => hub::run(command).await,
+        Command::Simulate(args) => {
+            crate::telemetry::init(crate::config::LogFormat::Text, "warn");
+            crate::simulate::run(*args).await
+        }
     }
 }
 
