@@ -8,4 +8,5 @@ mod durability;
 mod helpers;
 mod listener_api;
 mod projection;
+mod seller;
 mod transport;
