@@ -79,26 +79,70 @@ pub struct LoadReport {
 const EVENT_ID: &str = "@@EVENT@@";
 const ORDER_ID: &str = "@@ORDER@@";
 
-/// Notification bodies with placeholders for the eventId and the order id, so that each
-/// request is unique yet costs the generator only a string replace.
-fn templates(seed: u64) -> Vec<(String, usize)> {
-    let (orders, events) = generate(ModelOptions {
-        orders: 64,
-        max_items: 3,
-        machine: Machine::Onap,
-        seed,
-        start: chrono::Utc::now(),
-    });
-    events
-        .iter()
-        .map(|event| {
-            let text = event.body.to_string();
-            let text = text
-                .replace(&event.event_id, EVENT_ID)
-                .replace(&orders[event.order].id, ORDER_ID);
-            (text, event.order)
-        })
-        .collect()
+/// Makes unique, valid ONAP-shaped notifications cheaply: a pool of real notification bodies
+/// with placeholders for the eventId and the order id, so that body `n` costs only a string
+/// replace. Every pass over the pool is a new set of orders.
+#[derive(Debug, Clone)]
+pub struct Bodies {
+    templates: Vec<(String, usize)>,
+    run_id: String,
+    run_hash: u64,
+}
+
+/// A fast, well-mixing hash of a number (SplitMix64's finaliser).
+fn splitmix(mut value: u64) -> u64 {
+    value = value.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    value = (value ^ (value >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    value = (value ^ (value >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    value ^ (value >> 31)
+}
+
+impl Bodies {
+    /// A pool generated from `seed`; `run_id` keeps the ids of different runs apart.
+    pub fn new(seed: u64, run_id: &str) -> Bodies {
+        let (orders, events) = generate(ModelOptions {
+            orders: 64,
+            max_items: 3,
+            machine: Machine::Onap,
+            seed,
+            start: chrono::Utc::now(),
+        });
+        let templates = events
+            .iter()
+            .map(|event| {
+                let text = event.body.to_string();
+                let text = text
+                    .replace(&event.event_id, EVENT_ID)
+                    .replace(&orders[event.order].id, ORDER_ID);
+                (text, event.order)
+            })
+            .collect();
+        let run_hash = run_id
+            .bytes()
+            .fold(seed, |hash, byte| splitmix(hash ^ u64::from(byte)));
+        Bodies {
+            templates,
+            run_id: run_id.to_owned(),
+            run_hash,
+        }
+    }
+
+    /// The `n`th body. Its eventId is a random-looking UUID, as ONAP's are, so that the
+    /// store's index sees the same scattered inserts as in production.
+    pub fn body(&self, n: u64) -> String {
+        let count = self.templates.len() as u64;
+        let (template, order) = &self.templates[(n % count) as usize];
+        let generation = n / count;
+        let event_id = uuid::Uuid::from_u64_pair(splitmix(self.run_hash ^ n), splitmix(n));
+        template
+            .replace(EVENT_ID, &event_id.to_string())
+            .replace(ORDER_ID, &format!("{}-{generation}-{order}", self.run_id))
+    }
+
+    /// How many bodies one pass over the pool makes.
+    pub fn pool_size(&self) -> usize {
+        self.templates.len()
+    }
 }
 
 /// Runs the load and measures it.
@@ -106,8 +150,10 @@ pub async fn run(options: LoadOptions, http: reqwest::Client) -> anyhow::Result<
     anyhow::ensure!(options.rate > 0.0, "--rate must be positive");
     let total = (options.rate * options.duration.as_secs_f64()).round() as u64;
     anyhow::ensure!(total > 0, "--rate × --duration gives no request");
-    let templates = Arc::new(templates(options.seed));
-    let run_id = format!("{:08x}", rand::random::<u32>());
+    let bodies = Arc::new(Bodies::new(
+        options.seed,
+        &format!("load-{:08x}", rand::random::<u32>()),
+    ));
     let interval = Duration::from_secs_f64(1.0 / options.rate);
     let next = Arc::new(AtomicU64::new(0));
     let progress = if options.progress {
@@ -126,13 +172,8 @@ pub async fn run(options: LoadOptions, http: reqwest::Client) -> anyhow::Result<
     let start = Instant::now() + Duration::from_millis(50);
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..options.connections.max(1) {
-        let (http, templates, next, progress, run_id) = (
-            http.clone(),
-            templates.clone(),
-            next.clone(),
-            progress.clone(),
-            run_id.clone(),
-        );
+        let (http, bodies, next, progress) =
+            (http.clone(), bodies.clone(), next.clone(), progress.clone());
         let (target, credentials) = (options.target.clone(), options.credentials.clone());
         let mut latencies =
             Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).context("histogram")?;
@@ -145,12 +186,7 @@ pub async fn run(options: LoadOptions, http: reqwest::Client) -> anyhow::Result<
                 }
                 let due = start + interval.mul_f64(n as f64);
                 tokio::time::sleep_until(due).await;
-                let (template, order) = &templates[(n % templates.len() as u64) as usize];
-                // Each pass over the templates is a new set of orders.
-                let generation = n / templates.len() as u64;
-                let body = template
-                    .replace(EVENT_ID, &format!("load-{run_id}-{n}"))
-                    .replace(ORDER_ID, &format!("load-{run_id}-{generation}-{order}"));
+                let body = bodies.body(n);
                 let request = http
                     .post(&target)
                     .header(
@@ -216,18 +252,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn templates_make_unique_valid_notifications() {
-        let templates = templates(5);
-        assert!(templates.len() > 64);
-        for (template, _) in &templates {
-            let body = template.replace(EVENT_ID, "e-1").replace(ORDER_ID, "o-1");
-            let parsed =
-                crate::domain::envelope::parse_notification(body.into(), Default::default())
-                    .expect("a template fills into a valid notification");
-            assert_eq!(parsed.event_id.as_str(), "e-1");
-            assert_eq!(
-                parsed.order.expect("an order event").order_id.as_str(),
-                "o-1"
+    fn bodies_are_unique_valid_notifications() {
+        let bodies = Bodies::new(5, "run");
+        assert!(bodies.pool_size() > 64);
+        let mut ids = std::collections::HashSet::new();
+        for n in 0..(bodies.pool_size() as u64 * 2) {
+            let parsed = crate::domain::envelope::parse_notification(
+                bodies.body(n).into(),
+                Default::default(),
+            )
+            .expect("a body is a valid notification");
+            assert!(
+                ids.insert(parsed.event_id.to_string()),
+                "eventIds are unique"
+            );
+            let order = parsed.order.expect("an order event").order_id;
+            assert!(
+                order
+                    .as_str()
+                    .starts_with(&format!("run-{}-", n / bodies.pool_size() as u64))
             );
         }
     }

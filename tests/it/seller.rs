@@ -22,7 +22,10 @@ fn start_simulator(args: &[&str]) -> (Child, String) {
     let stderr = child.stderr.take().expect("stderr is piped");
     let mut lines = BufReader::new(stderr).lines();
     let hub = loop {
-        let line = lines.next().expect("the simulator names its hub").expect("text");
+        let line = lines
+            .next()
+            .expect("the simulator names its hub")
+            .expect("text");
         if let Some(url) = line.strip_prefix("simulator hub: ") {
             break url.trim().to_owned();
         }
@@ -36,19 +39,36 @@ async fn the_hub_client_subscribes_lists_shows_and_deletes_and_warns_about_bad_q
     let (mut simulator, hub) = start_simulator(&["--wait-subscribers", "1000"]);
 
     let (ok, stdout, stderr) = run_cli(&[
-        "hub", "subscribe", "--server", &hub, "--callback", "https://buyer.example/listener",
-        "--query", "eventType=ServiceOrderStateChangeNotification&serviceOrder.state=COMPLETED", "--json",
+        "hub",
+        "subscribe",
+        "--server",
+        &hub,
+        "--callback",
+        "https://buyer.example/listener",
+        "--query",
+        "eventType=ServiceOrderStateChangeNotification&serviceOrder.state=COMPLETED",
+        "--json",
     ]);
     assert!(ok, "{stderr}");
-    assert!(stderr.contains("warning:") && stderr.contains("`completed`"), "{stderr}");
+    assert!(
+        stderr.contains("warning:") && stderr.contains("`completed`"),
+        "{stderr}"
+    );
     let created: Value = serde_json::from_str(&stdout).unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(created["callback"], "https://buyer.example/listener");
 
     // --strict refuses a query with warnings and sends nothing.
     let (ok, _, stderr) = run_cli(&[
-        "hub", "subscribe", "--server", &hub, "--callback", "https://other.example/l",
-        "--query", "eventType=ServiceOrderStateChangeNotification&serviceOrder.state=held, rejected", "--strict",
+        "hub",
+        "subscribe",
+        "--server",
+        &hub,
+        "--callback",
+        "https://other.example/l",
+        "--query",
+        "eventType=ServiceOrderStateChangeNotification&serviceOrder.state=held, rejected",
+        "--strict",
     ]);
     assert!(!ok);
     assert!(stderr.contains("spaces"), "{stderr}");
@@ -60,7 +80,10 @@ async fn the_hub_client_subscribes_lists_shows_and_deletes_and_warns_about_bad_q
 
     let (ok, stdout, _) = run_cli(&["hub", "show", &id, "--server", &hub]);
     assert!(ok);
-    assert!(stdout.contains(&id) && stdout.contains("serviceOrder.state=COMPLETED"), "{stdout}");
+    assert!(
+        stdout.contains(&id) && stdout.contains("serviceOrder.state=COMPLETED"),
+        "{stdout}"
+    );
 
     let (ok, stdout, _) = run_cli(&["hub", "delete", &id, "--server", &hub]);
     assert!(ok);
@@ -69,7 +92,10 @@ async fn the_hub_client_subscribes_lists_shows_and_deletes_and_warns_about_bad_q
     assert!(!ok);
     assert!(stderr.contains("no subscription"), "{stderr}");
     let (_, stdout, _) = run_cli(&["hub", "list", "--server", &hub, "--json"]);
-    assert_eq!(serde_json::from_str::<Vec<Value>>(&stdout).unwrap(), Vec::<Value>::new());
+    assert_eq!(
+        serde_json::from_str::<Vec<Value>>(&stdout).unwrap(),
+        Vec::<Value>::new()
+    );
 
     simulator.kill().unwrap();
     simulator.wait().unwrap();
@@ -79,24 +105,47 @@ async fn the_hub_client_subscribes_lists_shows_and_deletes_and_warns_about_bad_q
 async fn simulated_orders_with_duplicates_and_reordering_match_the_ground_truth() {
     let app = spawn_app().await;
     let (mut simulator, hub) = start_simulator(&[
-        "--wait-subscribers", "1",
-        "--orders", "200",
-        "--duplicates", "0.25",
-        "--reorder", "0.3",
-        "--concurrency", "8",
-        "--seed", "20261128",
-        "--verify-admin", &app.admin_base,
+        "--wait-subscribers",
+        "1",
+        "--orders",
+        "200",
+        "--duplicates",
+        "0.25",
+        "--reorder",
+        "0.3",
+        "--concurrency",
+        "8",
+        "--seed",
+        "20261128",
+        "--verify-admin",
+        &app.admin_base,
         "--json",
     ]);
 
-    let (ok, _, stderr) = run_cli(&["hub", "subscribe", "--server", &hub, "--callback", &app.listener_url]);
+    let (ok, _, stderr) = run_cli(&[
+        "hub",
+        "subscribe",
+        "--server",
+        &hub,
+        "--callback",
+        &app.listener_url,
+    ]);
     assert!(ok, "{stderr}");
-    assert!(!stderr.contains("warning"), "the default query is sound: {stderr}");
+    assert!(
+        !stderr.contains("warning"),
+        "the default query is sound: {stderr}"
+    );
 
     let mut stdout = String::new();
-    simulator.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    simulator
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
     let status = simulator.wait().unwrap();
-    let summary: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("a JSON summary: {stdout}"));
+    let summary: Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("a JSON summary: {stdout}"));
     assert!(status.success(), "{summary:#}");
     assert_eq!(summary["orders"], 200);
     assert!(summary["duplicatesSent"].as_u64().unwrap() > 0);
@@ -113,16 +162,30 @@ async fn simulated_orders_with_duplicates_and_reordering_match_the_ground_truth(
         assert_eq!(status, 200, "order {id}");
         assert_eq!(projection["state"], order["state"], "order {id}");
         for item in projection["items"].as_array().unwrap() {
-            assert_eq!(item["state"], order["items"][item["id"].as_str().unwrap()], "order {id} item {}", item["id"]);
+            assert_eq!(
+                item["state"],
+                order["items"][item["id"].as_str().unwrap()],
+                "order {id} item {}",
+                item["id"]
+            );
         }
-        assert_eq!(projection["items"].as_array().unwrap().len(), order["items"].as_object().unwrap().len());
+        assert_eq!(
+            projection["items"].as_array().unwrap().len(),
+            order["items"].as_object().unwrap().len()
+        );
         assert_eq!(projection["anomalies"], Value::Array(vec![]), "order {id}");
     }
     // Each notification is stored once, however often it was sent.
     let stored = app
         .store
-        .events(order_listener::store::EventFilter { limit: 10_000, ..Default::default() })
+        .events(order_listener::store::EventFilter {
+            limit: 10_000,
+            ..Default::default()
+        })
         .await
         .unwrap();
-    assert_eq!(stored.len() as u64, summary["notifications"].as_u64().unwrap());
+    assert_eq!(
+        stored.len() as u64,
+        summary["notifications"].as_u64().unwrap()
+    );
 }

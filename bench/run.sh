@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The benchmark: in one run on one machine, measures side by side
+#   ceiling      a minimal hyper server that echoes 201 without parsing or storing,
+#   sqlite       order-listener on its embedded SQLite store (every 201 fsynced),
+#   baseline     a Fastify endpoint inserting one row per request with better-sqlite3@12,
+#   sqlite-1M, sqlite-10M   order-listener with 1M and 10M events already stored,
+# each under the open-loop load generator (`order-listener simulate --rate --duration`),
+# then writes the tables to bench/results/<run>/report.md and the plot to bench/latency.svg.
+#
+# Usage: bench/run.sh            (environment: RATES, DURATION, CONNECTIONS, VOLUMES)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RATES=${RATES:-"1000 2000 5000 10000 15000 20000 25000 30000 40000"}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+VOLUMES=${VOLUMES:-"1000000 10000000"}
+RUN=bench/results/$(date -u +%Y%m%dT%H%M%SZ)
+WORK=${BENCH_WORK:-/tmp/order-listener-bench}
+mkdir -p "$RUN" "$WORK"
+
+echo "== building (release)"
+cargo build --release --quiet --bin order-listener --example ceiling --example bench_tool
+OL=target/release/order-listener
+TOOL=target/release/examples/bench_tool
+(cd bench/baseline && npm install --no-audit --no-fund --silent)
+
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit: $(git rev-parse --short HEAD)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) × $(nproc)"
+  echo "memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
+  echo "kernel: $(uname -r)"
+  echo "rustc: $(rustc --version)"
+  echo "node: $(node --version)"
+  echo "command: RATES=\"$RATES\" DURATION=$DURATION CONNECTIONS=$CONNECTIONS VOLUMES=\"$VOLUMES\" bench/run.sh"
+} > "$RUN/machine.txt"
+cat "$RUN/machine.txt"
+
+# wait_for_port PORT: until something listens there.
+wait_for_port() {
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listens on $1" >&2
+  return 1
+}
+
+# sweep NAME URL PID: every rate in turn; past 5000/s, stop after the first rate whose p99
+# reaches 50 ms or that loses requests.
+sweep() {
+  local name=$1 url=$2 pid=$3
+  mkdir -p "$RUN/$name"
+  for rate in $RATES; do
+    "$OL" simulate --target "$url" --rate "$rate" --duration "$DURATION" --connections "$CONNECTIONS" --json \
+      > "$RUN/$name/rate-$rate.json"
+    local verdict
+    verdict=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("ok" if r["latency_ms"]["p99"] < 50 and r["created"] >= 0.999 * r["sent"] else "over")' "$RUN/$name/rate-$rate.json")
+    echo "   $name @ $rate/s: $verdict ($(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%.0f/s, p99 %.2f ms" % (r["throughput"], r["latency_ms"]["p99"]))' "$RUN/$name/rate-$rate.json"))"
+    if [ "$verdict" = over ] && [ "$rate" -ge 5000 ]; then break; fi
+  done
+  grep VmHWM "/proc/$pid/status" > "$RUN/$name/rss.txt"
+}
+
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+echo "== ceiling"
+target/release/examples/ceiling 127.0.0.1:18443 > /dev/null &
+pid=$!; wait_for_port 18443
+sweep ceiling http://127.0.0.1:18443/externalapi/listener/v1/listener $pid
+stop $pid
+
+echo "== order-listener, SQLite, empty store"
+rm -rf "$WORK/sqlite"
+ORDER_LISTENER_ADMIN_TOKEN=bench "$OL" serve --plain-http --allow-anonymous --data-dir "$WORK/sqlite" \
+  --listen 127.0.0.1:18445 --admin-listen 127.0.0.1:19445 > /dev/null 2>&1 &
+pid=$!; wait_for_port 18445
+sweep sqlite http://127.0.0.1:18445/externalapi/listener/v1/listener $pid
+"$TOOL" query --admin http://127.0.0.1:19445 --token bench --data-dir "$WORK/sqlite" > "$RUN/sqlite/query.json"
+stop $pid
+
+echo "== baseline: Fastify + better-sqlite3"
+rm -f "$WORK/baseline.sqlite3"*
+node bench/baseline/server.js 18444 "$WORK/baseline.sqlite3" > /dev/null &
+pid=$!; wait_for_port 18444
+sweep baseline http://127.0.0.1:18444/externalapi/listener/v1/listener $pid
+stop $pid
+
+echo "== order-listener, SQLite, with events already stored"
+rm -rf "$WORK/volume"
+stored=0
+for volume in $VOLUMES; do
+  echo "   filling to $volume events"
+  "$TOOL" prefill --data-dir "$WORK/volume" --events $((volume - stored)) --from $stored
+  stored=$volume
+  name="sqlite-$((volume / 1000000))M"
+  ORDER_LISTENER_ADMIN_TOKEN=bench "$OL" serve --plain-http --allow-anonymous --data-dir "$WORK/volume" \
+    --listen 127.0.0.1:18446 --admin-listen 127.0.0.1:19446 > /dev/null 2>&1 &
+  pid=$!; wait_for_port 18446
+  sweep "$name" http://127.0.0.1:18446/externalapi/listener/v1/listener $pid
+  "$TOOL" query --admin http://127.0.0.1:19446 --token bench --data-dir "$WORK/volume" > "$RUN/$name/query.json"
+  stop $pid
+done
+du -sh "$WORK/volume" > "$RUN/volume-size.txt"
+
+echo "== report"
+"$TOOL" report --results "$RUN" --plot bench/latency.svg | tee "$RUN/report.md"
+echo "results in $RUN; plot in bench/latency.svg"

@@ -1,0 +1,378 @@
+//! Helpers of `bench/run.sh`: fill a store with events through the real write path, measure
+//! order-query latency on the admin API, and turn a results directory into tables and a plot.
+//!
+//! Usage:
+//!   bench_tool prefill --data-dir DIR --events N [--from N]
+//!   bench_tool query --admin URL --token T --data-dir DIR [--samples N]
+//!   bench_tool report --results DIR --plot FILE.svg
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use hdrhistogram::Histogram;
+use order_listener::domain::envelope::{ParseOptions, parse_notification};
+use order_listener::simulate::load::Bodies;
+use order_listener::store::{NewEvent, OrderFilter, Storage, Store, WriterOptions};
+use plotters::prelude::*;
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Append events to the store at DIR, as the listener would, with a progress bar.
+    Prefill {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        events: u64,
+        /// The number of the first body, so that a second fill continues the first.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+    },
+    /// Measure GET /api/v1/service-orders/{id} latency, one query at a time.
+    Query {
+        #[arg(long)]
+        admin: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 2000)]
+        samples: usize,
+    },
+    /// Print the markdown tables of a results directory and draw the plot.
+    Report {
+        #[arg(long)]
+        results: PathBuf,
+        #[arg(long)]
+        plot: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Prefill {
+            data_dir,
+            events,
+            from,
+        } => prefill(&data_dir, events, from).await,
+        Command::Query {
+            admin,
+            token,
+            data_dir,
+            samples,
+        } => query(&admin, &token, &data_dir, samples).await,
+        Command::Report { results, plot } => report(&results, &plot),
+    }
+}
+
+async fn prefill(data_dir: &Path, events: u64, from: u64) -> anyhow::Result<()> {
+    let storage = Storage::Sqlite {
+        path: data_dir.join("events.sqlite3"),
+    };
+    let store = Store::open(&storage, WriterOptions::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let bodies = Arc::new(Bodies::new(1, "prefill"));
+    let next = Arc::new(AtomicU64::new(from));
+    let end = from + events;
+    let bar = indicatif::ProgressBar::new(events);
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+    )?);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..512 {
+        let (store, bodies, next, bar) = (store.clone(), bodies.clone(), next.clone(), bar.clone());
+        tasks.spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= end {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                let notification =
+                    parse_notification(bodies.body(n).into(), ParseOptions::default())?;
+                store
+                    .append(NewEvent {
+                        notification,
+                        received_at: chrono::Utc::now(),
+                        sender: None,
+                        client: None,
+                    })
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                bar.inc(1);
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined??;
+    }
+    bar.finish();
+    store.close().await;
+    Ok(())
+}
+
+async fn query(admin: &str, token: &str, data_dir: &Path, samples: usize) -> anyhow::Result<()> {
+    let storage = Storage::Sqlite {
+        path: data_dir.join("events.sqlite3"),
+    };
+    let store = Store::open_read_only(&storage)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let orders = store
+        .orders(OrderFilter {
+            limit: samples,
+            ..OrderFilter::default()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    anyhow::ensure!(!orders.is_empty(), "the store has no order to query");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for order in orders.iter().cycle().take(samples) {
+        let started = Instant::now();
+        let response = http
+            .get(format!("{admin}/api/v1/service-orders/{}", order.id))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "query answered {}",
+            response.status()
+        );
+        let _ = response.bytes().await?;
+        latencies.record(started.elapsed().as_micros().max(1) as u64)?;
+    }
+    let ms = |q: f64| latencies.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "{}",
+        json!({"samples": samples, "p50": ms(0.5), "p99": ms(0.99), "p999": ms(0.999), "max": latencies.max() as f64 / 1000.0})
+    );
+    Ok(())
+}
+
+/// One target's runs, by offered rate.
+struct Target {
+    name: String,
+    runs: BTreeMap<u64, Value>,
+    peak_rss_kib: Option<u64>,
+    query: Option<Value>,
+}
+
+fn load_targets(results: &Path) -> anyhow::Result<Vec<Target>> {
+    let mut targets = Vec::new();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(results)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("a target directory name")?
+            .to_owned();
+        let mut runs = BTreeMap::new();
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            let file = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned();
+            if let Some(rate) = file
+                .strip_prefix("rate-")
+                .and_then(|r| r.strip_suffix(".json"))
+            {
+                let report: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+                runs.insert(rate.parse()?, report);
+            }
+        }
+        let peak_rss_kib = std::fs::read_to_string(dir.join("rss.txt"))
+            .ok()
+            .and_then(|text| text.split_whitespace().find_map(|word| word.parse().ok()));
+        let query = std::fs::read_to_string(dir.join("query.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        targets.push(Target {
+            name,
+            runs,
+            peak_rss_kib,
+            query,
+        });
+    }
+    Ok(targets)
+}
+
+fn passing(report: &Value) -> bool {
+    let sent = report["sent"].as_f64().unwrap_or(0.0);
+    let created = report["created"].as_f64().unwrap_or(0.0);
+    report["latency_ms"]["p99"].as_f64().unwrap_or(f64::MAX) < 50.0 && created >= sent * 0.999
+}
+
+fn best(target: &Target) -> Option<(u64, f64)> {
+    target
+        .runs
+        .iter()
+        .filter(|(_, report)| passing(report))
+        .map(|(rate, report)| (*rate, report["throughput"].as_f64().unwrap_or(0.0)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+fn report(results: &Path, plot: &Path) -> anyhow::Result<()> {
+    let targets = load_targets(results)?;
+    let ceiling = targets
+        .iter()
+        .find(|t| t.name.contains("ceiling"))
+        .and_then(best)
+        .map(|(_, t)| t);
+    let baseline = targets
+        .iter()
+        .find(|t| t.name.contains("baseline"))
+        .and_then(best)
+        .map(|(_, t)| t);
+    println!(
+        "| target | best throughput with p99 < 50 ms | offered | vs ceiling | vs baseline | peak RSS |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for target in &targets {
+        let (rate, throughput) = best(target).unwrap_or((0, 0.0));
+        let ratio = |other: Option<f64>| {
+            other
+                .filter(|o| *o > 0.0)
+                .map_or("–".to_owned(), |o| format!("{:.2}×", throughput / o))
+        };
+        let rss = target.peak_rss_kib.map_or("–".to_owned(), |kib| {
+            format!("{:.1} MiB", kib as f64 / 1024.0)
+        });
+        println!(
+            "| {} | {throughput:.0}/s | {rate}/s | {} | {} | {rss} |",
+            target.name,
+            ratio(ceiling),
+            ratio(baseline)
+        );
+    }
+    println!();
+    println!("| target | offered | achieved | p50 ms | p99 ms | p99.9 ms | max ms | non-201 |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for target in &targets {
+        for (rate, report) in &target.runs {
+            let l = &report["latency_ms"];
+            let errors =
+                report["sent"].as_u64().unwrap_or(0) - report["created"].as_u64().unwrap_or(0);
+            println!(
+                "| {} | {rate}/s | {:.0}/s | {:.2} | {:.2} | {:.2} | {:.2} | {errors} |",
+                target.name,
+                report["throughput"].as_f64().unwrap_or(0.0),
+                l["p50"].as_f64().unwrap_or(0.0),
+                l["p99"].as_f64().unwrap_or(0.0),
+                l["p999"].as_f64().unwrap_or(0.0),
+                l["max"].as_f64().unwrap_or(0.0),
+            );
+        }
+    }
+    let queries: Vec<&Target> = targets.iter().filter(|t| t.query.is_some()).collect();
+    if !queries.is_empty() {
+        println!();
+        println!("| store | order query p50 ms | p99 ms | p99.9 ms |");
+        println!("| --- | ---: | ---: | ---: |");
+        for target in queries {
+            let q = target
+                .query
+                .as_ref()
+                .map(|q| (q["p50"].clone(), q["p99"].clone(), q["p999"].clone()));
+            if let Some((p50, p99, p999)) = q {
+                println!("| {} | {p50} | {p99} | {p999} |", target.name);
+            }
+        }
+    }
+    draw(&targets, plot)
+}
+
+fn draw(targets: &[Target], plot: &Path) -> anyhow::Result<()> {
+    let max_rate = targets
+        .iter()
+        .flat_map(|t| t.runs.keys())
+        .copied()
+        .max()
+        .unwrap_or(1000) as f64;
+    let root = SVGBackend::new(plot, (960, 600)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "p99 latency against offered rate (log scale)",
+            ("sans-serif", 22),
+        )
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..max_rate * 1.05, (0.1f64..5000f64).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("offered rate (requests/s)")
+        .y_desc("p99 latency (ms)")
+        .draw()?;
+    let colours = [
+        RED,
+        BLUE,
+        GREEN,
+        MAGENTA,
+        CYAN,
+        BLACK,
+        RGBColor(255, 140, 0),
+    ];
+    for (index, target) in targets.iter().enumerate() {
+        let colour = colours[index % colours.len()];
+        let points: Vec<(f64, f64)> = target
+            .runs
+            .iter()
+            .map(|(rate, report)| {
+                (
+                    *rate as f64,
+                    report["latency_ms"]["p99"]
+                        .as_f64()
+                        .unwrap_or(5000.0)
+                        .clamp(0.1, 5000.0),
+                )
+            })
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
+            .label(target.name.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
+        chart.draw_series(
+            points
+                .into_iter()
+                .map(|point| Circle::new(point, 3, colour.filled())),
+        )?;
+    }
+    chart
+        .draw_series(LineSeries::new(
+            vec![(0.0, 50.0), (max_rate * 1.05, 50.0)],
+            BLACK.mix(0.3),
+        ))?
+        .label("50 ms")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.3)));
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
