@@ -17,18 +17,20 @@ use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
 use rusqlite_migration::{M, Migrations};
-use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
     Appended, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary, SharedError,
     StoreError, WriterOptions, WriterStats,
 };
-use crate::domain::envelope::{EventDate, EventId, OrderFacts, OrderId};
+use crate::domain::envelope::{EventDate, EventId, OrderFacts, OrderId, same_payload};
 use crate::domain::projection::{ServiceOrder, TimelineEntry, project};
 
 /// The schema, one migration per version. Never edit a released migration: add one.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/sqlite/0001_events_and_orders.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/sqlite/0001_events_and_orders.sql"),
+    include_str!("migrations/sqlite/0002_drop_events_by_type.sql"),
+];
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
@@ -128,11 +130,20 @@ impl SqliteStore {
                     .map_err(|error| StoreError::Unavailable(Arc::new(error)))?;
             }
             let mut connection = Connection::open(&path).map_err(classify)?;
+            // The writer keeps 32 MiB of pages cached, so that the upper levels of every index
+            // stay in memory however large the store grows. It checkpoints at the end of a commit
+            // once the WAL holds 500 pages (2 MiB): small checkpoints keep the commit that pays
+            // for one short (p99 at 2k events/s rose from 4 ms to 20 ms with 8000 pages). It must
+            // be the writer: a checkpoint on another thread never catches up with a busy writer,
+            // so the WAL would never restart and would grow without end.
             connection
                 .execute_batch(
                     "PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = FULL;
-                     PRAGMA busy_timeout = 5000;",
+                     PRAGMA busy_timeout = 5000;
+                     PRAGMA wal_autocheckpoint = 500;
+                     PRAGMA cache_size = -32768;
+                     PRAGMA journal_size_limit = 67108864;",
                 )
                 .map_err(classify)?;
             check_not_too_new(&connection, &path)?;
@@ -594,9 +605,7 @@ fn append_one(
         .optional()?;
     if let Some((sequence, body)) = existing {
         // Resends are compared as JSON, so key order and white space do not matter.
-        let same = serde_json::from_slice::<Value>(&body)
-            .is_ok_and(|stored| stored == notification.document);
-        return Ok(if same {
+        return Ok(if same_payload(&body, &notification.raw) {
             Ok(Appended::Duplicate {
                 sequence,
                 body: Bytes::from(body),
