@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RATES=${RATES:-"1000 2000 5000 10000 15000 20000 25000 30000 40000"}
+RATES=${RATES:-"1000 2000 3000 4000 5000 6000 7000 8000 10000 12000 15000 20000 25000 30000 40000"}
+WARMUP=${WARMUP:-5s}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 VOLUMES=${VOLUMES-"1000000 10000000"}
@@ -33,7 +34,7 @@ TOOL=target/release/examples/bench_tool
   echo "kernel: $(uname -r)"
   echo "rustc: $(rustc --version)"
   echo "node: $(node --version)"
-  echo "command: RATES=\"$RATES\" DURATION=$DURATION CONNECTIONS=$CONNECTIONS VOLUMES=\"$VOLUMES\" bench/run.sh"
+  echo "command: RATES=\"$RATES\" DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS VOLUMES=\"$VOLUMES\" bench/run.sh"
 } > "$RUN/machine.txt"
 cat "$RUN/machine.txt"
 
@@ -47,11 +48,13 @@ wait_for_port() {
   return 1
 }
 
-# sweep NAME URL PID: every rate in turn; past 5000/s, stop after the first rate whose p99
-# reaches 50 ms or that loses requests.
+# sweep NAME URL PID: a warm-up at 1000/s (not recorded: it opens connections and fills
+# caches), then every rate in turn; past 5000/s, stop after the first rate whose p99 reaches
+# 50 ms or that loses requests.
 sweep() {
   local name=$1 url=$2 pid=$3
   mkdir -p "$RUN/$name"
+  "$OL" simulate --target "$url" --rate 1000 --duration "$WARMUP" --connections "$CONNECTIONS" --json > /dev/null
   for rate in $RATES; do
     "$OL" simulate --target "$url" --rate "$rate" --duration "$DURATION" --connections "$CONNECTIONS" --json \
       > "$RUN/$name/rate-$rate.json"
@@ -94,6 +97,9 @@ for volume in $VOLUMES; do
   echo "   filling to $volume events"
   "$TOOL" prefill --data-dir "$WORK/volume" --events $((volume - stored)) --from $stored
   stored=$volume
+  # Let the kernel write the fill back before measuring, so that its writeback does not
+  # compete with the listener's fsyncs.
+  sync
   name="sqlite-$((volume / 1000000))M"
   ORDER_LISTENER_ADMIN_TOKEN=bench "$OL" serve --plain-http --allow-anonymous --data-dir "$WORK/volume" \
     --listen 127.0.0.1:18446 --admin-listen 127.0.0.1:19446 > /dev/null 2>&1 &
