@@ -140,6 +140,18 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Every stored event, newest first (up to the store's listing limit of 10,000).
+    pub async fn stored_events(&self) -> Vec<order_listener::store::EventRecord> {
+        let filter = order_listener::store::EventFilter {
+            limit: 10_000,
+            ..Default::default()
+        };
+        self.store
+            .events(filter)
+            .await
+            .expect("the store lists its events")
+    }
+
     /// Stops the app gracefully and waits for it.
     pub async fn stop(mut self) {
         self.shutdown.cancel();

@@ -123,14 +123,7 @@ async fn a_resend_with_the_same_payload_is_acknowledged_and_stored_once() {
     let echoed: Value = response.json().await.unwrap();
     assert_eq!(echoed, event);
 
-    let events = app
-        .store
-        .events(order_listener::store::EventFilter {
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let events = app.stored_events().await;
     assert_eq!(events.len(), 1);
 }
 
@@ -267,14 +260,7 @@ async fn events_that_contradict_their_type_get_422_with_their_codes() {
     );
 
     // Nothing of these was stored.
-    let events = app
-        .store
-        .events(order_listener::store::EventFilter {
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let events = app.stored_events().await;
     assert!(events.is_empty());
 }
 

@@ -71,14 +71,7 @@ async fn every_event_sent_twice_in_any_order_is_stored_once_with_the_same_projec
         .await;
     assert!(statuses.iter().all(|status| *status == 201), "{statuses:?}");
 
-    let stored = app
-        .store
-        .events(order_listener::store::EventFilter {
-            limit: 10_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let stored = app.stored_events().await;
     assert_eq!(stored.len(), in_order.len(), "each event is stored once");
     assert_eq!(projections(&app, &ids).await, expected);
 }

@@ -176,14 +176,7 @@ async fn simulated_orders_with_duplicates_and_reordering_match_the_ground_truth(
         assert_eq!(projection["anomalies"], Value::Array(vec![]), "order {id}");
     }
     // Each notification is stored once, however often it was sent.
-    let stored = app
-        .store
-        .events(order_listener::store::EventFilter {
-            limit: 10_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let stored = app.stored_events().await;
     assert_eq!(
         stored.len() as u64,
         summary["notifications"].as_u64().unwrap()
