@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod listener;
 pub mod server;
+pub mod signature;
 pub mod tls;
 
 use std::sync::Arc;
