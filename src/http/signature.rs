@@ -181,7 +181,7 @@ mod tests {
             verify(
                 headers(&timestamp, SIGNATURE),
                 tampered,
-                &[key.clone()],
+                std::slice::from_ref(&key),
                 TIMESTAMP,
                 300
             ),
@@ -191,7 +191,7 @@ mod tests {
             verify(
                 headers(&timestamp, SIGNATURE),
                 BODY,
-                &[other.clone()],
+                std::slice::from_ref(&other),
                 TIMESTAMP,
                 300
             ),
@@ -276,7 +276,7 @@ mod tests {
             verify(
                 headers(&timestamp, &signed),
                 BODY,
-                &[public.clone()],
+                std::slice::from_ref(&public),
                 TIMESTAMP,
                 300
             ),
