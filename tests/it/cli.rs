@@ -145,3 +145,57 @@ fn a_bad_config_file_is_refused_with_the_key_named() {
     assert!(!ok);
     assert!(stderr.contains("body_limit"), "{stderr}");
 }
+
+#[test]
+fn log_format_json_writes_one_json_object_per_line() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(binary())
+        .args([
+            "serve",
+            "--plain-http",
+            "--allow-anonymous",
+            "--log-format",
+            "json",
+        ])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        let entry: Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON line: {line}"));
+        assert!(
+            entry["level"].is_string() && entry["timestamp"].is_string(),
+            "{entry}"
+        );
+        let message = entry["message"].as_str().unwrap_or_default().to_owned();
+        seen.push(message.clone());
+        // The warning about anonymous access is written at every start.
+        if message.contains("anonymous access is enabled") {
+            assert_eq!(entry["level"], "WARN");
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        seen.iter()
+            .any(|m| m.contains("anonymous access is enabled")),
+        "{seen:?}"
+    );
+}
