@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod limits;
 pub mod listener;
 pub mod server;
 pub mod signature;
