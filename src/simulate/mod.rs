@@ -253,18 +253,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
     .await?;
 
     let truth = ground_truth(&orders, &events, &accepted);
-    let orders_missing = orders
-        .iter()
-        .enumerate()
-        .filter(|(index, _)| {
-            let all = events
-                .iter()
-                .filter(|event| event.order == *index)
-                .max_by_key(|event| event.event_date);
-            let got = truth_source(&events, &accepted, *index);
-            all.map(|event| &event.event_id) != got.map(|event| &event.event_id)
-        })
-        .count();
+    let orders_missing = orders_missing_their_newest(orders.len(), &events, &accepted);
     let unnotified = orders
         .iter()
         .zip(&truth)
@@ -412,18 +401,21 @@ fn record(outcome: (usize, bool, Option<u16>), delivered: &mut Delivered, accept
     }
 }
 
-/// The newest notification of an order that the listener acknowledged.
-fn truth_source<'a>(
-    events: &'a [SimEvent],
+/// How many orders' newest notification the listener did not acknowledge, in one pass over
+/// the events (they are sorted by eventDate, so the last one seen per order is the newest).
+fn orders_missing_their_newest(
+    order_count: usize,
+    events: &[SimEvent],
     accepted: &[bool],
-    order: usize,
-) -> Option<&'a SimEvent> {
-    events
-        .iter()
-        .enumerate()
-        .filter(|(index, event)| event.order == order && accepted[*index])
-        .map(|(_, event)| event)
-        .max_by_key(|event| event.event_date)
+) -> usize {
+    let mut newest_accepted = vec![None; order_count];
+    for (event, accepted) in events.iter().zip(accepted) {
+        newest_accepted[event.order] = Some(*accepted);
+    }
+    newest_accepted
+        .into_iter()
+        .filter(|newest| *newest == Some(false))
+        .count()
 }
 
 /// What the listener must show for each order, given what it acknowledged.
