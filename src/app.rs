@@ -11,8 +11,10 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Access, Config, Transport};
-use crate::http::auth::{Authenticator, GeneratedKey};
+use crate::config::{Config, Transport};
+use crate::http::auth::Gate;
+use crate::http::auth::generated::{GeneratedKey, default_client};
+use crate::http::auth::overload::Overload;
 use crate::http::tls::CertificateInfo;
 use crate::http::{AppState, admin, public_router, server};
 use crate::store::Store;
@@ -29,7 +31,7 @@ pub struct App {
 
 impl App {
     /// Binds both listeners and opens the store. Fails with a message that says what to fix.
-    pub async fn build(config: Config) -> anyhow::Result<App> {
+    pub async fn build(mut config: Config) -> anyhow::Result<App> {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
@@ -40,18 +42,32 @@ impl App {
         let admin = server::bind(config.admin_listen, "admin API").await?;
         let tls = match &config.transport {
             Transport::PlainHttp => None,
-            Transport::Https(certificate) => {
-                Some(crate::http::tls::acceptor(certificate, config.listen)?)
-            }
+            Transport::Https(certificate) => Some(crate::http::tls::acceptor(
+                certificate,
+                config.listen,
+                config.access.client_ca_file.as_deref(),
+            )?),
         };
-        let (auth, generated_key) = Authenticator::load(config.access, &config.data_dir)?;
+        // With no client configured and anonymous access off, a key is generated on first
+        // start (its hash is kept in the data directory) for the client `default`.
+        let generated_key = if config.access.clients.is_empty() && !config.access.allow_anonymous {
+            let (client, generated) = default_client(&config.data_dir)?;
+            config.access.clients.push(client);
+            generated
+        } else {
+            None
+        };
         let store = Store::open(&config.storage, config.writer)
             .await
             .map_err(|error| anyhow::anyhow!(crate::telemetry::error_chain(&error)))
             .context("cannot open the store")?;
         let state = AppState {
             store,
-            auth: Arc::new(auth),
+            gate: Arc::new(Gate::new(&config.access)),
+            overload: Arc::new(Overload::new(
+                config.access.max_in_flight,
+                config.access.max_queued,
+            )),
             admin_token: config.admin_token.clone().map(Arc::new),
             body_limit: config.body_limit,
             body_read_timeout: config.limits.body_read_timeout,
@@ -147,29 +163,47 @@ impl App {
                 lines.push(format!("  certificate   {}", info.cert_file.display()));
             }
         }
-        match self.config.access {
-            Access::Anonymous => {
-                lines.push("  credentials   none required (--allow-anonymous): put an authenticating gateway in front".into());
+        let access = &self.config.access;
+        let generated_only = access.clients.len() == 1
+            && access.clients[0].name.as_str()
+                == crate::http::auth::generated::GENERATED_KEY_CLIENT
+            && !access.allow_anonymous;
+        if access.allow_anonymous {
+            lines.push("  credentials   none required (anonymous access is on): put an authenticating gateway in front".into());
+        }
+        match &self.generated_key {
+            Some(generated) => {
+                lines.push(format!("  API key       {}", generated.key.expose()));
+                lines.push(format!(
+                    "                shown only now; its hash is in {}. Delete that file to make a new key.",
+                    generated.hash_file.display()
+                ));
+                curl.push_str(&format!(
+                    " -H 'Authorization: Bearer {}'",
+                    generated.key.expose()
+                ));
             }
-            Access::ApiKey => {
-                match &self.generated_key {
-                    Some(generated) => {
-                        lines.push(format!("  API key       {}", generated.key.expose()));
-                        lines.push(format!(
-                        "                shown only now; its hash is in {}. Delete that file to make a new key.",
-                        generated.hash_file.display()
-                    ));
-                        curl.push_str(&format!(
-                            " -H 'Authorization: Bearer {}'",
-                            generated.key.expose()
-                        ));
-                    }
-                    None => {
-                        lines.push("  credentials   Authorization: Bearer <API key printed at first start>".into());
-                        curl.push_str(" -H 'Authorization: Bearer $API_KEY'");
-                    }
+            None if generated_only => {
+                lines.push(
+                    "  credentials   Authorization: Bearer <API key printed at first start>".into(),
+                );
+                curl.push_str(" -H 'Authorization: Bearer $API_KEY'");
+            }
+            None if !access.allow_anonymous || !access.clients.is_empty() => {
+                let names: Vec<&str> = access
+                    .clients
+                    .iter()
+                    .map(|client| client.name.as_str())
+                    .collect();
+                lines.push(format!(
+                    "  clients       {} (see `order-listener client list`)",
+                    names.join(", ")
+                ));
+                if !access.allow_anonymous {
+                    curl.push_str(" -H 'Authorization: Bearer $API_KEY'");
                 }
             }
+            None => {}
         }
         // A fresh eventId each start: re-running the same line is a resend (201, stored once),
         // and the line of a later start does not clash with it.
@@ -200,7 +234,7 @@ impl App {
             state,
             ..
         } = self;
-        if config.access == Access::Anonymous {
+        if config.access.allow_anonymous {
             tracing::warn!(
                 "anonymous access is enabled: anyone who reaches the Listener API can post events"
             );

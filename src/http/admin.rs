@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::auth::{bearer_token, secrets_match};
+use super::auth::generated::{bearer_token, secrets_match};
 use super::error::{ApiError, JSON_UTF8};
 use super::{AppState, method_not_allowed, not_found};
 use crate::domain::envelope::{EventId, OrderId};

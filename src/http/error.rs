@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::auth::{Denied, DeniedCode};
 use crate::domain::envelope::{EnvelopeError, FunctionalError};
 use crate::store::StoreError;
 
@@ -13,6 +14,9 @@ pub const JSON_UTF8: &str = "application/json;charset=utf-8";
 
 /// How long a sender should wait before retrying after a 503, in seconds.
 pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// How long a sender should wait before retrying after an overload (503/6), in seconds.
+pub const OVERLOAD_RETRY_AFTER_SECONDS: u32 = 1;
 
 /// The body of every error answer (the spec's `ErrorRepresentation`).
 #[derive(Debug, Serialize)]
@@ -60,11 +64,19 @@ pub enum ApiError {
     #[error("the body took too long to arrive")]
     BodyTimeout,
     /// No credentials were sent (401/40).
-    #[error("credentials are missing; send Authorization: Bearer <api key>")]
+    #[error("credentials are missing; send Authorization: Bearer <token>")]
     MissingCredentials,
     /// The credentials are not valid (401/41).
     #[error("the credentials are not valid")]
     InvalidCredentials,
+    /// The gate refused the caller (401/40–42, 403/50–53).
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// Too much work is in flight and queued (503/6).
+    #[error(
+        "the listener is overloaded and did not store the event; retry after {OVERLOAD_RETRY_AFTER_SECONDS} second"
+    )]
+    Overloaded,
     /// No route has this path (404).
     #[error("no resource at {0}")]
     NotFound(String),
@@ -103,6 +115,28 @@ impl ApiError {
             ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, 408, "Request timeout"),
             ApiError::MissingCredentials => (StatusCode::UNAUTHORIZED, 40, "Missing credentials"),
             ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, 41, "Invalid credentials"),
+            ApiError::Denied(denied) => {
+                let status = if denied.code.code() < 50 {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::FORBIDDEN
+                };
+                let reason = match denied.code {
+                    DeniedCode::Missing => "Missing credentials",
+                    DeniedCode::Invalid => "Invalid credentials",
+                    DeniedCode::Expired => "Expired credentials",
+                    DeniedCode::Disabled => "Access denied",
+                    DeniedCode::ForbiddenRequester => "Forbidden requester",
+                    DeniedCode::ForbiddenEventType => "Forbidden user",
+                    DeniedCode::TooManyRequests => "Too many requests",
+                };
+                (status, denied.code.code(), reason)
+            }
+            ApiError::Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                6,
+                "The service is temporarily overloaded",
+            ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, 404, "Not found"),
             ApiError::MethodNotAllowed(_) => {
                 (StatusCode::METHOD_NOT_ALLOWED, 405, "Method not allowed")
@@ -193,10 +227,18 @@ impl IntoResponse for ApiError {
             json,
         )
             .into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry_after = match &self {
+            ApiError::Overloaded => Some(OVERLOAD_RETRY_AFTER_SECONDS),
+            ApiError::Denied(denied) => denied
+                .retry_after
+                .map(|wait| wait.as_secs_f64().ceil().max(1.0) as u32),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(RETRY_AFTER_SECONDS),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if status == StatusCode::UNAUTHORIZED {
             response

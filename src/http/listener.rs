@@ -1,9 +1,12 @@
-//! `POST {base_path}/listener`: the Listener API. Checks credentials, reads and checks the body,
-//! stores the event and answers 201 only once it is committed.
+//! `POST {base_path}/listener`: the Listener API. Admits the request under the global bound,
+//! passes it through the [`Gate`](super::auth::Gate) (source, credentials, policy), reads and
+//! checks the body, stores the event and answers 201 only once it is committed.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -13,6 +16,8 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::AppState;
+use super::auth::mtls::PeerIdentity;
+use super::auth::{Denied, Identified};
 use super::error::{ApiError, JSON_UTF8};
 use crate::domain::envelope::{EnvelopeError, parse_notification};
 use crate::store::{Appended, NewEvent};
@@ -28,16 +33,46 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 pub async fn create_event(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    certificate: Option<Extension<Arc<PeerIdentity>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let client = app.auth.check(&headers)?;
-    let raw = read_body(body, &headers, app.body_limit, app.body_read_timeout).await?;
+    let _slot = app.overload.admit().await.map_err(|_| {
+        tracing::warn!(%peer, code = 6, "request refused: overloaded");
+        ApiError::Overloaded
+    })?;
+    let gate = &app.gate;
+    let ip = gate.client_ip(peer, &headers);
+    let refused = |denied: Denied| refused(ip, denied);
+    gate.check_source(ip).map_err(refused)?;
+    let identified = gate
+        .identify(
+            &headers,
+            certificate.as_ref().map(|Extension(identity)| &**identity),
+        )
+        .await
+        .map_err(refused)?;
+    let (caller, raw) = match identified {
+        Identified::Caller(caller) => {
+            gate.authorize(caller, ip).map_err(refused)?;
+            let raw = read_body(body, &headers, app.body_limit, app.body_read_timeout).await?;
+            (caller, raw)
+        }
+        Identified::NeedsBody => {
+            let raw = read_body(body, &headers, app.body_limit, app.body_read_timeout).await?;
+            let caller = gate.identify_signed(&headers, &raw).map_err(refused)?;
+            gate.authorize(caller, ip).map_err(refused)?;
+            (caller, raw)
+        }
+    };
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(EnvelopeError::MissingBody.into());
     }
     check_content_type(&headers)?;
     let notification = parse_notification(raw, app.parse)?;
+    gate.permit_event_type(caller, notification.event_type)
+        .map_err(refused)?;
+    let client = gate.client_name(caller);
     let location = format!(
         "{}/api/v1/events/{}",
         app.admin_public_url,
@@ -51,7 +86,7 @@ pub async fn create_event(
             notification,
             received_at: chrono::Utc::now(),
             sender: Some(peer.ip().to_string()),
-            client: client.map(str::to_owned),
+            client: client.map(|name| name.to_string()),
         })
         .await?;
     let echoed = match outcome {
@@ -74,6 +109,18 @@ pub async fn create_event(
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+/// Logs a refusal with the caller's address, its code and client (never its credentials).
+fn refused(ip: IpAddr, denied: Denied) -> ApiError {
+    tracing::warn!(
+        client_ip = %ip,
+        code = denied.code.code(),
+        client = denied.client.as_deref().unwrap_or("-"),
+        reason = %denied.message,
+        "request refused"
+    );
+    ApiError::Denied(denied)
 }
 
 /// Reads the whole body, up to `limit` bytes and within `timeout`.

@@ -6,10 +6,8 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
-pub mod limits;
 pub mod listener;
 pub mod server;
-pub mod signature;
 pub mod tls;
 
 use std::sync::Arc;
@@ -21,7 +19,8 @@ use axum::http::{HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use self::auth::Authenticator;
+use self::auth::Gate;
+use self::auth::overload::Overload;
 use self::error::{ApiError, JSON_UTF8};
 use crate::config::Secret;
 use crate::domain::envelope::ParseOptions;
@@ -35,8 +34,10 @@ pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
 pub struct AppState {
     /// The event store.
     pub store: Store,
-    /// Checks the Listener API's credentials.
-    pub auth: Arc<Authenticator>,
+    /// Checks who may post and what.
+    pub gate: Arc<Gate>,
+    /// Bounds the Listener API's concurrent and queued work.
+    pub overload: Arc<Overload>,
     /// The admin API's token; none means the admin API refuses every call.
     pub admin_token: Option<Arc<Secret>>,
     /// The largest body accepted.

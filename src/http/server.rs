@@ -1,6 +1,6 @@
 //! The accept loop shared by both listeners: optional TLS, HTTP/1.1 and HTTP/2, a bound on
-//! connections, a header-read timeout against slowloris, the peer address for handlers, and a
-//! graceful drain on shutdown.
+//! connections, a header-read timeout and a header size bound against slowloris, the peer
+//! address and client certificate for handlers, and a graceful drain on shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use super::auth::mtls::PeerIdentity;
 use crate::config::Limits;
 
 /// How long a client may take to finish the TLS handshake.
@@ -58,25 +59,37 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let service =
-            router
-                .clone()
-                .map_request(move |mut request: axum::http::Request<Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    request
-                });
+        let router = router.clone();
+        let service = move |certificate: Option<Arc<PeerIdentity>>| {
+            router.map_request(move |mut request: axum::http::Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                if let Some(certificate) = &certificate {
+                    request.extensions_mut().insert(certificate.clone());
+                }
+                request
+            })
+        };
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
             let _slot = slot;
             match tls {
-                None => serve_connection(stream, service, limits, watcher).await,
+                None => serve_connection(stream, service(None), limits, watcher).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
                     {
-                        Ok(Ok(stream)) => serve_connection(stream, service, limits, watcher).await,
+                        Ok(Ok(stream)) => {
+                            let certificate = stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|chain| chain.first())
+                                .and_then(|leaf| PeerIdentity::from_der(leaf.as_ref()))
+                                .map(Arc::new);
+                            serve_connection(stream, service(certificate), limits, watcher).await
+                        }
                         Ok(Err(error)) => {
-                            tracing::debug!(listener = name, %peer, %error, "TLS handshake failed")
+                            tracing::info!(listener = name, %peer, %error, "TLS handshake failed")
                         }
                         Err(_) => {
                             tracing::debug!(listener = name, %peer, "TLS handshake timed out")

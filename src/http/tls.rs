@@ -1,5 +1,6 @@
 //! HTTPS for the public listener: rustls with TLS 1.2 and 1.3, from the operator's PEM files or
-//! from a self-signed certificate generated into the data directory on first start.
+//! from a self-signed certificate generated into the data directory on first start; with a
+//! client CA, client certificates are asked for (mTLS).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use tokio_rustls::TlsAcceptor;
 
-use super::auth::write_private;
+use super::auth::generated::write_private;
 use crate::config::Certificate;
 
 /// What the operator should know about the certificate in use.
@@ -32,6 +33,7 @@ pub struct CertificateInfo {
 pub fn acceptor(
     certificate: &Certificate,
     listen: SocketAddr,
+    client_ca: Option<&Path>,
 ) -> anyhow::Result<(TlsAcceptor, CertificateInfo)> {
     let (cert_file, key_file, generated, self_signed) = match certificate {
         Certificate::Files { cert, key } => (cert.clone(), key.clone(), false, false),
@@ -61,18 +63,22 @@ pub fn acceptor(
         .with_context(|| format!("cannot read the TLS private key {}", key_file.display()))?;
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .context("TLS 1.2 and 1.3 are not available")?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .with_context(|| {
-            format!(
-                "the key {} does not fit the certificate {}",
-                key_file.display(),
-                cert_file.display()
-            )
-        })?;
+        .context("TLS 1.2 and 1.3 are not available")?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca_file) => {
+            builder.with_client_cert_verifier(super::auth::mtls::client_verifier(ca_file)?)
+        }
+    };
+    let mut config = builder.with_single_cert(chain, key).with_context(|| {
+        format!(
+            "the key {} does not fit the certificate {}",
+            key_file.display(),
+            cert_file.display()
+        )
+    })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((
         TlsAcceptor::from(Arc::new(config)),

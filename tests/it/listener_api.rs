@@ -394,7 +394,7 @@ async fn without_anonymous_access_an_api_key_is_required() {
     init();
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
-    config.access = order_listener::config::Access::ApiKey;
+    config.access.allow_anonymous = false;
     let built = order_listener::app::App::build(config.clone())
         .await
         .unwrap();

@@ -1,6 +1,9 @@
 //! Configuration: the TOML file, then `ORDER_LISTENER_*` environment variables, then flags,
 //! parsed once at start-up into typed [`Config`]. Nothing reads the environment after this.
 
+pub mod clients;
+
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,7 +18,7 @@ use crate::domain::envelope::ParseOptions;
 use crate::store::{Storage, WriterOptions};
 
 /// The commented configuration file that `order-listener init` writes.
-pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
 
 /// The prefix of every environment variable the listener reads.
 pub const ENV_PREFIX: &str = "ORDER_LISTENER_";
@@ -97,6 +100,9 @@ pub struct Settings {
     commit_batch_max: usize,
     commit_queue_capacity: usize,
     tls: TlsSettings,
+    security: clients::SecuritySettings,
+    anonymous: clients::AnonymousSettings,
+    clients: BTreeMap<String, clients::ClientSettings>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,6 +110,7 @@ pub struct Settings {
 struct TlsSettings {
     cert_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
+    client_ca_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -129,6 +136,9 @@ impl Default for Settings {
             commit_batch_max: 512,
             commit_queue_capacity: 4096,
             tls: TlsSettings::default(),
+            security: clients::SecuritySettings::default(),
+            anonymous: clients::AnonymousSettings::default(),
+            clients: BTreeMap::new(),
         }
     }
 }
@@ -186,15 +196,6 @@ pub enum Certificate {
     },
 }
 
-/// Who may post notifications.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone, as ONAP sends: for use behind a gateway that authenticates.
-    Anonymous,
-    /// Holders of an API key, sent as `Authorization: Bearer`.
-    ApiKey,
-}
-
 /// Time limits that protect the listener from slow or stuck clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -223,8 +224,8 @@ pub struct Config {
     pub storage: Storage,
     /// HTTP or HTTPS.
     pub transport: Transport,
-    /// Who may post.
-    pub access: Access,
+    /// Who may post, how they prove it, and what they may do.
+    pub access: clients::AccessConfig,
     /// The Listener API's path prefix, without a trailing slash.
     pub base_path: String,
     /// The largest body accepted.
@@ -290,12 +291,35 @@ impl Config {
         if let Some(path) = file {
             figment = figment.merge(Serialized::defaults(read_file(path)?));
         }
-        let settings: Settings = figment
+        let mut settings: Settings = figment
             .merge(env)
             .merge(Serialized::defaults(overrides))
             .extract()
             .context("invalid configuration")?;
+        if let Some(dir) = file.and_then(Path::parent) {
+            settings.resolve_paths(dir);
+        }
         Config::try_from(settings)
+    }
+}
+
+impl Settings {
+    /// Makes the file paths of the config file relative to its directory.
+    fn resolve_paths(&mut self, dir: &Path) {
+        let resolve = |path: &mut Option<PathBuf>| {
+            if let Some(relative) = path.as_ref().filter(|path| path.is_relative()) {
+                *path = Some(dir.join(relative));
+            }
+        };
+        resolve(&mut self.tls.cert_file);
+        resolve(&mut self.tls.key_file);
+        resolve(&mut self.tls.client_ca_file);
+        for client in self.clients.values_mut() {
+            if let Some(jwt) = &mut client.jwt {
+                resolve(&mut jwt.public_key_file);
+                resolve(&mut jwt.jwks_file);
+            }
+        }
     }
 }
 
@@ -341,6 +365,16 @@ impl TryFrom<Settings> for Config {
                 "base_path must start with /, as in /externalapi/listener/v1 (got {base_path:?})"
             );
         }
+        let access = clients::check(
+            settings.allow_anonymous,
+            &settings.anonymous,
+            &settings.clients,
+            &settings.security,
+            settings.tls.client_ca_file.clone(),
+        )?;
+        if settings.plain_http && access.client_ca_file.is_some() {
+            bail!("tls.client_ca_file (mTLS) needs HTTPS: unset plain_http, or drop the client CA");
+        }
         let transport = if settings.plain_http {
             Transport::PlainHttp
         } else {
@@ -370,11 +404,7 @@ impl TryFrom<Settings> for Config {
             data_dir,
             storage,
             transport,
-            access: if settings.allow_anonymous {
-                Access::Anonymous
-            } else {
-                Access::ApiKey
-            },
+            access,
             base_path,
             body_limit: settings.body_limit_bytes,
             parse: ParseOptions {
@@ -417,7 +447,8 @@ mod tests {
         let config = Config::load_from(Some(&path), no_env(), &Overrides::default()).unwrap();
         assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 8443)));
         assert_eq!(config.base_path, "/externalapi/listener/v1");
-        assert_eq!(config.access, Access::ApiKey);
+        assert!(!config.access.allow_anonymous);
+        assert!(config.access.clients.is_empty());
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! Who may connect and how often: source-address allowlists (CIDRs) and per-client rate limits
-//! (a token bucket, as GCRA from `governor`). Not yet wired to per-client configuration
-//! (issue 4).
+//! (a token bucket, as GCRA from `governor`).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -69,15 +68,19 @@ impl<C: Clock> std::fmt::Debug for RateLimit<C> {
 
 impl RateLimit {
     /// A limit on the real clock.
-    pub fn new(per_second: NonZeroU32, burst: NonZeroU32) -> Self {
+    pub fn new(per_second: f64, burst: NonZeroU32) -> Self {
         Self::with_clock(per_second, burst, DefaultClock::default())
     }
 }
 
 impl<C: Clock + Clone> RateLimit<C> {
-    /// A limit on the given clock (tests use a fake one).
-    pub fn with_clock(per_second: NonZeroU32, burst: NonZeroU32, clock: C) -> Self {
-        let quota = Quota::per_second(per_second).allow_burst(burst);
+    /// A limit on the given clock (tests use a fake one). `per_second` must be positive.
+    pub fn with_clock(per_second: f64, burst: NonZeroU32, clock: C) -> Self {
+        let period =
+            Duration::from_secs_f64(1.0 / per_second.max(1e-6)).max(Duration::from_nanos(1));
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst);
         RateLimit {
             limiter: RateLimiter::direct_with_clock(quota, clock.clone()),
             clock,
@@ -127,11 +130,7 @@ mod tests {
     #[test]
     fn a_burst_passes_then_the_rate_holds_and_retry_after_says_when() {
         let clock = FakeRelativeClock::default();
-        let limit = RateLimit::with_clock(
-            NonZeroU32::new(10).unwrap(),
-            NonZeroU32::new(3).unwrap(),
-            clock.clone(),
-        );
+        let limit = RateLimit::with_clock(10.0, NonZeroU32::new(3).unwrap(), clock.clone());
         for _ in 0..3 {
             assert_eq!(limit.check(), Ok(()));
         }

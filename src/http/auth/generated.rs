@@ -1,0 +1,160 @@
+//! The key generated on first start, when no client is configured and anonymous access is off:
+//! it is printed once, and only its SHA-256 is kept, in `{data_dir}/credentials/api-key.sha256`.
+//! It belongs to the client named `default`. Also the small credential helpers the admin API
+//! shares.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::Secret;
+use crate::config::clients::{Client, Credential, Policy};
+use crate::http::error::ApiError;
+
+/// The name recorded as the sender's client for requests made with the generated key.
+pub const GENERATED_KEY_CLIENT: &str = "default";
+
+/// A key generated on first start, to be shown once.
+#[derive(Debug)]
+pub struct GeneratedKey {
+    /// The key itself.
+    pub key: Secret,
+    /// Where its hash was stored.
+    pub hash_file: PathBuf,
+}
+
+fn hash(key: &[u8]) -> [u8; 32] {
+    Sha256::digest(key).into()
+}
+
+/// The bearer token of `Authorization: Bearer <token>`, if the header has that form.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let text = value.to_str().map_err(|_| ApiError::InvalidCredentials)?;
+    let (scheme, token) = text
+        .trim()
+        .split_once(' ')
+        .ok_or(ApiError::InvalidCredentials)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::InvalidCredentials);
+    }
+    Ok(Some(token.trim()))
+}
+
+/// Compares a presented secret with an expected one in constant time (through their hashes,
+/// so that lengths leak nothing either).
+pub fn secrets_match(presented: &str, expected: &Secret) -> bool {
+    hash(presented.as_bytes())
+        .ct_eq(&hash(expected.expose().as_bytes()))
+        .into()
+}
+
+/// The client of the generated key: reads the key hash kept in the data directory, or
+/// generates a key on first start.
+pub fn default_client(data_dir: &Path) -> anyhow::Result<(Client, Option<GeneratedKey>)> {
+    let hash_file = data_dir.join("credentials").join("api-key.sha256");
+    let (hashes, generated) = if hash_file.exists() {
+        let text = std::fs::read_to_string(&hash_file)?;
+        let hashes = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .map(|line| {
+                crate::config::clients::parse_key_hash(line).map_err(|_| {
+                    anyhow::anyhow!(
+                        "{} holds a line that is not a SHA-256 in hex; delete the file to \
+                         generate a new key",
+                        hash_file.display()
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        (hashes, None)
+    } else {
+        let (key, key_hash) = generate_key()?;
+        write_private(
+            &hash_file,
+            format!("{}\n", hex::encode(key_hash)).as_bytes(),
+        )?;
+        (vec![key_hash], Some(GeneratedKey { key, hash_file }))
+    };
+    let client = Client {
+        name: GENERATED_KEY_CLIENT.parse()?,
+        enabled: true,
+        policy: Policy::default(),
+        credentials: hashes
+            .into_iter()
+            .map(|hash| Credential::ApiKey {
+                hash,
+                header: None,
+                expires_at: None,
+            })
+            .collect(),
+    };
+    Ok((client, generated))
+}
+
+/// A new random API key and its hash.
+pub fn generate_key() -> anyhow::Result<(Secret, [u8; 32])> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|error| anyhow::anyhow!("no randomness for a new key: {error}"))?;
+    let key = format!(
+        "olk_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    let key_hash = hash(key.as_bytes());
+    Ok((Secret::new(key), key_hash))
+}
+
+/// Writes a file that only the owner can read.
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_generated_once_and_only_its_hash_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, generated) = default_client(dir.path()).unwrap();
+        let key = generated.unwrap().key;
+        assert_eq!(client.name.as_str(), GENERATED_KEY_CLIENT);
+        let Credential::ApiKey { hash, .. } = &client.credentials[0] else {
+            panic!("not an API key: {:?}", client.credentials);
+        };
+        assert_eq!(*hash, Sha256::digest(key.expose().as_bytes()).as_slice());
+
+        // The second start reads the stored hash and generates nothing.
+        let (again, none) = default_client(dir.path()).unwrap();
+        assert!(none.is_none());
+        assert_eq!(again.credentials.len(), 1);
+        let stored =
+            std::fs::read_to_string(dir.path().join("credentials/api-key.sha256")).unwrap();
+        assert!(!stored.contains(key.expose()));
+    }
+
+    #[test]
+    fn secrets_are_compared_by_value() {
+        assert!(secrets_match("abc", &Secret::new("abc")));
+        assert!(!secrets_match("abd", &Secret::new("abc")));
+        assert!(!secrets_match("", &Secret::new("abc")));
+    }
+}

@@ -1,0 +1,1 @@
+//! Unit tests of the gate: identification and policy, without HTTP.
