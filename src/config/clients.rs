@@ -80,6 +80,7 @@ pub struct ApiKeySettings {
     /// The header it arrives in; unset means `Authorization: Bearer`.
     pub header: Option<String>,
     /// After this instant the key is refused with 401/42.
+    #[serde(default, deserialize_with = "instant")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -91,7 +92,34 @@ pub struct BasicSettings {
     /// The argon2 PHC string of the password (`$argon2id$v=19$…`).
     pub password_hash: String,
     /// After this instant the password is refused with 401/42.
+    #[serde(default, deserialize_with = "instant")]
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// An instant written as a TOML date-time (`2027-01-01T00:00:00Z`) or as an RFC 3339 string.
+fn instant<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DateTime<Utc>>, D::Error> {
+    // figment hands a TOML date-time over as a one-entry map.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Text(String),
+        Toml(BTreeMap<String, String>),
+        Native(toml::value::Datetime),
+    }
+    let text = match Written::deserialize(deserializer)? {
+        Written::Text(text) => text,
+        Written::Toml(map) => map.into_values().next().unwrap_or_default(),
+        Written::Native(datetime) => datetime.to_string(),
+    };
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|instant| Some(instant.with_timezone(&Utc)))
+        .map_err(|_| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not an instant with a time zone, as 2027-01-01T00:00:00Z"
+            ))
+        })
 }
 
 /// JWT verification as written in the file.

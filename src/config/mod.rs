@@ -500,6 +500,40 @@ mod tests {
     }
 
     #[test]
+    fn expiry_dates_may_be_toml_dates_or_strings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let hash = format!("sha256:{}", "ab".repeat(32));
+        std::fs::write(
+            &path,
+            format!(
+                "[[clients.a.api_keys]]\nhash = \"{hash}\"\nexpires_at = 2027-01-01T00:00:00Z\n\
+                 [[clients.b.api_keys]]\nhash = \"{hash}\"\nexpires_at = \"2027-01-01T01:00:00+01:00\"\n"
+            ),
+        )
+        .unwrap();
+        let config = Config::load_from(Some(&path), no_env(), &Overrides::default()).unwrap();
+        let expiries: Vec<_> = config
+            .access
+            .clients
+            .iter()
+            .map(|client| match &client.credentials[0] {
+                clients::Credential::ApiKey { expires_at, .. } => expires_at.unwrap().to_rfc3339(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(expiries, ["2027-01-01T00:00:00+00:00"; 2]);
+
+        std::fs::write(
+            &path,
+            format!("[[clients.a.api_keys]]\nhash = \"{hash}\"\nexpires_at = 2027-01-01\n"),
+        )
+        .unwrap();
+        let error = Config::load_from(Some(&path), no_env(), &Overrides::default()).unwrap_err();
+        assert!(format!("{error:#}").contains("time zone"), "{error:#}");
+    }
+
+    #[test]
     fn database_urls_choose_the_backend() {
         let sqlite = parse_database_url(&Secret::new("sqlite:///tmp/x.sqlite3")).unwrap();
         assert_eq!(

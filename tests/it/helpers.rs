@@ -47,7 +47,8 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     shutdown: CancellationToken,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
-    _dir: Option<TempDir>,
+    /// The temporary directory the app lives in, removed when the app is dropped.
+    pub _dir: Option<TempDir>,
 }
 
 /// A test configuration: plain HTTP, anonymous, both ports 0, a fresh data directory.

@@ -8,5 +8,6 @@ mod durability;
 mod helpers;
 mod listener_api;
 mod projection;
+mod security;
 mod seller;
 mod transport;
