@@ -487,6 +487,31 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's own test harness
+    fn a_client_secret_can_come_from_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[clients.seller_e.webhook]\ntolerance_seconds = 60\n").unwrap();
+        figment::Jail::expect_with(|jail| {
+            let key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+            jail.set_env("OLTEST_CLIENTS__SELLER_E__WEBHOOK__KEYS", format!("[\"{key}\"]"));
+            let config = Config::load_from(
+                Some(&path),
+                Env::prefixed("OLTEST_").split("__"),
+                &Overrides::default(),
+            )
+            .unwrap();
+            let client = &config.access.clients[0];
+            assert_eq!(client.name.as_str(), "seller_e");
+            assert!(matches!(
+                &client.credentials[0],
+                clients::Credential::Webhook { keys, tolerance_seconds: 60 } if keys.len() == 1
+            ));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
