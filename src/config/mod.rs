@@ -491,10 +491,17 @@ mod tests {
     fn a_client_secret_can_come_from_the_environment() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
-        std::fs::write(&path, "[clients.seller_e.webhook]\ntolerance_seconds = 60\n").unwrap();
+        std::fs::write(
+            &path,
+            "[clients.seller_e.webhook]\ntolerance_seconds = 60\n",
+        )
+        .unwrap();
         figment::Jail::expect_with(|jail| {
             let key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-            jail.set_env("OLTEST_CLIENTS__SELLER_E__WEBHOOK__KEYS", format!("[\"{key}\"]"));
+            jail.set_env(
+                "OLTEST_CLIENTS__SELLER_E__WEBHOOK__KEYS",
+                format!("[\"{key}\"]"),
+            );
             let config = Config::load_from(
                 Some(&path),
                 Env::prefixed("OLTEST_").split("__"),

@@ -1234,3 +1234,41 @@ fn read_banner(stdout: &mut impl std::io::BufRead) -> (String, String) {
         }
     }
 }
+
+#[tokio::test]
+async fn oversized_headers_are_refused_and_slow_headers_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|config| {
+        config.limits.header_read_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let address = app.public_base.trim_start_matches("http://").to_owned();
+
+    // 100 KiB of headers: more than the 64 KiB bound.
+    let response = app
+        .client
+        .post(&app.listener_url)
+        .header("x-padding", "a".repeat(100 * 1024))
+        .header("content-type", "application/json")
+        .body(event_body("padded", "ServiceOrderCreationNotification"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 431);
+
+    // Slowloris: a request line and one header, then nothing. The listener closes the
+    // connection once header_read_timeout has passed (the test waits for that, up to PATIENCE).
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream
+        .write_all(b"POST /externalapi/listener/v1/listener HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "the connection was not closed");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+}
