@@ -101,8 +101,8 @@ pub(super) async fn list_events(args: EventListArgs) -> anyhow::Result<ExitCode>
         .events(EventFilter {
             event_type: args.event_type,
             order_id: args.order,
-            before_sequence: None,
             limit: args.limit,
+            ..EventFilter::default()
         })
         .await?;
     if args.json {
@@ -180,6 +180,7 @@ pub(super) async fn list_orders(args: OrderListArgs) -> anyhow::Result<ExitCode>
             state: args.state,
             with_anomalies: args.anomalies,
             limit: args.limit,
+            ..OrderFilter::default()
         })
         .await?;
     if args.json {

@@ -11,15 +11,22 @@ use serde::Deserialize;
 use super::auth::generated::{bearer_token, secrets_match};
 use super::error::{ApiError, JSON_UTF8};
 use super::{AppState, method_not_allowed, not_found};
-use crate::domain::envelope::{EventId, OrderId};
-use crate::store::StoreError;
+use crate::domain::envelope::{EventDate, EventId, EventType, OrderId};
+use crate::domain::state::State as OrderState;
+use crate::store::{EventFilter, OrderFilter, StoreError, TimeField};
+
+/// Items a list answers with when `limit` is not given, and at most.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
 
 /// The admin port's routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(live))
         .route("/readyz", get(ready))
+        .route("/api/v1/events", get(events))
         .route("/api/v1/events/{event_id}", get(event))
+        .route("/api/v1/service-orders", get(service_orders))
         .route("/api/v1/service-orders/{order_id}", get(service_order))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -79,6 +86,177 @@ async fn event(
         .map_err(|error| ApiError::Store(StoreError::Internal(std::sync::Arc::new(error))))?;
     document["body"] = event;
     Ok(json(StatusCode::OK, document.to_string().into_bytes()))
+}
+
+/// `GET /api/v1/events` parameters.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventsQuery {
+    event_type: Option<String>,
+    order_id: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    /// `eventDate` (default) or `receivedAt`: what `since` and `until` compare.
+    time: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn invalid(name: &'static str, problem: impl Into<String>) -> ApiError {
+    ApiError::InvalidQuery {
+        name,
+        problem: problem.into(),
+    }
+}
+
+fn parse_limit(limit: Option<&str>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(text) => match text.parse::<usize>() {
+            Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
+            _ => Err(invalid(
+                "limit",
+                format!("must be a whole number from 1 to {MAX_LIMIT} (got {text:?})"),
+            )),
+        },
+    }
+}
+
+fn parse_instant(
+    name: &'static str,
+    text: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    text.map(|text| {
+        text.parse::<EventDate>()
+            .map(EventDate::as_datetime)
+            .map_err(|_| {
+                invalid(
+                    name,
+                    format!(
+                        "must be a date and time such as 2019-03-25T08:08:56.310Z (got {text:?})"
+                    ),
+                )
+            })
+    })
+    .transpose()
+}
+
+/// Stored events, newest first, a page at a time: `nextCursor` is set when there may be more.
+async fn events(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<EventsQuery>,
+) -> Result<Response, ApiError> {
+    require_admin(&app, &headers)?;
+    let limit = parse_limit(query.limit.as_deref())?;
+    let event_type = query
+        .event_type
+        .as_deref()
+        .map(|text| {
+            text.parse::<EventType>()
+                .map_err(|problem| invalid("eventType", problem))
+        })
+        .transpose()?;
+    let order_id = query
+        .order_id
+        .as_deref()
+        .map(|text| {
+            text.parse::<OrderId>()
+                .map_err(|_| invalid("orderId", "is not a service order id"))
+        })
+        .transpose()?;
+    let time = match query.time.as_deref() {
+        None | Some("eventDate") => TimeField::EventDate,
+        Some("receivedAt") => TimeField::ReceivedAt,
+        Some(other) => {
+            return Err(invalid(
+                "time",
+                format!("must be eventDate or receivedAt (got {other:?})"),
+            ));
+        }
+    };
+    let before_sequence = query
+        .cursor
+        .as_deref()
+        .map(|text| {
+            text.parse::<i64>()
+                .ok()
+                .filter(|sequence| *sequence > 0)
+                .ok_or_else(|| invalid("cursor", "must be a nextCursor from an earlier page"))
+        })
+        .transpose()?;
+    let records = app
+        .store
+        .events(EventFilter {
+            event_type,
+            order_id,
+            before_sequence,
+            since: parse_instant("since", query.since.as_deref())?,
+            until: parse_instant("until", query.until.as_deref())?,
+            time,
+            limit,
+        })
+        .await?;
+    let next_cursor = (records.len() == limit)
+        .then(|| records.last().map(|record| record.sequence.to_string()))
+        .flatten();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "items": records,
+        "nextCursor": next_cursor,
+    }))
+    .map_err(|error| ApiError::Store(StoreError::Internal(std::sync::Arc::new(error))))?;
+    Ok(json(StatusCode::OK, body))
+}
+
+/// `GET /api/v1/service-orders` parameters.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrdersQuery {
+    state: Option<String>,
+    external_id: Option<String>,
+    updated_since: Option<String>,
+    anomalies: Option<String>,
+    limit: Option<String>,
+}
+
+/// Service orders, most recently changed first.
+async fn service_orders(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<OrdersQuery>,
+) -> Result<Response, ApiError> {
+    require_admin(&app, &headers)?;
+    let state = query
+        .state
+        .as_deref()
+        .map(|text| {
+            text.parse::<OrderState>()
+                .map_err(|_| invalid("state", format!("is not a TMF641 state (got {text:?})")))
+        })
+        .transpose()?;
+    let with_anomalies = match query.anomalies.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(invalid(
+                "anomalies",
+                format!("must be true or false (got {other:?})"),
+            ));
+        }
+    };
+    let orders = app
+        .store
+        .orders(OrderFilter {
+            state,
+            with_anomalies,
+            external_id: query.external_id,
+            updated_since: parse_instant("updatedSince", query.updated_since.as_deref())?,
+            limit: parse_limit(query.limit.as_deref())?,
+        })
+        .await?;
+    let body = serde_json::to_vec(&serde_json::json!({ "items": orders }))
+        .map_err(|error| ApiError::Store(StoreError::Internal(std::sync::Arc::new(error))))?;
+    Ok(json(StatusCode::OK, body))
 }
 
 async fn service_order(

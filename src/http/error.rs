@@ -77,6 +77,14 @@ pub enum ApiError {
         "the listener is overloaded and did not store the event; retry after {OVERLOAD_RETRY_AFTER_SECONDS} second"
     )]
     Overloaded,
+    /// A query-string parameter has a value that cannot be used (400/28).
+    #[error("query parameter {name} {problem}")]
+    InvalidQuery {
+        /// The parameter.
+        name: &'static str,
+        /// What is wrong and what to send instead.
+        problem: String,
+    },
     /// No route has this path (404).
     #[error("no resource at {0}")]
     NotFound(String),
@@ -137,6 +145,11 @@ impl ApiError {
                 6,
                 "The service is temporarily overloaded",
             ),
+            ApiError::InvalidQuery { .. } => (
+                StatusCode::BAD_REQUEST,
+                28,
+                "Invalid query-string parameter value",
+            ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, 404, "Not found"),
             ApiError::MethodNotAllowed(_) => {
                 (StatusCode::METHOD_NOT_ALLOWED, 405, "Method not allowed")
@@ -182,6 +195,7 @@ impl ApiError {
             ApiError::MissingContentType | ApiError::InvalidContentType(_) => {
                 Some("header:Content-Type".to_owned())
             }
+            ApiError::InvalidQuery { name, .. } => Some(format!("query:{name}")),
             _ => None,
         }
     }

@@ -145,8 +145,24 @@ pub struct EventFilter {
     pub order_id: Option<OrderId>,
     /// Only events received before this sequence number (a cursor).
     pub before_sequence: Option<i64>,
+    /// Only events at or after this instant (of `time`).
+    pub since: Option<DateTime<Utc>>,
+    /// Only events before this instant (of `time`).
+    pub until: Option<DateTime<Utc>>,
+    /// Which instant `since` and `until` compare.
+    pub time: TimeField,
     /// At most this many.
     pub limit: usize,
+}
+
+/// Which instant of an event a time filter compares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TimeField {
+    /// The seller's `eventDate`.
+    #[default]
+    EventDate,
+    /// When the listener received it.
+    ReceivedAt,
 }
 
 /// One line of the order list.
@@ -178,6 +194,10 @@ pub struct OrderFilter {
     pub state: Option<State>,
     /// Only orders with at least one anomaly.
     pub with_anomalies: bool,
+    /// Only orders with this externalId.
+    pub external_id: Option<String>,
+    /// Only orders the listener changed at or after this instant.
+    pub updated_since: Option<DateTime<Utc>>,
     /// At most this many.
     pub limit: usize,
 }

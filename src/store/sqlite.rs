@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     Appended, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary, SharedError,
-    StoreError, WriterOptions, WriterStats,
+    StoreError, TimeField, WriterOptions, WriterStats,
 };
 use crate::domain::envelope::{EventDate, EventId, OrderFacts, OrderId, same_payload};
 use crate::domain::projection::{ServiceOrder, TimelineEntry, project};
@@ -289,9 +289,12 @@ impl SqliteStore {
                      WHERE (?1 IS NULL OR event_type = ?1)
                        AND (?2 IS NULL OR order_id = ?2)
                        AND (?3 IS NULL OR sequence < ?3)
+                       AND (?5 IS NULL OR (CASE ?7 WHEN 0 THEN event_date_us ELSE received_at_us END) >= ?5)
+                       AND (?6 IS NULL OR (CASE ?7 WHEN 0 THEN event_date_us ELSE received_at_us END) < ?6)
                      ORDER BY sequence DESC LIMIT ?4"
                 ))
                 .map_err(classify)?;
+            let micros = |instant: Option<DateTime<Utc>>| instant.map(|at| at.timestamp_micros());
             let rows = statement
                 .query_map(
                     params![
@@ -299,6 +302,9 @@ impl SqliteStore {
                         filter.order_id.as_ref().map(OrderId::as_str),
                         filter.before_sequence,
                         limit(filter.limit),
+                        micros(filter.since),
+                        micros(filter.until),
+                        i64::from(filter.time == TimeField::ReceivedAt),
                     ],
                     |row| Ok(record_from_row(row)),
                 )
@@ -326,6 +332,8 @@ impl SqliteStore {
                             last_event_date_us, updated_at_us
                      FROM service_orders
                      WHERE (?1 IS NULL OR state = ?1) AND (?2 = 0 OR anomaly_count > 0)
+                       AND (?4 IS NULL OR external_id = ?4)
+                       AND (?5 IS NULL OR updated_at_us >= ?5)
                      ORDER BY updated_at_us DESC, id LIMIT ?3",
                 )
                 .map_err(classify)?;
@@ -334,7 +342,9 @@ impl SqliteStore {
                     params![
                         filter.state.map(|state| state.as_str()),
                         filter.with_anomalies,
-                        limit(filter.limit)
+                        limit(filter.limit),
+                        filter.external_id,
+                        filter.updated_since.map(|at| at.timestamp_micros()),
                     ],
                     |row| {
                         Ok((

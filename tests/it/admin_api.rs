@@ -1,0 +1,146 @@
+//! The admin API's lists: events with filters and cursor pagination, service orders with
+//! filters, and their errors.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+async fn admin(app: &TestApp, path: &str) -> (u16, Value) {
+    app.admin_get(path).await
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            item["eventId"]
+                .as_str()
+                .or(item["id"].as_str())
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn events_are_listed_newest_first_a_page_at_a_time_with_filters() {
+    let app = spawn_app().await;
+    let mut sent = Vec::new();
+    for order in ["SO-A", "SO-B"] {
+        for event in onap_lifecycle(order, 1) {
+            assert_eq!(app.post(&event).await.status().as_u16(), 201);
+            sent.push(event["eventId"].as_str().unwrap().to_owned());
+        }
+    }
+
+    // Pages of 2, following nextCursor, give every event once, newest first.
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/events?limit=2".to_owned();
+    loop {
+        let (status, page) = admin(&app, &path).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page["items"].as_array().unwrap().len() <= 2);
+        seen.extend(ids(&page));
+        match page["nextCursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/events?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let mut newest_first = sent.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first);
+
+    let (_, page) = admin(
+        &app,
+        "/api/v1/events?orderId=SO-B&eventType=ServiceOrderCreationNotification",
+    )
+    .await;
+    assert_eq!(ids(&page), ["SO-B-created"], "{page}");
+    // onap_lifecycle dates its events 0, 1, 2… ms after 2019-03-25T08:08:56.310Z.
+    let (_, page) = admin(
+        &app,
+        "/api/v1/events?orderId=SO-A&since=2019-03-25T08:08:56.311Z",
+    )
+    .await;
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        sent.len() / 2 - 1,
+        "{page}"
+    );
+    let (_, page) = admin(&app, "/api/v1/events?until=2019-03-25T08:08:56.311Z").await;
+    assert_eq!(ids(&page), ["SO-B-created", "SO-A-created"], "{page}");
+    let (_, page) = admin(
+        &app,
+        "/api/v1/events?time=receivedAt&since=2100-01-01T00:00:00Z",
+    )
+    .await;
+    assert_eq!(page["items"], json!([]));
+    assert_eq!(page["nextCursor"], Value::Null);
+}
+
+#[tokio::test]
+async fn service_orders_are_listed_with_filters() {
+    let app = spawn_app().await;
+    for event in onap_lifecycle("SO-done", 2) {
+        app.post(&event).await;
+    }
+    let created = onap_lifecycle("SO-open", 1).remove(0);
+    app.post(&created).await;
+
+    let (status, page) = admin(&app, "/api/v1/service-orders").await;
+    assert_eq!(status, 200);
+    let mut all = ids(&page);
+    all.sort();
+    assert_eq!(all, ["SO-done", "SO-open"]);
+    let (_, page) = admin(&app, "/api/v1/service-orders?state=completed").await;
+    assert_eq!(ids(&page), ["SO-done"]);
+    assert_eq!(page["items"][0]["itemCount"], json!(2));
+    let (_, page) = admin(&app, "/api/v1/service-orders?externalId=ext-SO-open").await;
+    assert_eq!(ids(&page), ["SO-open"]);
+    let (_, page) = admin(&app, "/api/v1/service-orders?anomalies=true").await;
+    assert_eq!(page["items"], json!([]));
+    let (_, page) = admin(
+        &app,
+        "/api/v1/service-orders?updatedSince=2100-01-01T00:00:00Z",
+    )
+    .await;
+    assert_eq!(page["items"], json!([]));
+}
+
+#[tokio::test]
+async fn list_parameters_are_checked_and_the_token_is_required() {
+    let app = spawn_app().await;
+    for (path, parameter) in [
+        ("/api/v1/events?limit=0", "limit"),
+        ("/api/v1/events?limit=lots", "limit"),
+        ("/api/v1/events?eventType=OrderNotification", "eventType"),
+        ("/api/v1/events?since=yesterday", "since"),
+        ("/api/v1/events?time=now", "time"),
+        ("/api/v1/events?cursor=-4", "cursor"),
+        ("/api/v1/service-orders?state=COMPLETED", "state"),
+        ("/api/v1/service-orders?anomalies=yes", "anomalies"),
+    ] {
+        let (status, body) = admin(&app, path).await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (400, json!(28)),
+            "{path}: {body}"
+        );
+        assert_eq!(
+            body["referenceError"],
+            json!(format!("query:{parameter}")),
+            "{path}"
+        );
+    }
+    for path in ["/api/v1/events", "/api/v1/service-orders"] {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.admin_base))
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, 401, 40).await;
+    }
+}
