@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod client_cli;
 mod durability;
 mod helpers;
 mod listener_api;
