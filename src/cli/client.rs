@@ -317,7 +317,10 @@ fn read_expiry(table: &dyn TableLike) -> anyhow::Result<Option<DateTime<Utc>>> {
 
 /// The config file, parsed for editing.
 struct ConfigFile {
+    /// The path as the user gave it, for messages.
     path: PathBuf,
+    /// The file that is replaced: the path with symbolic links resolved.
+    target: PathBuf,
     document: DocumentMut,
     created: bool,
 }
@@ -333,15 +336,16 @@ impl ConfigFile {
             );
         }
         // Edit the file a symbolic link points to, not the link.
-        let path = fs::canonicalize(path)
+        let target = fs::canonicalize(path)
             .with_context(|| format!("cannot resolve the path {}", path.display()))?;
-        let text = fs::read_to_string(&path)
+        let text = fs::read_to_string(&target)
             .with_context(|| format!("cannot read the config file {}", path.display()))?;
         let document = text
             .parse::<DocumentMut>()
             .with_context(|| format!("the config file {} is not valid TOML", path.display()))?;
         Ok(ConfigFile {
-            path,
+            path: path.to_path_buf(),
+            target,
             document,
             created: false,
         })
@@ -358,6 +362,7 @@ impl ConfigFile {
             .context("the built-in default configuration is valid TOML")?;
         Ok(ConfigFile {
             path: path.to_path_buf(),
+            target: path.to_path_buf(),
             document,
             created: true,
         })
@@ -426,18 +431,138 @@ impl ConfigFile {
             })
     }
 
+    /// Gives a new client's tables their place: after the last client, or at the end of the
+    /// file. Comments after the last table of a file belong to that table's body, so when the
+    /// new client becomes the last table they move above its header instead of under it.
+    fn place_new_client(&mut self, client: &mut Table) {
+        let mut all = Vec::new();
+        table_positions(self.document.as_table(), &mut all);
+        let mut clients = Vec::new();
+        if let Some(Item::Table(table)) = self.document.get("clients") {
+            if !table.is_implicit()
+                && let Some(position) = table.position()
+            {
+                clients.push(position);
+            }
+            table_positions(table, &mut clients);
+        }
+        let last = all.iter().copied().max().unwrap_or(0);
+        match clients.iter().copied().max() {
+            // Equal positions keep the order of the document, where the new client comes
+            // after the others.
+            Some(last_client) if last_client < last => set_positions(client, last_client),
+            _ => {
+                set_positions(client, last + 1);
+                let trailing = self
+                    .document
+                    .trailing()
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if !trailing.trim().is_empty() {
+                    let mut prefix = trailing;
+                    if !prefix.ends_with('\n') {
+                        prefix.push('\n');
+                    }
+                    prefix.push_str(
+                        client
+                            .decor()
+                            .prefix()
+                            .and_then(|raw| raw.as_str())
+                            .unwrap_or_default(),
+                    );
+                    client.decor_mut().set_prefix(prefix);
+                    self.document.set_trailing("");
+                }
+            }
+        }
+    }
+
+    /// Removes a client. The comments above its header that a blank line separates from it
+    /// belong to what precedes it (such as the commented keys of `[tls]`), so they stay.
+    fn remove_client(&mut self, name: &ClientName) -> anyhow::Result<()> {
+        self.client_mut(name)?;
+        let clients = self
+            .document
+            .get_mut("clients")
+            .and_then(Item::as_table_like_mut)
+            .context("the clients were just found")?;
+        let removed = clients
+            .remove(name.as_str())
+            .context("the client was just found")?;
+        if clients.is_empty()
+            && let Some(Item::Table(table)) = self.document.get("clients")
+            && table.is_implicit()
+        {
+            self.document.remove("clients");
+        }
+        let Item::Table(removed) = removed else {
+            return Ok(());
+        };
+        let mut headers = Vec::new();
+        if let Some(position) = removed.position() {
+            headers.push((position, &removed));
+        }
+        table_headers(&removed, &mut headers);
+        let Some(&(first, first_table)) = headers.iter().min_by_key(|(position, _)| *position)
+        else {
+            return Ok(());
+        };
+        let last_removed = headers
+            .iter()
+            .map(|(position, _)| *position)
+            .max()
+            .unwrap_or(first);
+        let prefix = first_table
+            .decor()
+            .prefix()
+            .and_then(|raw| raw.as_str())
+            .unwrap_or_default();
+        let kept = comments_of_the_preceding_table(prefix);
+        if kept.trim().is_empty() {
+            return Ok(());
+        }
+        let mut remaining = Vec::new();
+        table_positions(self.document.as_table(), &mut remaining);
+        let next = remaining
+            .into_iter()
+            .filter(|position| *position > last_removed)
+            .min();
+        match next.and_then(|position| table_at_mut(self.document.as_table_mut(), position)) {
+            Some(table) => {
+                let own = table
+                    .decor()
+                    .prefix()
+                    .and_then(|raw| raw.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                table.decor_mut().set_prefix(format!("{kept}{own}"));
+            }
+            None => {
+                let trailing = self
+                    .document
+                    .trailing()
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                self.document.set_trailing(format!("{kept}{trailing}"));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the edited text by loading it as `serve` would, then replaces the file
     /// atomically, readable by its owner only. Returns the loaded configuration.
     fn save(&self) -> anyhow::Result<Config> {
         let text = self.document.to_string();
-        let dir = match self.path.parent() {
+        let dir = match self.target.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create the directory {}", dir.display()))?;
         let file_name = self
-            .path
+            .target
             .file_name()
             .with_context(|| format!("{} is not a file name", self.path.display()))?
             .to_string_lossy()
@@ -451,8 +576,8 @@ impl ConfigFile {
                     &temporary.path.display().to_string(),
                     &self.path.display().to_string(),
                 );
-                let loads_now =
-                    !self.created && Config::load(Some(&self.path), &Overrides::default()).is_ok();
+                let loads_now = !self.created
+                    && Config::load(Some(&self.target), &Overrides::default()).is_ok();
                 if self.created || loads_now {
                     bail!(
                         "nothing was written: with this change {} would not load: {message}",
@@ -466,8 +591,78 @@ impl ConfigFile {
                 );
             }
         };
-        temporary.persist(&self.path)?;
+        temporary.persist(&self.target)?;
         Ok(config)
+    }
+}
+
+/// The positions of the tables under `table` (not its own).
+fn table_positions(table: &Table, positions: &mut Vec<isize>) {
+    let mut headers = Vec::new();
+    table_headers(table, &mut headers);
+    positions.extend(headers.into_iter().map(|(position, _)| position));
+}
+
+/// The tables under `table` (not itself) that have a place in the document, with it.
+fn table_headers<'a>(table: &'a Table, headers: &mut Vec<(isize, &'a Table)>) {
+    for (_, item) in table.iter() {
+        let children: Vec<&Table> = match item {
+            Item::Table(child) => vec![child],
+            Item::ArrayOfTables(array) => array.iter().collect(),
+            _ => continue,
+        };
+        for child in children {
+            if let Some(position) = child.position() {
+                headers.push((position, child));
+            }
+            table_headers(child, headers);
+        }
+    }
+}
+
+/// The table under `table` at this place in the document.
+fn table_at_mut(table: &mut Table, position: isize) -> Option<&mut Table> {
+    for (_, item) in table.iter_mut() {
+        let children: Vec<&mut Table> = match item {
+            Item::Table(child) => vec![child],
+            Item::ArrayOfTables(array) => array.iter_mut().collect(),
+            _ => continue,
+        };
+        for child in children {
+            if child.position() == Some(position) {
+                return Some(child);
+            }
+            if let Some(found) = table_at_mut(child, position) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+/// Puts `table` and the tables under it at one place in the document; they keep their order.
+fn set_positions(table: &mut Table, position: isize) {
+    table.set_position(Some(position));
+    for (_, item) in table.iter_mut() {
+        match item {
+            Item::Table(child) => set_positions(child, position),
+            Item::ArrayOfTables(array) => {
+                for child in array.iter_mut() {
+                    set_positions(child, position);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Of the text above a table header, the part before its last blank line: the comments that
+/// end the table before it, not the ones that describe this one.
+fn comments_of_the_preceding_table(prefix: &str) -> String {
+    let lines: Vec<&str> = prefix.split_inclusive('\n').collect();
+    match lines.iter().rposition(|line| line.trim().is_empty()) {
+        Some(blank) => lines[..blank].concat(),
+        None => String::new(),
     }
 }
 
@@ -675,6 +870,7 @@ fn add(path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
         client.insert("webhook", Item::Table(webhook));
     }
 
+    file.place_new_client(&mut client);
     file.clients_for_insert()?
         .insert(name.as_str(), Item::Table(client));
     let config = file.save()?;
@@ -912,196 +1108,238 @@ impl<'a> ClientSummary<'a> {
     }
 }
 
-/// Which secrets `rotate` renews.
-struct Selection {
-    api_key: bool,
-    basic: bool,
-    webhook: bool,
-    /// Whether the methods were named: then a missing one is an error.
-    explicit: bool,
+/// What a rotation made, and what it has to say.
+#[derive(Default)]
+struct Rotation {
+    secrets: Vec<NewSecret>,
+    notes: Vec<String>,
+    /// Asked-for methods the client does not have.
+    missing: Vec<&'static str>,
+    /// Methods whose keys the client holds; they are not rotated here.
+    held_by_client: Vec<&'static str>,
+}
+
+/// When old secrets stop working, and when new ones do.
+struct Timing {
+    now: DateTime<Utc>,
+    grace_end: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl Timing {
+    fn revokes_now(&self) -> bool {
+        self.grace_end <= self.now
+    }
 }
 
 fn rotate(path: &Path, args: &RotateArgs) -> anyhow::Result<ExitCode> {
     let mut file = ConfigFile::open(path)?;
     let name = &args.name;
     let now = Utc::now();
-    let grace_end = after(now, args.grace)?;
-    let revoke_now = grace_end <= now;
-    let expires_at = new_expiry(now, args.expires_in, args.expires_at)?;
-    let explicit = args.api_key || args.basic || args.webhook;
-    let selection = Selection {
-        api_key: args.api_key || !explicit,
-        basic: args.basic || !explicit,
-        webhook: args.webhook || !explicit,
-        explicit,
+    let timing = Timing {
+        now,
+        grace_end: after(now, args.grace)?,
+        expires_at: new_expiry(now, args.expires_in, args.expires_at)?,
     };
+    let every_method = !(args.api_key || args.basic || args.webhook);
     let file_path = file.path.display().to_string();
     let client = file.client_mut(name)?;
 
-    let mut secrets = Vec::new();
-    let mut notes = Vec::new();
-    let mut missing = Vec::new();
-
-    if selection.api_key {
-        match client.get_mut("api_keys") {
-            Some(keys) => {
-                let rotated = rotate_api_keys(keys, grace_end, expires_at)
-                    .with_context(|| format!("in [clients.{name}] api_keys of {file_path}"))?;
-                secrets.push(NewSecret {
-                    what: format!(
-                        "new API key for {name} ({}{})",
-                        api_key_usage(rotated.header.as_deref()),
-                        expiry_note(expires_at)
-                    ),
-                    secret: rotated.key,
-                });
-                if rotated.old_keys > 0 {
-                    notes.push(if revoke_now {
-                        format!(
-                            "The {} old API key{} of {name} {} refused from now on.",
-                            rotated.old_keys,
-                            plural(rotated.old_keys),
-                            if rotated.old_keys == 1 { "is" } else { "are" }
-                        )
-                    } else {
-                        format!(
-                            "The old API key{} of {name} keep{} working until {} at the latest.",
-                            plural(rotated.old_keys),
-                            if rotated.old_keys == 1 { "s" } else { "" },
-                            rfc3339(grace_end)
-                        )
-                    });
-                }
-            }
-            None => missing.push("API key"),
-        }
+    let mut rotation = Rotation::default();
+    if args.api_key || every_method {
+        rotate_api_keys_of(client, name, &timing, &mut rotation)
+            .with_context(|| format!("in [clients.{name}] api_keys of {file_path}"))?;
     }
-
-    if selection.basic {
-        match client.get_mut("basic").and_then(Item::as_table_like_mut) {
-            Some(basic) => {
-                let user = basic
-                    .get("user")
-                    .and_then(Item::as_str)
-                    .unwrap_or("?")
-                    .to_owned();
-                let (password, hash) = new_password()?;
-                set_value(basic, "password_hash", Value::from(hash));
-                match expires_at {
-                    Some(instant) => set_value(basic, "expires_at", Value::from(rfc3339(instant))),
-                    None => {
-                        basic.remove("expires_at");
-                    }
-                }
-                secrets.push(NewSecret {
-                    what: format!(
-                        "new HTTP Basic password for user {user}{}",
-                        expiry_note(expires_at)
-                    ),
-                    secret: password,
-                });
-                notes.push(format!(
-                    "The old Basic password of {name} is replaced: it stops working when \
-                     `serve` restarts."
-                ));
-            }
-            None => missing.push("Basic password"),
-        }
+    if args.basic || every_method {
+        rotate_basic_of(client, name, &timing, &mut rotation)?;
     }
-
-    let mut public_keys = Vec::new();
-    if selection.webhook {
-        let keys = client
-            .get_mut("webhook")
-            .and_then(Item::as_table_like_mut)
-            .and_then(|webhook| webhook.get_mut("keys"))
-            .and_then(Item::as_array_mut);
-        let is_hmac = |key: &Value| key.as_str().is_some_and(|text| text.starts_with("whsec_"));
-        match keys {
-            Some(keys) if keys.iter().any(is_hmac) => {
-                let old = keys.iter().filter(|key| is_hmac(key)).count();
-                if keys.iter().any(|key| !is_hmac(key)) {
-                    public_keys.push("webhook whpk_ keys");
-                }
-                if revoke_now {
-                    keys.retain(|key| !is_hmac(key));
-                }
-                let secret = new_webhook_secret()?;
-                keys.insert(0, secret.expose());
-                secrets.push(NewSecret {
-                    what: format!("new webhook secret for {name} (the seller signs with it)"),
-                    secret,
-                });
-                notes.push(if revoke_now {
-                    format!(
-                        "The old webhook secret{} of {name} {} removed.",
-                        plural(old),
-                        if old == 1 { "is" } else { "are" }
-                    )
-                } else {
-                    format!(
-                        "The old webhook secret{s} of {name} still verif{y} until you remove \
-                         {them} from webhook.keys in {file_path} (or rotate again with --grace \
-                         0s), once the seller signs with the new one.",
-                        s = plural(old),
-                        y = if old == 1 { "ies" } else { "y" },
-                        them = if old == 1 { "it" } else { "them" },
-                    )
-                });
-                notes.push(format!(
-                    "{file_path} holds the webhook secret itself, as HMAC needs it: it is written \
-                     with mode 0600; keep it that way."
-                ));
-            }
-            Some(_) => public_keys.push("webhook whpk_ keys"),
-            None => missing.push("webhook secret"),
-        }
+    if args.webhook || every_method {
+        rotate_webhook_of(client, name, &timing, &file_path, &mut rotation)?;
     }
     if client.contains_key("jwt") {
-        public_keys.push("jwt");
+        rotation.held_by_client.push("jwt");
     }
     if client.contains_key("mtls") {
-        public_keys.push("mtls");
+        rotation.held_by_client.push("mtls");
     }
 
-    if secrets.is_empty() || (selection.explicit && !missing.is_empty()) {
-        let asked = if selection.explicit {
-            format!("no {}", missing.join(", no "))
-        } else {
+    let Rotation {
+        secrets,
+        notes,
+        missing,
+        held_by_client,
+    } = rotation;
+    if secrets.is_empty() || (!every_method && !missing.is_empty()) {
+        let what = if every_method {
             "no API key, Basic password or webhook secret".to_owned()
+        } else {
+            format!("no {}", missing.join(", no "))
         };
         bail!(
-            "client {name} has {asked} to rotate{}",
-            if public_keys.is_empty() {
+            "client {name} has {what} to rotate{}",
+            if held_by_client.is_empty() {
                 String::new()
             } else {
                 format!(
-                    "; the keys of its {} are held by the client and change on its side: \
-                     replace them in {file_path}",
-                    public_keys.join(", ")
+                    "; its {} credentials use keys that the client holds: replace them in \
+                     {file_path} when the client changes them",
+                    held_by_client.join(", ")
                 )
             }
         );
     }
     file.save()?;
 
-    println!(
-        "rotated the secrets of client {name} in {}",
-        file.path.display()
-    );
+    println!("rotated the secrets of client {name} in {file_path}");
     print_secrets(&secrets);
     for note in notes {
         println!("{note}");
     }
-    if !public_keys.is_empty() {
+    if !held_by_client.is_empty() {
         println!(
-            "Not rotated here: {} (their keys are held by the client and change on its side; \
-             replace them in the file).",
-            public_keys.join(", ")
+            "Not rotated here: {} (keys that the client holds; replace them in the file when \
+             the client changes them).",
+            held_by_client.join(", ")
         );
     }
     println!("{APPLY}");
     Ok(ExitCode::SUCCESS)
+}
+
+fn rotate_api_keys_of(
+    client: &mut dyn TableLike,
+    name: &ClientName,
+    timing: &Timing,
+    rotation: &mut Rotation,
+) -> anyhow::Result<()> {
+    let Some(keys) = client.get_mut("api_keys") else {
+        rotation.missing.push("API key");
+        return Ok(());
+    };
+    let rotated = rotate_api_keys(keys, timing.grace_end, timing.expires_at)?;
+    rotation.secrets.push(NewSecret {
+        what: format!(
+            "new API key for {name} ({}{})",
+            api_key_usage(rotated.header.as_deref()),
+            expiry_note(timing.expires_at)
+        ),
+        secret: rotated.key,
+    });
+    let old = rotated.old_keys;
+    if old == 0 {
+        return Ok(());
+    }
+    rotation.notes.push(if timing.revokes_now() {
+        format!(
+            "The {old} old API key{} of {name} {} refused from now on.",
+            plural(old),
+            if old == 1 { "is" } else { "are" }
+        )
+    } else {
+        format!(
+            "The old API key{} of {name} keep{} working until {} at the latest.",
+            plural(old),
+            if old == 1 { "s" } else { "" },
+            rfc3339(timing.grace_end)
+        )
+    });
+    Ok(())
+}
+
+/// Replaces the password hash: Basic has one password, so there is no grace.
+fn rotate_basic_of(
+    client: &mut dyn TableLike,
+    name: &ClientName,
+    timing: &Timing,
+    rotation: &mut Rotation,
+) -> anyhow::Result<()> {
+    let Some(basic) = client.get_mut("basic").and_then(Item::as_table_like_mut) else {
+        rotation.missing.push("Basic password");
+        return Ok(());
+    };
+    let user = basic
+        .get("user")
+        .and_then(Item::as_str)
+        .unwrap_or("?")
+        .to_owned();
+    let (password, hash) = new_password()?;
+    set_value(basic, "password_hash", Value::from(hash));
+    match timing.expires_at {
+        Some(instant) => set_value(basic, "expires_at", Value::from(rfc3339(instant))),
+        None => {
+            basic.remove("expires_at");
+        }
+    }
+    rotation.secrets.push(NewSecret {
+        what: format!(
+            "new HTTP Basic password for user {user}{}",
+            expiry_note(timing.expires_at)
+        ),
+        secret: password,
+    });
+    rotation.notes.push(format!(
+        "The old Basic password of {name} is replaced: it stops working when `serve` restarts."
+    ));
+    Ok(())
+}
+
+/// Puts a new HMAC secret first; the old ones go only with `--grace 0s`, as a secret has no
+/// expiry to set.
+fn rotate_webhook_of(
+    client: &mut dyn TableLike,
+    name: &ClientName,
+    timing: &Timing,
+    file_path: &str,
+    rotation: &mut Rotation,
+) -> anyhow::Result<()> {
+    let Some(keys) = client
+        .get_mut("webhook")
+        .and_then(Item::as_table_like_mut)
+        .and_then(|webhook| webhook.get_mut("keys"))
+        .and_then(Item::as_array_mut)
+    else {
+        rotation.missing.push("webhook secret");
+        return Ok(());
+    };
+    let is_hmac = |key: &Value| key.as_str().is_some_and(|text| text.starts_with("whsec_"));
+    if keys.iter().any(|key| !is_hmac(key)) {
+        rotation.held_by_client.push("webhook ed25519 (whpk_)");
+    }
+    let old = keys.iter().filter(|key| is_hmac(key)).count();
+    if old == 0 {
+        rotation.missing.push("webhook secret");
+        return Ok(());
+    }
+    if timing.revokes_now() {
+        keys.retain(|key| !is_hmac(key));
+    }
+    let secret = new_webhook_secret()?;
+    keys.insert(0, secret.expose());
+    rotation.secrets.push(NewSecret {
+        what: format!("new webhook secret for {name} (the seller signs with it)"),
+        secret,
+    });
+    rotation.notes.push(if timing.revokes_now() {
+        format!(
+            "The old webhook secret{} of {name} {} removed.",
+            plural(old),
+            if old == 1 { "is" } else { "are" }
+        )
+    } else {
+        format!(
+            "The old webhook secret{s} of {name} still verif{y} until you remove {them} from \
+             webhook.keys in {file_path} (or rotate again with --grace 0s), once the seller \
+             signs with the new one.",
+            s = plural(old),
+            y = if old == 1 { "ies" } else { "y" },
+            them = if old == 1 { "it" } else { "them" },
+        )
+    });
+    rotation.notes.push(format!(
+        "{file_path} holds the webhook secret itself, as HMAC needs it: it is written with mode \
+         0600; keep it that way."
+    ));
+    Ok(())
 }
 
 fn plural(count: usize) -> &'static str {
@@ -1193,12 +1431,7 @@ fn set_enabled(path: &Path, name: &ClientName, wanted: Enabled) -> anyhow::Resul
 
 fn remove(path: &Path, name: &ClientName) -> anyhow::Result<ExitCode> {
     let mut file = ConfigFile::open(path)?;
-    file.client_mut(name)?;
-    file.document
-        .get_mut("clients")
-        .and_then(Item::as_table_like_mut)
-        .and_then(|clients| clients.remove(name.as_str()))
-        .context("the client table was just found")?;
+    file.remove_client(name)?;
     file.save()?;
     println!(
         "removed client {name} and its credentials from {}",

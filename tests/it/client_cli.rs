@@ -333,7 +333,7 @@ fn rotate_renews_basic_and_webhook_secrets_and_says_public_keys_are_not_rotated(
     assert_ne!(new_password, old_password);
     assert!(stdout.contains("still verifies"), "{stdout}");
     assert!(
-        stdout.contains("Not rotated here: webhook whpk_"),
+        stdout.contains("Not rotated here: webhook ed25519"),
         "{stdout}"
     );
     let webhook_keys = |path: &Path| -> Vec<String> {
@@ -385,7 +385,7 @@ fn rotating_a_client_with_only_public_keys_is_refused_and_says_why() {
         stderr.contains("nothing") || stderr.contains("no API key"),
         "{stderr}"
     );
-    assert!(stderr.contains("held by the client"), "{stderr}");
+    assert!(stderr.contains("keys that the client holds"), "{stderr}");
 }
 
 #[test]
@@ -450,7 +450,15 @@ api_keys = [{ hash = \"sha256:00000000000000000000000000000000000000000000000000
     ] {
         assert!(text.contains(line), "{line:?} is kept:\n{text}");
     }
-    assert!(text.contains("[clients.nbi]"), "{text}");
+    let (legacy, nbi, tls) = (
+        text.find("[clients.legacy]").unwrap(),
+        text.find("[clients.nbi]").unwrap(),
+        text.find("[tls]").unwrap(),
+    );
+    assert!(
+        legacy < nbi && nbi < tls,
+        "the new client follows the others:\n{text}"
+    );
     // The untouched start of the file is byte for byte the same.
     assert!(
         text.starts_with(&original[..original.find("[clients.legacy]").unwrap()]),
@@ -458,6 +466,29 @@ api_keys = [{ hash = \"sha256:00000000000000000000000000000000000000000000000000
     );
     let config = load(&path);
     assert_eq!(config.access.clients.len(), 2);
+}
+
+#[test]
+fn adding_then_removing_a_client_gives_back_the_file_byte_for_byte() {
+    let (_dir, path) = config_path();
+    assert!(run_cli(&["init", "--config", path.to_str().unwrap()]).0);
+    let original = std::fs::read_to_string(&path).unwrap();
+    // The default file ends with `[tls]` and its commented keys, which stay under it.
+    let tls = original.find("[tls]").unwrap();
+    let tls_section = &original[tls..];
+
+    client_ok(&path, &["add", "nbi"]);
+    client_ok(&path, &["add", "other", "--basic", "u"]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(tls_section), "{text}");
+    assert!(
+        text.find("[clients.nbi]").unwrap() < text.find("[clients.other]").unwrap(),
+        "{text}"
+    );
+
+    client_ok(&path, &["remove", "nbi"]);
+    client_ok(&path, &["remove", "other"]);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), original);
 }
 
 #[test]
