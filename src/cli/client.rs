@@ -232,8 +232,7 @@ fn print_secrets(secrets: &[NewSecret]) {
 
 fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
     let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes)
-        .map_err(|error| anyhow::anyhow!("no randomness for a new secret: {error}"))?;
+    getrandom::fill(&mut bytes).context("no randomness for a new secret")?;
     Ok(bytes)
 }
 
@@ -243,7 +242,7 @@ fn new_password() -> anyhow::Result<(Secret, String)> {
     let password = URL_SAFE_NO_PAD.encode(random_bytes::<24>()?);
     let hash = argon2::Argon2::default()
         .hash_password(password.as_bytes())
-        .map_err(|error| anyhow::anyhow!("cannot hash the new password: {error}"))?
+        .context("cannot hash the new password")?
         .to_string();
     Ok((Secret::new(password), hash))
 }

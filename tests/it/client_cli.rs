@@ -182,6 +182,61 @@ fn add_with_options_writes_each_setting() {
 }
 
 #[test]
+fn public_key_methods_generate_no_api_key_unless_asked() {
+    let (dir, path) = config_path();
+    std::fs::write(&path, "[tls]\nclient_ca_file = \"ca.pem\"\n").unwrap();
+    let pem = dir.path().join("issuer.pem");
+    std::fs::write(&pem, rcgen::KeyPair::generate().unwrap().public_key_pem()).unwrap();
+    let stdout = client_ok(
+        &path,
+        &[
+            "add",
+            "portal",
+            "--jwt-public-key",
+            pem.to_str().unwrap(),
+            "--jwt-issuer",
+            "https://issuer.example",
+            "--mtls-subject",
+            "cn = nbi.example, O=Seller",
+            "--mtls-san",
+            "nbi.example",
+        ],
+    );
+    assert!(words_with_prefix(&stdout, "olk_").is_empty(), "{stdout}");
+    let config = load(&path);
+    let methods: Vec<&str> = config.access.clients[0]
+        .credentials
+        .iter()
+        .map(Credential::method)
+        .collect();
+    assert_eq!(methods, vec!["jwt", "mtls"]);
+    let Credential::Mtls { subjects, sans } = &config.access.clients[0].credentials[1] else {
+        panic!("mtls");
+    };
+    assert_eq!(subjects, &vec!["CN=nbi.example,O=Seller".to_owned()]);
+    assert_eq!(sans, &vec!["nbi.example".to_owned()]);
+
+    let stdout = client_ok(
+        &path,
+        &[
+            "add",
+            "portal-2",
+            "--jwt-public-key",
+            pem.to_str().unwrap(),
+            "--api-key",
+        ],
+    );
+    assert_eq!(words_with_prefix(&stdout, "olk_").len(), 1, "{stdout}");
+    let config = load(&path);
+    let methods: Vec<&str> = config.access.clients[1]
+        .credentials
+        .iter()
+        .map(Credential::method)
+        .collect();
+    assert_eq!(methods, vec!["api-key", "jwt"]);
+}
+
+#[test]
 fn basic_stores_an_argon2_hash_that_verifies_the_printed_password() {
     let (_dir, path) = config_path();
     let stdout = client_ok(&path, &["add", "nbi", "--basic", "nbi-user"]);
