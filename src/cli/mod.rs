@@ -1,6 +1,7 @@
-//! The command line: `serve`, `init`, and the read-only `events` and `orders` queries. Parsing
+//! The command line: `serve`, `init`, `client`, and the read-only `events` and `orders` queries. Parsing
 //! is clap's; each command turns its flags into [`Config`] and calls the library.
 
+mod client;
 mod hub;
 mod query;
 
@@ -45,6 +46,8 @@ enum Command {
     Serve(ServeArgs),
     /// Write a configuration file that lists and explains every setting.
     Init(InitArgs),
+    /// Add, list, rotate, disable, enable or remove the clients (senders) in the config file.
+    Client(client::ClientArgs),
     /// Read stored events (works while `serve` runs).
     #[command(subcommand)]
     Events(EventsCommand),
@@ -141,6 +144,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Init(args) => init(args),
+        Command::Client(args) => client::run(args),
         Command::Events(EventsCommand::List(args)) => query::list_events(args).await,
         Command::Events(EventsCommand::Show(args)) => query::show_event(args).await,
         Command::Orders(OrdersCommand::List(args)) => query::list_orders(args).await,

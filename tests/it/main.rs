@@ -5,6 +5,7 @@
 
 mod admin_api;
 mod cli;
+mod client_cli;
 mod durability;
 mod helpers;
 mod listener_api;
