@@ -4,4 +4,5 @@
 
 pub mod envelope;
 pub mod projection;
+pub mod routing;
 pub mod state;

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::domain::envelope::{EventDate, EventId, EventType, Notification, OrderId};
 use crate::domain::projection::ServiceOrder;
+use crate::domain::routing::{Route, RouteFilter};
 use crate::domain::state::State;
 
 pub use sqlite::SqliteStore;
@@ -202,6 +203,118 @@ pub struct OrderFilter {
     pub limit: usize,
 }
 
+/// A delivery in the outbox, with what a sink needs to send it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// The outbox row.
+    pub id: i64,
+    /// The sink it is for.
+    pub sink: String,
+    /// The event's place in receipt order.
+    pub sequence: i64,
+    /// The event.
+    pub event_id: EventId,
+    /// Its type.
+    pub event_type: EventType,
+    /// Its date.
+    pub event_date: EventDate,
+    /// Its order, for service-order events.
+    pub order_id: Option<OrderId>,
+    /// `pending`, `delivered` or `dead`.
+    pub state: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it was queued; the retry horizon counts from here.
+    pub created_at: DateTime<Utc>,
+    /// When it is next due.
+    pub next_attempt_at: DateTime<Utc>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// The event's body as received.
+    #[serde(skip)]
+    pub body: Bytes,
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The sink has it.
+    Delivered {
+        /// The outbox row.
+        id: i64,
+    },
+    /// Try again at `next_attempt_at`.
+    Retry {
+        /// The outbox row.
+        id: i64,
+        /// When.
+        next_attempt_at: DateTime<Utc>,
+        /// Why it failed.
+        error: String,
+    },
+    /// Past the retry horizon: a dead letter.
+    Dead {
+        /// The outbox row.
+        id: i64,
+        /// Why it failed last.
+        error: String,
+    },
+}
+
+/// Which deliveries to queue again.
+#[derive(Debug, Clone, Default)]
+pub struct Requeue {
+    /// For this sink only; `None` means every sink (dead letters only).
+    pub sink: Option<String>,
+    /// Only dead letters (`dead-letters retry`); otherwise every matching event, delivered or
+    /// not, and events the sink never had (`replay`).
+    pub dead_only: bool,
+    /// Only these outbox rows.
+    pub ids: Vec<i64>,
+    /// Only events received at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Only events of this order.
+    pub order_id: Option<OrderId>,
+    /// Only this event.
+    pub event_id: Option<EventId>,
+    /// At most this many in one call (the CLI calls again until none is left).
+    pub limit: usize,
+    /// For replay: events after this sequence (the previous call's last).
+    pub after_sequence: i64,
+    /// For replay: only events the sink's filter takes.
+    pub filter: Option<RouteFilter>,
+}
+
+/// What a requeue call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Requeued {
+    /// Deliveries queued again.
+    pub count: usize,
+    /// The highest event sequence looked at, to continue from.
+    pub last_sequence: i64,
+}
+
+/// The outbox of one sink.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SinkStatus {
+    /// The sink.
+    pub name: String,
+    /// Deliveries waiting.
+    pub pending: u64,
+    /// Deliveries made.
+    pub delivered: u64,
+    /// Dead letters.
+    pub dead: u64,
+    /// Pending deliveries whose last attempt failed.
+    pub failing: u64,
+    /// The oldest pending delivery's queue time.
+    pub oldest_pending_at: Option<DateTime<Utc>>,
+    /// Set when the sink answered 410 Gone: when, and why.
+    pub disabled: Option<(DateTime<Utc>, String)>,
+}
+
 /// Counters of the writer, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriterStats {
@@ -209,6 +322,15 @@ pub struct WriterStats {
     pub commits: u64,
     /// Appends answered by those commits.
     pub appends: u64,
+}
+
+/// What a running store announces after each commit.
+#[derive(Debug, Clone)]
+pub struct Commits {
+    /// The highest committed event sequence.
+    pub sequence: tokio::sync::watch::Receiver<i64>,
+    /// Bumped whenever the outbox may have new work (new deliveries, a requeue, a sink enabled).
+    pub outbox: tokio::sync::watch::Receiver<u64>,
 }
 
 /// The store, whichever backend is behind it. Cheap to clone.
@@ -221,10 +343,129 @@ pub enum Store {
 impl Store {
     /// Opens the store for the service: creates and migrates it if needed and starts the writer.
     pub async fn open(storage: &Storage, options: WriterOptions) -> Result<Store, StoreError> {
+        Self::open_with_routes(storage, options, Vec::new()).await
+    }
+
+    /// As [`Store::open`]; each new event also queues a delivery for every route it matches.
+    pub async fn open_with_routes(
+        storage: &Storage,
+        options: WriterOptions,
+        routes: Vec<Route>,
+    ) -> Result<Store, StoreError> {
         match storage {
             Storage::Sqlite { path } => Ok(Store::Sqlite(
-                SqliteStore::open(path.clone(), options).await?,
+                SqliteStore::open(path.clone(), options, routes).await?,
             )),
+            Storage::Postgres { .. } => Err(postgres_not_built()),
+        }
+    }
+
+    /// Commit announcements; `None` for a read-only store.
+    pub fn commits(&self) -> Option<Commits> {
+        match self {
+            Store::Sqlite(store) => store.commits(),
+        }
+    }
+
+    /// Events received after `sequence`, oldest first, with their bodies.
+    pub async fn events_after(
+        &self,
+        sequence: i64,
+        limit: usize,
+    ) -> Result<Vec<(EventRecord, Bytes)>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.events_after(sequence, limit).await,
+        }
+    }
+
+    /// Deliveries of `sink` that are due at `now`: the head of each lane (the earliest pending
+    /// by eventDate), skipping `busy` lanes.
+    pub async fn due_deliveries(
+        &self,
+        sink: &str,
+        now: DateTime<Utc>,
+        busy: Vec<String>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        match self {
+            Store::Sqlite(store) => {
+                store
+                    .due_deliveries(sink.to_owned(), now, busy, limit)
+                    .await
+            }
+        }
+    }
+
+    /// When the next pending delivery of `sink` is due, if any.
+    pub async fn next_due(&self, sink: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.next_due(sink.to_owned()).await,
+        }
+    }
+
+    /// Records what became of delivery attempts.
+    pub async fn record_outcomes(&self, outcomes: Vec<DeliveryOutcome>) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(store) => store.record_outcomes(outcomes).await,
+        }
+    }
+
+    /// Queues deliveries again (replay, dead-letter retry).
+    pub async fn requeue(&self, request: Requeue) -> Result<Requeued, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.requeue(request).await,
+        }
+    }
+
+    /// Disables a sink (it answered 410 Gone), or enables it again with `None`.
+    pub async fn set_sink_disabled(
+        &self,
+        sink: &str,
+        reason: Option<String>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(store) => store.set_sink_disabled(sink.to_owned(), reason).await,
+        }
+    }
+
+    /// The outbox of every sink that has one, or is disabled.
+    pub async fn sink_statuses(&self) -> Result<Vec<SinkStatus>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.sink_statuses().await,
+        }
+    }
+
+    /// Dead letters, newest first; `before_id` pages.
+    pub async fn dead_letters(
+        &self,
+        sink: Option<String>,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.dead_letters(sink, before_id, limit).await,
+        }
+    }
+
+    /// Deliveries of one event, to every sink.
+    pub async fn deliveries_of(&self, event_id: &EventId) -> Result<Vec<Delivery>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.deliveries_of(event_id.clone()).await,
+        }
+    }
+
+    /// Opens an existing store to change its outbox from another process (replay and
+    /// dead-letter retry from the CLI while `serve` runs); appends nothing.
+    pub async fn open_for_admin(storage: &Storage) -> Result<Store, StoreError> {
+        match storage {
+            Storage::Sqlite { path } => {
+                if !path.exists() {
+                    return Err(StoreError::Missing(path.display().to_string()));
+                }
+                Ok(Store::Sqlite(
+                    SqliteStore::open(path.clone(), WriterOptions::default(), Vec::new()).await?,
+                ))
+            }
             Storage::Postgres { .. } => Err(postgres_not_built()),
         }
     }

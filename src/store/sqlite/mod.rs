@@ -4,6 +4,8 @@
 //!
 //! Every commit is fsynced (`synchronous = FULL`) before any caller of that batch hears back.
 
+mod outbox;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,16 +22,18 @@ use rusqlite_migration::{M, Migrations};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Appended, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary, SharedError,
+    Appended, Commits, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary, SharedError,
     StoreError, TimeField, WriterOptions, WriterStats,
 };
 use crate::domain::envelope::{EventDate, EventId, OrderFacts, OrderId, same_payload};
 use crate::domain::projection::{ServiceOrder, TimelineEntry, project};
+use crate::domain::routing::Route;
 
 /// The schema, one migration per version. Never edit a released migration: add one.
 const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/sqlite/0001_events_and_orders.sql"),
-    include_str!("migrations/sqlite/0002_drop_events_by_type.sql"),
+    include_str!("../migrations/sqlite/0001_events_and_orders.sql"),
+    include_str!("../migrations/sqlite/0002_drop_events_by_type.sql"),
+    include_str!("../migrations/sqlite/0003_outbox.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -43,9 +47,25 @@ fn schema_version() -> usize {
 
 type Reply = oneshot::Sender<Result<Appended, StoreError>>;
 
+/// Work for the writer thread besides appends: outbox changes, each in its own transaction.
+type Job = Box<dyn FnOnce(&mut Connection, &Announcer) + Send>;
+
 enum Command {
     Append(Box<NewEvent>, Reply),
+    Run(Job),
     Shutdown(oneshot::Sender<()>),
+}
+
+/// What the writer tells the rest of the process after a commit.
+struct Announcer {
+    sequence: tokio::sync::watch::Sender<i64>,
+    outbox: tokio::sync::watch::Sender<u64>,
+}
+
+impl Announcer {
+    fn outbox_changed(&self) {
+        self.outbox.send_modify(|generation| *generation += 1);
+    }
 }
 
 /// The SQLite store. Clones share the writer and the pool.
@@ -60,6 +80,7 @@ struct Inner {
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: r2d2::Pool<SqliteConnectionManager>,
     counters: Arc<Counters>,
+    commits: Option<Commits>,
 }
 
 /// What the writer has done; written by the writer thread only.
@@ -123,7 +144,11 @@ fn reader_pool(path: &Path) -> Result<r2d2::Pool<SqliteConnectionManager>, Store
 
 impl SqliteStore {
     /// Opens or creates the database at `path`, migrates it and starts the writer thread.
-    pub async fn open(path: PathBuf, options: WriterOptions) -> Result<Self, StoreError> {
+    pub async fn open(
+        path: PathBuf,
+        options: WriterOptions,
+        routes: Vec<Route>,
+    ) -> Result<Self, StoreError> {
         let (connection, path) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)
@@ -155,14 +180,28 @@ impl SqliteStore {
         .await
         .map_err(|error| internal(format!("opening the store panicked: {error}")))??;
 
+        let last_sequence: i64 = connection
+            .query_row("SELECT COALESCE(MAX(sequence), 0) FROM events", [], |row| {
+                row.get(0)
+            })
+            .map_err(classify)?;
+        let (sequence, sequence_receiver) = tokio::sync::watch::channel(last_sequence);
+        let (outbox, outbox_receiver) = tokio::sync::watch::channel(0);
+        let announcer = Announcer { sequence, outbox };
         let readers = reader_pool(&path)?;
         let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let max_batch = options.max_batch.max(1);
         let counters = Arc::new(Counters::default());
         let writer_counters = counters.clone();
+        let writer = Writer {
+            max_batch,
+            counters: writer_counters,
+            routes,
+            announcer,
+        };
         let writer_thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(connection, receiver, max_batch, &writer_counters))
+            .spawn(move || run_writer(connection, receiver, &writer))
             .map_err(|error| StoreError::Internal(Arc::new(error)))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -171,6 +210,10 @@ impl SqliteStore {
                 writer_thread: Mutex::new(Some(writer_thread)),
                 readers,
                 counters,
+                commits: Some(Commits {
+                    sequence: sequence_receiver,
+                    outbox: outbox_receiver,
+                }),
             }),
         })
     }
@@ -202,8 +245,32 @@ impl SqliteStore {
                 writer_thread: Mutex::new(None),
                 readers,
                 counters: Arc::default(),
+                commits: None,
             }),
         })
+    }
+
+    /// Commit announcements, for a store with a writer.
+    pub fn commits(&self) -> Option<Commits> {
+        self.inner.commits.clone()
+    }
+
+    /// Runs `job` on the writer thread and waits for its answer.
+    async fn write<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &Announcer) -> Result<T, StoreError> + Send + 'static,
+    {
+        let writer = self.inner.writer.as_ref().ok_or(StoreError::ReadOnly)?;
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |connection, announcer| {
+            let _ = reply.send(job(connection, announcer));
+        });
+        writer
+            .send(Command::Run(job))
+            .await
+            .map_err(|_| StoreError::ShuttingDown)?;
+        answer.await.unwrap_or(Err(StoreError::ShuttingDown))
     }
 
     /// Queues the event for the next commit batch and waits for that commit.
@@ -501,44 +568,56 @@ fn load_timeline(
     Ok(Ok(timeline))
 }
 
-/// The writer thread: takes whatever appends are queued, commits them in one transaction,
-/// then answers each. Under load, batches grow; when idle, one append is one commit.
-fn run_writer(
-    mut connection: Connection,
-    mut receiver: mpsc::Receiver<Command>,
+/// What the writer thread owns besides its connection.
+struct Writer {
     max_batch: usize,
-    counters: &Counters,
-) {
-    let mut batch: Vec<(Box<NewEvent>, Reply)> = Vec::with_capacity(max_batch);
+    counters: Arc<Counters>,
+    routes: Vec<Route>,
+    announcer: Announcer,
+}
+
+/// The writer thread: takes whatever appends are queued, commits them in one transaction,
+/// then answers each. Under load, batches grow; when idle, one append is one commit. Outbox
+/// jobs run between batches, each in its own transaction.
+fn run_writer(mut connection: Connection, mut receiver: mpsc::Receiver<Command>, writer: &Writer) {
+    let mut batch: Vec<(Box<NewEvent>, Reply)> = Vec::with_capacity(writer.max_batch);
+    let mut jobs: Vec<Job> = Vec::new();
     let mut shutdown: Option<oneshot::Sender<()>> = None;
     while let Some(command) = receiver.blocking_recv() {
-        match command {
-            Command::Append(event, reply) => batch.push((event, reply)),
-            Command::Shutdown(done) => shutdown = Some(done),
-        }
-        while batch.len() < max_batch {
-            match receiver.try_recv() {
-                Ok(Command::Append(event, reply)) => batch.push((event, reply)),
-                Ok(Command::Shutdown(done)) => shutdown = Some(done),
-                Err(_) => break,
+        let mut next = Some(command);
+        while let Some(command) = next.take() {
+            match command {
+                Command::Append(event, reply) => batch.push((event, reply)),
+                Command::Run(job) => jobs.push(job),
+                Command::Shutdown(done) => shutdown = Some(done),
+            }
+            if batch.len() < writer.max_batch {
+                next = receiver.try_recv().ok();
             }
         }
         if !batch.is_empty() {
-            commit_batch(&mut connection, &mut batch, counters);
+            commit_batch(&mut connection, &mut batch, writer);
+        }
+        for job in jobs.drain(..) {
+            job(&mut connection, &writer.announcer);
         }
         if shutdown.is_some() {
             // Refuse new appends, but commit those that were already waiting.
             receiver.close();
             while let Ok(command) = receiver.try_recv() {
-                if let Command::Append(event, reply) = command {
-                    batch.push((event, reply));
-                    if batch.len() >= max_batch {
-                        commit_batch(&mut connection, &mut batch, counters);
+                match command {
+                    Command::Append(event, reply) => {
+                        batch.push((event, reply));
+                        if batch.len() >= writer.max_batch {
+                            commit_batch(&mut connection, &mut batch, writer);
+                        }
                     }
+                    Command::Run(job) => job(&mut connection, &writer.announcer),
+                    Command::Shutdown(_) => {}
                 }
             }
             if !batch.is_empty() {
-                commit_batch(&mut connection, &mut batch, counters);
+                commit_batch(&mut connection, &mut batch, writer);
             }
             break;
         }
@@ -556,16 +635,22 @@ fn run_writer(
 fn commit_batch(
     connection: &mut Connection,
     batch: &mut Vec<(Box<NewEvent>, Reply)>,
-    counters: &Counters,
+    writer: &Writer,
 ) {
     let started = std::time::Instant::now();
     let size = batch.len();
+    let mut queued_deliveries = 0usize;
     let result = (|| -> rusqlite::Result<Vec<Result<Appended, StoreError>>> {
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut touched = BTreeSet::new();
         for (event, _) in batch.iter() {
-            outcomes.push(append_one(&transaction, event, &mut touched)?);
+            let outcome = append_one(&transaction, event, &mut touched)?;
+            if let Ok(Appended::Stored { sequence }) = &outcome {
+                queued_deliveries +=
+                    queue_deliveries(&transaction, event, *sequence, &writer.routes)?;
+            }
+            outcomes.push(outcome);
         }
         let now = Utc::now().timestamp_micros();
         for order_id in &touched {
@@ -583,10 +668,27 @@ fn commit_batch(
         elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
         "commit batch"
     );
+    let counters = &writer.counters;
     match result {
         Ok(outcomes) => {
             counters.commits.fetch_add(1, Ordering::Relaxed);
             counters.appends.fetch_add(size as u64, Ordering::Relaxed);
+            let newest = outcomes
+                .iter()
+                .filter_map(|outcome| match outcome {
+                    Ok(Appended::Stored { sequence }) => Some(*sequence),
+                    _ => None,
+                })
+                .max();
+            if let Some(newest) = newest {
+                writer
+                    .announcer
+                    .sequence
+                    .send_modify(|sequence| *sequence = (*sequence).max(newest));
+            }
+            if queued_deliveries > 0 {
+                writer.announcer.outbox_changed();
+            }
             for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
                 let _ = reply.send(outcome);
             }
@@ -599,6 +701,53 @@ fn commit_batch(
             }
         }
     }
+}
+
+/// The lane of an event: its order, so that one order's deliveries keep their order; an event
+/// without an order is a lane of its own.
+fn lane(order_id: Option<&str>, event_id: &str) -> String {
+    match order_id {
+        Some(order_id) => format!("order:{order_id}"),
+        None => format!("event:{event_id}"),
+    }
+}
+
+/// Queues a delivery of a new event for every route it matches.
+fn queue_deliveries(
+    transaction: &Transaction<'_>,
+    event: &NewEvent,
+    sequence: i64,
+    routes: &[Route],
+) -> rusqlite::Result<usize> {
+    let notification = &event.notification;
+    let mut queued = 0;
+    for route in routes
+        .iter()
+        .filter(|route| route.filter.matches(notification))
+    {
+        let received = event.received_at.timestamp_micros();
+        queued += transaction
+            .prepare_cached(
+                "INSERT INTO deliveries (sink, sequence, lane, event_date_us, state, created_us,
+                                         next_attempt_us)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)
+                 ON CONFLICT (sink, sequence) DO NOTHING",
+            )?
+            .execute(params![
+                route.sink.as_str(),
+                sequence,
+                lane(
+                    notification
+                        .order
+                        .as_ref()
+                        .map(|facts| facts.order_id.as_str()),
+                    notification.event_id.as_str()
+                ),
+                notification.event_date.timestamp_micros(),
+                received,
+            ])?;
+    }
+    Ok(queued)
 }
 
 fn append_one(

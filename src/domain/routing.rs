@@ -1,0 +1,189 @@
+//! Which events go to which sink: a [`Route`] names a sink and a [`RouteFilter`] on the event's
+//! type, its order's state and its items' states. Pure: the store applies routes when it writes
+//! an event, so that the event and its pending deliveries commit together.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use super::envelope::{EventType, Notification, OrderFacts};
+use super::state::State;
+
+/// A sink's name: 1 to 64 letters, digits, `.`, `_` or `-`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SinkName(String);
+
+impl SinkName {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SinkName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for SinkName {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'));
+        if valid {
+            Ok(SinkName(name.to_owned()))
+        } else {
+            Err(format!(
+                "sink name {name:?} is not valid: use 1 to 64 letters, digits, '.', '_' or '-'"
+            ))
+        }
+    }
+}
+
+/// What an event must be for a sink to get it. Every part that is set must match; an empty
+/// filter takes every event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteFilter {
+    /// One of these types; `None` means any.
+    pub event_types: Option<BTreeSet<EventType>>,
+    /// The order's state (`event.state`) is one of these; `None` means any.
+    pub order_states: Option<BTreeSet<State>>,
+    /// At least one item of `event.orderItem` is in one of these states; `None` means any.
+    pub item_states: Option<BTreeSet<State>>,
+}
+
+impl RouteFilter {
+    /// Whether `notification` passes.
+    pub fn matches(&self, notification: &Notification) -> bool {
+        self.matches_facts(notification.event_type, notification.order.as_ref())
+    }
+
+    /// Whether an event of this type, saying this about its order, passes.
+    pub fn matches_facts(&self, event_type: EventType, order: Option<&OrderFacts>) -> bool {
+        if let Some(types) = &self.event_types
+            && !types.contains(&event_type)
+        {
+            return false;
+        }
+        if let Some(states) = &self.order_states
+            && !order
+                .and_then(|facts| facts.state)
+                .is_some_and(|state| states.contains(&state))
+        {
+            return false;
+        }
+        if let Some(states) = &self.item_states
+            && !order.is_some_and(|facts| {
+                facts
+                    .items
+                    .iter()
+                    .any(|item| item.state.is_some_and(|state| states.contains(&state)))
+            })
+        {
+            return false;
+        }
+        true
+    }
+}
+
+/// A sink and the events it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The sink.
+    pub sink: SinkName,
+    /// The events it takes.
+    pub filter: RouteFilter,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::envelope::{ParseOptions, parse_notification};
+
+    fn notification(event_type: &str, order_state: Option<&str>, item_state: &str) -> Notification {
+        let mut event = serde_json::json!({
+            "id": "SO-1",
+            "orderItem": [{"id": "1", "state": item_state}]
+        });
+        if let Some(state) = order_state {
+            event["state"] = state.into();
+        }
+        let body = serde_json::json!({
+            "eventId": "e-1",
+            "eventDate": "2019-03-25T08:08:56.310Z",
+            "eventType": event_type,
+            "event": event,
+        });
+        parse_notification(body.to_string().into(), ParseOptions::default()).unwrap()
+    }
+
+    fn set<T: Ord>(items: impl IntoIterator<Item = T>) -> Option<BTreeSet<T>> {
+        Some(items.into_iter().collect())
+    }
+
+    #[test]
+    fn filters_match_as_a_table() {
+        let completed_order = notification(
+            "ServiceOrderStateChangeNotification",
+            Some("completed"),
+            "completed",
+        );
+        let item_failed = notification(
+            "ServiceOrderItemStateChangeNotification",
+            Some("inProgress"),
+            "failed",
+        );
+        let cases = [
+            (RouteFilter::default(), true, true),
+            (
+                RouteFilter {
+                    event_types: set([EventType::ServiceOrderStateChange]),
+                    ..RouteFilter::default()
+                },
+                true,
+                false,
+            ),
+            (
+                RouteFilter {
+                    order_states: set([State::Completed, State::Failed]),
+                    ..RouteFilter::default()
+                },
+                true,
+                false,
+            ),
+            (
+                RouteFilter {
+                    item_states: set([State::Failed]),
+                    ..RouteFilter::default()
+                },
+                false,
+                true,
+            ),
+            (
+                RouteFilter {
+                    event_types: set([EventType::ServiceOrderItemStateChange]),
+                    item_states: set([State::Completed]),
+                    ..RouteFilter::default()
+                },
+                false,
+                false,
+            ),
+        ];
+        for (filter, first, second) in cases {
+            assert_eq!(filter.matches(&completed_order), first, "{filter:?}");
+            assert_eq!(filter.matches(&item_failed), second, "{filter:?}");
+        }
+    }
+
+    #[test]
+    fn sink_names_are_checked() {
+        assert!("oss-http".parse::<SinkName>().is_ok());
+        assert!("".parse::<SinkName>().is_err());
+        assert!("a b".parse::<SinkName>().is_err());
+    }
+}
