@@ -11,12 +11,15 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::config::sinks::SinkConfig;
 use crate::config::{Config, Transport};
+use crate::forward::Sink;
 use crate::http::auth::Gate;
 use crate::http::auth::generated::{GeneratedKey, default_client};
 use crate::http::auth::overload::Overload;
 use crate::http::tls::CertificateInfo;
 use crate::http::{AppState, admin, public_router, server};
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// A listener that is bound and ready to serve.
@@ -27,6 +30,7 @@ pub struct App {
     tls: Option<(TlsAcceptor, CertificateInfo)>,
     state: AppState,
     generated_key: Option<GeneratedKey>,
+    sinks: Vec<(SinkConfig, Arc<Sink>)>,
 }
 
 impl App {
@@ -57,11 +61,24 @@ impl App {
         } else {
             None
         };
-        let store = Store::open(&config.storage, config.writer)
+        let routes = config
+            .sinks
+            .iter()
+            .filter(|sink| sink.enabled)
+            .map(|sink| sink.route())
+            .collect();
+        let store = Store::open_with_routes(&config.storage, config.writer, routes)
             .await
             .map_err(|error| anyhow::anyhow!(crate::telemetry::error_chain(&error)))
             .context("cannot open the store")?;
+        let sinks = config
+            .sinks
+            .iter()
+            .filter(|sink| sink.enabled)
+            .map(|sink| Ok((sink.clone(), Arc::new(Sink::new(sink)?))))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let state = AppState {
+            metrics: Arc::new(Metrics::new()),
             store,
             gate: Arc::new(Gate::new(&config.access)),
             overload: Arc::new(Overload::new(
@@ -91,6 +108,7 @@ impl App {
             tls,
             state,
             generated_key,
+            sinks,
         })
     }
 
@@ -224,7 +242,8 @@ impl App {
     }
 
     /// Serves until `shutdown` is cancelled, then drains: listeners stop accepting, in-flight
-    /// requests finish, and the store commits its last batch.
+    /// requests finish, delivery workers finish their attempts in flight, and the store commits
+    /// its last batch.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let App {
             config,
@@ -232,6 +251,7 @@ impl App {
             admin,
             tls,
             state,
+            sinks,
             ..
         } = self;
         if config.access.allow_anonymous {
@@ -241,6 +261,16 @@ impl App {
         }
         let store = state.store.clone();
         let tasks = TaskTracker::new();
+        for (sink_config, sink) in sinks {
+            tracing::info!(sink = %sink_config.name, "delivering to sink");
+            tasks.spawn(crate::forward::worker::run(
+                store.clone(),
+                sink,
+                sink_config,
+                state.metrics.clone(),
+                shutdown.clone(),
+            ));
+        }
         tasks.spawn(server::serve(
             "public",
             public,

@@ -2,6 +2,7 @@
 //! parsed once at start-up into typed [`Config`]. Nothing reads the environment after this.
 
 pub mod clients;
+pub mod sinks;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -103,6 +104,7 @@ pub struct Settings {
     security: clients::SecuritySettings,
     anonymous: clients::AnonymousSettings,
     clients: BTreeMap<String, clients::ClientSettings>,
+    sinks: BTreeMap<String, sinks::SinkSettings>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +141,7 @@ impl Default for Settings {
             security: clients::SecuritySettings::default(),
             anonymous: clients::AnonymousSettings::default(),
             clients: BTreeMap::new(),
+            sinks: BTreeMap::new(),
         }
     }
 }
@@ -242,6 +245,8 @@ pub struct Config {
     pub limits: Limits,
     /// Group commit.
     pub writer: WriterOptions,
+    /// Where accepted events are handed on.
+    pub sinks: Vec<sinks::SinkConfig>,
 }
 
 /// The default data directory: the platform's, or `./order-listener-data` without a home.
@@ -423,6 +428,7 @@ impl TryFrom<Settings> for Config {
                 max_connections: settings.max_connections,
                 shutdown_grace: Duration::from_secs(settings.shutdown_grace_seconds),
             },
+            sinks: sinks::check(&settings.sinks)?,
             writer: WriterOptions {
                 max_batch: settings.commit_batch_max.max(1),
                 queue_capacity: settings.commit_queue_capacity.max(1),

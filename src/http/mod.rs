@@ -32,6 +32,8 @@ pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
+    /// The app's metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The event store.
     pub store: Store,
     /// Checks who may post and what.

@@ -236,6 +236,25 @@ pub struct Delivery {
     pub body: Bytes,
 }
 
+impl Delivery {
+    /// Its lane: deliveries of one lane go one at a time, in eventDate order.
+    pub fn lane(&self) -> String {
+        lane(
+            self.order_id.as_ref().map(OrderId::as_str),
+            self.event_id.as_str(),
+        )
+    }
+}
+
+/// The lane of an event: its order, so that one order's deliveries keep their order; an event
+/// without an order is a lane of its own.
+pub fn lane(order_id: Option<&str>, event_id: &str) -> String {
+    match order_id {
+        Some(order_id) => format!("order:{order_id}"),
+        None => format!("event:{event_id}"),
+    }
+}
+
 /// What became of one delivery attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {

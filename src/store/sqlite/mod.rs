@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     Appended, Commits, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary, SharedError,
-    StoreError, TimeField, WriterOptions, WriterStats,
+    StoreError, TimeField, WriterOptions, WriterStats, lane,
 };
 use crate::domain::envelope::{EventDate, EventId, OrderFacts, OrderId, same_payload};
 use crate::domain::projection::{ServiceOrder, TimelineEntry, project};
@@ -700,15 +700,6 @@ fn commit_batch(
                 let _ = reply.send(Err(error.clone()));
             }
         }
-    }
-}
-
-/// The lane of an event: its order, so that one order's deliveries keep their order; an event
-/// without an order is a lane of its own.
-fn lane(order_id: Option<&str>, event_id: &str) -> String {
-    match order_id {
-        Some(order_id) => format!("order:{order_id}"),
-        None => format!("event:{event_id}"),
     }
 }
 

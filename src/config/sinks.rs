@@ -1,0 +1,342 @@
+//! `[sinks.NAME]`: where accepted events are handed on — an HTTP webhook, NATS JetStream or
+//! RabbitMQ — with a filter, a retry schedule and a horizon. Read as plain settings, checked
+//! once into [`SinkConfig`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use super::Secret;
+use crate::domain::envelope::EventType;
+use crate::domain::routing::{Route, RouteFilter, SinkName};
+use crate::domain::state::State;
+
+/// One sink as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SinkSettings {
+    /// `http`, `nats` or `amqp`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A disabled sink gets no new deliveries.
+    pub enabled: bool,
+    /// Only these event types; empty means all.
+    pub event_types: Vec<String>,
+    /// Only events whose order is in one of these states.
+    pub order_states: Vec<String>,
+    /// Only events with an item in one of these states.
+    pub item_states: Vec<String>,
+    /// Orders delivered at once.
+    pub concurrency: usize,
+    /// How long one attempt may take.
+    pub timeout_seconds: u64,
+    /// Waits between attempts, as `5s`, `2m`, `1h`; the last repeats.
+    pub retry_schedule: Vec<String>,
+    /// How long after it was queued a delivery becomes a dead letter.
+    pub retry_horizon: String,
+    /// HTTP: the URL to POST to. NATS: `nats://host:4222`. RabbitMQ: `amqp://user:pass@host/vhost`.
+    pub url: Option<Secret>,
+    /// HTTP: a `whsec_` secret to sign requests with (Standard Webhooks).
+    pub signing_secret: Option<Secret>,
+    /// NATS: the subject, with `{eventType}`, `{orderId}` and `{eventId}`.
+    pub subject: String,
+    /// NATS: a JetStream stream to create for the subjects when it does not exist.
+    pub stream: Option<String>,
+    /// RabbitMQ: the exchange.
+    pub exchange: String,
+    /// RabbitMQ: the routing key, with the same placeholders as `subject`.
+    pub routing_key: String,
+    /// RabbitMQ: declare the exchange (durable, topic) at start.
+    pub declare_exchange: bool,
+}
+
+impl Default for SinkSettings {
+    fn default() -> Self {
+        SinkSettings {
+            kind: String::new(),
+            enabled: true,
+            event_types: Vec::new(),
+            order_states: Vec::new(),
+            item_states: Vec::new(),
+            concurrency: 8,
+            timeout_seconds: 10,
+            retry_schedule: ["5s", "30s", "2m", "10m", "1h"].map(str::to_owned).to_vec(),
+            retry_horizon: "24h".into(),
+            url: None,
+            signing_secret: None,
+            subject: "orders.{eventType}.{orderId}".into(),
+            stream: None,
+            exchange: "order-listener".into(),
+            routing_key: "{eventType}.{orderId}".into(),
+            declare_exchange: true,
+        }
+    }
+}
+
+/// When a failed delivery is tried again, and when it is given up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The waits after the first, second, … failure; the last repeats.
+    pub schedule: Vec<Duration>,
+    /// Past this age a delivery becomes a dead letter.
+    pub horizon: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait after `failures` failed attempts (1 for the first).
+    pub fn wait_after(&self, failures: u32) -> Duration {
+        let index = (failures.max(1) - 1) as usize;
+        self.schedule
+            .get(index)
+            .or(self.schedule.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(60))
+    }
+}
+
+/// Where a sink sends.
+#[derive(Debug, Clone)]
+pub enum SinkTarget {
+    /// POST the event to a URL.
+    Http {
+        /// The URL.
+        url: Secret,
+        /// The `whsec_` secret, when requests are signed.
+        signing_secret: Option<Secret>,
+    },
+    /// Publish to NATS JetStream and wait for the ack.
+    Nats {
+        /// The server URL.
+        url: Secret,
+        /// The subject template.
+        subject: String,
+        /// A stream to create when missing.
+        stream: Option<String>,
+    },
+    /// Publish to a RabbitMQ exchange with publisher confirms.
+    Amqp {
+        /// The broker URL.
+        url: Secret,
+        /// The exchange.
+        exchange: String,
+        /// The routing key template.
+        routing_key: String,
+        /// Whether to declare the exchange.
+        declare_exchange: bool,
+    },
+}
+
+/// A checked sink.
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    /// Its name.
+    pub name: SinkName,
+    /// Whether it gets new deliveries.
+    pub enabled: bool,
+    /// The events it takes.
+    pub filter: RouteFilter,
+    /// Orders delivered at once.
+    pub concurrency: usize,
+    /// One attempt's time limit.
+    pub timeout: Duration,
+    /// Retries.
+    pub retry: RetryPolicy,
+    /// Where it sends.
+    pub target: SinkTarget,
+}
+
+impl SinkConfig {
+    /// The route the store applies to new events.
+    pub fn route(&self) -> Route {
+        Route {
+            sink: self.name.clone(),
+            filter: self.filter.clone(),
+        }
+    }
+}
+
+fn set<T: Ord>(
+    field: &str,
+    values: &[String],
+    parse: impl Fn(&str) -> Option<T>,
+    valid: &str,
+) -> anyhow::Result<Option<BTreeSet<T>>> {
+    if values.is_empty() {
+        return Ok(None);
+    }
+    values
+        .iter()
+        .map(|value| {
+            parse(value).with_context(|| format!("{field} has {value:?}; use one of {valid}"))
+        })
+        .collect::<anyhow::Result<BTreeSet<T>>>()
+        .map(Some)
+}
+
+fn duration(field: &str, text: &str) -> anyhow::Result<Duration> {
+    humantime::parse_duration(text.trim())
+        .with_context(|| format!("{field} {text:?} is not a duration such as 30s, 2m or 1h"))
+}
+
+/// Checks every `[sinks.NAME]`.
+pub fn check(sinks: &BTreeMap<String, SinkSettings>) -> anyhow::Result<Vec<SinkConfig>> {
+    sinks
+        .iter()
+        .map(|(name, settings)| {
+            check_sink(name, settings).with_context(|| format!("in [sinks.{name}]"))
+        })
+        .collect()
+}
+
+fn check_sink(name: &str, settings: &SinkSettings) -> anyhow::Result<SinkConfig> {
+    let name = SinkName::from_str(name).map_err(anyhow::Error::msg)?;
+    let states = State::ALL.map(|state| state.as_str()).join(", ");
+    let types = EventType::ALL.map(|kind| kind.as_str()).join(", ");
+    let filter = RouteFilter {
+        event_types: set(
+            "event_types",
+            &settings.event_types,
+            |text| text.parse().ok(),
+            &types,
+        )?,
+        order_states: set(
+            "order_states",
+            &settings.order_states,
+            |text| text.parse().ok(),
+            &states,
+        )?,
+        item_states: set(
+            "item_states",
+            &settings.item_states,
+            |text| text.parse().ok(),
+            &states,
+        )?,
+    };
+    let schedule = settings
+        .retry_schedule
+        .iter()
+        .map(|text| duration("retry_schedule", text))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if schedule.is_empty() {
+        bail!("retry_schedule needs at least one wait, such as [\"5s\", \"1m\"]");
+    }
+    let horizon = duration("retry_horizon", &settings.retry_horizon)?;
+    if settings.concurrency == 0 {
+        bail!("concurrency must be at least 1");
+    }
+    let url = settings
+        .url
+        .clone()
+        .filter(|url| !url.expose().is_empty())
+        .context("url is required")?;
+    let target = match settings.kind.as_str() {
+        "http" => {
+            let parsed = reqwest::Url::parse(url.expose())
+                .ok()
+                .filter(|parsed| matches!(parsed.scheme(), "http" | "https"));
+            if parsed.is_none() {
+                bail!("url must be an http:// or https:// URL");
+            }
+            if let Some(secret) = &settings.signing_secret {
+                let key = crate::http::auth::signature::VerifyingKey::from_str(secret.expose());
+                if !matches!(key, Ok(crate::http::auth::signature::VerifyingKey::Hmac(_))) {
+                    bail!("signing_secret must be a whsec_<base64> secret");
+                }
+            }
+            SinkTarget::Http {
+                url,
+                signing_secret: settings.signing_secret.clone(),
+            }
+        }
+        "nats" => {
+            if !url.expose().starts_with("nats://") && !url.expose().starts_with("tls://") {
+                bail!("url must be a nats:// URL, as nats://127.0.0.1:4222");
+            }
+            SinkTarget::Nats {
+                url,
+                subject: settings.subject.clone(),
+                stream: settings.stream.clone(),
+            }
+        }
+        "amqp" => {
+            if !url.expose().starts_with("amqp://") && !url.expose().starts_with("amqps://") {
+                bail!("url must be an amqp:// URL, as amqp://guest:guest@127.0.0.1:5672/%2f");
+            }
+            SinkTarget::Amqp {
+                url,
+                exchange: settings.exchange.clone(),
+                routing_key: settings.routing_key.clone(),
+                declare_exchange: settings.declare_exchange,
+            }
+        }
+        "" => bail!("type is required: http, nats or amqp"),
+        other => bail!("type {other:?} is not known: use http, nats or amqp"),
+    };
+    Ok(SinkConfig {
+        name,
+        enabled: settings.enabled,
+        filter,
+        concurrency: settings.concurrency,
+        timeout: Duration::from_secs(settings.timeout_seconds.max(1)),
+        retry: RetryPolicy { schedule, horizon },
+        target,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sink(kind: &str, url: &str) -> SinkSettings {
+        SinkSettings {
+            kind: kind.into(),
+            url: Some(Secret::new(url)),
+            ..SinkSettings::default()
+        }
+    }
+
+    #[test]
+    fn the_retry_schedule_repeats_its_last_wait() {
+        let retry = check_sink("s", &sink("http", "http://x/")).unwrap().retry;
+        let waits: Vec<u64> = (1..=7).map(|n| retry.wait_after(n).as_secs()).collect();
+        assert_eq!(waits, [5, 30, 120, 600, 3600, 3600, 3600]);
+        assert_eq!(retry.horizon, Duration::from_secs(24 * 3600));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let cases = [
+            (sink("smtp", "x"), "smtp"),
+            (sink("http", "ftp://x"), "http://"),
+            (sink("nats", "http://x"), "nats://"),
+            (
+                SinkSettings {
+                    order_states: vec!["COMPLETED".into()],
+                    ..sink("http", "http://x/")
+                },
+                "COMPLETED",
+            ),
+            (
+                SinkSettings {
+                    retry_schedule: vec!["soon".into()],
+                    ..sink("http", "http://x/")
+                },
+                "soon",
+            ),
+            (
+                SinkSettings {
+                    url: None,
+                    ..sink("http", "")
+                },
+                "url is required",
+            ),
+        ];
+        for (settings, expected) in cases {
+            let message = format!("{:#}", check_sink("s", &settings).unwrap_err());
+            assert!(message.contains(expected), "{expected}: {message}");
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The RabbitMQ sink (AMQP 0.9.1): publishes the event's body to an exchange with a routing key
+//! made from the event, as a persistent message with `message_id` = eventId, on a channel with
+//! publisher confirms, and waits for the broker's ack. An unroutable message (no queue bound)
+//! is a failure, so it is retried rather than lost. Connects on first use and after failures.
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
+use tokio::sync::Mutex;
+
+use super::{ForwardError, Sent, render};
+use crate::config::Secret;
+use crate::store::Delivery;
+
+/// A RabbitMQ publisher.
+pub struct AmqpSink {
+    url: Secret,
+    exchange: String,
+    routing_key: String,
+    declare_exchange: bool,
+    channel: Mutex<Option<(Connection, Channel)>>,
+}
+
+impl std::fmt::Debug for AmqpSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpSink")
+            .field("exchange", &self.exchange)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AmqpSink {
+    /// A sink publishing to `exchange` on the broker at `url`.
+    pub fn new(url: Secret, exchange: String, routing_key: String, declare_exchange: bool) -> Self {
+        AmqpSink {
+            url,
+            exchange,
+            routing_key,
+            declare_exchange,
+            channel: Mutex::new(None),
+        }
+    }
+
+    async fn channel(&self) -> Result<Channel, ForwardError> {
+        let mut slot = self.channel.lock().await;
+        if let Some((connection, channel)) = slot.as_ref()
+            && connection.status().connected()
+            && channel.status().connected()
+        {
+            return Ok(channel.clone());
+        }
+        let connection = Connection::connect(self.url.expose(), ConnectionProperties::default())
+            .await
+            .map_err(|error| ForwardError::retry(format!("AMQP: cannot connect: {error}")))?;
+        let channel = connection.create_channel().await.map_err(|error| {
+            ForwardError::retry(format!("AMQP: cannot open a channel: {error}"))
+        })?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|error| {
+                ForwardError::retry(format!("AMQP: no publisher confirms: {error}"))
+            })?;
+        if self.declare_exchange {
+            channel
+                .exchange_declare(
+                    self.exchange.as_str().into(),
+                    ExchangeKind::Topic,
+                    ExchangeDeclareOptions {
+                        durable: true,
+                        ..ExchangeDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|error| {
+                    ForwardError::retry(format!(
+                        "AMQP: cannot declare exchange {}: {error}",
+                        self.exchange
+                    ))
+                })?;
+        }
+        *slot = Some((connection, channel.clone()));
+        Ok(channel)
+    }
+
+    /// Publishes one event and waits for the broker's confirm.
+    pub async fn deliver(&self, delivery: &Delivery) -> Result<Sent, ForwardError> {
+        let channel = self.channel().await?;
+        let routing_key = render(&self.routing_key, delivery);
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_message_id(delivery.event_id.as_str().into())
+            .with_type(delivery.event_type.as_str().into());
+        let outcome = async {
+            let confirm = channel
+                .basic_publish(
+                    self.exchange.as_str().into(),
+                    routing_key.as_str().into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    &delivery.body,
+                    properties,
+                )
+                .await
+                .map_err(|error| format!("AMQP: cannot publish: {error}"))?
+                .await
+                .map_err(|error| format!("AMQP: no confirm: {error}"))?;
+            match confirm {
+                Confirmation::Ack(None) => Ok(()),
+                Confirmation::Ack(Some(returned)) => Err(format!(
+                    "AMQP: {} routed nowhere ({}): bind a queue to exchange {}",
+                    routing_key, returned.reply_text, self.exchange
+                )),
+                Confirmation::Nack(_) => Err("AMQP: the broker refused the message".to_owned()),
+                Confirmation::NotRequested => Err("AMQP: the broker did not confirm".to_owned()),
+            }
+        }
+        .await;
+        match outcome {
+            Ok(()) => Ok(Sent::default()),
+            Err(message) => {
+                if !message.contains("routed nowhere") {
+                    *self.channel.lock().await = None;
+                }
+                Err(ForwardError::retry(message))
+            }
+        }
+    }
+}

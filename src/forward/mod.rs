@@ -1,0 +1,151 @@
+//! Handing accepted events on: sinks (an HTTP webhook, NATS JetStream, RabbitMQ) and the worker
+//! that delivers from the store's outbox. Handlers never call a sink; the outbox is written with
+//! the event, so nothing acknowledged is lost when a sink is slow or down.
+
+pub mod amqp;
+pub mod http;
+pub mod nats;
+pub mod worker;
+
+use std::time::Duration;
+
+use crate::config::sinks::{SinkConfig, SinkTarget};
+use crate::store::Delivery;
+
+/// Why a delivery failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ForwardError {
+    /// What happened, for the outbox's `last_error` and the logs (never a secret).
+    pub message: String,
+    /// The sink asked to wait this long (HTTP `Retry-After`).
+    pub retry_after: Option<Duration>,
+    /// The sink said it is gone for good (HTTP 410): the sink is disabled.
+    pub gone: bool,
+}
+
+impl ForwardError {
+    /// A failure worth retrying.
+    pub fn retry(message: impl Into<String>) -> Self {
+        ForwardError {
+            message: message.into(),
+            retry_after: None,
+            gone: false,
+        }
+    }
+}
+
+/// What a sink said about a delivery it took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sent {
+    /// The broker already had this event (it deduplicated it).
+    pub duplicate: bool,
+}
+
+/// A configured sink, ready to deliver (it connects on first use and again after failures).
+#[derive(Debug)]
+pub enum Sink {
+    /// An HTTP webhook.
+    Http(http::HttpSink),
+    /// NATS JetStream.
+    Nats(nats::NatsSink),
+    /// RabbitMQ.
+    Amqp(amqp::AmqpSink),
+}
+
+impl Sink {
+    /// Prepares the sink; nothing is connected yet.
+    pub fn new(config: &SinkConfig) -> anyhow::Result<Sink> {
+        Ok(match &config.target {
+            SinkTarget::Http {
+                url,
+                signing_secret,
+            } => Sink::Http(http::HttpSink::new(
+                url,
+                signing_secret.as_ref(),
+                config.timeout,
+            )?),
+            SinkTarget::Nats {
+                url,
+                subject,
+                stream,
+            } => Sink::Nats(nats::NatsSink::new(
+                url.clone(),
+                subject.clone(),
+                stream.clone(),
+            )),
+            SinkTarget::Amqp {
+                url,
+                exchange,
+                routing_key,
+                declare_exchange,
+            } => Sink::Amqp(amqp::AmqpSink::new(
+                url.clone(),
+                exchange.clone(),
+                routing_key.clone(),
+                *declare_exchange,
+            )),
+        })
+    }
+
+    /// Delivers one event; returns once the sink has taken it for good (a 2xx, a broker ack).
+    pub async fn deliver(&self, delivery: &Delivery) -> Result<Sent, ForwardError> {
+        match self {
+            Sink::Http(sink) => sink.deliver(delivery).await,
+            Sink::Nats(sink) => sink.deliver(delivery).await,
+            Sink::Amqp(sink) => sink.deliver(delivery).await,
+        }
+    }
+}
+
+/// Fills `{eventType}`, `{orderId}` and `{eventId}` in a subject or routing key. Values are
+/// made single tokens: `.`, `*`, `>`, `#` and white space become `_`.
+pub fn render(template: &str, delivery: &Delivery) -> String {
+    let token = |value: &str| -> String {
+        value
+            .chars()
+            .map(|c| {
+                if matches!(c, '.' | '*' | '>' | '#') || c.is_whitespace() {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect()
+    };
+    template
+        .replace("{eventType}", delivery.event_type.as_str())
+        .replace(
+            "{orderId}",
+            &token(delivery.order_id.as_ref().map_or("-", |id| id.as_str())),
+        )
+        .replace("{eventId}", &token(delivery.event_id.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_rendered_with_single_tokens() {
+        let delivery = Delivery {
+            id: 1,
+            sink: "s".into(),
+            sequence: 1,
+            event_id: "e.1".parse().unwrap(),
+            event_type: crate::domain::envelope::EventType::ServiceOrderStateChange,
+            event_date: chrono::Utc::now().into(),
+            order_id: Some("SO 1.2>".parse().unwrap()),
+            state: "pending".into(),
+            attempts: 0,
+            created_at: chrono::Utc::now(),
+            next_attempt_at: chrono::Utc::now(),
+            last_error: None,
+            body: bytes::Bytes::new(),
+        };
+        assert_eq!(
+            render("orders.{eventType}.{orderId}.{eventId}", &delivery),
+            "orders.ServiceOrderStateChangeNotification.SO_1_2_.e_1"
+        );
+    }
+}

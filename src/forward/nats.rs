@@ -1,0 +1,121 @@
+//! The NATS JetStream sink: publishes the event's body to a subject made from the event, with
+//! `Nats-Msg-Id` set to the eventId so that the stream deduplicates a redelivery, and waits for
+//! the stream's ack. Connects on first use, and again after a failure.
+
+use async_nats::jetstream;
+use tokio::sync::Mutex;
+
+use super::{ForwardError, Sent, render};
+use crate::config::Secret;
+use crate::store::Delivery;
+
+/// A NATS JetStream publisher.
+pub struct NatsSink {
+    url: Secret,
+    subject: String,
+    stream: Option<String>,
+    context: Mutex<Option<jetstream::Context>>,
+}
+
+impl std::fmt::Debug for NatsSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsSink")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NatsSink {
+    /// A sink publishing to `subject` (a template) on the server at `url`.
+    pub fn new(url: Secret, subject: String, stream: Option<String>) -> Self {
+        NatsSink {
+            url,
+            subject,
+            stream,
+            context: Mutex::new(None),
+        }
+    }
+
+    async fn context(&self) -> Result<jetstream::Context, ForwardError> {
+        let mut slot = self.context.lock().await;
+        if let Some(context) = slot.as_ref() {
+            return Ok(context.clone());
+        }
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .max_reconnects(Some(3))
+            .connect(self.url.expose())
+            .await
+            .map_err(|error| ForwardError::retry(format!("NATS: cannot connect: {error}")))?;
+        let context = jetstream::new(client);
+        if let Some(stream) = &self.stream {
+            let subjects = vec![stream_subjects(&self.subject)];
+            context
+                .get_or_create_stream(jetstream::stream::Config {
+                    name: stream.clone(),
+                    subjects,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|error| {
+                    ForwardError::retry(format!("NATS: cannot create stream {stream}: {error}"))
+                })?;
+        }
+        *slot = Some(context.clone());
+        Ok(context)
+    }
+
+    /// Publishes one event and waits for the stream's ack.
+    pub async fn deliver(&self, delivery: &Delivery) -> Result<Sent, ForwardError> {
+        let context = self.context().await?;
+        let subject = render(&self.subject, delivery);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            delivery.event_id.as_str(),
+        );
+        headers.insert("Content-Type", "application/json");
+        let outcome = async {
+            context
+                .publish_with_headers(subject.clone(), headers, delivery.body.clone())
+                .await
+                .map_err(|error| format!("NATS: cannot publish to {subject}: {error}"))?
+                .await
+                .map_err(|error| format!("NATS: no ack for {subject}: {error}"))
+        }
+        .await;
+        match outcome {
+            Ok(ack) => Ok(Sent {
+                duplicate: ack.duplicate,
+            }),
+            Err(message) => {
+                // Connect again next time.
+                *self.context.lock().await = None;
+                Err(ForwardError::retry(message))
+            }
+        }
+    }
+}
+
+/// The stream subjects that a subject template covers: each placeholder token becomes `*`.
+fn stream_subjects(template: &str) -> String {
+    template
+        .split('.')
+        .map(|token| if token.contains('{') { "*" } else { token })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_covers_its_subjects() {
+        assert_eq!(
+            stream_subjects("orders.{eventType}.{orderId}"),
+            "orders.*.*"
+        );
+        assert_eq!(stream_subjects("buyer.orders"), "buyer.orders");
+    }
+}
