@@ -1,0 +1,675 @@
+//! Handing events on: every accepted event reaches every sink whose filter it matches (a real
+//! HTTP receiver on port 0, the real NATS JetStream and RabbitMQ), a sink that was down gets
+//! everything once back, in eventDate order within each order, and a SIGKILL loses nothing.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use futures_util::StreamExt;
+use order_listener::config::{Config, Overrides};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::helpers::*;
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    event_id: String,
+    order_id: Option<String>,
+    event_date: String,
+    webhook_id: String,
+    signed: bool,
+    answered: u16,
+}
+
+/// A webhook receiver on port 0 that answers with `status` and reports every request.
+struct Receiver {
+    url: String,
+    status: Arc<AtomicU16>,
+    requests: mpsc::UnboundedReceiver<Received>,
+}
+
+#[derive(Clone)]
+struct ReceiverState {
+    status: Arc<AtomicU16>,
+    sender: mpsc::UnboundedSender<Received>,
+}
+
+async fn receive(
+    State(state): State<ReceiverState>,
+    headers: HeaderMap,
+    body: String,
+) -> StatusCode {
+    let status = state.status.load(Ordering::SeqCst);
+    let event: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let _ = state.sender.send(Received {
+        event_id: event["eventId"].as_str().unwrap_or_default().to_owned(),
+        order_id: event["event"]["id"].as_str().map(str::to_owned),
+        event_date: event["eventDate"].as_str().unwrap_or_default().to_owned(),
+        webhook_id: header("webhook-id"),
+        signed: header("webhook-signature").starts_with("v1,"),
+        answered: status,
+    });
+    StatusCode::from_u16(status).unwrap()
+}
+
+impl Receiver {
+    async fn start(status: u16) -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address: SocketAddr = listener.local_addr().unwrap();
+        let status = Arc::new(AtomicU16::new(status));
+        let (sender, requests) = mpsc::unbounded_channel();
+        let router = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(ReceiverState {
+                status: status.clone(),
+                sender,
+            });
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Receiver {
+            url: format!("http://{address}/hook"),
+            status,
+            requests,
+        }
+    }
+
+    /// Waits until every one of `expected` has been answered with a 2xx; returns every request
+    /// seen meanwhile.
+    async fn until_delivered(&mut self, expected: &BTreeSet<String>) -> Vec<Received> {
+        self.until_delivered_after(Vec::new(), expected).await
+    }
+
+    /// As [`Receiver::until_delivered`], counting requests already taken off the channel.
+    async fn until_delivered_after(
+        &mut self,
+        mut seen: Vec<Received>,
+        expected: &BTreeSet<String>,
+    ) -> Vec<Received> {
+        let mut delivered: BTreeSet<String> = seen
+            .iter()
+            .filter(|request| (200..300).contains(&request.answered))
+            .map(|request| request.event_id.clone())
+            .collect();
+        while !expected.is_subset(&delivered) {
+            let request = tokio::time::timeout(PATIENCE, self.requests.recv())
+                .await
+                .unwrap_or_else(|_| {
+                    let missing: Vec<_> = expected.difference(&delivered).collect();
+                    panic!("not delivered within {PATIENCE:?}: {missing:?}")
+                })
+                .expect("the receiver runs");
+            if (200..300).contains(&request.answered) {
+                delivered.insert(request.event_id.clone());
+            }
+            seen.push(request);
+        }
+        seen
+    }
+}
+
+/// Writes `config.toml` into `dir` and loads it as the tests' apps do.
+fn config_with(dir: &Path, toml: &str) -> Config {
+    std::fs::write(dir.join("config.toml"), toml).unwrap();
+    let overrides = Overrides {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        data_dir: Some(dir.join("data")),
+        plain_http: Some(true),
+        allow_anonymous: Some(true),
+        ..Overrides::default()
+    };
+    let mut config = Config::load_from(
+        Some(&dir.join("config.toml")),
+        figment::providers::Env::prefixed("ORDER_LISTENER_IT_UNUSED_"),
+        &overrides,
+    )
+    .expect("the forwarding test configuration is valid");
+    config.admin_token = Some(order_listener::config::Secret::new(ADMIN_TOKEN));
+    config
+}
+
+async fn start_with(toml: &str) -> TestApp {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = start(config_with(dir.path(), toml)).await;
+    app._dir = Some(dir);
+    app
+}
+
+/// The events of `orders` orders of two items each: creation, items, completion.
+fn lifecycles(prefix: &str, orders: usize) -> Vec<Value> {
+    (0..orders)
+        .flat_map(|index| onap_lifecycle(&format!("{prefix}-{index}"), 2))
+        .collect()
+}
+
+fn ids<'a>(events: impl IntoIterator<Item = &'a Value>) -> BTreeSet<String> {
+    events
+        .into_iter()
+        .map(|event| event["eventId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Asserts that, within each order, the deliveries (2xx answers) came in eventDate order.
+fn assert_in_order_per_order(requests: &[Received]) {
+    let mut last: HashMap<String, String> = HashMap::new();
+    for request in requests
+        .iter()
+        .filter(|request| (200..300).contains(&request.answered))
+    {
+        let order = request.order_id.clone().unwrap_or_default();
+        if let Some(previous) = last.get(&order) {
+            assert!(
+                previous <= &request.event_date,
+                "order {order}: {} delivered after an event of {previous}",
+                request.event_date
+            );
+        }
+        last.insert(order, request.event_date.clone());
+    }
+}
+
+#[tokio::test]
+async fn every_accepted_event_reaches_the_http_sinks_whose_filters_it_matches() {
+    let mut all = Receiver::start(204).await;
+    let mut completions = Receiver::start(200).await;
+    let app = start_with(&format!(
+        r#"
+[sinks.everything]
+type = "http"
+url = "{}"
+signing_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+[sinks.completions]
+type = "http"
+url = "{}"
+event_types = ["ServiceOrderStateChangeNotification"]
+order_states = ["completed"]
+"#,
+        all.url, completions.url
+    ))
+    .await;
+    let events = lifecycles("SO-fwd", 4);
+    for event in &events {
+        assert_eq!(app.post(event).await.status().as_u16(), 201);
+    }
+    // Resends are stored once and delivered once.
+    for event in events.iter().take(3) {
+        assert_eq!(app.post(event).await.status().as_u16(), 201);
+    }
+    let every = ids(&events);
+    let seen = all.until_delivered(&every).await;
+    assert_eq!(seen.len(), every.len(), "each event once: {seen:?}");
+    assert!(
+        seen.iter()
+            .all(|request| request.signed && request.webhook_id == request.event_id)
+    );
+    assert_in_order_per_order(&seen);
+
+    let completed = ids(events
+        .iter()
+        .filter(|event| event["event"]["state"] == "completed"));
+    assert_eq!(completed.len(), 4);
+    let seen = completions.until_delivered(&completed).await;
+    assert_eq!(ids_of(&seen), completed, "only what the filter takes");
+
+    let (status, event) = app.admin_get("/api/v1/events/SO-fwd-0-completed").await;
+    assert_eq!(status, 200, "{event}");
+}
+
+fn ids_of(requests: &[Received]) -> BTreeSet<String> {
+    requests
+        .iter()
+        .map(|request| request.event_id.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_sink_that_was_down_receives_everything_once_back_in_order_within_each_order() {
+    let mut receiver = Receiver::start(503).await;
+    let app = start_with(&format!(
+        r#"
+[sinks.downstream]
+type = "http"
+url = "{}"
+retry_schedule = ["50ms", "100ms", "200ms"]
+retry_horizon = "1h"
+concurrency = 4
+"#,
+        receiver.url
+    ))
+    .await;
+    // Each order's events arrive in reverse: the sink must still get them in eventDate order.
+    let mut events = lifecycles("SO-down", 5);
+    events.reverse();
+    for event in &events {
+        assert_eq!(app.post(event).await.status().as_u16(), 201);
+    }
+    // While the sink is down, attempts fail and are retried.
+    let mut failed = 0;
+    while failed < 10 {
+        let request = tokio::time::timeout(PATIENCE, receiver.requests.recv())
+            .await
+            .expect("attempts while the sink is down")
+            .unwrap();
+        assert_eq!(request.answered, 503);
+        failed += 1;
+    }
+    receiver.status.store(200, Ordering::SeqCst);
+    let seen = receiver.until_delivered(&ids(&events)).await;
+    let delivered: Vec<&Received> = seen.iter().filter(|r| r.answered == 200).collect();
+    assert_eq!(delivered.len(), events.len(), "each event delivered once");
+    assert_in_order_per_order(&seen);
+}
+
+#[tokio::test]
+async fn a_delivery_past_the_horizon_becomes_a_dead_letter_and_later_events_go_on() {
+    let mut receiver = Receiver::start(500).await;
+    let app = start_with(&format!(
+        r#"
+[sinks.flaky]
+type = "http"
+url = "{}"
+retry_schedule = ["100ms"]
+retry_horizon = "300ms"
+"#,
+        receiver.url
+    ))
+    .await;
+    let events = lifecycles("SO-dead", 1);
+    assert_eq!(app.post(&events[0]).await.status().as_u16(), 201);
+    // Attempts until the horizon has passed; then the delivery is dead.
+    let started = std::time::Instant::now();
+    loop {
+        let statuses = app.store.sink_statuses().await.unwrap();
+        if statuses
+            .iter()
+            .any(|status| status.name == "flaky" && status.dead == 1)
+        {
+            break;
+        }
+        assert!(started.elapsed() < PATIENCE, "no dead letter: {statuses:?}");
+        let _ = tokio::time::timeout(PATIENCE, receiver.requests.recv()).await;
+    }
+    let dead = app
+        .store
+        .dead_letters(Some("flaky".into()), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].event_id.as_str(), "SO-dead-0-created");
+    assert!(dead[0].attempts >= 2, "{dead:?}");
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("500")
+    );
+
+    // The dead letter does not block its order: the next events are delivered once the sink
+    // is back, and the retried dead letter too.
+    receiver.status.store(200, Ordering::SeqCst);
+    for event in &events[1..] {
+        assert_eq!(app.post(event).await.status().as_u16(), 201);
+    }
+    receiver.until_delivered(&ids(&events[1..])).await;
+    let requeued = app
+        .store
+        .requeue(order_listener::store::Requeue {
+            dead_only: true,
+            sink: Some("flaky".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(requeued.count, 1);
+    receiver.until_delivered(&ids(&events[..1])).await;
+    // The receiver answered; the worker records that right after.
+    let mut outbox = app.store.commits().unwrap().outbox;
+    loop {
+        let statuses = app.store.sink_statuses().await.unwrap();
+        if (statuses[0].dead, statuses[0].pending) == (0, 0) {
+            assert_eq!(statuses[0].delivered, events.len() as u64);
+            break;
+        }
+        tokio::time::timeout(PATIENCE, outbox.changed())
+            .await
+            .unwrap_or_else(|_| panic!("the outbox did not settle: {statuses:?}"))
+            .unwrap();
+    }
+}
+
+/// The broker URLs from `.ci/run`; `None` (and a note) when unset.
+fn broker(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("skipped: set {variable} to run this test against the real broker");
+            None
+        }
+    }
+}
+
+/// A unique name for this run's stream, subjects, exchange and queue.
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Reads `at_least` messages of `stream` and returns the Nats-Msg-Id of each, and how many
+/// messages the stream holds in all.
+async fn nats_message_ids(url: &str, stream: &str, at_least: usize) -> (Vec<String>, u64) {
+    let client = async_nats::connect(url).await.unwrap();
+    let jetstream = async_nats::jetstream::new(client);
+    let mut stream = jetstream.get_stream(stream).await.unwrap();
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let mut ids = Vec::new();
+    while ids.len() < at_least {
+        let message = tokio::time::timeout(PATIENCE, messages.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {} messages in the stream", ids.len()))
+            .unwrap()
+            .unwrap();
+        let id = message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(async_nats::header::NATS_MESSAGE_ID))
+            .map(|value| value.to_string())
+            .unwrap_or_default();
+        ids.push(id);
+        message.ack().await.unwrap();
+    }
+    let held = stream.info().await.unwrap().state.messages;
+    (ids, held)
+}
+
+/// Declares a queue bound to every key of `exchange` (a topic exchange, declared too).
+async fn amqp_queue(url: &str, exchange: &str) -> (lapin::Connection, lapin::Consumer) {
+    use lapin::options::*;
+    use lapin::types::FieldTable;
+    let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .exchange_declare(
+            exchange.into(),
+            lapin::ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let queue = format!("{exchange}-queue");
+    channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions {
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    channel
+        .queue_bind(
+            queue.as_str().into(),
+            exchange.into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let consumer = channel
+        .basic_consume(
+            queue.as_str().into(),
+            "order-listener-test".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    (connection, consumer)
+}
+
+/// Reads messages until every one of `expected` came; returns the message ids (duplicates kept).
+async fn amqp_message_ids(
+    consumer: &mut lapin::Consumer,
+    expected: &BTreeSet<String>,
+) -> Vec<String> {
+    use lapin::options::BasicAckOptions;
+    let mut ids = Vec::new();
+    while !expected.iter().all(|id| ids.contains(id)) {
+        let delivery = tokio::time::timeout(PATIENCE, consumer.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {} messages from RabbitMQ", ids.len()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(delivery.properties.delivery_mode(), &Some(2), "persistent");
+        let id = delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        ids.push(id);
+        delivery.ack(BasicAckOptions::default()).await.unwrap();
+    }
+    ids
+}
+
+#[tokio::test]
+async fn nats_jetstream_and_rabbitmq_get_every_event_their_filters_take() {
+    let (Some(nats), Some(amqp)) = (
+        broker("ORDER_LISTENER_TEST_NATS_URL"),
+        broker("ORDER_LISTENER_TEST_AMQP_URL"),
+    ) else {
+        return;
+    };
+    let (stream, prefix, exchange) = (unique("OLTEST"), unique("oltest"), unique("oltest-"));
+    let (_connection, mut consumer) = amqp_queue(&amqp, &exchange).await;
+    let app = start_with(&format!(
+        r#"
+[sinks.bus]
+type = "nats"
+url = "{nats}"
+subject = "{prefix}.{{eventType}}.{{orderId}}"
+stream = "{stream}"
+
+[sinks.rabbit]
+type = "amqp"
+url = "{amqp}"
+exchange = "{exchange}"
+item_states = ["completed"]
+"#
+    ))
+    .await;
+    let events = lifecycles("SO-bus", 3);
+    for event in &events {
+        assert_eq!(app.post(event).await.status().as_u16(), 201);
+    }
+    let (published, held) = nats_message_ids(&nats, &stream, events.len()).await;
+    assert_eq!(held, events.len() as u64);
+    assert_eq!(
+        published.iter().cloned().collect::<BTreeSet<_>>(),
+        ids(&events),
+        "every event, with its eventId as Nats-Msg-Id"
+    );
+    let with_completed_items = ids(events.iter().filter(|event| {
+        event["event"]["orderItem"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|item| item["state"] == "completed"))
+    }));
+    let routed = amqp_message_ids(&mut consumer, &with_completed_items).await;
+    assert_eq!(
+        routed.iter().cloned().collect::<BTreeSet<_>>(),
+        with_completed_items
+    );
+}
+
+/// A child process that is killed if the test ends early.
+struct Serving(std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `serve` with `config` on `data_dir`; returns the child and its listener URL.
+fn serve(config: &Path, data_dir: &Path) -> (Serving, String) {
+    let mut child = Command::new(binary())
+        .args([
+            "serve",
+            "--plain-http",
+            "--allow-anonymous",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--admin-listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let url = loop {
+        let line = lines.next().expect("a banner").unwrap();
+        if let Some(rest) = line.trim().strip_prefix("Listener API  POST ") {
+            break rest.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (Serving(child), url)
+}
+
+#[tokio::test]
+async fn sigkill_during_forwarding_loses_nothing_and_only_sinks_that_cannot_deduplicate_see_duplicates()
+ {
+    init();
+    let mut receiver = Receiver::start(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let brokers =
+        broker("ORDER_LISTENER_TEST_NATS_URL").zip(broker("ORDER_LISTENER_TEST_AMQP_URL"));
+    let (stream, prefix, exchange) = (unique("OLKILL"), unique("olkill"), unique("olkill-"));
+    let mut toml = format!(
+        "[sinks.hook]\ntype = \"http\"\nurl = \"{}\"\nretry_schedule = [\"50ms\"]\n",
+        receiver.url
+    );
+    let mut consumer = None;
+    if let Some((nats, amqp)) = &brokers {
+        toml.push_str(&format!(
+            "[sinks.bus]\ntype = \"nats\"\nurl = \"{nats}\"\nsubject = \"{prefix}.{{eventType}}.{{orderId}}\"\nstream = \"{stream}\"\n\
+             [sinks.rabbit]\ntype = \"amqp\"\nurl = \"{amqp}\"\nexchange = \"{exchange}\"\n"
+        ));
+        consumer = Some(amqp_queue(amqp, &exchange).await);
+    }
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, toml).unwrap();
+    let data_dir = dir.path().join("data");
+
+    let events = lifecycles("SO-kill", 20);
+    let (mut child, url) = serve(&config, &data_dir);
+    let http = reqwest::Client::new();
+    let mut acknowledged = BTreeSet::new();
+    let mut before_kill = Vec::new();
+    for (index, event) in events.iter().enumerate() {
+        let response = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(event.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 201);
+        acknowledged.insert(event["eventId"].as_str().unwrap().to_owned());
+        if index == events.len() / 2 {
+            // Kill once the receiver is seeing deliveries: forwarding is under way.
+            let first = tokio::time::timeout(PATIENCE, receiver.requests.recv())
+                .await
+                .unwrap();
+            before_kill.extend(first);
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.0.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .unwrap();
+            child.0.wait().unwrap();
+            break;
+        }
+    }
+    // Start again; the rest is sent to the new process.
+    let (mut child, url) = serve(&config, &data_dir);
+    for event in &events {
+        let response = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(event.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 201);
+        acknowledged.insert(event["eventId"].as_str().unwrap().to_owned());
+    }
+    let seen = receiver
+        .until_delivered_after(before_kill, &acknowledged)
+        .await;
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for request in seen.iter().filter(|r| r.answered == 200) {
+        *counts.entry(request.event_id.as_str()).or_default() += 1;
+    }
+    let http_duplicates: usize = counts.values().map(|count| count - 1).sum();
+    eprintln!(
+        "HTTP sink: {http_duplicates} duplicate deliveries after the SIGKILL (it cannot deduplicate)"
+    );
+    assert!(http_duplicates <= order_listener::config::sinks::SinkSettings::default().concurrency);
+
+    if let (Some((nats, _)), Some((_connection, mut consumer))) = (&brokers, consumer) {
+        let (published, held) = nats_message_ids(nats, &stream, acknowledged.len()).await;
+        assert_eq!(
+            held,
+            acknowledged.len() as u64,
+            "JetStream deduplicated by Nats-Msg-Id"
+        );
+        assert_eq!(published.into_iter().collect::<BTreeSet<_>>(), acknowledged);
+        let routed = amqp_message_ids(&mut consumer, &acknowledged).await;
+        eprintln!(
+            "RabbitMQ sink: {} duplicate deliveries after the SIGKILL (it cannot deduplicate)",
+            routed.len() - acknowledged.len()
+        );
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.0.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(child.0.wait().unwrap().success());
+}
