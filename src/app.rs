@@ -67,10 +67,12 @@ impl App {
             .filter(|sink| sink.enabled)
             .map(|sink| sink.route())
             .collect();
-        let store = Store::open_with_routes(&config.storage, config.writer, routes)
-            .await
-            .map_err(|error| anyhow::anyhow!(crate::telemetry::error_chain(&error)))
-            .context("cannot open the store")?;
+        let metrics = Arc::new(Metrics::new());
+        let store =
+            Store::open_with_routes(&config.storage, config.writer, routes, metrics.clone())
+                .await
+                .map_err(|error| anyhow::anyhow!(crate::telemetry::error_chain(&error)))
+                .context("cannot open the store")?;
         let sinks = config
             .sinks
             .iter()
@@ -78,7 +80,7 @@ impl App {
             .map(|sink| Ok((sink.clone(), Arc::new(Sink::new(sink)?))))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let state = AppState {
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             store,
             gate: Arc::new(Gate::new(&config.access)),
             overload: Arc::new(Overload::new(
@@ -100,6 +102,8 @@ impl App {
                 })
                 .into(),
             base_path: config.base_path.clone().into(),
+            // Replaced by the token `run` is given.
+            shutdown: CancellationToken::new(),
         };
         Ok(App {
             config,
@@ -250,10 +254,11 @@ impl App {
             public,
             admin,
             tls,
-            state,
+            mut state,
             sinks,
             ..
         } = self;
+        state.shutdown = shutdown.clone();
         if config.access.allow_anonymous {
             tracing::warn!(
                 "anonymous access is enabled: anyone who reaches the Listener API can post events"

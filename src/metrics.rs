@@ -1,8 +1,27 @@
-//! Prometheus metrics, all named `order_listener_*`, served as text on the admin port at
-//! `/metrics`. One [`Metrics`] per running app (no global registry), shared by the handlers, the
-//! store's writer and the delivery workers.
+//! Prometheus metrics, all named `order_listener_*`, served as OpenMetrics text on the admin port
+//! at `/metrics`. One [`Metrics`] per running app (no global registry), shared by the handlers,
+//! the store's writer and the delivery workers.
+//!
+//! Recording is cheap and never fails or blocks on IO. Outbox gauges are not kept here: they are
+//! read from the store when scraped and passed to [`Metrics::render`].
 
 use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::store::SinkStatus;
+
+/// The prefix of every series.
+const PREFIX: &str = "order_listener";
+
+/// The media type of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// What happened to one delivery attempt, for the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,38 +34,337 @@ pub enum AttemptResult {
     Dead,
 }
 
+impl AttemptResult {
+    /// The `result` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptResult::Delivered => "delivered",
+            AttemptResult::Failed => "failed",
+            AttemptResult::Dead => "dead",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RequestLabels {
+    event_type: String,
+    status: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct CodeLabels {
+    code: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SinkLabels {
+    sink: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct AttemptLabels {
+    sink: String,
+    result: &'static str,
+}
+
+type HistogramFamily<S> = Family<S, Histogram, fn() -> Histogram>;
+
+/// Delivery latency buckets: 5 ms to about 10 s.
+fn delivery_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 12))
+}
+
 /// The app's metrics.
-#[derive(Debug, Default)]
-pub struct Metrics {}
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    auth_failures: Family<CodeLabels, Counter>,
+    commit_batch_size: Histogram,
+    commit_seconds: Histogram,
+    delivery_attempts: Family<AttemptLabels, Counter>,
+    delivery_seconds: HistogramFamily<SinkLabels>,
+    delivery_duplicates: Family<SinkLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl Metrics {
-    /// A fresh set of metrics.
+    /// A fresh set of metrics, all at zero.
     pub fn new() -> Self {
-        Metrics {}
+        let mut registry = Registry::with_prefix(PREFIX);
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Listener API answers, by eventType (unknown before the body is parsed) and HTTP status",
+            requests.clone(),
+        );
+        let auth_failures = Family::<CodeLabels, Counter>::default();
+        registry.register(
+            "auth_failures",
+            "Listener API callers refused, by error code (40-42 and 50-53 from the gate, 6 when overloaded)",
+            auth_failures.clone(),
+        );
+        // The writer's largest batch is `commit_batch_max` (512 by default).
+        let commit_batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 12));
+        registry.register(
+            "commit_batch_size",
+            "Appends committed together in one transaction",
+            commit_batch_size.clone(),
+        );
+        // 0.25 ms to about 4 s: an fsynced commit is a few milliseconds on a healthy disk.
+        let commit_seconds = Histogram::new(exponential_buckets(0.00025, 2.0, 15));
+        registry.register_with_unit(
+            "commit",
+            "Time to write and fsync one commit batch",
+            Unit::Seconds,
+            commit_seconds.clone(),
+        );
+        let delivery_attempts = Family::<AttemptLabels, Counter>::default();
+        registry.register(
+            "delivery_attempts",
+            "Delivery attempts by sink and result (delivered, failed and will be retried, dead)",
+            delivery_attempts.clone(),
+        );
+        let delivery_seconds: HistogramFamily<SinkLabels> =
+            Family::new_with_constructor(delivery_histogram);
+        registry.register_with_unit(
+            "delivery",
+            "Time of one delivery attempt, whatever its result",
+            Unit::Seconds,
+            delivery_seconds.clone(),
+        );
+        let delivery_duplicates = Family::<SinkLabels, Counter>::default();
+        registry.register(
+            "delivery_duplicates",
+            "Messages the broker reported as duplicates it already had",
+            delivery_duplicates.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            auth_failures,
+            commit_batch_size,
+            commit_seconds,
+            delivery_attempts,
+            delivery_seconds,
+            delivery_duplicates,
+        }
     }
 
     /// A Listener API request finished with `status`; `event_type` when the body named one.
     pub fn request(&self, event_type: Option<&str>, status: u16) {
-        let _ = (event_type, status);
+        self.requests
+            .get_or_create(&RequestLabels {
+                event_type: event_type.unwrap_or("unknown").to_owned(),
+                status,
+            })
+            .inc();
     }
 
-    /// A caller was refused with this 401/403 code (40–42, 50–53).
+    /// A caller was refused with this code (401/40–42, 403/50–53, or 503/6 when overloaded).
     pub fn auth_failure(&self, code: u16) {
-        let _ = code;
+        self.auth_failures.get_or_create(&CodeLabels { code }).inc();
     }
 
     /// A commit of `size` appends took `elapsed`.
     pub fn commit(&self, size: usize, elapsed: Duration) {
-        let _ = (size, elapsed);
+        self.commit_batch_size.observe(size as f64);
+        self.commit_seconds.observe(elapsed.as_secs_f64());
     }
 
     /// A delivery attempt to `sink` ended so, after `elapsed`.
     pub fn delivery(&self, sink: &str, result: AttemptResult, elapsed: Duration) {
-        let _ = (sink, result, elapsed);
+        self.delivery_attempts
+            .get_or_create(&AttemptLabels {
+                sink: sink.to_owned(),
+                result: result.as_str(),
+            })
+            .inc();
+        self.delivery_seconds
+            .get_or_create(&SinkLabels {
+                sink: sink.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// The broker said a published message was a duplicate it already had.
     pub fn duplicate(&self, sink: &str) {
-        let _ = sink;
+        self.delivery_duplicates
+            .get_or_create(&SinkLabels {
+                sink: sink.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Every series as OpenMetrics text (see [`CONTENT_TYPE`]), with the outbox gauges of
+    /// `sinks` as read from the store at this scrape; `None` leaves them out (the store did not
+    /// answer).
+    pub fn render(&self, sinks: Option<&[SinkStatus]>) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail; the encoder's Result is for other writers.
+        let _ = encode_registry(&mut text, &self.registry);
+        if let Some(sinks) = sinks {
+            let _ = encode_registry(&mut text, &outbox_registry(sinks));
+        }
+        let _ = encode_eof(&mut text);
+        text
+    }
+}
+
+/// The outbox gauges of one scrape, in a registry of their own that lives only for it, so that
+/// a sink that is gone from the store is gone from the scrape too.
+fn outbox_registry(sinks: &[SinkStatus]) -> Registry {
+    let mut registry = Registry::with_prefix(PREFIX);
+    let pending = Family::<SinkLabels, Gauge>::default();
+    let dead = Family::<SinkLabels, Gauge>::default();
+    for sink in sinks {
+        let labels = SinkLabels {
+            sink: sink.name.clone(),
+        };
+        pending
+            .get_or_create(&labels)
+            .set(i64::try_from(sink.pending).unwrap_or(i64::MAX));
+        dead.get_or_create(&labels)
+            .set(i64::try_from(sink.dead).unwrap_or(i64::MAX));
+    }
+    registry.register(
+        "outbox_pending",
+        "Deliveries waiting in the outbox, by sink",
+        pending,
+    );
+    registry.register(
+        "dead_letters",
+        "Deliveries that failed past the retry horizon, by sink",
+        dead,
+    );
+    registry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value of the sample `series` (name and labels exactly as rendered).
+    fn sample(text: &str, series: &str) -> Option<f64> {
+        text.lines().find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok()).flatten()
+        })
+    }
+
+    #[test]
+    fn fresh_metrics_render_an_openmetrics_document_with_its_histograms_at_zero() {
+        let text = Metrics::new().render(None);
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert_eq!(
+            sample(&text, "order_listener_commit_batch_size_count"),
+            Some(0.0)
+        );
+        assert_eq!(
+            sample(&text, "order_listener_commit_seconds_count"),
+            Some(0.0)
+        );
+        assert!(
+            text.contains("# TYPE order_listener_commit_batch_size histogram"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn requests_are_counted_by_event_type_and_status() {
+        let metrics = Metrics::new();
+        metrics.request(Some("ServiceOrderCreationNotification"), 201);
+        metrics.request(Some("ServiceOrderCreationNotification"), 201);
+        metrics.request(None, 400);
+        let text = metrics.render(None);
+        assert_eq!(
+            sample(
+                &text,
+                r#"order_listener_requests_total{event_type="ServiceOrderCreationNotification",status="201"}"#
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                r#"order_listener_requests_total{event_type="unknown",status="400"}"#
+            ),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn commits_and_deliveries_fill_their_histograms_and_counters() {
+        let metrics = Metrics::new();
+        metrics.commit(3, Duration::from_millis(2));
+        metrics.delivery("hooks", AttemptResult::Failed, Duration::from_millis(30));
+        metrics.delivery("hooks", AttemptResult::Delivered, Duration::from_millis(10));
+        metrics.duplicate("hooks");
+        metrics.auth_failure(41);
+        let text = metrics.render(None);
+        assert_eq!(
+            sample(&text, "order_listener_commit_batch_size_sum"),
+            Some(3.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                r#"order_listener_commit_batch_size_bucket{le="4.0"}"#
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                r#"order_listener_delivery_attempts_total{sink="hooks",result="failed"}"#
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                r#"order_listener_delivery_seconds_count{sink="hooks"}"#
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                r#"order_listener_delivery_duplicates_total{sink="hooks"}"#
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&text, r#"order_listener_auth_failures_total{code="41"}"#),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn outbox_gauges_come_from_the_sink_statuses_given_at_render() {
+        let status = SinkStatus {
+            name: "hooks".into(),
+            pending: 7,
+            delivered: 3,
+            dead: 2,
+            failing: 1,
+            oldest_pending_at: None,
+            disabled: None,
+        };
+        let text = Metrics::new().render(Some(&[status]));
+        assert_eq!(
+            sample(&text, r#"order_listener_outbox_pending{sink="hooks"}"#),
+            Some(7.0)
+        );
+        assert_eq!(
+            sample(&text, r#"order_listener_dead_letters{sink="hooks"}"#),
+            Some(2.0)
+        );
+        assert_eq!(text.matches("# EOF").count(), 1, "{text}");
     }
 }

@@ -1,5 +1,6 @@
 //! The admin listener: health, and read-only queries of events and service orders, behind the
-//! admin token. It is bound to its own address and never served on the public port.
+//! admin token; the event stream (`stream.rs`); and `/metrics`, without a token so that
+//! Prometheus can scrape it. It is bound to its own address and never served on the public port.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -28,6 +29,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events/{event_id}", get(event))
         .route("/api/v1/service-orders", get(service_orders))
         .route("/api/v1/service-orders/{order_id}", get(service_order))
+        .route("/api/v1/stream", get(super::stream::stream))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -53,7 +56,8 @@ pub async fn ready(State(app): State<AppState>) -> Result<Response, ApiError> {
     Ok(json(StatusCode::OK, br#"{"status":"ready"}"#.to_vec()))
 }
 
-fn require_admin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Refuses the call unless it carries the admin token.
+pub(super) fn require_admin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let token = bearer_token(headers)?.ok_or(ApiError::MissingCredentials)?;
     match &app.admin_token {
         Some(expected) if secrets_match(token, expected) => Ok(()),
@@ -271,4 +275,25 @@ async fn service_order(
     let body = serde_json::to_vec(&order)
         .map_err(|error| ApiError::Store(StoreError::Internal(std::sync::Arc::new(error))))?;
     Ok(json(StatusCode::OK, body))
+}
+
+/// Prometheus metrics as OpenMetrics text. No admin token: scrapers seldom carry one, and the
+/// admin port is internal. The outbox gauges are read from the store now; when it does not
+/// answer they are left out and the rest is still served.
+async fn metrics(State(app): State<AppState>) -> Response {
+    let sinks = match app.store.sink_statuses().await {
+        Ok(sinks) => Some(sinks),
+        Err(error) => {
+            tracing::warn!(error = %crate::telemetry::error_chain(&error), "metrics: cannot read the outbox");
+            None
+        }
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        )],
+        app.metrics.render(sinks.as_deref()),
+    )
+        .into_response()
 }

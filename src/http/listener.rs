@@ -1,6 +1,7 @@
 //! `POST {base_path}/listener`: the Listener API. Admits the request under the global bound,
 //! passes it through the [`Gate`](super::auth::Gate) (source, credentials, policy), reads and
-//! checks the body, stores the event and answers 201 only once it is committed.
+//! checks the body, stores the event and answers 201 only once it is committed. Every answer is
+//! counted in the metrics.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -19,7 +20,8 @@ use super::AppState;
 use super::auth::mtls::PeerIdentity;
 use super::auth::{Denied, Identified};
 use super::error::{ApiError, JSON_UTF8};
-use crate::domain::envelope::{EnvelopeError, parse_notification};
+use crate::domain::envelope::{EnvelopeError, EventType, parse_notification};
+use crate::metrics::Metrics;
 use crate::store::{Appended, NewEvent};
 
 /// Characters left as they are in a path segment.
@@ -29,21 +31,43 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-/// Receives one notification.
+/// Receives one notification; every answer, refusals included, is counted in the metrics by
+/// status and by eventType (once the body has been parsed).
 pub async fn create_event(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     certificate: Option<Extension<Arc<PeerIdentity>>>,
     headers: HeaderMap,
     body: Body,
+) -> Response {
+    let mut event_type = None;
+    let response = receive(&app, peer, certificate, headers, body, &mut event_type)
+        .await
+        .into_response();
+    app.metrics.request(
+        event_type.map(EventType::as_str),
+        response.status().as_u16(),
+    );
+    response
+}
+
+/// The Listener API itself; sets `event_type` as soon as the body names one.
+async fn receive(
+    app: &AppState,
+    peer: SocketAddr,
+    certificate: Option<Extension<Arc<PeerIdentity>>>,
+    headers: HeaderMap,
+    body: Body,
+    event_type: &mut Option<EventType>,
 ) -> Result<Response, ApiError> {
     let _slot = app.overload.admit().await.map_err(|_| {
         tracing::warn!(%peer, code = 6, "request refused: overloaded");
+        app.metrics.auth_failure(6);
         ApiError::Overloaded
     })?;
     let gate = &app.gate;
     let ip = gate.client_ip(peer, &headers);
-    let refused = |denied: Denied| refused(ip, denied);
+    let refused = |denied: Denied| refused(&app.metrics, ip, denied);
     gate.check_source(ip).map_err(refused)?;
     let identified = gate
         .identify(
@@ -70,6 +94,7 @@ pub async fn create_event(
     }
     check_content_type(&headers)?;
     let notification = parse_notification(raw, app.parse)?;
+    *event_type = Some(notification.event_type);
     gate.permit_event_type(caller, notification.event_type)
         .map_err(refused)?;
     let client = gate.client_name(caller);
@@ -111,8 +136,10 @@ pub async fn create_event(
     Ok(response)
 }
 
-/// Logs a refusal with the caller's address, its code and client (never its credentials).
-fn refused(ip: IpAddr, denied: Denied) -> ApiError {
+/// Logs a refusal with the caller's address, its code and client (never its credentials), and
+/// counts it.
+fn refused(metrics: &Metrics, ip: IpAddr, denied: Denied) -> ApiError {
+    metrics.auth_failure(denied.code.code());
     tracing::warn!(
         client_ip = %ip,
         code = denied.code.code(),

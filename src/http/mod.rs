@@ -1,5 +1,6 @@
 //! The HTTP surface: the public router (Listener API, health, OpenAPI document) and the admin
-//! router (health and read-only queries), the shared accept loop, TLS and credentials.
+//! router (health, read-only queries, the event stream and metrics), the shared accept loop,
+//! TLS and credentials.
 //!
 //! Handlers parse at the edge and call the store; they never call a downstream system.
 
@@ -8,6 +9,7 @@ pub mod auth;
 pub mod error;
 pub mod listener;
 pub mod server;
+pub mod stream;
 pub mod tls;
 
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
 
 use self::auth::Gate;
 use self::auth::overload::Overload;
@@ -52,6 +55,9 @@ pub struct AppState {
     pub admin_public_url: Arc<str>,
     /// The Listener API's path prefix.
     pub base_path: Arc<str>,
+    /// Cancelled when the app stops, so that long-lived answers (the event stream) end and do
+    /// not hold up the drain.
+    pub shutdown: CancellationToken,
 }
 
 /// The public port: only the Listener API, its OpenAPI document and health.

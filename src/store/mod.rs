@@ -17,6 +17,7 @@ use crate::domain::envelope::{EventDate, EventId, EventType, Notification, Order
 use crate::domain::projection::ServiceOrder;
 use crate::domain::routing::{Route, RouteFilter};
 use crate::domain::state::State;
+use crate::metrics::Metrics;
 
 pub use sqlite::SqliteStore;
 
@@ -362,18 +363,29 @@ pub enum Store {
 impl Store {
     /// Opens the store for the service: creates and migrates it if needed and starts the writer.
     pub async fn open(storage: &Storage, options: WriterOptions) -> Result<Store, StoreError> {
-        Self::open_with_routes(storage, options, Vec::new()).await
+        Self::open_writer(storage, options, Vec::new(), None).await
     }
 
-    /// As [`Store::open`]; each new event also queues a delivery for every route it matches.
+    /// As [`Store::open`]; each new event also queues a delivery for every route it matches, and
+    /// every commit's size and duration are recorded in `metrics`.
     pub async fn open_with_routes(
         storage: &Storage,
         options: WriterOptions,
         routes: Vec<Route>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Store, StoreError> {
+        Self::open_writer(storage, options, routes, Some(metrics)).await
+    }
+
+    async fn open_writer(
+        storage: &Storage,
+        options: WriterOptions,
+        routes: Vec<Route>,
+        metrics: Option<Arc<Metrics>>,
     ) -> Result<Store, StoreError> {
         match storage {
             Storage::Sqlite { path } => Ok(Store::Sqlite(
-                SqliteStore::open(path.clone(), options, routes).await?,
+                SqliteStore::open(path.clone(), options, routes, metrics).await?,
             )),
             Storage::Postgres { .. } => Err(postgres_not_built()),
         }
@@ -482,7 +494,8 @@ impl Store {
                     return Err(StoreError::Missing(path.display().to_string()));
                 }
                 Ok(Store::Sqlite(
-                    SqliteStore::open(path.clone(), WriterOptions::default(), Vec::new()).await?,
+                    SqliteStore::open(path.clone(), WriterOptions::default(), Vec::new(), None)
+                        .await?,
                 ))
             }
             Storage::Postgres { .. } => Err(postgres_not_built()),

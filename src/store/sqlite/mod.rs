@@ -28,6 +28,7 @@ use super::{
 use crate::domain::envelope::{EventDate, EventId, OrderFacts, OrderId, same_payload};
 use crate::domain::projection::{ServiceOrder, TimelineEntry, project};
 use crate::domain::routing::Route;
+use crate::metrics::Metrics;
 
 /// The schema, one migration per version. Never edit a released migration: add one.
 const MIGRATIONS: &[&str] = &[
@@ -143,11 +144,13 @@ fn reader_pool(path: &Path) -> Result<r2d2::Pool<SqliteConnectionManager>, Store
 }
 
 impl SqliteStore {
-    /// Opens or creates the database at `path`, migrates it and starts the writer thread.
+    /// Opens or creates the database at `path`, migrates it and starts the writer thread, which
+    /// records each commit in `metrics` when given.
     pub async fn open(
         path: PathBuf,
         options: WriterOptions,
         routes: Vec<Route>,
+        metrics: Option<Arc<Metrics>>,
     ) -> Result<Self, StoreError> {
         let (connection, path) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             if let Some(parent) = path.parent() {
@@ -198,6 +201,7 @@ impl SqliteStore {
             counters: writer_counters,
             routes,
             announcer,
+            metrics,
         };
         let writer_thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -574,6 +578,7 @@ struct Writer {
     counters: Arc<Counters>,
     routes: Vec<Route>,
     announcer: Announcer,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// The writer thread: takes whatever appends are queued, commits them in one transaction,
@@ -663,14 +668,18 @@ fn commit_batch(
         transaction.commit()?;
         Ok(outcomes)
     })();
+    let elapsed = started.elapsed();
     tracing::debug!(
         size,
-        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+        elapsed_ms = elapsed.as_secs_f64() * 1e3,
         "commit batch"
     );
     let counters = &writer.counters;
     match result {
         Ok(outcomes) => {
+            if let Some(metrics) = &writer.metrics {
+                metrics.commit(size, elapsed);
+            }
             counters.commits.fetch_add(1, Ordering::Relaxed);
             counters.appends.fetch_add(size as u64, Ordering::Relaxed);
             let newest = outcomes

@@ -1,0 +1,235 @@
+//! `GET /api/v1/stream` on the admin port: stored events as Server-Sent Events, in sequence
+//! order, first those after the client's resume point, then new ones as they are committed.
+//!
+//! Each message is `id:` the event's sequence, `event:` its eventType, and `data:` one JSON line:
+//! the event's record (as `GET /api/v1/events` lists it) with `body`, the notification. A client
+//! that reconnects with `Last-Event-ID` (or `?since=`) gets every event after that id, so nothing
+//! is missed or repeated. Without either, the stream starts at the newest committed event: only
+//! events committed after the connection are sent.
+//!
+//! The stream reads the store a bounded page at a time and waits on the store's commit
+//! announcements between pages; it holds no lock across an await, and ends when the app stops.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::AppState;
+use super::admin::require_admin;
+use super::error::ApiError;
+use crate::store::{EventRecord, Store, StoreError};
+
+/// The most events read from the store at once.
+const PAGE: usize = 500;
+
+/// How often an idle stream sends a comment, so that proxies keep the connection open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The header a reconnecting EventSource sends.
+const LAST_EVENT_ID: &str = "last-event-id";
+
+/// `GET /api/v1/stream` parameters.
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    /// Send events after this sequence, for clients that cannot set `Last-Event-ID`.
+    since: Option<String>,
+}
+
+/// Streams events after the resume point, then live ones, until the client leaves or the app
+/// stops.
+pub async fn stream(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<StreamQuery>,
+) -> Result<Response, ApiError> {
+    require_admin(&app, &headers)?;
+    let resume = resume_point(&headers, query.since.as_deref())?;
+    let mut commits = app
+        .store
+        .commits()
+        .ok_or(ApiError::Store(StoreError::ReadOnly))?
+        .sequence;
+    let after = match resume {
+        Some(sequence) => sequence,
+        None => *commits.borrow_and_update(),
+    };
+    let follow = Follow {
+        store: app.store.clone(),
+        commits,
+        after,
+        page: VecDeque::new(),
+        shutdown: app.shutdown.clone(),
+        failed: false,
+    };
+    let events = futures_util::stream::unfold(follow, Follow::next);
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response())
+}
+
+/// Where to resume: `Last-Event-ID` wins over `?since=`, because a browser's EventSource keeps
+/// its first URL and sends the header when it reconnects. `None` means from now.
+fn resume_point(headers: &HeaderMap, since: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let sequence = |name: &'static str, text: &str| {
+        text.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|sequence| *sequence >= 0)
+            .map(Some)
+            .ok_or_else(|| ApiError::InvalidQuery {
+                name,
+                problem: format!(
+                    "must be an event's sequence number (the id of an SSE message), a whole \
+                     number from 0 (got {text:?})"
+                ),
+            })
+    };
+    match headers.get(LAST_EVENT_ID) {
+        // EventSource sends an empty Last-Event-ID when no message had an id.
+        Some(value) if !value.as_bytes().iter().all(u8::is_ascii_whitespace) => {
+            let text = value.to_str().map_err(|_| ApiError::InvalidQuery {
+                name: "Last-Event-ID",
+                problem: "must be a sequence number in ASCII".to_owned(),
+            })?;
+            sequence("Last-Event-ID", text)
+        }
+        _ => since.map_or(Ok(None), |text| sequence("since", text)),
+    }
+}
+
+/// The state of one stream between messages.
+struct Follow {
+    store: Store,
+    commits: watch::Receiver<i64>,
+    /// The sequence of the last event sent (or the resume point).
+    after: i64,
+    /// Events read and not sent yet.
+    page: VecDeque<(EventRecord, Bytes)>,
+    shutdown: CancellationToken,
+    /// Set once an error was sent: the stream then ends, and the client resumes from its last id.
+    failed: bool,
+}
+
+impl Follow {
+    /// The next message, waiting for a commit when every stored event has been sent.
+    async fn next(mut self) -> Option<(Result<Event, StoreError>, Follow)> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            if let Some((record, body)) = self.page.pop_front() {
+                self.after = record.sequence;
+                let message = message(&record, &body);
+                self.failed = message.is_err();
+                return Some((message, self));
+            }
+            // Mark the announcement seen before reading, so that a commit that lands after the
+            // read wakes the wait below.
+            let committed = *self.commits.borrow_and_update();
+            if committed > self.after {
+                let read = tokio::select! {
+                    () = self.shutdown.cancelled() => return None,
+                    read = self.store.events_after(self.after, PAGE) => read,
+                };
+                match read {
+                    Ok(page) if !page.is_empty() => {
+                        self.page.extend(page);
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(
+                            error = %crate::telemetry::error_chain(&error),
+                            after = self.after,
+                            "event stream could not read the store; ending it"
+                        );
+                        self.failed = true;
+                        return Some((Err(error), self));
+                    }
+                }
+            }
+            tokio::select! {
+                () = self.shutdown.cancelled() => return None,
+                changed = self.commits.changed() => {
+                    if changed.is_err() {
+                        // The writer stopped: the store is closing.
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One SSE message: the record's fields and the parsed body, on one line.
+fn message(record: &EventRecord, body: &[u8]) -> Result<Event, StoreError> {
+    let internal = |error: serde_json::Error| StoreError::Internal(Arc::new(error));
+    let body: serde_json::Value = serde_json::from_slice(body).map_err(internal)?;
+    let mut data = serde_json::to_value(record).map_err(internal)?;
+    data["body"] = body;
+    // serde_json escapes line breaks inside strings, so the data is a single line.
+    Ok(Event::default()
+        .id(record.sequence.to_string())
+        .event(record.event_type.as_str())
+        .data(data.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn with_last_event_id(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(LAST_EVENT_ID, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn last_event_id_wins_over_since_and_neither_means_from_now() {
+        assert_eq!(
+            resume_point(&with_last_event_id("42"), Some("7")).unwrap(),
+            Some(42)
+        );
+        assert_eq!(resume_point(&HeaderMap::new(), Some("7")).unwrap(), Some(7));
+        assert_eq!(
+            resume_point(&with_last_event_id(""), Some("7")).unwrap(),
+            Some(7)
+        );
+        assert_eq!(resume_point(&HeaderMap::new(), None).unwrap(), None);
+        assert_eq!(resume_point(&HeaderMap::new(), Some("0")).unwrap(), Some(0));
+    }
+
+    #[test]
+    fn a_resume_point_that_is_not_a_sequence_is_refused() {
+        for bad in ["-1", "abc", "1.5"] {
+            assert!(
+                matches!(
+                    resume_point(&with_last_event_id(bad), None),
+                    Err(ApiError::InvalidQuery {
+                        name: "Last-Event-ID",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+            assert!(
+                matches!(
+                    resume_point(&HeaderMap::new(), Some(bad)),
+                    Err(ApiError::InvalidQuery { name: "since", .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+}
