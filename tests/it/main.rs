@@ -9,6 +9,7 @@ mod client_cli;
 mod durability;
 mod helpers;
 mod listener_api;
+mod outbox_cli;
 mod projection;
 mod security;
 mod seller;
