@@ -1,8 +1,10 @@
-//! The command line: `serve`, `init`, `client`, and the read-only `events` and `orders` queries. Parsing
-//! is clap's; each command turns its flags into [`Config`] and calls the library.
+//! The command line: `serve`, `init`, `client`, the read-only `events` and `orders` queries, and
+//! the outbox commands (`replay`, `dead-letters`, `sinks`). Parsing is clap's; each command turns
+//! its flags into [`Config`] and calls the library.
 
 mod client;
 mod hub;
+mod outbox;
 mod query;
 
 use std::path::PathBuf;
@@ -30,7 +32,8 @@ const AFTER_HELP: &str = "\
 Quick start:
   order-listener serve                       HTTPS on 127.0.0.1:8443, API key printed once
   order-listener serve --plain-http --allow-anonymous   for tests, or behind a gateway
-  order-listener orders list                 what the listener knows, while it runs";
+  order-listener orders list                 what the listener knows, while it runs
+  order-listener sinks list                  what was handed on to each sink, and what waits";
 
 /// The `order-listener` command line.
 #[derive(Debug, Parser)]
@@ -57,6 +60,15 @@ enum Command {
     /// Subscribe a listener at the seller's hub, and list, show or delete subscriptions.
     #[command(subcommand)]
     Hub(hub::HubCommand),
+    /// Queue a sink's deliveries again: every matching event, delivered or not (works while
+    /// `serve` runs, which delivers them).
+    Replay(outbox::ReplayArgs),
+    /// List the deliveries given up after their sink's retry horizon, or queue them again.
+    #[command(subcommand)]
+    DeadLetters(outbox::DeadLettersCommand),
+    /// Show each sink's outbox, or enable a sink again after it answered 410 Gone.
+    #[command(subcommand)]
+    Sinks(outbox::SinksCommand),
     /// Play the seller: serve a hub, send realistic notifications with faults, check the
     /// listener's result; or, with --rate and --duration, generate load.
     Simulate(Box<crate::simulate::SimulateArgs>),
@@ -150,6 +162,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Orders(OrdersCommand::List(args)) => query::list_orders(args).await,
         Command::Orders(OrdersCommand::Show(args)) => query::show_order(args).await,
         Command::Hub(command) => hub::run(command).await,
+        Command::Replay(args) => outbox::replay(args).await,
+        Command::DeadLetters(outbox::DeadLettersCommand::List(args)) => {
+            outbox::list_dead_letters(args).await
+        }
+        Command::DeadLetters(outbox::DeadLettersCommand::Retry(args)) => {
+            outbox::retry_dead_letters(args).await
+        }
+        Command::Sinks(outbox::SinksCommand::List(args)) => outbox::list_sinks(args).await,
+        Command::Sinks(outbox::SinksCommand::Enable(args)) => outbox::enable_sink(args).await,
         Command::Simulate(args) => {
             crate::telemetry::init(crate::config::LogFormat::Text, "warn");
             crate::simulate::run(*args).await

@@ -1,20 +1,23 @@
-//! The admin listener: health, and read-only queries of events and service orders, behind the
-//! admin token; the event stream (`stream.rs`); and `/metrics`, without a token so that
-//! Prometheus can scrape it. It is bound to its own address and never served on the public port.
+//! The admin listener: health, read-only queries of events and service orders, and the outbox
+//! (sink status, dead letters and their retry, enabling a sink again), behind the admin token;
+//! the event stream (`stream.rs`); and `/metrics`, without a token so that Prometheus can
+//! scrape it. It is bound to its own address and never served on the public port. Outbox
+//! changes only write the store; the delivery worker does the sending.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::auth::generated::{bearer_token, secrets_match};
 use super::error::{ApiError, JSON_UTF8};
 use super::{AppState, method_not_allowed, not_found};
 use crate::domain::envelope::{EventDate, EventId, EventType, OrderId};
+use crate::domain::routing::SinkName;
 use crate::domain::state::State as OrderState;
-use crate::store::{EventFilter, OrderFilter, StoreError, TimeField};
+use crate::store::{EventFilter, OrderFilter, Requeue, SinkStatus, StoreError, TimeField};
 
 /// Items a list answers with when `limit` is not given, and at most.
 const DEFAULT_LIMIT: usize = 100;
@@ -31,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/service-orders/{order_id}", get(service_order))
         .route("/api/v1/stream", get(super::stream::stream))
         .route("/metrics", get(metrics))
+        .merge(outbox_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -89,6 +93,7 @@ async fn event(
     let mut document = serde_json::to_value(&record)
         .map_err(|error| ApiError::Store(StoreError::Internal(std::sync::Arc::new(error))))?;
     document["body"] = event;
+    document["deliveries"] = deliveries_of(&app, &id).await?;
     Ok(json(StatusCode::OK, document.to_string().into_bytes()))
 }
 
@@ -296,4 +301,142 @@ async fn metrics(State(app): State<AppState>) -> Response {
         app.metrics.render(sinks.as_deref()),
     )
         .into_response()
+}
+
+/// The outbox's routes: sink status, dead letters, and the changes an operator makes to them.
+fn outbox_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/sinks", get(sinks))
+        .route("/api/v1/sinks/{name}/enable", post(enable_sink))
+        .route("/api/v1/dead-letters", get(dead_letters))
+        .route("/api/v1/dead-letters/{id}/retry", post(retry_dead_letter))
+}
+
+fn to_body(value: &impl serde::Serialize) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(value)
+        .map_err(|error| ApiError::Store(StoreError::Internal(std::sync::Arc::new(error))))
+}
+
+/// An event's deliveries, to every sink, without bodies.
+async fn deliveries_of(app: &AppState, id: &EventId) -> Result<serde_json::Value, ApiError> {
+    let deliveries = app.store.deliveries_of(id).await?;
+    serde_json::to_value(&deliveries)
+        .map_err(|error| ApiError::Store(StoreError::Internal(std::sync::Arc::new(error))))
+}
+
+/// A sink's status as the API shows it: the disabled mark as an object, not a pair.
+fn sink_json(status: &SinkStatus) -> serde_json::Value {
+    serde_json::json!({
+        "name": status.name,
+        "pending": status.pending,
+        "delivered": status.delivered,
+        "dead": status.dead,
+        "failing": status.failing,
+        "oldestPendingAt": status.oldest_pending_at,
+        "disabled": status.disabled.as_ref().map(|(at, reason)| {
+            serde_json::json!({ "at": at, "reason": reason })
+        }),
+    })
+}
+
+/// The outbox of every sink that has one, or that is disabled.
+async fn sinks(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    require_admin(&app, &headers)?;
+    let statuses = app.store.sink_statuses().await?;
+    let items: Vec<serde_json::Value> = statuses.iter().map(sink_json).collect();
+    Ok(json(
+        StatusCode::OK,
+        to_body(&serde_json::json!({ "items": items }))?,
+    ))
+}
+
+/// Clears a sink's 410 mark; its worker resumes within a second.
+async fn enable_sink(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    require_admin(&app, &headers)?;
+    let sink: SinkName = name
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("/api/v1/sinks/{name}/enable")))?;
+    let was_disabled = app
+        .store
+        .sink_statuses()
+        .await?
+        .iter()
+        .any(|status| status.name == sink.as_str() && status.disabled.is_some());
+    app.store.set_sink_disabled(sink.as_str(), None).await?;
+    let body = serde_json::json!({ "name": sink.as_str(), "wasDisabled": was_disabled });
+    Ok(json(StatusCode::OK, to_body(&body)?))
+}
+
+/// `GET /api/v1/dead-letters` parameters.
+#[derive(Debug, Deserialize)]
+struct DeadLettersQuery {
+    sink: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// Dead letters, newest first, a page at a time: `nextCursor` is the last id of a full page.
+async fn dead_letters(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<DeadLettersQuery>,
+) -> Result<Response, ApiError> {
+    require_admin(&app, &headers)?;
+    let limit = parse_limit(query.limit.as_deref())?;
+    let sink = query
+        .sink
+        .as_deref()
+        .map(|text| {
+            text.parse::<SinkName>()
+                .map_err(|problem| invalid("sink", problem))
+        })
+        .transpose()?;
+    let before_id = query
+        .cursor
+        .as_deref()
+        .map(|text| {
+            text.parse::<i64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| invalid("cursor", "must be a nextCursor from an earlier page"))
+        })
+        .transpose()?;
+    let letters = app
+        .store
+        .dead_letters(sink.map(|sink| sink.as_str().to_owned()), before_id, limit)
+        .await?;
+    let next_cursor = (letters.len() == limit)
+        .then(|| letters.last().map(|letter| letter.id.to_string()))
+        .flatten();
+    let body = serde_json::json!({ "items": letters, "nextCursor": next_cursor });
+    Ok(json(StatusCode::OK, to_body(&body)?))
+}
+
+/// Queues one dead letter again: 202, since the worker delivers it later.
+async fn retry_dead_letter(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_admin(&app, &headers)?;
+    let missing = || ApiError::NotFound(format!("/api/v1/dead-letters/{id}"));
+    let row: i64 = id.parse().map_err(|_| missing())?;
+    let requeued = app
+        .store
+        .requeue(Requeue {
+            dead_only: true,
+            ids: vec![row],
+            limit: 1,
+            ..Requeue::default()
+        })
+        .await?;
+    if requeued.count == 0 {
+        return Err(missing());
+    }
+    let body = serde_json::json!({ "requeued": requeued.count });
+    Ok(json(StatusCode::ACCEPTED, to_body(&body)?))
 }

@@ -11,6 +11,7 @@ mod forwarding;
 mod helpers;
 mod listener_api;
 mod metrics;
+mod outbox_cli;
 mod projection;
 mod security;
 mod seller;

@@ -1,0 +1,591 @@
+//! The outbox commands: `replay`, `dead-letters list|retry` and `sinks list|enable`. They work
+//! while `serve` runs: reads open the store read-only; changes open it with a writer of their
+//! own (`Store::open_for_admin`), and the serving process picks the queued work up within a
+//! second. They never call a sink themselves.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use super::StoreArgs;
+use crate::config::Config;
+use crate::config::sinks::{SinkConfig, SinkTarget};
+use crate::domain::envelope::{EventId, OrderId};
+use crate::domain::routing::SinkName;
+use crate::store::{EventFilter, Requeue, SinkStatus, Store, StoreError};
+
+/// Events looked at, or dead letters queued, in one store call: small enough that the serving
+/// process's own writes never wait long behind one.
+const BATCH: usize = 500;
+
+#[derive(Debug, Args)]
+pub(super) struct ReplayArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The sink to deliver to again, as named by [sinks.NAME] in the config file.
+    #[arg(long, value_name = "NAME")]
+    sink: SinkName,
+    /// Only events received since then: an RFC 3339 instant (2024-05-01T12:00:00Z) or a
+    /// duration ago (30m, 2h, 7days).
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    since: Option<DateTime<Utc>>,
+    /// Only events of this service order.
+    #[arg(long, value_name = "ID")]
+    order: Option<OrderId>,
+    /// Only this event.
+    #[arg(long, value_name = "ID")]
+    event: Option<EventId>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum DeadLettersCommand {
+    /// Deliveries given up after their sink's retry horizon, newest first.
+    List(DeadLetterListArgs),
+    /// Queue dead letters again (--id ID … or --all); `serve` delivers them.
+    Retry(DeadLetterRetryArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct DeadLetterListArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Only dead letters of this sink.
+    #[arg(long, value_name = "NAME")]
+    sink: Option<SinkName>,
+    /// At most this many.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct DeadLetterRetryArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Only dead letters of this sink.
+    #[arg(long, value_name = "NAME")]
+    sink: Option<SinkName>,
+    /// A dead letter's id, as `dead-letters list` shows it; repeat, or separate with commas.
+    #[arg(long = "id", value_name = "ID", value_delimiter = ',')]
+    ids: Vec<i64>,
+    /// Every dead letter (of --sink, when given).
+    #[arg(long, conflicts_with = "ids")]
+    all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum SinksCommand {
+    /// Each sink's outbox: pending, delivered, dead, failing, and whether it is disabled.
+    List(SinkListArgs),
+    /// Enable a sink again after it answered 410 Gone.
+    Enable(SinkEnableArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct SinkListArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct SinkEnableArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The sink.
+    name: SinkName,
+}
+
+/// `--since`: an RFC 3339 instant, or a duration before now.
+fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+    since_at(text, Utc::now())
+}
+
+fn since_at(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
+        return Ok(instant.with_timezone(&Utc));
+    }
+    humantime::parse_duration(text)
+        .ok()
+        .and_then(|ago| chrono::Duration::from_std(ago).ok())
+        .and_then(|ago| now.checked_sub_signed(ago))
+        .ok_or_else(|| {
+            format!(
+                "{text:?} is neither an RFC 3339 instant (2024-05-01T12:00:00Z) nor a duration \
+                 ago (30m, 2h, 7days)"
+            )
+        })
+}
+
+fn store_error(error: StoreError) -> anyhow::Error {
+    anyhow::anyhow!(crate::telemetry::error_chain(&error))
+}
+
+async fn open_read_only(config: &Config) -> anyhow::Result<Store> {
+    Store::open_read_only(&config.storage)
+        .await
+        .map_err(store_error)
+}
+
+async fn open_for_admin(config: &Config) -> anyhow::Result<Store> {
+    Store::open_for_admin(&config.storage)
+        .await
+        .map_err(store_error)
+}
+
+fn configured<'a>(config: &'a Config, name: &SinkName) -> anyhow::Result<&'a SinkConfig> {
+    if let Some(sink) = config.sinks.iter().find(|sink| &sink.name == name) {
+        return Ok(sink);
+    }
+    if config.sinks.is_empty() {
+        bail!(
+            "no sink named {name} is configured, and no sink at all: add a [sinks.{name}] table \
+             to the file given with --config"
+        );
+    }
+    let names: Vec<&str> = config.sinks.iter().map(|sink| sink.name.as_str()).collect();
+    bail!(
+        "no sink named {name} is configured; configured sinks: {}",
+        names.join(", ")
+    )
+}
+
+fn progress(length: u64, template: &str) -> anyhow::Result<ProgressBar> {
+    let bar = ProgressBar::new(length);
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .context("the progress bar template")?
+            .progress_chars("=> "),
+    );
+    Ok(bar)
+}
+
+fn plural(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
+/// The sink's disabled mark, if it answered 410 Gone.
+async fn disabled_mark(store: &Store, name: &str) -> anyhow::Result<Option<String>> {
+    Ok(store
+        .sink_statuses()
+        .await?
+        .into_iter()
+        .find(|status| status.name == name)
+        .and_then(|status| status.disabled)
+        .map(|(_, reason)| reason))
+}
+
+fn warn_if_disabled(config: &Config, name: &str, mark: Option<&str>) {
+    if let Some(reason) = mark {
+        eprintln!(
+            "note: sink {name} is disabled ({reason}); nothing is delivered to it until \
+             `order-listener sinks enable {name}`"
+        );
+    }
+    if config
+        .sinks
+        .iter()
+        .any(|sink| sink.name.as_str() == name && !sink.enabled)
+    {
+        eprintln!(
+            "note: sink {name} has enabled = false in the configuration; `serve` delivers to it \
+             only once it is enabled there"
+        );
+    }
+}
+
+pub(super) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let config = args.store.config()?;
+    let sink = configured(&config, &args.sink)?;
+    let store = open_for_admin(&config).await?;
+    let result = replay_batches(&store, sink, &args).await;
+    let mark = disabled_mark(&store, sink.name.as_str()).await;
+    // Closing joins the writer, so the last batch is committed before the process exits.
+    store.close().await;
+    let queued = result?;
+    println!(
+        "queued {} for sink {} again; `serve` delivers them",
+        plural(queued, "delivery", "deliveries"),
+        sink.name
+    );
+    warn_if_disabled(&config, sink.name.as_str(), mark?.as_deref());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Requeues a batch of events at a time, continuing after the last one looked at, until a call
+/// finds no more; returns how many deliveries were queued.
+async fn replay_batches(
+    store: &Store,
+    sink: &SinkConfig,
+    args: &ReplayArgs,
+) -> anyhow::Result<usize> {
+    // The newest event now: the bar runs through sequence numbers up to it.
+    let newest = store
+        .events(EventFilter {
+            limit: 1,
+            ..EventFilter::default()
+        })
+        .await?
+        .first()
+        .map_or(0, |event| event.sequence);
+    let bar = progress(
+        newest.max(0) as u64,
+        "{spinner} replaying [{bar:40}] event #{pos} of #{len}, {msg}",
+    )?;
+    let mut queued = 0;
+    let mut after_sequence = 0;
+    loop {
+        let requeued = store
+            .requeue(Requeue {
+                sink: Some(sink.name.as_str().to_owned()),
+                dead_only: false,
+                since: args.since,
+                order_id: args.order.clone(),
+                event_id: args.event.clone(),
+                limit: BATCH,
+                after_sequence,
+                filter: Some(sink.filter.clone()),
+                ..Requeue::default()
+            })
+            .await?;
+        if requeued.last_sequence <= after_sequence {
+            break;
+        }
+        after_sequence = requeued.last_sequence;
+        queued += requeued.count;
+        // Events that arrived since the start are looked at too.
+        if after_sequence as u64 > bar.length().unwrap_or(0) {
+            bar.set_length(after_sequence as u64);
+        }
+        bar.set_position(after_sequence as u64);
+        bar.set_message(format!("{queued} queued"));
+    }
+    bar.finish_and_clear();
+    Ok(queued)
+}
+
+pub(super) async fn list_dead_letters(args: DeadLetterListArgs) -> anyhow::Result<ExitCode> {
+    let config = args.store.config()?;
+    let store = open_read_only(&config).await?;
+    let letters = store
+        .dead_letters(
+            args.sink.as_ref().map(|sink| sink.as_str().to_owned()),
+            None,
+            args.limit,
+        )
+        .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&letters)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = Table::new();
+    out.load_style(UTF8_FULL_CONDENSED).set_header([
+        "id",
+        "sink",
+        "eventId",
+        "eventType",
+        "order",
+        "attempts",
+        "queued at",
+        "last error",
+    ]);
+    for letter in &letters {
+        out.add_row(vec![
+            letter.id.to_string(),
+            letter.sink.clone(),
+            letter.event_id.to_string(),
+            letter.event_type.to_string(),
+            letter
+                .order_id
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), ToString::to_string),
+            letter.attempts.to_string(),
+            letter.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            letter.last_error.clone().unwrap_or_else(|| "-".to_owned()),
+        ]);
+    }
+    println!("{out}");
+    let more = if letters.len() == args.limit {
+        " (there may be more: raise --limit)"
+    } else {
+        ""
+    };
+    println!(
+        "{}{more}",
+        plural(letters.len(), "dead letter", "dead letters")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn retry_dead_letters(args: DeadLetterRetryArgs) -> anyhow::Result<ExitCode> {
+    if args.ids.is_empty() && !args.all {
+        bail!(
+            "say which dead letters to retry: --id ID (repeat it, or separate ids with commas; \
+             `order-listener dead-letters list` shows them), or --all (with --sink NAME for one \
+             sink only)"
+        );
+    }
+    let config = args.store.config()?;
+    let store = open_for_admin(&config).await?;
+    let sink = args.sink.as_ref().map(|sink| sink.as_str().to_owned());
+    let result = retry_batches(&store, sink.clone(), &args.ids).await;
+    let statuses = store.sink_statuses().await;
+    store.close().await;
+    let queued = result?;
+    println!(
+        "queued {} again; `serve` delivers them",
+        plural(queued, "dead letter", "dead letters")
+    );
+    for status in statuses? {
+        if sink.as_ref().is_none_or(|sink| sink == &status.name) {
+            let reason = status.disabled.as_ref().map(|(_, reason)| reason.as_str());
+            warn_if_disabled(&config, &status.name, reason);
+        }
+    }
+    if !args.ids.is_empty() && queued < args.ids.len() {
+        let missing = args.ids.len() - queued;
+        eprintln!(
+            "{missing} of the {} ids given {}{}",
+            args.ids.len(),
+            if missing == 1 {
+                "is not a dead letter"
+            } else {
+                "are not dead letters"
+            },
+            sink.map_or_else(String::new, |sink| format!(" of sink {sink}")),
+        );
+        if queued == 0 {
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Requeues dead letters a batch at a time until a batch comes back short.
+async fn retry_batches(store: &Store, sink: Option<String>, ids: &[i64]) -> anyhow::Result<usize> {
+    let total = if ids.is_empty() {
+        store
+            .sink_statuses()
+            .await?
+            .iter()
+            .filter(|status| sink.as_ref().is_none_or(|sink| sink == &status.name))
+            .map(|status| status.dead)
+            .sum()
+    } else {
+        ids.len() as u64
+    };
+    let bar = progress(
+        total,
+        "{spinner} retrying [{bar:40}] {pos}/{len} dead letters",
+    )?;
+    let mut queued = 0;
+    loop {
+        let requeued = store
+            .requeue(Requeue {
+                sink: sink.clone(),
+                dead_only: true,
+                ids: ids.to_vec(),
+                limit: BATCH,
+                ..Requeue::default()
+            })
+            .await?;
+        queued += requeued.count;
+        if queued as u64 > bar.length().unwrap_or(0) {
+            bar.set_length(queued as u64);
+        }
+        bar.set_position(queued as u64);
+        if requeued.count < BATCH {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(queued)
+}
+
+/// One line of `sinks list`: the outbox's counts with what the configuration says.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SinkLine {
+    name: String,
+    /// `http`, `nats` or `amqp`; `None` when the outbox has rows for a sink no longer configured.
+    #[serde(rename = "type")]
+    kind: Option<&'static str>,
+    /// `enabled` in the configuration.
+    enabled_in_config: bool,
+    pending: u64,
+    delivered: u64,
+    dead: u64,
+    failing: u64,
+    oldest_pending_at: Option<DateTime<Utc>>,
+    disabled_at: Option<DateTime<Utc>>,
+    disabled_reason: Option<String>,
+}
+
+fn sink_lines(config: &Config, statuses: Vec<SinkStatus>) -> Vec<SinkLine> {
+    let mut lines: Vec<SinkLine> = statuses
+        .into_iter()
+        .map(|status| {
+            let (disabled_at, disabled_reason) = status.disabled.unzip();
+            SinkLine {
+                name: status.name,
+                kind: None,
+                enabled_in_config: false,
+                pending: status.pending,
+                delivered: status.delivered,
+                dead: status.dead,
+                failing: status.failing,
+                oldest_pending_at: status.oldest_pending_at,
+                disabled_at,
+                disabled_reason,
+            }
+        })
+        .collect();
+    for sink in &config.sinks {
+        let kind = match sink.target {
+            SinkTarget::Http { .. } => "http",
+            SinkTarget::Nats { .. } => "nats",
+            SinkTarget::Amqp { .. } => "amqp",
+        };
+        let index = match lines
+            .iter()
+            .position(|line| line.name == sink.name.as_str())
+        {
+            Some(index) => index,
+            None => {
+                lines.push(SinkLine {
+                    name: sink.name.as_str().to_owned(),
+                    kind: None,
+                    enabled_in_config: false,
+                    pending: 0,
+                    delivered: 0,
+                    dead: 0,
+                    failing: 0,
+                    oldest_pending_at: None,
+                    disabled_at: None,
+                    disabled_reason: None,
+                });
+                lines.len() - 1
+            }
+        };
+        lines[index].kind = Some(kind);
+        lines[index].enabled_in_config = sink.enabled;
+    }
+    lines.sort_by(|a, b| a.name.cmp(&b.name));
+    lines
+}
+
+pub(super) async fn list_sinks(args: SinkListArgs) -> anyhow::Result<ExitCode> {
+    let config = args.store.config()?;
+    let store = open_read_only(&config).await?;
+    let lines = sink_lines(&config, store.sink_statuses().await?);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&lines)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = Table::new();
+    out.load_style(UTF8_FULL_CONDENSED).set_header([
+        "sink",
+        "type",
+        "pending",
+        "delivered",
+        "dead",
+        "failing",
+        "oldest pending",
+        "status",
+    ]);
+    for line in &lines {
+        let status = match (&line.disabled_at, &line.disabled_reason) {
+            (Some(at), reason) => format!(
+                "disabled since {} ({}): `order-listener sinks enable {}`",
+                at.format("%Y-%m-%d %H:%M:%S"),
+                reason.as_deref().unwrap_or("-"),
+                line.name
+            ),
+            (None, _) if line.kind.is_none() => "not configured".to_owned(),
+            (None, _) if !line.enabled_in_config => "enabled = false in the config".to_owned(),
+            (None, _) => "enabled".to_owned(),
+        };
+        out.add_row(vec![
+            line.name.clone(),
+            line.kind.unwrap_or("-").to_owned(),
+            line.pending.to_string(),
+            line.delivered.to_string(),
+            line.dead.to_string(),
+            line.failing.to_string(),
+            line.oldest_pending_at.map_or_else(
+                || "-".to_owned(),
+                |at| at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            ),
+            status,
+        ]);
+    }
+    println!("{out}");
+    if lines.is_empty() {
+        println!("no sinks: add [sinks.NAME] tables to the file given with --config");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn enable_sink(args: SinkEnableArgs) -> anyhow::Result<ExitCode> {
+    let config = args.store.config()?;
+    let store = open_for_admin(&config).await?;
+    let name = args.name.as_str();
+    let result = async {
+        let mark = disabled_mark(&store, name).await?;
+        if mark.is_some() {
+            store.set_sink_disabled(name, None).await?;
+        }
+        Ok::<_, anyhow::Error>(mark)
+    }
+    .await;
+    store.close().await;
+    match result? {
+        Some(reason) => println!(
+            "sink {name} is enabled again (it was disabled: {reason}); `serve` resumes its \
+             deliveries within a second"
+        ),
+        None => println!("sink {name} was not disabled; nothing to do"),
+    }
+    if !config.sinks.iter().any(|sink| sink.name == args.name) {
+        eprintln!("note: no sink named {name} is configured, so nothing is delivered to it");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_an_instant_or_a_duration_ago() {
+        let now = DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let cases = [
+            ("2024-04-30T08:00:00Z", Some("2024-04-30T08:00:00+00:00")),
+            (
+                "2024-04-30T10:00:00+02:00",
+                Some("2024-04-30T08:00:00+00:00"),
+            ),
+            ("2h", Some("2024-05-01T10:00:00+00:00")),
+            ("1day 30m", Some("2024-04-30T11:30:00+00:00")),
+            ("yesterday", None),
+            ("", None),
+        ];
+        for (text, expected) in cases {
+            let parsed = since_at(text, now).ok().map(|at| at.to_rfc3339());
+            assert_eq!(parsed.as_deref(), expected, "{text:?}");
+        }
+        assert!(since_at("soon", now).unwrap_err().contains("RFC 3339"));
+    }
+}
