@@ -80,6 +80,10 @@ impl App {
             .map(|sink| Ok((sink.clone(), Arc::new(Sink::new(sink)?))))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let state = AppState {
+            sinks: sinks
+                .iter()
+                .map(|(sink, _)| sink.name.to_string())
+                .collect(),
             metrics,
             store,
             gate: Arc::new(Gate::new(&config.access)),
@@ -162,7 +166,7 @@ impl App {
             format!("order-listener {} is listening", env!("CARGO_PKG_VERSION")),
             format!("  Listener API  POST {}", self.listener_url()),
             format!(
-                "  admin API     http://{}  (health: /healthz, /readyz)",
+                "  admin API     http://{}  (/api/v1/…, /api/v1/stream, /metrics, /healthz, /readyz)",
                 self.admin_addr()
             ),
             format!("  data dir      {}", self.config.data_dir.display()),

@@ -12,14 +12,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{ForwardError, Sent, Sink};
-use crate::config::sinks::SinkConfig;
+use crate::config::sinks::{RetryPolicy, SinkConfig};
 use crate::metrics::{AttemptResult, Metrics};
-use crate::store::{Delivery, DeliveryOutcome, Store};
+use crate::store::{Delivery, DeliveryOutcome, OutcomeKind, Store};
 
 /// How often the worker looks for work that another process queued.
 const POLL: Duration = Duration::from_secs(1);
@@ -137,6 +137,33 @@ pub async fn run(
     record(&store, &config, &metrics, &mut busy, finished).await;
 }
 
+/// After a failed attempt: the next one, on the schedule and no sooner than the sink asked, or
+/// a dead letter when that would be past the horizon.
+fn after_failure(
+    retry: &RetryPolicy,
+    delivery: &Delivery,
+    error: &ForwardError,
+    now: DateTime<Utc>,
+) -> OutcomeKind {
+    let failures = delivery.attempts + 1;
+    let wait = retry
+        .wait_after(failures)
+        .max(error.retry_after.unwrap_or_default());
+    let next_attempt_at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+    let horizon = delivery.created_at
+        + chrono::Duration::from_std(retry.horizon).unwrap_or(chrono::Duration::MAX);
+    if next_attempt_at > horizon {
+        OutcomeKind::Dead {
+            error: error.message.clone(),
+        }
+    } else {
+        OutcomeKind::Retry {
+            next_attempt_at,
+            error: error.message.clone(),
+        }
+    }
+}
+
 async fn is_disabled(store: &Store, name: &str) -> bool {
     store.sink_statuses().await.is_ok_and(|statuses| {
         statuses
@@ -162,55 +189,45 @@ async fn record(
     let mut outcomes = Vec::with_capacity(attempts.len());
     for attempt in &attempts {
         let delivery = &attempt.delivery;
-        let outcome = match &attempt.result {
+        let result = match &attempt.result {
             Ok(sent) => {
                 if sent.duplicate {
                     metrics.duplicate(name);
                 }
                 metrics.delivery(name, AttemptResult::Delivered, attempt.elapsed);
                 tracing::debug!(sink = name, event_id = %delivery.event_id, "delivered");
-                DeliveryOutcome::Delivered { id: delivery.id }
+                OutcomeKind::Delivered
             }
             Err(error) if error.gone => {
                 gone = Some(error.message.clone());
                 metrics.delivery(name, AttemptResult::Failed, attempt.elapsed);
                 // Not the delivery's fault: it waits, untouched, for the sink to come back.
-                DeliveryOutcome::Retry {
-                    id: delivery.id,
+                OutcomeKind::Retry {
                     next_attempt_at: now,
                     error: error.message.clone(),
                 }
             }
             Err(error) => {
+                let outcome = after_failure(&config.retry, delivery, error, now);
                 let failures = delivery.attempts + 1;
-                let wait = config
-                    .retry
-                    .wait_after(failures)
-                    .max(error.retry_after.unwrap_or_default());
-                let next_attempt_at =
-                    now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-                let horizon = delivery.created_at
-                    + chrono::Duration::from_std(config.retry.horizon)
-                        .unwrap_or(chrono::Duration::MAX);
-                if next_attempt_at > horizon {
-                    metrics.delivery(name, AttemptResult::Dead, attempt.elapsed);
-                    tracing::warn!(sink = name, event_id = %delivery.event_id, attempts = failures, error = %error, "delivery failed past the retry horizon: now a dead letter");
-                    DeliveryOutcome::Dead {
-                        id: delivery.id,
-                        error: error.message.clone(),
+                match &outcome {
+                    OutcomeKind::Dead { .. } => {
+                        metrics.delivery(name, AttemptResult::Dead, attempt.elapsed);
+                        tracing::warn!(sink = name, event_id = %delivery.event_id, attempts = failures, error = %error, "delivery failed past the retry horizon: now a dead letter");
                     }
-                } else {
-                    metrics.delivery(name, AttemptResult::Failed, attempt.elapsed);
-                    tracing::info!(sink = name, event_id = %delivery.event_id, attempts = failures, retry_in_s = wait.as_secs(), error = %error, "delivery failed; will retry");
-                    DeliveryOutcome::Retry {
-                        id: delivery.id,
-                        next_attempt_at,
-                        error: error.message.clone(),
+                    _ => {
+                        metrics.delivery(name, AttemptResult::Failed, attempt.elapsed);
+                        tracing::info!(sink = name, event_id = %delivery.event_id, attempts = failures, error = %error, "delivery failed; will retry");
                     }
                 }
+                outcome
             }
         };
-        outcomes.push(outcome);
+        outcomes.push(DeliveryOutcome {
+            id: delivery.id,
+            queued_at: delivery.created_at,
+            result,
+        });
     }
     if let Some(reason) = &gone {
         tracing::error!(sink = name, reason = %reason, "the sink answered 410 Gone: it is disabled until `order-listener sinks enable {name}`");
@@ -226,4 +243,92 @@ async fn record(
         busy.remove(&attempt.lane);
     }
     gone.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn delivery(attempts: u32, queued_seconds_ago: i64, now: DateTime<Utc>) -> Delivery {
+        Delivery {
+            id: 1,
+            sink: "s".into(),
+            sequence: 1,
+            event_id: "e".parse().unwrap(),
+            event_type: crate::domain::envelope::EventType::ServiceOrderCreation,
+            event_date: now.into(),
+            order_id: None,
+            state: "pending".into(),
+            attempts,
+            created_at: now - chrono::Duration::seconds(queued_seconds_ago),
+            next_attempt_at: now,
+            last_error: None,
+            body: bytes::Bytes::new(),
+        }
+    }
+
+    fn next_in(outcome: &OutcomeKind, now: DateTime<Utc>) -> Option<i64> {
+        match outcome {
+            OutcomeKind::Retry {
+                next_attempt_at, ..
+            } => Some((*next_attempt_at - now).num_seconds()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn failures_follow_the_schedule_honour_retry_after_and_die_past_the_horizon() {
+        let retry = RetryPolicy {
+            schedule: vec![Duration::from_secs(5), Duration::from_secs(30)],
+            horizon: Duration::from_secs(600),
+        };
+        let now = Utc::now();
+        let plain = ForwardError::retry("503");
+        let patient = ForwardError {
+            retry_after: Some(Duration::from_secs(120)),
+            ..ForwardError::retry("429")
+        };
+        assert_eq!(
+            next_in(
+                &after_failure(&retry, &delivery(0, 0, now), &plain, now),
+                now
+            ),
+            Some(5)
+        );
+        assert_eq!(
+            next_in(
+                &after_failure(&retry, &delivery(1, 0, now), &plain, now),
+                now
+            ),
+            Some(30)
+        );
+        assert_eq!(
+            next_in(
+                &after_failure(&retry, &delivery(7, 0, now), &plain, now),
+                now
+            ),
+            Some(30)
+        );
+        assert_eq!(
+            next_in(
+                &after_failure(&retry, &delivery(0, 0, now), &patient, now),
+                now
+            ),
+            Some(120),
+            "Retry-After is longer than the schedule's wait"
+        );
+        assert!(matches!(
+            after_failure(&retry, &delivery(3, 590, now), &plain, now),
+            OutcomeKind::Dead { .. }
+        ));
+        assert!(
+            matches!(
+                after_failure(&retry, &delivery(3, 500, now), &patient, now),
+                OutcomeKind::Dead { .. }
+            ),
+            "a Retry-After past the horizon makes a dead letter now"
+        );
+    }
 }

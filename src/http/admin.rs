@@ -339,11 +339,32 @@ fn sink_json(status: &SinkStatus) -> serde_json::Value {
     })
 }
 
-/// The outbox of every sink that has one, or that is disabled.
+/// Every configured sink, and every sink that has an outbox or is disabled.
 async fn sinks(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     require_admin(&app, &headers)?;
-    let statuses = app.store.sink_statuses().await?;
-    let items: Vec<serde_json::Value> = statuses.iter().map(sink_json).collect();
+    let mut statuses = app.store.sink_statuses().await?;
+    for name in app.sinks.iter() {
+        if !statuses.iter().any(|status| &status.name == name) {
+            statuses.push(SinkStatus {
+                name: name.clone(),
+                pending: 0,
+                delivered: 0,
+                dead: 0,
+                failing: 0,
+                oldest_pending_at: None,
+                disabled: None,
+            });
+        }
+    }
+    statuses.sort_by(|a, b| a.name.cmp(&b.name));
+    let items: Vec<serde_json::Value> = statuses
+        .iter()
+        .map(|status| {
+            let mut item = sink_json(status);
+            item["configured"] = app.sinks.contains(&status.name).into();
+            item
+        })
+        .collect();
     Ok(json(
         StatusCode::OK,
         to_body(&serde_json::json!({ "items": items }))?,

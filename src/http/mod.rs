@@ -37,6 +37,8 @@ pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
 pub struct AppState {
     /// The app's metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The names of the configured, enabled sinks.
+    pub sinks: Arc<[String]>,
     /// The event store.
     pub store: Store,
     /// Checks who may post and what.

@@ -256,18 +256,26 @@ pub fn lane(order_id: Option<&str>, event_id: &str) -> String {
     }
 }
 
-/// What became of one delivery attempt.
+/// What became of one delivery attempt. It applies only if the delivery was not queued again
+/// meanwhile (a replay or a retry while the attempt was in flight), so that a requeue is never
+/// swallowed by an older attempt's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliveryOutcome {
+pub struct DeliveryOutcome {
+    /// The outbox row.
+    pub id: i64,
+    /// The row's `created_at` when the attempt began.
+    pub queued_at: DateTime<Utc>,
+    /// What happened.
+    pub result: OutcomeKind,
+}
+
+/// What happened to a delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutcomeKind {
     /// The sink has it.
-    Delivered {
-        /// The outbox row.
-        id: i64,
-    },
+    Delivered,
     /// Try again at `next_attempt_at`.
     Retry {
-        /// The outbox row.
-        id: i64,
         /// When.
         next_attempt_at: DateTime<Utc>,
         /// Why it failed.
@@ -275,8 +283,6 @@ pub enum DeliveryOutcome {
     },
     /// Past the retry horizon: a dead letter.
     Dead {
-        /// The outbox row.
-        id: i64,
         /// Why it failed last.
         error: String,
     },

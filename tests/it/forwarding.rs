@@ -229,6 +229,15 @@ order_states = ["completed"]
 
     let (status, event) = app.admin_get("/api/v1/events/SO-fwd-0-completed").await;
     assert_eq!(status, 200, "{event}");
+    let (_, sinks) = app.admin_get("/api/v1/sinks").await;
+    let names: Vec<&str> = sinks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|sink| sink["configured"] == true)
+        .map(|sink| sink["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["completions", "everything"], "{sinks}");
 }
 
 fn ids_of(requests: &[Received]) -> BTreeSet<String> {

@@ -9,7 +9,7 @@ use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
 use super::{RECORD_COLUMNS, SqliteStore, classify, internal, lane, received_at, record_from_row};
 use crate::domain::envelope::{EventId, EventType, OrderFacts};
 use crate::store::{
-    Delivery, DeliveryOutcome, EventRecord, Requeue, Requeued, SinkStatus, StoreError,
+    Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, Requeued, SinkStatus, StoreError,
 };
 
 const DELIVERY_COLUMNS: &str =
@@ -145,29 +145,38 @@ impl SqliteStore {
                 let transaction =
                     connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 for outcome in &outcomes {
-                    match outcome {
-                        DeliveryOutcome::Delivered { id } => transaction
+                    let (id, queued) = (outcome.id, outcome.queued_at.timestamp_micros());
+                    match &outcome.result {
+                        OutcomeKind::Delivered => transaction
                             .prepare_cached(
                                 "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,
-                                     last_attempt_us = ?2, last_error = NULL WHERE id = ?1",
+                                     last_attempt_us = ?2, last_error = NULL
+                                 WHERE id = ?1 AND created_us = ?3 AND state = 'pending'",
                             )?
-                            .execute(params![id, now])?,
-                        DeliveryOutcome::Retry {
-                            id,
+                            .execute(params![id, now, queued])?,
+                        OutcomeKind::Retry {
                             next_attempt_at,
                             error,
                         } => transaction
                             .prepare_cached(
                                 "UPDATE deliveries SET attempts = attempts + 1, last_attempt_us = ?2,
-                                     next_attempt_us = ?3, last_error = ?4 WHERE id = ?1",
+                                     next_attempt_us = ?3, last_error = ?4
+                                 WHERE id = ?1 AND created_us = ?5 AND state = 'pending'",
                             )?
-                            .execute(params![id, now, next_attempt_at.timestamp_micros(), error])?,
-                        DeliveryOutcome::Dead { id, error } => transaction
+                            .execute(params![
+                                id,
+                                now,
+                                next_attempt_at.timestamp_micros(),
+                                error,
+                                queued
+                            ])?,
+                        OutcomeKind::Dead { error } => transaction
                             .prepare_cached(
                                 "UPDATE deliveries SET state = 'dead', attempts = attempts + 1,
-                                     last_attempt_us = ?2, last_error = ?3 WHERE id = ?1",
+                                     last_attempt_us = ?2, last_error = ?3
+                                 WHERE id = ?1 AND created_us = ?4 AND state = 'pending'",
                             )?
-                            .execute(params![id, now, error])?,
+                            .execute(params![id, now, error, queued])?,
                     };
                 }
                 transaction.commit()
@@ -443,4 +452,110 @@ fn replay(
         count,
         last_sequence,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::envelope::{ParseOptions, parse_notification};
+    use crate::domain::routing::{Route, RouteFilter};
+    use crate::store::{NewEvent, WriterOptions};
+
+    fn event(id: &str, millis: u32) -> NewEvent {
+        let body = serde_json::json!({
+            "eventId": id,
+            "eventDate": format!("2019-03-25T08:08:56.{millis:03}Z"),
+            "eventType": "ServiceOrderCreationNotification",
+            "event": {"id": "SO-1", "state": "acknowledged", "orderItem": []},
+        });
+        NewEvent {
+            notification: parse_notification(body.to_string().into(), ParseOptions::default())
+                .unwrap(),
+            received_at: Utc::now(),
+            sender: None,
+            client: None,
+        }
+    }
+
+    async fn store(dir: &std::path::Path) -> SqliteStore {
+        let route = Route {
+            sink: "hook".parse().unwrap(),
+            filter: RouteFilter::default(),
+        };
+        SqliteStore::open(
+            dir.join("s.sqlite3"),
+            WriterOptions::default(),
+            vec![route],
+            None,
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn one_lane_goes_in_event_date_order_one_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path()).await;
+        store.append(event("late", 900)).await.unwrap();
+        store.append(event("early", 100)).await.unwrap();
+        let due = store
+            .due_deliveries("hook".into(), Utc::now(), Vec::new(), 10)
+            .await
+            .unwrap();
+        let ids: Vec<&str> = due.iter().map(|d| d.event_id.as_str()).collect();
+        assert_eq!(ids, ["early"], "only the head of the order's lane");
+        let busy = store
+            .due_deliveries("hook".into(), Utc::now(), vec![due[0].lane()], 10)
+            .await
+            .unwrap();
+        assert!(busy.is_empty(), "a busy lane gives nothing");
+        store
+            .record_outcomes(vec![DeliveryOutcome {
+                id: due[0].id,
+                queued_at: due[0].created_at,
+                result: OutcomeKind::Delivered,
+            }])
+            .await
+            .unwrap();
+        let next = store
+            .due_deliveries("hook".into(), Utc::now(), Vec::new(), 10)
+            .await
+            .unwrap();
+        assert_eq!(next[0].event_id.as_str(), "late");
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn an_attempt_in_flight_does_not_swallow_a_replay_queued_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path()).await;
+        store.append(event("e1", 100)).await.unwrap();
+        let taken = store
+            .due_deliveries("hook".into(), Utc::now(), Vec::new(), 10)
+            .await
+            .unwrap()
+            .remove(0);
+        // Replayed while the attempt is in flight…
+        let replayed = store
+            .requeue(Requeue {
+                sink: Some("hook".into()),
+                limit: 10,
+                ..Requeue::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(replayed.count, 1);
+        // …then the attempt's outcome arrives: it must not mark the replay delivered.
+        store
+            .record_outcomes(vec![DeliveryOutcome {
+                id: taken.id,
+                queued_at: taken.created_at,
+                result: OutcomeKind::Delivered,
+            }])
+            .await
+            .unwrap();
+        let statuses = store.sink_statuses().await.unwrap();
+        assert_eq!((statuses[0].pending, statuses[0].delivered), (1, 0));
+        store.close().await;
+    }
 }
