@@ -100,6 +100,7 @@ pub struct Settings {
     shutdown_grace_seconds: u64,
     commit_batch_max: usize,
     commit_queue_capacity: usize,
+    outbox_lease_seconds: u64,
     tls: TlsSettings,
     security: clients::SecuritySettings,
     anonymous: clients::AnonymousSettings,
@@ -137,6 +138,7 @@ impl Default for Settings {
             shutdown_grace_seconds: 10,
             commit_batch_max: 512,
             commit_queue_capacity: 4096,
+            outbox_lease_seconds: 60,
             tls: TlsSettings::default(),
             security: clients::SecuritySettings::default(),
             anonymous: clients::AnonymousSettings::default(),
@@ -432,6 +434,7 @@ impl TryFrom<Settings> for Config {
             writer: WriterOptions {
                 max_batch: settings.commit_batch_max.max(1),
                 queue_capacity: settings.commit_queue_capacity.max(1),
+                lease: Duration::from_secs(settings.outbox_lease_seconds.max(1)),
             },
         })
     }

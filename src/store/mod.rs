@@ -4,6 +4,7 @@
 //! module with its own migrations. Only this module knows SQL. An append returns only once the
 //! event is committed, so the HTTP layer can acknowledge it.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use crate::domain::routing::{Route, RouteFilter};
 use crate::domain::state::State;
 use crate::metrics::Metrics;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Where the events are kept.
@@ -364,6 +366,8 @@ pub struct Commits {
 pub enum Store {
     /// Embedded SQLite.
     Sqlite(SqliteStore),
+    /// PostgreSQL, shared by replicas.
+    Postgres(PostgresStore),
 }
 
 impl Store {
@@ -393,7 +397,9 @@ impl Store {
             Storage::Sqlite { path } => Ok(Store::Sqlite(
                 SqliteStore::open(path.clone(), options, routes, metrics).await?,
             )),
-            Storage::Postgres { .. } => Err(postgres_not_built()),
+            Storage::Postgres { url } => Ok(Store::Postgres(
+                PostgresStore::open(url, options, routes, metrics, true).await?,
+            )),
         }
     }
 
@@ -401,6 +407,7 @@ impl Store {
     pub fn commits(&self) -> Option<Commits> {
         match self {
             Store::Sqlite(store) => store.commits(),
+            Store::Postgres(store) => store.commits(),
         }
     }
 
@@ -412,6 +419,7 @@ impl Store {
     ) -> Result<Vec<(EventRecord, Bytes)>, StoreError> {
         match self {
             Store::Sqlite(store) => store.events_after(sequence, limit).await,
+            Store::Postgres(store) => store.events_after(sequence, limit).await,
         }
     }
 
@@ -430,6 +438,11 @@ impl Store {
                     .due_deliveries(sink.to_owned(), now, busy, limit)
                     .await
             }
+            Store::Postgres(store) => {
+                store
+                    .due_deliveries(sink.to_owned(), now, busy, limit)
+                    .await
+            }
         }
     }
 
@@ -437,6 +450,7 @@ impl Store {
     pub async fn next_due(&self, sink: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         match self {
             Store::Sqlite(store) => store.next_due(sink.to_owned()).await,
+            Store::Postgres(store) => store.next_due(sink.to_owned()).await,
         }
     }
 
@@ -444,6 +458,7 @@ impl Store {
     pub async fn record_outcomes(&self, outcomes: Vec<DeliveryOutcome>) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(store) => store.record_outcomes(outcomes).await,
+            Store::Postgres(store) => store.record_outcomes(outcomes).await,
         }
     }
 
@@ -451,6 +466,7 @@ impl Store {
     pub async fn requeue(&self, request: Requeue) -> Result<Requeued, StoreError> {
         match self {
             Store::Sqlite(store) => store.requeue(request).await,
+            Store::Postgres(store) => store.requeue(request).await,
         }
     }
 
@@ -462,6 +478,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(store) => store.set_sink_disabled(sink.to_owned(), reason).await,
+            Store::Postgres(store) => store.set_sink_disabled(sink.to_owned(), reason).await,
         }
     }
 
@@ -469,6 +486,7 @@ impl Store {
     pub async fn sink_statuses(&self) -> Result<Vec<SinkStatus>, StoreError> {
         match self {
             Store::Sqlite(store) => store.sink_statuses().await,
+            Store::Postgres(store) => store.sink_statuses().await,
         }
     }
 
@@ -481,6 +499,7 @@ impl Store {
     ) -> Result<Vec<Delivery>, StoreError> {
         match self {
             Store::Sqlite(store) => store.dead_letters(sink, before_id, limit).await,
+            Store::Postgres(store) => store.dead_letters(sink, before_id, limit).await,
         }
     }
 
@@ -488,6 +507,7 @@ impl Store {
     pub async fn deliveries_of(&self, event_id: &EventId) -> Result<Vec<Delivery>, StoreError> {
         match self {
             Store::Sqlite(store) => store.deliveries_of(event_id.clone()).await,
+            Store::Postgres(store) => store.deliveries_of(event_id.clone()).await,
         }
     }
 
@@ -504,7 +524,9 @@ impl Store {
                         .await?,
                 ))
             }
-            Storage::Postgres { .. } => Err(postgres_not_built()),
+            Storage::Postgres { url } => Ok(Store::Postgres(
+                PostgresStore::open(url, WriterOptions::default(), Vec::new(), None, true).await?,
+            )),
         }
     }
 
@@ -514,7 +536,9 @@ impl Store {
             Storage::Sqlite { path } => Ok(Store::Sqlite(
                 SqliteStore::open_read_only(path.clone()).await?,
             )),
-            Storage::Postgres { .. } => Err(postgres_not_built()),
+            Storage::Postgres { url } => Ok(Store::Postgres(
+                PostgresStore::open(url, WriterOptions::default(), Vec::new(), None, false).await?,
+            )),
         }
     }
 
@@ -522,6 +546,7 @@ impl Store {
     pub async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
         match self {
             Store::Sqlite(store) => store.append(event).await,
+            Store::Postgres(store) => store.append(event).await,
         }
     }
 
@@ -529,6 +554,7 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(store) => store.ping().await,
+            Store::Postgres(store) => store.ping().await,
         }
     }
 
@@ -539,6 +565,7 @@ impl Store {
     ) -> Result<Option<(EventRecord, Bytes)>, StoreError> {
         match self {
             Store::Sqlite(store) => store.event(event_id.clone()).await,
+            Store::Postgres(store) => store.event(event_id.clone()).await,
         }
     }
 
@@ -546,6 +573,7 @@ impl Store {
     pub async fn events(&self, filter: EventFilter) -> Result<Vec<EventRecord>, StoreError> {
         match self {
             Store::Sqlite(store) => store.events(filter).await,
+            Store::Postgres(store) => store.events(filter).await,
         }
     }
 
@@ -553,6 +581,7 @@ impl Store {
     pub async fn order(&self, order_id: &OrderId) -> Result<Option<ServiceOrder>, StoreError> {
         match self {
             Store::Sqlite(store) => store.order(order_id.clone()).await,
+            Store::Postgres(store) => store.order(order_id.clone()).await,
         }
     }
 
@@ -560,6 +589,7 @@ impl Store {
     pub async fn orders(&self, filter: OrderFilter) -> Result<Vec<OrderSummary>, StoreError> {
         match self {
             Store::Sqlite(store) => store.orders(filter).await,
+            Store::Postgres(store) => store.orders(filter).await,
         }
     }
 
@@ -567,6 +597,7 @@ impl Store {
     pub fn writer_stats(&self) -> WriterStats {
         match self {
             Store::Sqlite(store) => store.writer_stats(),
+            Store::Postgres(store) => store.writer_stats(),
         }
     }
 
@@ -575,15 +606,9 @@ impl Store {
     pub async fn close(&self) {
         match self {
             Store::Sqlite(store) => store.close().await,
+            Store::Postgres(store) => store.close().await,
         }
     }
-}
-
-fn postgres_not_built() -> StoreError {
-    StoreError::Internal(Arc::new(std::io::Error::other(
-        "the PostgreSQL backend is not available in this version; use the embedded SQLite store \
-         (leave database_url unset, or give a sqlite:// URL)",
-    )))
 }
 
 /// How the writer batches commits.
@@ -593,6 +618,9 @@ pub struct WriterOptions {
     pub max_batch: usize,
     /// The most appends waiting for the writer; past it, callers wait.
     pub queue_capacity: usize,
+    /// PostgreSQL: how long a claimed delivery stays one replica's before another may take it
+    /// over.
+    pub lease: std::time::Duration,
 }
 
 impl Default for WriterOptions {
@@ -600,6 +628,7 @@ impl Default for WriterOptions {
         WriterOptions {
             max_batch: 512,
             queue_capacity: 4096,
+            lease: std::time::Duration::from_secs(60),
         }
     }
 }

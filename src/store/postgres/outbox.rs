@@ -1,0 +1,422 @@
+//! The PostgreSQL outbox. Replicas share the work: a worker claims due lane heads with
+//! `FOR UPDATE SKIP LOCKED` and a lease; the outcome clears the lease. A replica that dies
+//! leaves its leases to expire, and another replica takes the deliveries over.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
+
+use super::{
+    PostgresStore, RECORD_COLUMNS, classify, event_date, instant, internal, micros, record_from_row,
+};
+use crate::domain::envelope::{EventId, EventType, OrderFacts};
+use crate::store::{
+    Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, Requeued, SinkStatus, StoreError,
+    lane,
+};
+
+const DELIVERY_COLUMNS: &str =
+    "d.id, d.sink, d.sequence, e.event_id, e.event_type, e.event_date_us,
+     e.order_id, d.state, d.attempts, d.created_us, d.next_attempt_us, d.last_error, e.body";
+
+fn delivery_from_row(row: &Row) -> Result<Delivery, StoreError> {
+    let event_id: String = row.get(3);
+    let event_type: String = row.get(4);
+    let order_id: Option<String> = row.get(6);
+    Ok(Delivery {
+        id: row.get(0),
+        sink: row.get(1),
+        sequence: row.get(2),
+        event_id: event_id
+            .parse()
+            .map_err(|why| internal(format!("stored event id {event_id:?} {why}")))?,
+        event_type: event_type.parse().map_err(internal)?,
+        event_date: event_date(row.get(5))?,
+        order_id: order_id
+            .map(|id| {
+                id.parse()
+                    .map_err(|why| internal(format!("stored order id {id:?} {why}")))
+            })
+            .transpose()?,
+        state: row.get(7),
+        attempts: u32::try_from(row.get::<_, i32>(8)).unwrap_or_default(),
+        created_at: instant(row.get(9))?,
+        next_attempt_at: instant(row.get(10))?,
+        last_error: row.get(11),
+        body: Bytes::from(row.get::<_, Vec<u8>>(12)),
+    })
+}
+
+impl PostgresStore {
+    fn outbox_changed(&self) {
+        if let Some(announce) = &self.inner.announce {
+            announce.outbox.send_modify(|generation| *generation += 1);
+        }
+    }
+
+    /// Events after `sequence`, oldest first, with their bodies.
+    pub async fn events_after(
+        &self,
+        sequence: i64,
+        limit: usize,
+    ) -> Result<Vec<(EventRecord, Bytes)>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {RECORD_COLUMNS}, body FROM events WHERE sequence > $1
+                     ORDER BY sequence LIMIT $2"
+                ),
+                &[&sequence, &(limit.clamp(1, 10_000) as i64)],
+            )
+            .await
+            .map_err(classify)?;
+        rows.iter()
+            .map(|row| {
+                let body: Vec<u8> = row.get(9);
+                Ok((record_from_row(row)?, Bytes::from(body)))
+            })
+            .collect()
+    }
+
+    /// Claims the due heads of the lanes of `sink` for this replica, skipping `busy` lanes and
+    /// rows another replica holds (locked now, or leased and not expired).
+    pub async fn due_deliveries(
+        &self,
+        sink: String,
+        now: DateTime<Utc>,
+        busy: Vec<String>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let lease_until =
+            now + chrono::Duration::from_std(self.inner.lease).unwrap_or(chrono::Duration::MAX);
+        let client = self.client().await?;
+        let claimed: Vec<i64> = client
+            .query(
+                "UPDATE deliveries SET lease_until_us = $3, leased_by = $4
+                 WHERE id IN (
+                     SELECT d.id FROM deliveries d
+                     WHERE d.sink = $1 AND d.state = 'pending' AND d.next_attempt_us <= $2
+                       AND (d.lease_until_us IS NULL OR d.lease_until_us < $2)
+                       AND NOT (d.lane = ANY($5))
+                       AND NOT EXISTS (
+                           SELECT 1 FROM deliveries h
+                           WHERE h.sink = d.sink AND h.lane = d.lane AND h.state = 'pending'
+                             AND (h.event_date_us, h.sequence) < (d.event_date_us, d.sequence))
+                     ORDER BY d.next_attempt_us, d.id
+                     LIMIT $6
+                     FOR UPDATE SKIP LOCKED)
+                 RETURNING id",
+                &[
+                    &sink,
+                    &micros(now),
+                    &micros(lease_until),
+                    &self.inner.replica,
+                    &busy,
+                    &(limit.max(1) as i64),
+                ],
+            )
+            .await
+            .map_err(classify)?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.sequence = d.sequence
+                     WHERE d.id = ANY($1) ORDER BY d.next_attempt_us, d.id"
+                ),
+                &[&claimed],
+            )
+            .await
+            .map_err(classify)?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    /// When the next pending delivery of `sink` is due (or its lease ends).
+    pub async fn next_due(&self, sink: String) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT MIN(GREATEST(next_attempt_us, COALESCE(lease_until_us, 0))) FROM deliveries
+                 WHERE sink = $1 AND state = 'pending'",
+                &[&sink],
+            )
+            .await
+            .map_err(classify)?;
+        row.get::<_, Option<i64>>(0).map(instant).transpose()
+    }
+
+    /// Records outcomes; each applies only if the delivery was not queued again meanwhile.
+    pub async fn record_outcomes(&self, outcomes: Vec<DeliveryOutcome>) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(classify)?;
+        let now = micros(Utc::now());
+        for outcome in &outcomes {
+            let (id, queued) = (outcome.id, micros(outcome.queued_at));
+            match &outcome.result {
+                OutcomeKind::Delivered => {
+                    transaction
+                        .execute(
+                            "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,
+                             last_attempt_us = $2, last_error = NULL, lease_until_us = NULL
+                         WHERE id = $1 AND created_us = $3 AND state = 'pending'",
+                            &[&id, &now, &queued],
+                        )
+                        .await
+                }
+                OutcomeKind::Retry {
+                    next_attempt_at,
+                    error,
+                } => {
+                    transaction
+                        .execute(
+                            "UPDATE deliveries SET attempts = attempts + 1, last_attempt_us = $2,
+                             next_attempt_us = $3, last_error = $4, lease_until_us = NULL
+                         WHERE id = $1 AND created_us = $5 AND state = 'pending'",
+                            &[&id, &now, &micros(*next_attempt_at), error, &queued],
+                        )
+                        .await
+                }
+                OutcomeKind::Dead { error } => {
+                    transaction
+                        .execute(
+                            "UPDATE deliveries SET state = 'dead', attempts = attempts + 1,
+                             last_attempt_us = $2, last_error = $3, lease_until_us = NULL
+                         WHERE id = $1 AND created_us = $4 AND state = 'pending'",
+                            &[&id, &now, error, &queued],
+                        )
+                        .await
+                }
+            }
+            .map_err(classify)?;
+        }
+        transaction.commit().await.map_err(classify)?;
+        self.outbox_changed();
+        Ok(())
+    }
+
+    /// Queues deliveries again: dead letters, or a replay of one sink.
+    pub async fn requeue(&self, request: Requeue) -> Result<Requeued, StoreError> {
+        let now = micros(Utc::now());
+        let limit = request.limit.max(1) as i64;
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(classify)?;
+        let outcome = if request.dead_only {
+            let ids: Option<Vec<i64>> = (!request.ids.is_empty()).then(|| request.ids.clone());
+            let count = transaction
+                .execute(
+                    "UPDATE deliveries SET state = 'pending', attempts = 0, created_us = $1,
+                         next_attempt_us = $1, last_error = NULL, lease_until_us = NULL
+                     WHERE id IN (SELECT d.id FROM deliveries d JOIN events e ON e.sequence = d.sequence
+                                  WHERE d.state = 'dead'
+                                    AND ($2::text IS NULL OR d.sink = $2)
+                                    AND ($3::bigint IS NULL OR e.received_at_us >= $3)
+                                    AND ($4::text IS NULL OR e.order_id = $4)
+                                    AND ($5::text IS NULL OR e.event_id = $5)
+                                    AND ($7::bigint[] IS NULL OR d.id = ANY($7))
+                                  ORDER BY d.id LIMIT $6)",
+                    &[
+                        &now,
+                        &request.sink,
+                        &request.since.map(micros),
+                        &request.order_id.as_ref().map(|id| id.as_str()),
+                        &request.event_id.as_ref().map(EventId::as_str),
+                        &limit,
+                        &ids,
+                    ],
+                )
+                .await
+                .map_err(classify)?;
+            Requeued {
+                count: count as usize,
+                last_sequence: 0,
+            }
+        } else if let Some(sink) = &request.sink {
+            let rows = transaction
+                .query(
+                    "SELECT sequence, event_id, event_type, event_date_us, order_id, facts FROM events
+                     WHERE sequence > $1
+                       AND ($2::bigint IS NULL OR received_at_us >= $2)
+                       AND ($3::text IS NULL OR order_id = $3)
+                       AND ($4::text IS NULL OR event_id = $4)
+                     ORDER BY sequence LIMIT $5",
+                    &[
+                        &request.after_sequence,
+                        &request.since.map(micros),
+                        &request.order_id.as_ref().map(|id| id.as_str()),
+                        &request.event_id.as_ref().map(EventId::as_str),
+                        &limit,
+                    ],
+                )
+                .await
+                .map_err(classify)?;
+            let mut count = 0;
+            let mut last_sequence = request.after_sequence;
+            for row in rows {
+                let sequence: i64 = row.get(0);
+                let event_id: String = row.get(1);
+                let event_type: String = row.get(2);
+                let event_date_us: i64 = row.get(3);
+                let order_id: Option<String> = row.get(4);
+                let facts: Option<String> = row.get(5);
+                last_sequence = sequence;
+                if let Some(filter) = &request.filter {
+                    let event_type: Option<EventType> = event_type.parse().ok();
+                    let facts: Option<OrderFacts> =
+                        facts.and_then(|facts| serde_json::from_str(&facts).ok());
+                    if !event_type.is_some_and(|kind| filter.matches_facts(kind, facts.as_ref())) {
+                        continue;
+                    }
+                }
+                count += transaction
+                    .execute(
+                        "INSERT INTO deliveries (sink, sequence, lane, event_date_us, state,
+                                                 created_us, next_attempt_us)
+                         VALUES ($1, $2, $3, $4, 'pending', $5, $5)
+                         ON CONFLICT (sink, sequence) DO UPDATE SET state = 'pending',
+                             attempts = 0, created_us = $5, next_attempt_us = $5,
+                             last_error = NULL, lease_until_us = NULL",
+                        &[
+                            sink,
+                            &sequence,
+                            &lane(order_id.as_deref(), &event_id),
+                            &event_date_us,
+                            &now,
+                        ],
+                    )
+                    .await
+                    .map_err(classify)? as usize;
+            }
+            Requeued {
+                count,
+                last_sequence,
+            }
+        } else {
+            Requeued::default()
+        };
+        transaction.commit().await.map_err(classify)?;
+        if outcome.count > 0 {
+            self.outbox_changed();
+        }
+        Ok(outcome)
+    }
+
+    /// Disables a sink, or enables it with `None`.
+    pub async fn set_sink_disabled(
+        &self,
+        sink: String,
+        reason: Option<String>,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let changed = match &reason {
+            Some(reason) => {
+                client
+                    .execute(
+                        "INSERT INTO sinks (name, disabled_us, reason) VALUES ($1, $2, $3)
+                     ON CONFLICT (name) DO UPDATE SET disabled_us = $2, reason = $3",
+                        &[&sink, &micros(Utc::now()), reason],
+                    )
+                    .await
+            }
+            None => {
+                client
+                    .execute("DELETE FROM sinks WHERE name = $1", &[&sink])
+                    .await
+            }
+        }
+        .map_err(classify)?;
+        if reason.is_none() && changed > 0 {
+            self.outbox_changed();
+        }
+        Ok(())
+    }
+
+    /// Every sink with deliveries or a disabled mark.
+    pub async fn sink_statuses(&self) -> Result<Vec<SinkStatus>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT names.name,
+                    COUNT(d.id) FILTER (WHERE d.state = 'pending'),
+                    COUNT(d.id) FILTER (WHERE d.state = 'delivered'),
+                    COUNT(d.id) FILTER (WHERE d.state = 'dead'),
+                    COUNT(d.id) FILTER (WHERE d.state = 'pending' AND d.last_error IS NOT NULL),
+                    MIN(d.created_us) FILTER (WHERE d.state = 'pending'),
+                    MAX(s.disabled_us), MAX(s.reason)
+                 FROM (SELECT DISTINCT sink AS name FROM deliveries UNION SELECT name FROM sinks) names
+                 LEFT JOIN deliveries d ON d.sink = names.name
+                 LEFT JOIN sinks s ON s.name = names.name
+                 GROUP BY names.name ORDER BY names.name",
+                &[],
+            )
+            .await
+            .map_err(classify)?;
+        rows.iter()
+            .map(|row| {
+                let disabled: Option<i64> = row.get(6);
+                let reason: Option<String> = row.get(7);
+                Ok(SinkStatus {
+                    name: row.get(0),
+                    pending: row.get::<_, i64>(1) as u64,
+                    delivered: row.get::<_, i64>(2) as u64,
+                    dead: row.get::<_, i64>(3) as u64,
+                    failing: row.get::<_, i64>(4) as u64,
+                    oldest_pending_at: row.get::<_, Option<i64>>(5).map(instant).transpose()?,
+                    disabled: match disabled {
+                        Some(at) => Some((instant(at)?, reason.unwrap_or_default())),
+                        None => None,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Dead letters, newest first.
+    pub async fn dead_letters(
+        &self,
+        sink: Option<String>,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.sequence = d.sequence
+                     WHERE d.state = 'dead' AND ($1::text IS NULL OR d.sink = $1)
+                       AND ($2::bigint IS NULL OR d.id < $2)
+                     ORDER BY d.id DESC LIMIT $3"
+                ),
+                &[&sink, &before_id, &(limit.clamp(1, 10_000) as i64)],
+            )
+            .await
+            .map_err(classify)?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    /// The deliveries of one event.
+    pub async fn deliveries_of(&self, event_id: EventId) -> Result<Vec<Delivery>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.sequence = d.sequence
+                     WHERE e.event_id = $1 ORDER BY d.sink"
+                ),
+                &[&event_id.as_str()],
+            )
+            .await
+            .map_err(classify)?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+}
