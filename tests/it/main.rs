@@ -15,5 +15,6 @@ mod outbox_cli;
 mod projection;
 mod security;
 mod seller;
+mod store_contract;
 mod stream;
 mod transport;

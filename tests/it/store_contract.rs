@@ -1,0 +1,379 @@
+//! One contract for the store, run against every backend: SQLite always, PostgreSQL when
+//! `ORDER_LISTENER_TEST_POSTGRES_URL` names a database (each test gets its own schema there).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::Utc;
+use order_listener::config::Secret;
+use order_listener::domain::envelope::{ParseOptions, parse_notification};
+use order_listener::domain::routing::{Route, RouteFilter};
+use order_listener::domain::state::State;
+use order_listener::metrics::Metrics;
+use order_listener::store::{
+    Appended, DeliveryOutcome, EventFilter, NewEvent, OrderFilter, OutcomeKind, Requeue, Storage,
+    Store, StoreError, WriterOptions,
+};
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// A backend under test and what keeps it alive.
+pub struct Backend {
+    pub name: &'static str,
+    pub storage: Storage,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The PostgreSQL database of this run, from `.ci/run`.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("ORDER_LISTENER_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => None,
+    }
+}
+
+/// A fresh schema in the run's database, as a URL whose connections use it.
+pub async fn fresh_postgres_schema(url: &str) -> String {
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("the test PostgreSQL answers");
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema}")
+}
+
+/// SQLite in a temporary directory, and PostgreSQL in a fresh schema when configured.
+pub async fn backends() -> Vec<Backend> {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let mut backends = vec![Backend {
+        name: "sqlite",
+        storage: Storage::Sqlite {
+            path: dir.path().join("contract.sqlite3"),
+        },
+        _dir: Some(dir),
+    }];
+    match postgres_url() {
+        Some(url) => backends.push(Backend {
+            name: "postgres",
+            storage: Storage::Postgres {
+                url: Secret::new(fresh_postgres_schema(&url).await),
+            },
+            _dir: None,
+        }),
+        None => eprintln!(
+            "skipped the PostgreSQL backend: set ORDER_LISTENER_TEST_POSTGRES_URL to run it"
+        ),
+    }
+    backends
+}
+
+fn new_event(body: &Value) -> NewEvent {
+    NewEvent {
+        notification: parse_notification(Bytes::from(body.to_string()), ParseOptions::default())
+            .unwrap(),
+        received_at: Utc::now(),
+        sender: Some("192.0.2.1".into()),
+        client: Some("seller".into()),
+    }
+}
+
+fn route(sink: &str, filter: RouteFilter) -> Route {
+    Route {
+        sink: sink.parse().unwrap(),
+        filter,
+    }
+}
+
+async fn open(backend: &Backend, routes: Vec<Route>) -> Store {
+    Store::open_with_routes(
+        &backend.storage,
+        WriterOptions::default(),
+        routes,
+        Arc::new(Metrics::new()),
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{}: {error:?}", backend.name))
+}
+
+#[tokio::test]
+async fn an_event_is_stored_once_and_a_different_payload_under_its_id_is_a_conflict() {
+    for backend in backends().await {
+        let store = open(&backend, Vec::new()).await;
+        let event = onap_lifecycle("SO-c1", 1).remove(0);
+        let first = store.append(new_event(&event)).await.unwrap();
+        let Appended::Stored { sequence } = first else {
+            panic!("{}: {first:?}", backend.name);
+        };
+        // A resend with other spacing is the same payload.
+        let resent = serde_json::to_string_pretty(&event).unwrap();
+        let mut again = new_event(&event);
+        again.notification.raw = Bytes::from(resent);
+        match store.append(again).await.unwrap() {
+            Appended::Duplicate {
+                sequence: same,
+                body,
+            } => {
+                assert_eq!(same, sequence, "{}", backend.name);
+                assert_eq!(
+                    body,
+                    Bytes::from(event.to_string()),
+                    "the stored body is echoed"
+                );
+            }
+            other => panic!("{}: {other:?}", backend.name),
+        }
+        let mut changed = event.clone();
+        changed["event"]["state"] = "completed".into();
+        let error = store.append(new_event(&changed)).await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::Conflict { .. }),
+            "{}: {error:?}",
+            backend.name
+        );
+        let (record, body) = store
+            .event(&"SO-c1-created".parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(body, Bytes::from(event.to_string()), "{}", backend.name);
+        assert_eq!(record.client.as_deref(), Some("seller"));
+        assert_eq!(record.sender.as_deref(), Some("192.0.2.1"));
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_appends_with_duplicates_store_each_event_once() {
+    for backend in backends().await {
+        let store = open(&backend, Vec::new()).await;
+        let events: Vec<Value> = (0..6)
+            .flat_map(|index| onap_lifecycle(&format!("SO-cc{index}"), 2))
+            .collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for copy in 0..3 {
+            for event in events.iter().cloned() {
+                let store = store.clone();
+                tasks.spawn(async move {
+                    let _ = copy;
+                    store.append(new_event(&event)).await
+                });
+            }
+        }
+        let mut stored = 0;
+        while let Some(outcome) = tasks.join_next().await {
+            if let Appended::Stored { .. } = outcome.unwrap().unwrap() {
+                stored += 1;
+            }
+        }
+        assert_eq!(stored, events.len(), "{}", backend.name);
+        let listed = store
+            .events(EventFilter {
+                limit: 1000,
+                ..EventFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), events.len(), "{}", backend.name);
+        let order = store
+            .order(&"SO-cc3".parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(order.state, Some(State::Completed), "{}", backend.name);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn lists_filter_and_page_and_the_feed_is_in_receipt_order() {
+    for backend in backends().await {
+        let store = open(&backend, Vec::new()).await;
+        let events: Vec<Value> = onap_lifecycle("SO-l1", 1)
+            .into_iter()
+            .chain(onap_lifecycle("SO-l2", 1))
+            .collect();
+        for event in &events {
+            store.append(new_event(event)).await.unwrap();
+        }
+        let first = store
+            .events(EventFilter {
+                limit: 3,
+                ..EventFilter::default()
+            })
+            .await
+            .unwrap();
+        let rest = store
+            .events(EventFilter {
+                limit: 100,
+                before_sequence: Some(first.last().unwrap().sequence),
+                ..EventFilter::default()
+            })
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = first
+            .iter()
+            .chain(&rest)
+            .map(|record| record.event_id.as_str().to_owned())
+            .collect();
+        ids.reverse();
+        let sent: Vec<String> = events
+            .iter()
+            .map(|event| event["eventId"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, sent, "{}: newest first, pages join", backend.name);
+
+        let feed = store.events_after(first[1].sequence, 100).await.unwrap();
+        assert_eq!(
+            feed.iter()
+                .map(|(record, _)| record.sequence)
+                .collect::<Vec<_>>(),
+            vec![first[0].sequence],
+            "{}",
+            backend.name
+        );
+        let completed = store
+            .orders(OrderFilter {
+                state: Some(State::Completed),
+                limit: 10,
+                ..OrderFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(completed.len(), 2, "{}", backend.name);
+        let by_external = store
+            .orders(OrderFilter {
+                external_id: Some("ext-SO-l2".into()),
+                limit: 10,
+                ..OrderFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(by_external[0].id.as_str(), "SO-l2", "{}", backend.name);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn the_outbox_routes_orders_lanes_records_outcomes_and_requeues() {
+    for backend in backends().await {
+        let completions = RouteFilter {
+            order_states: Some([State::Completed].into()),
+            ..RouteFilter::default()
+        };
+        let store = open(
+            &backend,
+            vec![
+                route("all", RouteFilter::default()),
+                route("done", completions),
+            ],
+        )
+        .await;
+        let mut events = onap_lifecycle("SO-o1", 1);
+        events.reverse();
+        for event in &events {
+            store.append(new_event(event)).await.unwrap();
+        }
+        let now = Utc::now();
+        // One lane: only its earliest event is due, whatever the arrival order.
+        let due = store
+            .due_deliveries("all", now, Vec::new(), 10)
+            .await
+            .unwrap();
+        assert_eq!(due.len(), 1, "{}", backend.name);
+        assert_eq!(
+            due[0].event_id.as_str(),
+            "SO-o1-created",
+            "{}",
+            backend.name
+        );
+        let done = store
+            .due_deliveries("done", now, Vec::new(), 10)
+            .await
+            .unwrap();
+        assert_eq!(done.len(), 1, "{}: only the completion", backend.name);
+
+        // A failure keeps the lane waiting; a dead letter lets it go on.
+        store
+            .record_outcomes(vec![DeliveryOutcome {
+                id: due[0].id,
+                queued_at: due[0].created_at,
+                result: OutcomeKind::Dead {
+                    error: "HTTP sink answered 500".into(),
+                },
+            }])
+            .await
+            .unwrap();
+        let next = store
+            .due_deliveries("all", Utc::now(), Vec::new(), 10)
+            .await
+            .unwrap();
+        let second = onap_lifecycle("SO-o1", 1)[1]["eventId"].clone();
+        assert_eq!(next[0].event_id.as_str(), second, "{}", backend.name);
+        let dead = store
+            .dead_letters(Some("all".into()), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(dead.len(), 1, "{}", backend.name);
+        assert_eq!(
+            dead[0].last_error.as_deref(),
+            Some("HTTP sink answered 500")
+        );
+
+        let statuses = store.sink_statuses().await.unwrap();
+        let all = statuses.iter().find(|status| status.name == "all").unwrap();
+        assert_eq!(
+            (all.pending, all.dead),
+            (events.len() as u64 - 1, 1),
+            "{}",
+            backend.name
+        );
+
+        // The dead letter is queued again.
+        let requeued = store
+            .requeue(Requeue {
+                dead_only: true,
+                sink: Some("all".into()),
+                limit: 10,
+                ..Requeue::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(requeued.count, 1, "{}", backend.name);
+        // A replay of one event queues it again even when delivered.
+        let replayed = store
+            .requeue(Requeue {
+                sink: Some("done".into()),
+                event_id: Some("SO-o1-completed".parse().unwrap()),
+                limit: 100,
+                ..Requeue::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(replayed.count, 1, "{}", backend.name);
+
+        store
+            .set_sink_disabled("done", Some("410 Gone".into()))
+            .await
+            .unwrap();
+        let statuses = store.sink_statuses().await.unwrap();
+        let done = statuses
+            .iter()
+            .find(|status| status.name == "done")
+            .unwrap();
+        assert!(done.disabled.is_some(), "{}", backend.name);
+        store.set_sink_disabled("done", None).await.unwrap();
+        let deliveries = store
+            .deliveries_of(&"SO-o1-completed".parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(deliveries.len(), 2, "{}: one per sink", backend.name);
+        store.close().await;
+    }
+}
