@@ -157,13 +157,10 @@ async fn concurrent_appends_with_duplicates_store_each_event_once() {
             .flat_map(|index| onap_lifecycle(&format!("SO-cc{index}"), 2))
             .collect();
         let mut tasks = tokio::task::JoinSet::new();
-        for copy in 0..3 {
-            for event in events.iter().cloned() {
-                let store = store.clone();
-                tasks.spawn(async move {
-                    let _ = copy;
-                    store.append(new_event(&event)).await
-                });
+        for _copy in 0..3 {
+            for event in &events {
+                let (store, event) = (store.clone(), new_event(event));
+                tasks.spawn(async move { store.append(event).await });
             }
         }
         let mut stored = 0;
