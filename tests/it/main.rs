@@ -13,6 +13,7 @@ mod listener_api;
 mod metrics;
 mod outbox_cli;
 mod projection;
+mod replicas;
 mod security;
 mod seller;
 mod store_contract;
