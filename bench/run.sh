@@ -4,10 +4,13 @@
 #   sqlite       order-listener on its embedded SQLite store (every 201 fsynced),
 #   baseline     a Fastify endpoint inserting one row per request with better-sqlite3@12,
 #   sqlite-1M, sqlite-10M   order-listener with 1M and 10M events already stored,
+#   postgres     order-listener on PostgreSQL (a fresh database on POSTGRES_ADMIN_URL's server),
+#   postgres-2   two order-listener replicas on that database, the load split between them,
 # each under the open-loop load generator (`order-listener simulate --rate --duration`),
 # then writes the tables to bench/results/<run>/report.md and the plot to bench/latency.svg.
 #
-# Usage: bench/run.sh            (environment: RATES, DURATION, CONNECTIONS, VOLUMES)
+# Usage: bench/run.sh            (environment: RATES, DURATION, CONNECTIONS, VOLUMES, TARGETS,
+#                                 POSTGRES_ADMIN_URL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +19,9 @@ WARMUP=${WARMUP:-5s}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 VOLUMES=${VOLUMES-"1000000 10000000"}
+TARGETS=${TARGETS:-"ceiling sqlite baseline volumes postgres"}
+POSTGRES_ADMIN_URL=${POSTGRES_ADMIN_URL:-"postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"}
+wants() { [[ " $TARGETS " == *" $1 "* ]]; }
 RUN=bench/results/$(date -u +%Y%m%dT%H%M%SZ)
 WORK=${BENCH_WORK:-/tmp/order-listener-bench}
 mkdir -p "$RUN" "$WORK"
@@ -34,7 +40,7 @@ TOOL=target/release/examples/bench_tool
   echo "kernel: $(uname -r)"
   echo "rustc: $(rustc --version)"
   echo "node: $(node --version)"
-  echo "command: RATES=\"$RATES\" DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS VOLUMES=\"$VOLUMES\" bench/run.sh"
+  echo "command: RATES=\"$RATES\" DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS VOLUMES=\"$VOLUMES\" TARGETS=\"$TARGETS\" bench/run.sh"
 } > "$RUN/machine.txt"
 cat "$RUN/machine.txt"
 
@@ -68,12 +74,15 @@ sweep() {
 
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
+if wants ceiling; then
 echo "== ceiling"
 target/release/examples/ceiling 127.0.0.1:18443 > /dev/null &
 pid=$!; wait_for_port 18443
 sweep ceiling http://127.0.0.1:18443/externalapi/listener/v1/listener $pid
 stop $pid
+fi
 
+if wants sqlite; then
 echo "== order-listener, SQLite, empty store"
 rm -rf "$WORK/sqlite"
 ORDER_LISTENER_ADMIN_TOKEN=bench "$OL" serve --plain-http --allow-anonymous --data-dir "$WORK/sqlite" \
@@ -82,14 +91,31 @@ pid=$!; wait_for_port 18445
 sweep sqlite http://127.0.0.1:18445/externalapi/listener/v1/listener $pid
 "$TOOL" query --admin http://127.0.0.1:19445 --token bench --data-dir "$WORK/sqlite" > "$RUN/sqlite/query.json"
 stop $pid
+fi
 
+if wants baseline; then
 echo "== baseline: Fastify + better-sqlite3"
 rm -f "$WORK/baseline.sqlite3"*
 node bench/baseline/server.js 18444 "$WORK/baseline.sqlite3" > /dev/null &
 pid=$!; wait_for_port 18444
 sweep baseline http://127.0.0.1:18444/externalapi/listener/v1/listener $pid
 stop $pid
+fi
 
+if wants postgres; then
+echo "== order-listener, PostgreSQL, empty database"
+db="order_listener_bench_$(date +%s)"
+psql "$POSTGRES_ADMIN_URL" -q -c "CREATE DATABASE $db"
+pg_url=$(python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(path="/"+sys.argv[2]).geturl())' "$POSTGRES_ADMIN_URL" "$db")
+ORDER_LISTENER_ADMIN_TOKEN=bench "$OL" serve --plain-http --allow-anonymous --data-dir "$WORK/pg" \
+  --database-url "$pg_url" --listen 127.0.0.1:18447 --admin-listen 127.0.0.1:19447 > /dev/null 2>&1 &
+pid=$!; wait_for_port 18447
+sweep postgres http://127.0.0.1:18447/externalapi/listener/v1/listener $pid
+stop $pid
+psql "$POSTGRES_ADMIN_URL" -q -c "DROP DATABASE $db WITH (FORCE)"
+fi
+
+if wants volumes; then
 echo "== order-listener, SQLite, with events already stored"
 rm -rf "$WORK/volume"
 stored=0
@@ -109,7 +135,8 @@ for volume in $VOLUMES; do
   stop $pid
 done
 du -sh "$WORK/volume" > "$RUN/volume-size.txt"
+fi
 
 echo "== report"
-"$TOOL" report --results "$RUN" --plot bench/latency.svg | tee "$RUN/report.md"
-echo "results in $RUN; plot in bench/latency.svg"
+"$TOOL" report --results "$RUN" --plot "${PLOT:-bench/latency.svg}" | tee "$RUN/report.md"
+echo "results in $RUN; plot in ${PLOT:-bench/latency.svg}"
