@@ -5,7 +5,6 @@
 #   baseline     a Fastify endpoint inserting one row per request with better-sqlite3@12,
 #   sqlite-1M, sqlite-10M   order-listener with 1M and 10M events already stored,
 #   postgres     order-listener on PostgreSQL (a fresh database on POSTGRES_ADMIN_URL's server),
-#   postgres-2   two order-listener replicas on that database, the load split between them,
 # each under the open-loop load generator (`order-listener simulate --rate --duration`),
 # then writes the tables to bench/results/<run>/report.md and the plot to bench/latency.svg.
 #
