@@ -185,6 +185,26 @@ async fn two_replicas_share_one_database_store_once_deliver_once_and_survive_a_k
         }
     };
     send(stream[..half].to_vec(), urls.to_vec()).await;
+
+    // One new eventId with two different payloads, at once, to both replicas: one is stored
+    // (201), the other is refused (422/60); the same payload to both: 201 twice.
+    let contested = onap_lifecycle("SO-contested", 1).remove(0);
+    let mut other = contested.clone();
+    other["event"]["externalId"] = "someone else".into();
+    let (a, b) = tokio::join!(
+        post(&http, &urls[0], &contested),
+        post(&http, &urls[1], &other)
+    );
+    let mut answers = [a.unwrap(), b.unwrap()];
+    answers.sort();
+    assert_eq!(
+        answers,
+        [201, 422],
+        "one payload wins, the other is a conflict"
+    );
+    let same = onap_lifecycle("SO-same", 1).remove(0);
+    let (a, b) = tokio::join!(post(&http, &urls[0], &same), post(&http, &urls[1], &same));
+    assert_eq!((a, b), (Some(201), Some(201)));
     // Kill the first replica mid-stream (it may hold leased deliveries); the rest, and every
     // event again, goes to the second.
     drop(first);
@@ -198,8 +218,13 @@ async fn two_replicas_share_one_database_store_once_deliver_once_and_survive_a_k
     );
 
     // Every delivery is made (the killed replica's leases expire and are taken over).
+    let mut expected = acknowledged.clone();
+    expected.extend([
+        "SO-contested-created".to_owned(),
+        "SO-same-created".to_owned(),
+    ]);
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    while !acknowledged.iter().all(|id| seen.contains_key(id)) {
+    while !expected.iter().all(|id| seen.contains_key(id)) {
         let id = tokio::time::timeout(PATIENCE, delivered.recv())
             .await
             .unwrap_or_else(|_| {
@@ -226,14 +251,39 @@ async fn two_replicas_share_one_database_store_once_deliver_once_and_survive_a_k
         })
         .await
         .unwrap();
-    assert_eq!(stored.len(), events.len(), "stored once each");
+    assert_eq!(
+        stored.len(),
+        events.len() + 2,
+        "stored once each (and the two contested ids)"
+    );
     let single = spawn_app().await;
     for event in &events {
         assert_eq!(single.post(event).await.status().as_u16(), 201);
     }
+    let winner = shared
+        .event(&"SO-contested-created".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .1;
+    single
+        .post(&serde_json::from_slice::<Value>(&winner).unwrap())
+        .await;
+    single.post(&same).await;
     assert_eq!(projections(&shared).await, projections(&single.store).await);
-    let statuses = shared.sink_statuses().await.unwrap();
-    assert_eq!(statuses[0].delivered, events.len() as u64, "{statuses:?}");
+    // The receiver has every event; the replicas record that right after answering.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let statuses = shared.sink_statuses().await.unwrap();
+        if statuses[0].delivered == expected.len() as u64 && statuses[0].pending == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "outbox not settled: {statuses:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let duplicates: usize = seen.values().map(|count| count - 1).sum();
     eprintln!(
         "HTTP sink: {duplicates} duplicate deliveries (the killed replica's attempts in flight)"
