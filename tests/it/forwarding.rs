@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 
@@ -540,46 +539,6 @@ item_states = ["completed"]
     );
 }
 
-/// A child process that is killed if the test ends early.
-struct Serving(std::process::Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs `serve` with `config` on `data_dir`; returns the child and its listener URL.
-fn serve(config: &Path, data_dir: &Path) -> (Serving, String) {
-    let mut child = Command::new(binary())
-        .args([
-            "serve",
-            "--plain-http",
-            "--allow-anonymous",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--admin-listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    let url = loop {
-        let line = lines.next().expect("a banner").unwrap();
-        if let Some(rest) = line.trim().strip_prefix("Listener API  POST ") {
-            break rest.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Serving(child), url)
-}
-
 #[tokio::test]
 async fn sigkill_during_forwarding_loses_nothing_and_only_sinks_that_cannot_deduplicate_see_duplicates()
  {
@@ -606,7 +565,8 @@ async fn sigkill_during_forwarding_loses_nothing_and_only_sinks_that_cannot_dedu
     let data_dir = dir.path().join("data");
 
     let events = lifecycles("SO-kill", 20);
-    let (mut child, url) = serve(&config, &data_dir);
+    let mut child = start_binary_with(&data_dir, Some(&config));
+    let url = child.listener_url.clone();
     let http = reqwest::Client::new();
     let mut acknowledged = BTreeSet::new();
     let mut before_kill = Vec::new();
@@ -627,16 +587,17 @@ async fn sigkill_during_forwarding_loses_nothing_and_only_sinks_that_cannot_dedu
                 .unwrap();
             before_kill.extend(first);
             nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(child.0.id() as i32),
+                nix::unistd::Pid::from_raw(child.child.id() as i32),
                 nix::sys::signal::Signal::SIGKILL,
             )
             .unwrap();
-            child.0.wait().unwrap();
+            child.child.wait().unwrap();
             break;
         }
     }
     // Start again; the rest is sent to the new process.
-    let (mut child, url) = serve(&config, &data_dir);
+    let mut child = start_binary_with(&data_dir, Some(&config));
+    let url = child.listener_url.clone();
     for event in &events {
         let response = http
             .post(&url)
@@ -676,9 +637,9 @@ async fn sigkill_during_forwarding_loses_nothing_and_only_sinks_that_cannot_dedu
         );
     }
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.0.id() as i32),
+        nix::unistd::Pid::from_raw(child.child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    assert!(child.0.wait().unwrap().success());
+    assert!(child.child.wait().unwrap().success());
 }

@@ -302,7 +302,8 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_order-listener")
 }
 
-/// The binary running `serve` on port 0; knows its URL from the start-up banner.
+/// The binary running `serve` on port 0; knows its URL from the start-up banner. Killed when
+/// dropped, so that a failing test leaves no process behind.
 pub struct RunningBinary {
     /// The process.
     pub child: Child,
@@ -310,19 +311,35 @@ pub struct RunningBinary {
     pub listener_url: String,
 }
 
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Starts `order-listener serve --plain-http --allow-anonymous` on `data_dir` and waits for its
 /// banner.
 pub fn start_binary(data_dir: &Path) -> RunningBinary {
-    let mut child = Command::new(binary())
-        .args([
-            "serve",
-            "--plain-http",
-            "--allow-anonymous",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
+    start_binary_with(data_dir, None)
+}
+
+/// As [`start_binary`], with a config file.
+pub fn start_binary_with(data_dir: &Path, config: Option<&Path>) -> RunningBinary {
+    let mut command = Command::new(binary());
+    command.args([
+        "serve",
+        "--plain-http",
+        "--allow-anonymous",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let mut child = command
         .arg("--data-dir")
         .arg(data_dir)
         .env("RUST_LOG", "warn")

@@ -6,7 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -49,46 +48,8 @@ async fn receiver() -> (String, mpsc::UnboundedReceiver<String>) {
     (format!("http://{address}/hook"), received)
 }
 
-/// A replica process, killed when dropped.
-struct Replica {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn replica(config: &Path, data_dir: &Path) -> Replica {
-    let mut child = Command::new(binary())
-        .args([
-            "serve",
-            "--plain-http",
-            "--allow-anonymous",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--admin-listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    let url = loop {
-        let line = lines.next().expect("a banner").unwrap();
-        if let Some(rest) = line.trim().strip_prefix("Listener API  POST ") {
-            break rest.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Replica { child, url }
+fn replica(config: &Path, data_dir: &Path) -> RunningBinary {
+    start_binary_with(data_dir, Some(config))
 }
 
 /// The state and items of every order, as a comparable map.
@@ -160,7 +121,7 @@ async fn two_replicas_share_one_database_store_once_deliver_once_and_survive_a_k
     stream.shuffle(&mut rand::rng());
     let half = stream.len() / 2;
     let http = reqwest::Client::new();
-    let urls = [first.url.clone(), second.url.clone()];
+    let urls = [first.listener_url.clone(), second.listener_url.clone()];
     let acknowledged = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
     let send = |batch: Vec<Value>, urls: Vec<String>| {
         let (http, acknowledged) = (http.clone(), acknowledged.clone());
@@ -208,8 +169,8 @@ async fn two_replicas_share_one_database_store_once_deliver_once_and_survive_a_k
     // Kill the first replica mid-stream (it may hold leased deliveries); the rest, and every
     // event again, goes to the second.
     drop(first);
-    send(stream[half..].to_vec(), vec![second.url.clone()]).await;
-    send(events.clone(), vec![second.url.clone()]).await;
+    send(stream[half..].to_vec(), vec![second.listener_url.clone()]).await;
+    send(events.clone(), vec![second.listener_url.clone()]).await;
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert_eq!(
         acknowledged.len(),
