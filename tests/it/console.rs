@@ -115,7 +115,10 @@ async fn log_in(app: &TestApp, http: &reqwest::Client) -> String {
         .unwrap();
     assert_eq!(response.status().as_u16(), 303);
     assert_eq!(response.headers()["location"], "/console/orders");
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(cookie.contains(attribute), "{attribute} in {cookie}");
     }
@@ -175,10 +178,12 @@ async fn the_console_needs_a_login_and_its_cookie_reads_the_api_but_never_change
         .await
         .unwrap();
     assert_eq!(page.status().as_u16(), 200);
-    assert!(page.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .contains("script-src 'self'"));
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
     let page = page.text().await.unwrap();
     assert!(page.contains(r#"<html lang="en">"#));
     assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
@@ -219,10 +224,12 @@ async fn the_console_needs_a_login_and_its_cookie_reads_the_api_but_never_change
         .await
         .unwrap();
     assert_eq!(logout.status().as_u16(), 303);
-    assert!(logout.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .contains("Max-Age=0"));
+    assert!(
+        logout.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
     let after = http
         .get(format!("{admin}/console/orders"))
         .header("cookie", &cookie)
@@ -322,7 +329,14 @@ async fn screenshot(browser: &Client, name: &str) {
 /// Runs the real binary's `simulate` against the app; returns each order's id and state.
 async fn simulate(app: &TestApp, orders: usize) -> Vec<(String, String)> {
     let output = tokio::process::Command::new(binary())
-        .args(["simulate", "--target", &app.listener_url, "--seed", "641", "--json"])
+        .args([
+            "simulate",
+            "--target",
+            &app.listener_url,
+            "--seed",
+            "641",
+            "--json",
+        ])
         .args(["--orders", &orders.to_string(), "--max-items", "3"])
         .env("RUST_LOG", "warn")
         .output()
@@ -414,8 +428,14 @@ retry_horizon = "300ms"
     let admin = app.admin_base.clone();
 
     // Without the cookie the console sends the browser to the login page.
-    browser.goto(&format!("{admin}/console/orders")).await.unwrap();
-    assert_eq!(browser.current_url().await.unwrap().path(), "/console/login");
+    browser
+        .goto(&format!("{admin}/console/orders"))
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.current_url().await.unwrap().path(),
+        "/console/login"
+    );
     screenshot(&browser, "login").await;
     browser
         .find(Locator::Id("token"))
@@ -432,7 +452,10 @@ retry_horizon = "300ms"
         .await
         .unwrap();
     wait_for(&browser, "#orders-table").await;
-    assert_eq!(browser.current_url().await.unwrap().path(), "/console/orders");
+    assert_eq!(
+        browser.current_url().await.unwrap().path(),
+        "/console/orders"
+    );
 
     // Every simulated order is listed.
     let listed = listed_orders(&browser).await;
@@ -465,15 +488,25 @@ retry_horizon = "300ms"
         .click()
         .await
         .unwrap();
-    wait_for(&browser, &format!("#state option[value='{state}'][selected]")).await;
+    wait_for(
+        &browser,
+        &format!("#state option[value='{state}'][selected]"),
+    )
+    .await;
     let filtered = listed_orders(&browser).await;
     assert_eq!(filtered.len(), expected.len(), "{filtered:?}");
-    assert!(filtered.iter().all(|(id, listed_state)| listed_state == state
-        && expected.contains(&id)));
+    assert!(
+        filtered
+            .iter()
+            .all(|(id, listed_state)| listed_state == state && expected.contains(&id))
+    );
 
     // The text search, on the id.
     let (searched, _) = &orders[orders.len() - 1];
-    browser.goto(&format!("{admin}/console/orders")).await.unwrap();
+    browser
+        .goto(&format!("{admin}/console/orders"))
+        .await
+        .unwrap();
     browser
         .find(Locator::Id("q"))
         .await
@@ -521,7 +554,9 @@ retry_horizon = "300ms"
         .unwrap();
     assert_eq!(same_document, json!(true), "the page was not reloaded");
     browser
-        .find(Locator::Css("li[data-event-id='console-live-event'] summary"))
+        .find(Locator::Css(
+            "li[data-event-id='console-live-event'] summary",
+        ))
         .await
         .unwrap()
         .click()
@@ -530,7 +565,10 @@ retry_horizon = "300ms"
     screenshot(&browser, "order").await;
 
     // The events page, filtered by type.
-    browser.goto(&format!("{admin}/console/events")).await.unwrap();
+    browser
+        .goto(&format!("{admin}/console/events"))
+        .await
+        .unwrap();
     wait_for(&browser, "tr[data-event-id='console-live-event']").await;
     screenshot(&browser, "events").await;
     browser
@@ -581,7 +619,10 @@ retry_horizon = "300ms"
     .await;
     let letter = dead_letter().await.unwrap();
     receiver.status.store(200, Ordering::SeqCst);
-    browser.goto(&format!("{admin}/console/sinks")).await.unwrap();
+    browser
+        .goto(&format!("{admin}/console/sinks"))
+        .await
+        .unwrap();
     screenshot(&browser, "sinks").await;
     browser
         .find(Locator::Css(&format!(
@@ -628,8 +669,14 @@ retry_horizon = "300ms"
         .await
         .unwrap();
     wait_for(&browser, "input#token").await;
-    browser.goto(&format!("{admin}/console/sinks")).await.unwrap();
-    assert_eq!(browser.current_url().await.unwrap().path(), "/console/login");
+    browser
+        .goto(&format!("{admin}/console/sinks"))
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.current_url().await.unwrap().path(),
+        "/console/login"
+    );
 
     browser.close().await.unwrap();
     drop(driver);

@@ -806,9 +806,14 @@ fn chart(now: DateTime<Utc>, counts: &[crate::store::MinuteCount]) -> String {
             let label = DateTime::from_timestamp(minute * 60, 0)
                 .map(|at| at.format("%H:%M").to_string())
                 .unwrap_or_default();
+            let (x, anchor) = if slot == CHART_MINUTES - 1 {
+                (width - 2.0, "end")
+            } else {
+                (x, "start")
+            };
             let _ = write!(
                 svg,
-                r##"<text x="{x:.1}" y="{y}" font-size="11" fill="#1f2937">{label}</text>"##,
+                r##"<text x="{x:.1}" y="{y}" font-size="11" text-anchor="{anchor}" fill="#1f2937">{label}</text>"##,
                 y = height - 4.0
             );
         }
