@@ -79,7 +79,17 @@ impl App {
             .filter(|sink| sink.enabled)
             .map(|sink| Ok((sink.clone(), Arc::new(Sink::new(sink)?))))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let admin_url = config.admin_public_url.clone().unwrap_or_else(|| {
+            format!(
+                "http://{}",
+                admin.local_addr().unwrap_or(config.admin_listen)
+            )
+        });
         let state = AppState {
+            console: Arc::new(crate::http::console::Console::new(
+                &config.console,
+                &admin_url,
+            )),
             sinks: sinks
                 .iter()
                 .map(|(sink, _)| sink.name.to_string())
@@ -95,16 +105,7 @@ impl App {
             body_limit: config.body_limit,
             body_read_timeout: config.limits.body_read_timeout,
             parse: config.parse,
-            admin_public_url: config
-                .admin_public_url
-                .clone()
-                .unwrap_or_else(|| {
-                    format!(
-                        "http://{}",
-                        admin.local_addr().unwrap_or(config.admin_listen)
-                    )
-                })
-                .into(),
+            admin_public_url: admin_url.into(),
             base_path: config.base_path.clone().into(),
             // Replaced by the token `run` is given.
             shutdown: CancellationToken::new(),
@@ -166,7 +167,7 @@ impl App {
             format!("order-listener {} is listening", env!("CARGO_PKG_VERSION")),
             format!("  Listener API  POST {}", self.listener_url()),
             format!(
-                "  admin API     http://{}  (/api/v1/…, /api/v1/stream, /metrics, /healthz, /readyz)",
+                "  admin API     http://{}  (/console/, /api/v1/…, /api/v1/stream, /metrics, /healthz, /readyz)",
                 self.admin_addr()
             ),
             format!("  data dir      {}", self.config.data_dir.display()),

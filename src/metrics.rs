@@ -216,6 +216,82 @@ impl Metrics {
     }
 }
 
+/// What the web console shows of the metrics, read from one rendering so that it always agrees
+/// with `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Listener API answers by HTTP status, every event type together.
+    pub answers_by_status: std::collections::BTreeMap<u16, u64>,
+    /// Callers refused, by error code (40–42, 50–53, 6).
+    pub refusals_by_code: std::collections::BTreeMap<u16, u64>,
+    /// Commit batches written.
+    pub commits: u64,
+    /// The 99th percentile of commit time, as the upper bound of its histogram bucket (in
+    /// seconds; infinite past the last bucket); `None` before the first commit.
+    pub commit_p99_seconds: Option<f64>,
+}
+
+impl Metrics {
+    /// The counters and the commit percentile the console shows.
+    pub fn snapshot(&self) -> Snapshot {
+        parse_snapshot(&self.render(None))
+    }
+}
+
+/// The value of label `name` in a sample's label set, as rendered.
+fn label<'a>(labels: &'a str, name: &str) -> Option<&'a str> {
+    let start = labels.find(&format!("{name}=\""))? + name.len() + 2;
+    let rest = &labels[start..];
+    Some(&rest[..rest.find('"')?])
+}
+
+fn parse_snapshot(text: &str) -> Snapshot {
+    let mut snapshot = Snapshot::default();
+    let mut buckets: Vec<(f64, u64)> = Vec::new();
+    for line in text.lines().filter(|line| !line.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        // Counters are whole numbers rendered as floats or integers.
+        let count = value.max(0.0) as u64;
+        let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+        match name {
+            "order_listener_requests_total" => {
+                if let Some(status) = label(labels, "status").and_then(|s| s.parse().ok()) {
+                    *snapshot.answers_by_status.entry(status).or_default() += count;
+                }
+            }
+            "order_listener_auth_failures_total" => {
+                if let Some(code) = label(labels, "code").and_then(|c| c.parse().ok()) {
+                    *snapshot.refusals_by_code.entry(code).or_default() += count;
+                }
+            }
+            "order_listener_commit_seconds_count" => snapshot.commits = count,
+            "order_listener_commit_seconds_bucket" => {
+                if let Some(bound) = label(labels, "le").and_then(|le| match le {
+                    "+Inf" => Some(f64::INFINITY),
+                    other => other.parse().ok(),
+                }) {
+                    buckets.push((bound, count));
+                }
+            }
+            _ => {}
+        }
+    }
+    if snapshot.commits > 0 {
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let rank = (snapshot.commits * 99).div_ceil(100);
+        snapshot.commit_p99_seconds = buckets
+            .iter()
+            .find(|(_, cumulative)| *cumulative >= rank)
+            .map(|(bound, _)| *bound);
+    }
+    snapshot
+}
+
 /// The outbox gauges of one scrape, in a registry of their own that lives only for it, so that
 /// a sink that is gone from the store is gone from the scrape too.
 fn outbox_registry(sinks: &[SinkStatus]) -> Registry {
@@ -343,6 +419,28 @@ mod tests {
             sample(&text, r#"order_listener_auth_failures_total{code="41"}"#),
             Some(1.0)
         );
+    }
+
+    #[test]
+    fn the_snapshot_reads_answers_refusals_and_the_commit_percentile_from_the_rendering() {
+        let metrics = Metrics::new();
+        assert_eq!(metrics.snapshot().commit_p99_seconds, None);
+        metrics.request(Some("ServiceOrderCreationNotification"), 201);
+        metrics.request(Some("ServiceOrderStateChangeNotification"), 201);
+        metrics.request(None, 400);
+        metrics.auth_failure(41);
+        metrics.auth_failure(41);
+        for _ in 0..99 {
+            metrics.commit(1, Duration::from_micros(200));
+        }
+        metrics.commit(1, Duration::from_millis(3));
+        let snapshot = metrics.snapshot();
+        assert_eq!(snapshot.answers_by_status.get(&201), Some(&2));
+        assert_eq!(snapshot.answers_by_status.get(&400), Some(&1));
+        assert_eq!(snapshot.refusals_by_code.get(&41), Some(&2));
+        assert_eq!(snapshot.commits, 100);
+        // 99 of 100 commits fall in the first bucket (at most 0.25 ms).
+        assert_eq!(snapshot.commit_p99_seconds, Some(0.00025));
     }
 
     #[test]

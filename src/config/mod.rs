@@ -102,6 +102,7 @@ pub struct Settings {
     commit_queue_capacity: usize,
     outbox_lease_seconds: u64,
     tls: TlsSettings,
+    console: ConsoleSettings,
     security: clients::SecuritySettings,
     anonymous: clients::AnonymousSettings,
     clients: BTreeMap<String, clients::ClientSettings>,
@@ -140,6 +141,7 @@ impl Default for Settings {
             commit_queue_capacity: 4096,
             outbox_lease_seconds: 60,
             tls: TlsSettings::default(),
+            console: ConsoleSettings::default(),
             security: clients::SecuritySettings::default(),
             anonymous: clients::AnonymousSettings::default(),
             clients: BTreeMap::new(),
@@ -201,6 +203,60 @@ pub enum Certificate {
     },
 }
 
+/// `[console]` as written: durations in humantime's syntax ("1h", "30m").
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct ConsoleSettings {
+    stuck_after: String,
+    session_ttl: String,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            stuck_after: "1h".into(),
+            session_ttl: "12h".into(),
+        }
+    }
+}
+
+/// The web console's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsoleConfig {
+    /// An order in a non-final state that has not changed for longer than this is stuck.
+    pub stuck_after: Duration,
+    /// How long a console login lasts.
+    pub session_ttl: Duration,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            stuck_after: Duration::from_secs(3600),
+            session_ttl: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+impl TryFrom<&ConsoleSettings> for ConsoleConfig {
+    type Error = anyhow::Error;
+
+    fn try_from(settings: &ConsoleSettings) -> anyhow::Result<ConsoleConfig> {
+        let duration = |name: &str, text: &str| {
+            humantime::parse_duration(text)
+                .ok()
+                .filter(|duration| !duration.is_zero())
+                .with_context(|| {
+                    format!("console.{name} must be a positive duration such as \"1h\" or \"30m\" (got {text:?})")
+                })
+        };
+        Ok(ConsoleConfig {
+            stuck_after: duration("stuck_after", &settings.stuck_after)?,
+            session_ttl: duration("session_ttl", &settings.session_ttl)?,
+        })
+    }
+}
+
 /// Time limits that protect the listener from slow or stuck clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -249,6 +305,8 @@ pub struct Config {
     pub writer: WriterOptions,
     /// Where accepted events are handed on.
     pub sinks: Vec<sinks::SinkConfig>,
+    /// The web console.
+    pub console: ConsoleConfig,
 }
 
 /// The default data directory: the platform's, or `./order-listener-data` without a home.
@@ -431,6 +489,7 @@ impl TryFrom<Settings> for Config {
                 shutdown_grace: Duration::from_secs(settings.shutdown_grace_seconds),
             },
             sinks: sinks::check(&settings.sinks)?,
+            console: ConsoleConfig::try_from(&settings.console)?,
             writer: WriterOptions {
                 max_batch: settings.commit_batch_max.max(1),
                 queue_capacity: settings.commit_queue_capacity.max(1),

@@ -1,5 +1,6 @@
 //! The admin listener: health, read-only queries of events and service orders, and the outbox
-//! (sink status, dead letters and their retry, enabling a sink again), behind the admin token;
+//! (sink status, dead letters and their retry, enabling a sink again), behind the admin token
+//! (reads also take a console session cookie: see `console`);
 //! the event stream (`stream.rs`); and `/metrics`, without a token so that Prometheus can
 //! scrape it. It is bound to its own address and never served on the public port. Outbox
 //! changes only write the store; the delivery worker does the sending.
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/stream", get(super::stream::stream))
         .route("/metrics", get(metrics))
         .merge(outbox_routes())
+        .merge(super::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -69,6 +71,17 @@ pub(super) fn require_admin(app: &AppState, headers: &HeaderMap) -> Result<(), A
     }
 }
 
+/// Lets a read through with the admin token, or with a console session cookie when no
+/// `Authorization` header is sent (a browser's EventSource cannot send one). Routes that change
+/// something use [`require_admin`]: the console changes things through its own forms.
+pub(super) fn require_reader(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if headers.get(header::AUTHORIZATION).is_none() && app.console.sessions.find(headers).is_some()
+    {
+        return Ok(());
+    }
+    require_admin(app, headers)
+}
+
 #[derive(Debug, Deserialize)]
 struct EventQuery {
     #[serde(default)]
@@ -81,7 +94,7 @@ async fn event(
     Path(event_id): Path<String>,
     Query(query): Query<EventQuery>,
 ) -> Result<Response, ApiError> {
-    require_admin(&app, &headers)?;
+    require_reader(&app, &headers)?;
     let missing = || ApiError::NotFound(format!("/api/v1/events/{event_id}"));
     let id: EventId = event_id.parse().map_err(|_| missing())?;
     let (record, body) = app.store.event(&id).await?.ok_or_else(missing)?;
@@ -156,7 +169,7 @@ async fn events(
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
-    require_admin(&app, &headers)?;
+    require_reader(&app, &headers)?;
     let limit = parse_limit(query.limit.as_deref())?;
     let event_type = query
         .event_type
@@ -234,7 +247,7 @@ async fn service_orders(
     headers: HeaderMap,
     Query(query): Query<OrdersQuery>,
 ) -> Result<Response, ApiError> {
-    require_admin(&app, &headers)?;
+    require_reader(&app, &headers)?;
     let state = query
         .state
         .as_deref()
@@ -273,7 +286,7 @@ async fn service_order(
     headers: HeaderMap,
     Path(order_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_admin(&app, &headers)?;
+    require_reader(&app, &headers)?;
     let missing = || ApiError::NotFound(format!("/api/v1/service-orders/{order_id}"));
     let id: OrderId = order_id.parse().map_err(|_| missing())?;
     let order = app.store.order(&id).await?.ok_or_else(missing)?;
@@ -341,7 +354,7 @@ fn sink_json(status: &SinkStatus) -> serde_json::Value {
 
 /// Every configured sink, and every sink that has an outbox or is disabled.
 async fn sinks(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    require_admin(&app, &headers)?;
+    require_reader(&app, &headers)?;
     let mut statuses = app.store.sink_statuses().await?;
     for name in app.sinks.iter() {
         if !statuses.iter().any(|status| &status.name == name) {
@@ -406,7 +419,7 @@ async fn dead_letters(
     headers: HeaderMap,
     Query(query): Query<DeadLettersQuery>,
 ) -> Result<Response, ApiError> {
-    require_admin(&app, &headers)?;
+    require_reader(&app, &headers)?;
     let limit = parse_limit(query.limit.as_deref())?;
     let sink = query
         .sink

@@ -1,11 +1,12 @@
 //! The HTTP surface: the public router (Listener API, health, OpenAPI document) and the admin
-//! router (health, read-only queries, the event stream and metrics), the shared accept loop,
-//! TLS and credentials.
+//! router (health, read-only queries, the event stream, metrics and the web console), the shared
+//! accept loop, TLS and credentials.
 //!
 //! Handlers parse at the edge and call the store; they never call a downstream system.
 
 pub mod admin;
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod listener;
 pub mod server;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub admin_public_url: Arc<str>,
     /// The Listener API's path prefix.
     pub base_path: Arc<str>,
+    /// The web console's sessions and settings.
+    pub console: Arc<console::Console>,
     /// Cancelled when the app stops, so that long-lived answers (the event stream) end and do
     /// not hold up the drain.
     pub shutdown: CancellationToken,

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::AppState;
-use super::admin::require_admin;
+use super::admin::require_reader;
 use super::error::ApiError;
 use crate::store::{EventRecord, Store, StoreError};
 
@@ -51,7 +51,7 @@ pub async fn stream(
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
 ) -> Result<Response, ApiError> {
-    require_admin(&app, &headers)?;
+    require_reader(&app, &headers)?;
     let resume = resume_point(&headers, query.since.as_deref())?;
     let mut commits = app
         .store

@@ -206,6 +206,33 @@ pub struct OrderFilter {
     pub limit: usize,
 }
 
+/// Which orders the web console lists, most recently updated first: [`OrderFilter`]'s state
+/// and anomaly filters, with a text search and the stuck test.
+#[derive(Debug, Clone, Default)]
+pub struct OrderSearch {
+    /// Only orders in this state.
+    pub state: Option<State>,
+    /// Only orders with at least one anomaly.
+    pub with_anomalies: bool,
+    /// Only orders whose id or externalId contains this text, ignoring ASCII case.
+    pub text: Option<String>,
+    /// Only stuck orders: in no state or a non-final one, last changed before this instant.
+    pub unchanged_before: Option<DateTime<Utc>>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// How many events of one type were received in one minute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinuteCount {
+    /// The start of the minute.
+    pub minute: DateTime<Utc>,
+    /// The events' type.
+    pub event_type: EventType,
+    /// How many.
+    pub count: u64,
+}
+
 /// A delivery in the outbox, with what a sink needs to send it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -590,6 +617,26 @@ impl Store {
         match self {
             Store::Sqlite(store) => store.orders(filter).await,
             Store::Postgres(store) => store.orders(filter).await,
+        }
+    }
+
+    /// Orders for the web console: a search by state, text, anomalies and staleness.
+    pub async fn search_orders(
+        &self,
+        search: OrderSearch,
+    ) -> Result<Vec<OrderSummary>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.search_orders(search).await,
+        }
+    }
+
+    /// Events received since `since`, counted by minute and type, oldest minute first.
+    pub async fn events_per_minute(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<MinuteCount>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.events_per_minute(since).await,
         }
     }
 

@@ -6,6 +6,7 @@
 mod admin_api;
 mod cli;
 mod client_cli;
+mod console;
 mod durability;
 mod forwarding;
 mod helpers;

@@ -4,6 +4,7 @@
 //!
 //! Every commit is fsynced (`synchronous = FULL`) before any caller of that batch hears back.
 
+mod console;
 mod outbox;
 
 use std::collections::BTreeSet;
