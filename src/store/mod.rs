@@ -627,6 +627,7 @@ impl Store {
     ) -> Result<Vec<OrderSummary>, StoreError> {
         match self {
             Store::Sqlite(store) => store.search_orders(search).await,
+            Store::Postgres(store) => store.search_orders(search).await,
         }
     }
 
@@ -637,6 +638,7 @@ impl Store {
     ) -> Result<Vec<MinuteCount>, StoreError> {
         match self {
             Store::Sqlite(store) => store.events_per_minute(since).await,
+            Store::Postgres(store) => store.events_per_minute(since).await,
         }
     }
 

@@ -374,3 +374,46 @@ async fn the_outbox_routes_orders_lanes_records_outcomes_and_requeues() {
         store.close().await;
     }
 }
+
+#[tokio::test]
+async fn the_console_searches_orders_and_counts_events_by_minute() {
+    for backend in backends().await {
+        let store = open(&backend, Vec::new()).await;
+        let done = onap_lifecycle("SO-Search-Done", 1);
+        for event in &done {
+            store.append(new_event(event)).await.unwrap();
+        }
+        let open_order = onap_lifecycle("so-search-open", 1).remove(0);
+        store.append(new_event(&open_order)).await.unwrap();
+        let search = |text: &str, stuck: bool| order_listener::store::OrderSearch {
+            text: Some(text.to_owned()),
+            unchanged_before: stuck.then(|| Utc::now() + chrono::Duration::hours(1)),
+            limit: 10,
+            ..Default::default()
+        };
+        let found = store.search_orders(search("SEARCH", false)).await.unwrap();
+        assert_eq!(found.len(), 2, "{}: text ignores case", backend.name);
+        let found = store
+            .search_orders(search("ext-so-search-open", false))
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "{}: externalId", backend.name);
+        let stuck = store.search_orders(search("search", true)).await.unwrap();
+        assert_eq!(
+            stuck
+                .iter()
+                .map(|order| order.id.as_str())
+                .collect::<Vec<_>>(),
+            ["so-search-open"],
+            "{}: a completed order is never stuck",
+            backend.name
+        );
+        let minutes = store
+            .events_per_minute(Utc::now() - chrono::Duration::minutes(5))
+            .await
+            .unwrap();
+        let total: u64 = minutes.iter().map(|count| count.count).sum();
+        assert_eq!(total, done.len() as u64 + 1, "{}", backend.name);
+        store.close().await;
+    }
+}

@@ -6,6 +6,7 @@
 //! When the server cannot be reached, every call fails with [`StoreError::Unavailable`] (the
 //! Listener API answers 503, code 5) and the pool connects again by itself once it is back.
 
+mod console;
 mod outbox;
 
 use std::str::FromStr;
