@@ -7,6 +7,7 @@
 //! Listener API answers 503, code 5) and the pool connects again by itself once it is back.
 
 mod outbox;
+mod retention;
 
 use std::str::FromStr;
 use std::sync::Arc;

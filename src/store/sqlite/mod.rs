@@ -5,6 +5,7 @@
 //! Every commit is fsynced (`synchronous = FULL`) before any caller of that batch hears back.
 
 mod outbox;
+mod retention;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_events_and_orders.sql"),
     include_str!("../migrations/sqlite/0002_drop_events_by_type.sql"),
     include_str!("../migrations/sqlite/0003_outbox.sql"),
+    include_str!("../migrations/sqlite/0004_retention.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
