@@ -2,6 +2,7 @@
 //! parsed once at start-up into typed [`Config`]. Nothing reads the environment after this.
 
 pub mod clients;
+pub mod retention;
 pub mod sinks;
 
 use std::collections::BTreeMap;
@@ -106,6 +107,7 @@ pub struct Settings {
     anonymous: clients::AnonymousSettings,
     clients: BTreeMap<String, clients::ClientSettings>,
     sinks: BTreeMap<String, sinks::SinkSettings>,
+    retention: retention::RetentionSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -144,6 +146,7 @@ impl Default for Settings {
             anonymous: clients::AnonymousSettings::default(),
             clients: BTreeMap::new(),
             sinks: BTreeMap::new(),
+            retention: retention::RetentionSettings::default(),
         }
     }
 }
@@ -249,6 +252,8 @@ pub struct Config {
     pub writer: WriterOptions,
     /// Where accepted events are handed on.
     pub sinks: Vec<sinks::SinkConfig>,
+    /// How long events and finished outbox rows are kept.
+    pub retention: retention::Retention,
 }
 
 /// The default data directory: the platform's, or `./order-listener-data` without a home.
@@ -431,6 +436,7 @@ impl TryFrom<Settings> for Config {
                 shutdown_grace: Duration::from_secs(settings.shutdown_grace_seconds),
             },
             sinks: sinks::check(&settings.sinks)?,
+            retention: retention::check(&settings.retention)?,
             writer: WriterOptions {
                 max_batch: settings.commit_batch_max.max(1),
                 queue_capacity: settings.commit_queue_capacity.max(1),
