@@ -382,3 +382,79 @@ async fn export_then_import_keeps_every_body_byte_for_byte_and_every_projection(
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn serve_prunes_old_events_every_interval_and_stops_with_the_app() {
+    let app = spawn_app_with(|config| {
+        config.retention = order_listener::config::retention::Retention {
+            events: Some(std::time::Duration::from_secs(400 * 86_400)),
+            interval: std::time::Duration::from_millis(20),
+            ..Default::default()
+        };
+    })
+    .await;
+    let old = onap_lifecycle("SO-serve-old", 1);
+    append_all(&app.store, &old, Utc::now() - Duration::days(500)).await;
+    let recent = onap_lifecycle("SO-serve-new", 1);
+    append_all(&app.store, &recent, Utc::now()).await;
+
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while app.stored_events().await.len() > recent.len() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "old events still stored after {PATIENCE:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        app.stored_events()
+            .await
+            .iter()
+            .all(|event| event.order_id.as_ref().unwrap().as_str() == "SO-serve-new")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_prune_command_counts_with_dry_run_then_deletes_by_the_configured_retention() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.sqlite3");
+    let storage = Storage::Sqlite { path: path.clone() };
+    let store = open(&storage, Vec::new()).await;
+    append_all(
+        &store,
+        &onap_lifecycle("SO-cli-old", 1),
+        Utc::now() - Duration::days(30),
+    )
+    .await;
+    append_all(&store, &onap_lifecycle("SO-cli-new", 1), Utc::now()).await;
+    store.close().await;
+    let old_count = onap_lifecycle("SO-cli-old", 1).len();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database_url = \"sqlite://{}\"\n[retention]\nevents = \"7days\"\nbatch_size = 2\n",
+            path.display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+
+    let (ok, stdout, stderr) = run_cli(&["prune", "--dry-run", "--config", config]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(&format!("would delete {old_count} events")) && stdout.contains("1 order"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = run_cli(&["prune", "--config", config]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(&format!("deleted {old_count} events")),
+        "{stdout}"
+    );
+    let store = Store::open_read_only(&storage).await.unwrap();
+    assert_eq!(store.order(&order_id("SO-cli-old")).await.unwrap(), None);
+    assert!(store.order(&order_id("SO-cli-new")).await.unwrap().is_some());
+}
