@@ -1,5 +1,5 @@
 //! The command line: `serve`, `init`, `client`, the read-only `events` and `orders` queries, and
-//! the outbox commands (`replay`, `dead-letters`, `sinks`). Parsing is clap's; each command turns
+//! the outbox commands (`replay`, `dead-letters`, `sinks`), `prune`, and `export`/`import`. Parsing is clap's; each command turns
 //! its flags into [`Config`] and calls the library.
 
 mod client;
