@@ -1,6 +1,6 @@
-//! The command line: `serve`, `init`, `client`, the read-only `events` and `orders` queries, and
-//! the outbox commands (`replay`, `dead-letters`, `sinks`), `prune`, and `export`/`import`. Parsing is clap's; each command turns
-//! its flags into [`Config`] and calls the library.
+//! The command line: `serve`, `init`, `client`, the read-only `events` and `orders` queries,
+//! the outbox commands (`replay`, `dead-letters`, `sinks`), `prune`, and `export`/`import`.
+//! Parsing is clap's; each command turns its flags into [`Config`] and calls the library.
 
 mod client;
 mod hub;

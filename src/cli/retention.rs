@@ -62,7 +62,11 @@ pub(super) async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
             .await
             .map_err(store_error)?;
         let prunable = store.prunable(limits).await.map_err(store_error)?;
-        println!("would delete {} ({})", describe(&prunable), kept(&retention));
+        println!(
+            "would delete {} ({})",
+            describe(&prunable),
+            kept(&retention)
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let store = Store::open_for_admin(&config.storage)

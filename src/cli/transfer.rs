@@ -94,10 +94,7 @@ pub(super) async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let mut after = 0;
     let mut exported = 0usize;
     loop {
-        let page = store
-            .events_after(after, PAGE)
-            .await
-            .map_err(store_error)?;
+        let page = store.events_after(after, PAGE).await.map_err(store_error)?;
         let Some((last, _)) = page.last() else { break };
         after = last.sequence;
         for (record, body) in page {

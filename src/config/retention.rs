@@ -64,7 +64,10 @@ impl Retention {
     pub fn limits(&self, now: DateTime<Utc>) -> PruneLimits {
         let before = |kept: Option<Duration>| {
             kept.and_then(|kept| chrono::Duration::from_std(kept).ok())
-                .map(|kept| now.checked_sub_signed(kept).unwrap_or(DateTime::<Utc>::MIN_UTC))
+                .map(|kept| {
+                    now.checked_sub_signed(kept)
+                        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+                })
         };
         PruneLimits {
             events_before: before(self.events),
@@ -135,15 +138,27 @@ mod tests {
         let retention = check(&settings(Some("400d"), Some("30days"))).unwrap();
         let now = Utc::now();
         let limits = retention.limits(now);
-        assert_eq!(limits.events_before, Some(now - chrono::Duration::days(400)));
-        assert_eq!(limits.delivered_before, Some(now - chrono::Duration::days(30)));
+        assert_eq!(
+            limits.events_before,
+            Some(now - chrono::Duration::days(400))
+        );
+        assert_eq!(
+            limits.delivered_before,
+            Some(now - chrono::Duration::days(30))
+        );
     }
 
     #[test]
     fn bad_or_zero_durations_are_refused_by_name() {
         let error = check(&settings(Some("soon"), None)).unwrap_err();
-        assert!(format!("{error:#}").contains("retention.events"), "{error:#}");
+        assert!(
+            format!("{error:#}").contains("retention.events"),
+            "{error:#}"
+        );
         let error = check(&settings(None, Some("0s"))).unwrap_err();
-        assert!(format!("{error:#}").contains("retention.delivered"), "{error:#}");
+        assert!(
+            format!("{error:#}").contains("retention.delivered"),
+            "{error:#}"
+        );
     }
 }

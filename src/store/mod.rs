@@ -375,7 +375,10 @@ impl Pruned {
 
     /// Whether nothing was removed.
     pub fn is_empty(&self) -> bool {
-        self.events == 0 && self.deliveries == 0 && self.finished_deliveries == 0 && self.orders == 0
+        self.events == 0
+            && self.deliveries == 0
+            && self.finished_deliveries == 0
+            && self.orders == 0
     }
 
     /// Adds another call's counts.

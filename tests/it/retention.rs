@@ -96,7 +96,11 @@ async fn old_events_go_with_orders_left_empty_and_recent_ones_stay() {
         assert_eq!(pruned.events, old_count, "{}", backend.name);
         assert_eq!(pruned.orders, 1, "{}", backend.name);
         assert!(!pruned.filled(500));
-        assert_eq!(expected, pruned, "{}: the dry run counts the same", backend.name);
+        assert_eq!(
+            expected, pruned,
+            "{}: the dry run counts the same",
+            backend.name
+        );
 
         assert_eq!(store.order(&order_id("SO-old")).await.unwrap(), None);
         let kept = store.order(&order_id("SO-mixed")).await.unwrap().unwrap();
@@ -142,12 +146,10 @@ async fn pending_deliveries_protect_their_events_and_finished_ones_go_with_them(
         );
 
         // Deliver the first event only.
-        let first_id = parse_notification(
-            Bytes::from(events[0].to_string()),
-            ParseOptions::default(),
-        )
-        .unwrap()
-        .event_id;
+        let first_id =
+            parse_notification(Bytes::from(events[0].to_string()), ParseOptions::default())
+                .unwrap()
+                .event_id;
         let delivery = store.deliveries_of(&first_id).await.unwrap().remove(0);
         store
             .record_outcomes(vec![DeliveryOutcome {
@@ -230,7 +232,12 @@ async fn each_prune_call_deletes_at_most_one_batch() {
         let store = open(&backend.storage, Vec::new()).await;
         let long_ago = Utc::now() - Duration::days(500);
         for order in 0..3 {
-            append_all(&store, &onap_lifecycle(&format!("SO-b{order}"), 1), long_ago).await;
+            append_all(
+                &store,
+                &onap_lifecycle(&format!("SO-b{order}"), 1),
+                long_ago,
+            )
+            .await;
         }
         let total = store.events_after(0, 100).await.unwrap().len();
         assert!(total > 7);
@@ -245,7 +252,10 @@ async fn each_prune_call_deletes_at_most_one_batch() {
             }
         }
         assert_eq!(batches.iter().sum::<usize>(), total, "{}", backend.name);
-        assert_eq!(batches.len(), total.div_ceil(4) + usize::from(total % 4 == 0));
+        assert_eq!(
+            batches.len(),
+            total.div_ceil(4) + usize::from(total % 4 == 0)
+        );
         assert!(store.events_after(0, 100).await.unwrap().is_empty());
         assert!(
             store
@@ -456,5 +466,11 @@ async fn the_prune_command_counts_with_dry_run_then_deletes_by_the_configured_re
     );
     let store = Store::open_read_only(&storage).await.unwrap();
     assert_eq!(store.order(&order_id("SO-cli-old")).await.unwrap(), None);
-    assert!(store.order(&order_id("SO-cli-new")).await.unwrap().is_some());
+    assert!(
+        store
+            .order(&order_id("SO-cli-new"))
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

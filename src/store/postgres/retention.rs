@@ -40,7 +40,10 @@ impl PostgresStore {
                 .await
                 .map_err(classify)?;
             let sequences: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
-            touched.extend(rows.iter().filter_map(|row| row.get::<_, Option<String>>(1)));
+            touched.extend(
+                rows.iter()
+                    .filter_map(|row| row.get::<_, Option<String>>(1)),
+            );
             if !sequences.is_empty() {
                 pruned.deliveries = transaction
                     .execute(
