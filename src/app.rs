@@ -281,6 +281,19 @@ impl App {
                 shutdown.clone(),
             ));
         }
+        if config.retention.is_enabled() {
+            tracing::info!(
+                events = ?config.retention.events.map(humantime::format_duration),
+                delivered = ?config.retention.delivered.map(humantime::format_duration),
+                "retention: pruning every {}",
+                humantime::format_duration(config.retention.interval)
+            );
+            tasks.spawn(crate::retention::run(
+                store.clone(),
+                config.retention,
+                shutdown.clone(),
+            ));
+        }
         tasks.spawn(server::serve(
             "public",
             public,

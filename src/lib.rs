@@ -6,6 +6,7 @@
 //! - `hub`: the seller's Hub API: types, a client, and ONAP's query rules.
 //! - `simulate`: plays the seller: hub server, order model, faults, load generator.
 //! - `outbound`: HTTP clients with TLS trust options and credentials.
+//! - `retention`: the pruning task of `serve`.
 //! - `app`: start-up and shutdown glue that wires the parts together.
 //! - `config`: file, environment and flags parsed into a typed [`config::Config`].
 //! - `cli`: the command line.
@@ -20,6 +21,7 @@ pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod outbound;
+pub mod retention;
 pub mod simulate;
 pub mod store;
 pub mod telemetry;

@@ -1,11 +1,13 @@
-//! The command line: `serve`, `init`, `client`, the read-only `events` and `orders` queries, and
-//! the outbox commands (`replay`, `dead-letters`, `sinks`). Parsing is clap's; each command turns
-//! its flags into [`Config`] and calls the library.
+//! The command line: `serve`, `init`, `client`, the read-only `events` and `orders` queries,
+//! the outbox commands (`replay`, `dead-letters`, `sinks`), `prune`, and `export`/`import`.
+//! Parsing is clap's; each command turns its flags into [`Config`] and calls the library.
 
 mod client;
 mod hub;
 mod outbox;
 mod query;
+mod retention;
+mod transfer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +71,16 @@ enum Command {
     /// Show each sink's outbox, or enable a sink again after it answered 410 Gone.
     #[command(subcommand)]
     Sinks(outbox::SinksCommand),
+    /// Delete now what [retention] lets go (`serve` also does it every retention.interval).
+    Prune(retention::PruneArgs),
+    /// Write stored events as JSON lines to standard output, oldest first, bodies byte for
+    /// byte (works while `serve` runs).
+    Export(transfer::ExportArgs),
+    /// Store the events of an `export` file (or - for standard input) in this store, creating
+    /// it if needed. Resends are skipped as duplicates, conflicts and bad lines are reported
+    /// with their line numbers (the exit status is then 1). Imported events are not queued
+    /// for sinks: that history was handed on by the store it came from.
+    Import(transfer::ImportArgs),
     /// Play the seller: serve a hub, send realistic notifications with faults, check the
     /// listener's result; or, with --rate and --duration, generate load.
     Simulate(Box<crate::simulate::SimulateArgs>),
@@ -171,6 +183,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sinks(outbox::SinksCommand::List(args)) => outbox::list_sinks(args).await,
         Command::Sinks(outbox::SinksCommand::Enable(args)) => outbox::enable_sink(args).await,
+        Command::Prune(args) => retention::prune(args).await,
+        Command::Export(args) => transfer::export(args).await,
+        Command::Import(args) => transfer::import(args).await,
         Command::Simulate(args) => {
             crate::telemetry::init(crate::config::LogFormat::Text, "warn");
             crate::simulate::run(*args).await

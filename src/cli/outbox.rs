@@ -106,7 +106,7 @@ pub(super) struct SinkEnableArgs {
 }
 
 /// `--since`: an RFC 3339 instant, or a duration before now.
-fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+pub(super) fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
     since_at(text, Utc::now())
 }
 
@@ -127,7 +127,7 @@ fn since_at(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
         })
 }
 
-fn store_error(error: StoreError) -> anyhow::Error {
+pub(super) fn store_error(error: StoreError) -> anyhow::Error {
     anyhow::anyhow!(crate::telemetry::error_chain(&error))
 }
 
@@ -160,7 +160,7 @@ fn configured<'a>(config: &'a Config, name: &SinkName) -> anyhow::Result<&'a Sin
     )
 }
 
-fn progress(length: u64, template: &str) -> anyhow::Result<ProgressBar> {
+pub(super) fn progress(length: u64, template: &str) -> anyhow::Result<ProgressBar> {
     let bar = ProgressBar::new(length);
     bar.set_style(
         ProgressStyle::with_template(template)
@@ -170,7 +170,7 @@ fn progress(length: u64, template: &str) -> anyhow::Result<ProgressBar> {
     Ok(bar)
 }
 
-fn plural(count: usize, one: &str, many: &str) -> String {
+pub(super) fn plural(count: usize, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
 

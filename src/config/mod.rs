@@ -2,6 +2,7 @@
 //! parsed once at start-up into typed [`Config`]. Nothing reads the environment after this.
 
 pub mod clients;
+pub mod retention;
 pub mod sinks;
 
 use std::collections::BTreeMap;
@@ -107,6 +108,7 @@ pub struct Settings {
     anonymous: clients::AnonymousSettings,
     clients: BTreeMap<String, clients::ClientSettings>,
     sinks: BTreeMap<String, sinks::SinkSettings>,
+    retention: retention::RetentionSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -146,6 +148,7 @@ impl Default for Settings {
             anonymous: clients::AnonymousSettings::default(),
             clients: BTreeMap::new(),
             sinks: BTreeMap::new(),
+            retention: retention::RetentionSettings::default(),
         }
     }
 }
@@ -307,6 +310,8 @@ pub struct Config {
     pub sinks: Vec<sinks::SinkConfig>,
     /// The web console.
     pub console: ConsoleConfig,
+    /// How long events and finished outbox rows are kept.
+    pub retention: retention::Retention,
 }
 
 /// The default data directory: the platform's, or `./order-listener-data` without a home.
@@ -490,6 +495,7 @@ impl TryFrom<Settings> for Config {
             },
             sinks: sinks::check(&settings.sinks)?,
             console: ConsoleConfig::try_from(&settings.console)?,
+            retention: retention::check(&settings.retention)?,
             writer: WriterOptions {
                 max_batch: settings.commit_batch_max.max(1),
                 queue_capacity: settings.commit_queue_capacity.max(1),

@@ -370,6 +370,53 @@ pub struct SinkStatus {
     pub disabled: Option<(DateTime<Utc>, String)>,
 }
 
+/// What to prune: each limit is an instant; `None` keeps those rows forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneLimits {
+    /// Events received before this instant go, with their deliveries, unless a delivery of
+    /// theirs is still pending.
+    pub events_before: Option<DateTime<Utc>>,
+    /// Delivered and dead outbox rows whose last attempt was before this instant go.
+    pub delivered_before: Option<DateTime<Utc>>,
+}
+
+/// What one prune call removed, or (for [`Store::prunable`]) would remove.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pruned {
+    /// Events deleted.
+    pub events: usize,
+    /// Outbox rows of those events deleted with them (delivered or dead).
+    pub deliveries: usize,
+    /// Delivered and dead outbox rows of kept events deleted past `delivered_before`.
+    pub finished_deliveries: usize,
+    /// `service_orders` rows deleted because none of their events is left.
+    pub orders: usize,
+}
+
+impl Pruned {
+    /// Whether a call with this `batch` size filled it, so that more may be left.
+    pub fn filled(&self, batch: usize) -> bool {
+        self.events >= batch || self.finished_deliveries >= batch
+    }
+
+    /// Whether nothing was removed.
+    pub fn is_empty(&self) -> bool {
+        self.events == 0
+            && self.deliveries == 0
+            && self.finished_deliveries == 0
+            && self.orders == 0
+    }
+
+    /// Adds another call's counts.
+    pub fn add(&mut self, other: Pruned) {
+        self.events += other.events;
+        self.deliveries += other.deliveries;
+        self.finished_deliveries += other.finished_deliveries;
+        self.orders += other.orders;
+    }
+}
+
 /// Counters of the writer, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriterStats {
@@ -639,6 +686,27 @@ impl Store {
         match self {
             Store::Sqlite(store) => store.events_per_minute(since).await,
             Store::Postgres(store) => store.events_per_minute(since).await,
+        }
+    }
+
+    /// Deletes one batch of what retention lets go: at most `batch` old events (with their
+    /// deliveries; an event with a pending delivery is kept) and at most `batch` finished
+    /// outbox rows, in one short transaction. Orders left without events lose their
+    /// `service_orders` row; the others' row is refreshed from the events left (keeping its
+    /// `updatedAt`). Call again while [`Pruned::filled`] says so.
+    pub async fn prune(&self, limits: PruneLimits, batch: usize) -> Result<Pruned, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.prune(limits, batch.max(1)).await,
+            Store::Postgres(store) => store.prune(limits, batch.max(1)).await,
+        }
+    }
+
+    /// What [`Store::prune`] would remove, counted without changing anything (works
+    /// read-only).
+    pub async fn prunable(&self, limits: PruneLimits) -> Result<Pruned, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.prunable(limits).await,
+            Store::Postgres(store) => store.prunable(limits).await,
         }
     }
 

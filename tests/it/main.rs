@@ -15,6 +15,7 @@ mod metrics;
 mod outbox_cli;
 mod projection;
 mod replicas;
+mod retention;
 mod security;
 mod seller;
 mod store_contract;

@@ -8,6 +8,7 @@
 
 mod console;
 mod outbox;
+mod retention;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -6,6 +6,7 @@
 
 mod console;
 mod outbox;
+mod retention;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_events_and_orders.sql"),
     include_str!("../migrations/sqlite/0002_drop_events_by_type.sql"),
     include_str!("../migrations/sqlite/0003_outbox.sql"),
+    include_str!("../migrations/sqlite/0004_retention.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
