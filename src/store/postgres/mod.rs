@@ -57,12 +57,16 @@ struct Inner {
     metrics: Option<Arc<Metrics>>,
     commits: Option<Commits>,
     announce: Option<Announce>,
-    counters: Counters,
+    counters: Arc<Counters>,
     /// This replica's name in outbox leases.
     replica: String,
     /// How long a claimed delivery stays this replica's.
     lease: Duration,
     stop: CancellationToken,
+    /// The queue of the group-commit task; `None` for a read-only store.
+    appends: Option<tokio::sync::mpsc::Sender<(Box<NewEvent>, AppendReply)>>,
+    /// The group-commit task, joined at `close` after it has committed what was queued.
+    appender: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 struct Announce {
@@ -232,23 +236,64 @@ impl PostgresStore {
         } else {
             (None, None)
         };
+        let (appends, queue) = if writer {
+            let (sender, receiver) = tokio::sync::mpsc::channel(options.queue_capacity.max(1));
+            (Some(sender), Some(receiver))
+        } else {
+            (None, None)
+        };
         let store = PostgresStore {
             inner: Arc::new(Inner {
+                appender: std::sync::Mutex::new(None),
+                appends,
                 pool,
                 routes,
                 metrics,
                 commits,
                 announce,
-                counters: Counters::default(),
+                counters: Arc::default(),
                 replica: format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple()),
                 lease: options.lease,
                 stop,
             }),
         };
-        if writer {
+        if let Some(queue) = queue {
             tokio::spawn(watch_others(store.clone()));
+            // The appender holds a clone of the store, so it ends when every other clone is
+            // gone or at `close`.
+            let task = tokio::spawn(run_appender(
+                store.without_appends(),
+                queue,
+                options.max_batch.max(1),
+            ));
+            if let Ok(mut slot) = store.inner.appender.lock() {
+                *slot = Some(task);
+            }
         }
         Ok(store)
+    }
+
+    /// A handle for the appender task: everything but the append queue, so that the task does
+    /// not keep its own queue open.
+    fn without_appends(&self) -> PostgresStore {
+        PostgresStore {
+            inner: Arc::new(Inner {
+                pool: self.inner.pool.clone(),
+                routes: self.inner.routes.clone(),
+                metrics: self.inner.metrics.clone(),
+                commits: None,
+                announce: self.inner.announce.as_ref().map(|announce| Announce {
+                    sequence: announce.sequence.clone(),
+                    outbox: announce.outbox.clone(),
+                }),
+                counters: self.inner.counters.clone(),
+                replica: self.inner.replica.clone(),
+                lease: self.inner.lease,
+                stop: self.inner.stop.clone(),
+                appends: None,
+                appender: std::sync::Mutex::new(None),
+            }),
+        }
     }
 
     /// Commit announcements, for a store that writes.
@@ -260,113 +305,17 @@ impl PostgresStore {
         self.inner.pool.get().await.map_err(pool_error)
     }
 
-    /// Stores the event and its deliveries, or recognises a resend, in one transaction.
+    /// Stores the event and its deliveries, or recognises a resend. Concurrent appends share a
+    /// transaction (group commit, as SQLite's writer does): the answer comes after the commit
+    /// that holds the event.
     pub async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
-        let started = std::time::Instant::now();
-        let mut client = self.client().await?;
-        let transaction = client.transaction().await.map_err(classify)?;
-        transaction
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
+        let sender = self.inner.appends.as_ref().ok_or(StoreError::ReadOnly)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        sender
+            .send((Box::new(event), reply))
             .await
-            .map_err(classify)?;
-        let notification = &event.notification;
-        let facts = match &notification.order {
-            Some(facts) => Some(
-                serde_json::to_string(facts)
-                    .map_err(|error| internal(format!("cannot encode the order facts: {error}")))?,
-            ),
-            None => None,
-        };
-        let order_id = notification
-            .order
-            .as_ref()
-            .map(|facts| facts.order_id.as_str());
-        let inserted = transaction
-            .query_opt(
-                "INSERT INTO events (event_id, event_type, event_date, event_date_us, order_id,
-                                     received_at_us, sender, client, facts, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                 ON CONFLICT (event_id) DO NOTHING
-                 RETURNING sequence",
-                &[
-                    &notification.event_id.as_str(),
-                    &notification.event_type.as_str(),
-                    &notification.event_date.to_string(),
-                    &notification.event_date.timestamp_micros(),
-                    &order_id,
-                    &micros(event.received_at),
-                    &event.sender,
-                    &event.client,
-                    &facts,
-                    &&notification.raw[..],
-                ],
-            )
-            .await
-            .map_err(classify)?;
-        let Some(row) = inserted else {
-            let row = transaction
-                .query_one(
-                    "SELECT sequence, body FROM events WHERE event_id = $1",
-                    &[&notification.event_id.as_str()],
-                )
-                .await
-                .map_err(classify)?;
-            let (sequence, body): (i64, Vec<u8>) = (row.get(0), row.get(1));
-            transaction.rollback().await.map_err(classify)?;
-            return if same_payload(&body, &notification.raw) {
-                Ok(Appended::Duplicate {
-                    sequence,
-                    body: Bytes::from(body),
-                })
-            } else {
-                Err(StoreError::Conflict {
-                    event_id: notification.event_id.clone(),
-                })
-            };
-        };
-        let sequence: i64 = row.get(0);
-        let mut queued = 0;
-        for route in self
-            .inner
-            .routes
-            .iter()
-            .filter(|route| route.filter.matches(notification))
-        {
-            queued += transaction
-                .execute(
-                    "INSERT INTO deliveries (sink, sequence, lane, event_date_us, state, created_us,
-                                             next_attempt_us)
-                     VALUES ($1, $2, $3, $4, 'pending', $5, $5)
-                     ON CONFLICT (sink, sequence) DO NOTHING",
-                    &[
-                        &route.sink.as_str(),
-                        &sequence,
-                        &lane(order_id, notification.event_id.as_str()),
-                        &notification.event_date.timestamp_micros(),
-                        &micros(event.received_at),
-                    ],
-                )
-                .await
-                .map_err(classify)?;
-        }
-        if let Some(facts) = &notification.order {
-            refresh_order(&transaction, &facts.order_id).await?;
-        }
-        transaction.commit().await.map_err(classify)?;
-        self.inner.counters.commits.fetch_add(1, Ordering::Relaxed);
-        self.inner.counters.appends.fetch_add(1, Ordering::Relaxed);
-        if let Some(metrics) = &self.inner.metrics {
-            metrics.commit(1, started.elapsed());
-        }
-        if let Some(announce) = &self.inner.announce {
-            announce
-                .sequence
-                .send_modify(|last| *last = (*last).max(sequence));
-            if queued > 0 {
-                announce.outbox.send_modify(|generation| *generation += 1);
-            }
-        }
-        Ok(Appended::Stored { sequence })
+            .map_err(|_| StoreError::ShuttingDown)?;
+        answer.await.unwrap_or(Err(StoreError::ShuttingDown))
     }
 
     /// Checks that the server answers.
@@ -493,11 +442,221 @@ impl PostgresStore {
         }
     }
 
-    /// Stops watching other replicas and closes the pool. Every append was committed when it
-    /// returned, so nothing is left to flush.
+    /// Commits the appends already queued, stops watching other replicas and closes the pool.
     pub async fn close(&self) {
         self.inner.stop.cancel();
+        let task = self
+            .inner
+            .appender
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
         self.inner.pool.close();
+    }
+}
+
+type AppendReply = tokio::sync::oneshot::Sender<Result<Appended, StoreError>>;
+
+/// Takes whatever appends are queued and commits them in one transaction, then answers each.
+async fn run_appender(
+    store: PostgresStore,
+    mut receiver: tokio::sync::mpsc::Receiver<(Box<NewEvent>, AppendReply)>,
+    max_batch: usize,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    let stop = store.inner.stop.clone();
+    loop {
+        let first = tokio::select! {
+            first = receiver.recv() => first,
+            () = stop.cancelled() => {
+                // Refuse new appends, but commit those already queued.
+                receiver.close();
+                receiver.recv().await
+            }
+        };
+        let Some(first) = first else {
+            return;
+        };
+        batch.push(first);
+        while batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let started = std::time::Instant::now();
+        let size = batch.len();
+        let events: Vec<&NewEvent> = batch.iter().map(|(event, _)| &**event).collect();
+        match store.commit_batch(&events).await {
+            Ok((outcomes, queued)) => {
+                store.inner.counters.commits.fetch_add(1, Ordering::Relaxed);
+                store
+                    .inner
+                    .counters
+                    .appends
+                    .fetch_add(size as u64, Ordering::Relaxed);
+                if let Some(metrics) = &store.inner.metrics {
+                    metrics.commit(size, started.elapsed());
+                }
+                let newest = outcomes
+                    .iter()
+                    .filter_map(|outcome| match outcome {
+                        Ok(Appended::Stored { sequence }) => Some(*sequence),
+                        _ => None,
+                    })
+                    .max();
+                if let Some(announce) = &store.inner.announce {
+                    if let Some(newest) = newest {
+                        announce
+                            .sequence
+                            .send_modify(|last| *last = (*last).max(newest));
+                    }
+                    if queued > 0 {
+                        announce.outbox.send_modify(|generation| *generation += 1);
+                    }
+                }
+                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(error) => {
+                if error.is_retryable() {
+                    tracing::warn!(size, error = %crate::telemetry::error_chain(&error), "commit batch failed");
+                } else {
+                    tracing::error!(size, error = %crate::telemetry::error_chain(&error), "commit batch failed");
+                }
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+impl PostgresStore {
+    /// One transaction for a batch of appends: the append lock, then each event (dedup,
+    /// deliveries), then the projection of each order touched. Returns each append's outcome
+    /// and how many deliveries were queued.
+    async fn commit_batch(
+        &self,
+        events: &[&NewEvent],
+    ) -> Result<(Vec<Result<Appended, StoreError>>, u64), StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(classify)?;
+        transaction
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
+            .await
+            .map_err(classify)?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        let mut touched = std::collections::BTreeSet::new();
+        let mut queued = 0;
+        for event in events {
+            let (outcome, deliveries) = self.append_one(&transaction, event).await?;
+            if let (Ok(Appended::Stored { .. }), Some(facts)) =
+                (&outcome, &event.notification.order)
+            {
+                touched.insert(facts.order_id.clone());
+            }
+            queued += deliveries;
+            outcomes.push(outcome);
+        }
+        for order_id in &touched {
+            refresh_order(&transaction, order_id).await?;
+        }
+        transaction.commit().await.map_err(classify)?;
+        Ok((outcomes, queued))
+    }
+
+    /// Inserts one event and its deliveries, or recognises a resend or a conflict.
+    async fn append_one(
+        &self,
+        transaction: &deadpool_postgres::Transaction<'_>,
+        event: &NewEvent,
+    ) -> Result<(Result<Appended, StoreError>, u64), StoreError> {
+        let notification = &event.notification;
+        let facts = match &notification.order {
+            Some(facts) => Some(
+                serde_json::to_string(facts)
+                    .map_err(|error| internal(format!("cannot encode the order facts: {error}")))?,
+            ),
+            None => None,
+        };
+        let order_id = notification
+            .order
+            .as_ref()
+            .map(|facts| facts.order_id.as_str());
+        let inserted = transaction
+            .query_opt(
+                "INSERT INTO events (event_id, event_type, event_date, event_date_us, order_id,
+                                     received_at_us, sender, client, facts, body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (event_id) DO NOTHING
+                 RETURNING sequence",
+                &[
+                    &notification.event_id.as_str(),
+                    &notification.event_type.as_str(),
+                    &notification.event_date.to_string(),
+                    &notification.event_date.timestamp_micros(),
+                    &order_id,
+                    &micros(event.received_at),
+                    &event.sender,
+                    &event.client,
+                    &facts,
+                    &&notification.raw[..],
+                ],
+            )
+            .await
+            .map_err(classify)?;
+        let Some(row) = inserted else {
+            let row = transaction
+                .query_one(
+                    "SELECT sequence, body FROM events WHERE event_id = $1",
+                    &[&notification.event_id.as_str()],
+                )
+                .await
+                .map_err(classify)?;
+            let (sequence, body): (i64, Vec<u8>) = (row.get(0), row.get(1));
+            let outcome = if same_payload(&body, &notification.raw) {
+                Ok(Appended::Duplicate {
+                    sequence,
+                    body: Bytes::from(body),
+                })
+            } else {
+                Err(StoreError::Conflict {
+                    event_id: notification.event_id.clone(),
+                })
+            };
+            return Ok((outcome, 0));
+        };
+        let sequence: i64 = row.get(0);
+        let mut queued = 0;
+        for route in self
+            .inner
+            .routes
+            .iter()
+            .filter(|route| route.filter.matches(notification))
+        {
+            queued += transaction
+                .execute(
+                    "INSERT INTO deliveries (sink, sequence, lane, event_date_us, state, created_us,
+                                             next_attempt_us)
+                     VALUES ($1, $2, $3, $4, 'pending', $5, $5)
+                     ON CONFLICT (sink, sequence) DO NOTHING",
+                    &[
+                        &route.sink.as_str(),
+                        &sequence,
+                        &lane(order_id, notification.event_id.as_str()),
+                        &notification.event_date.timestamp_micros(),
+                        &micros(event.received_at),
+                    ],
+                )
+                .await
+                .map_err(classify)?;
+        }
+        Ok((Ok(Appended::Stored { sequence }), queued))
     }
 }
 
