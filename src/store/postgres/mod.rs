@@ -1,7 +1,8 @@
-//! The PostgreSQL backend, for several replicas behind one load balancer. Each append is one
-//! transaction; appends take one advisory lock, so that receipt sequences commit in order (the
-//! event stream and replication of the outbox rely on it) and an order's projection is never
-//! refreshed by two replicas at once. The unique `event_id` deduplicates across replicas.
+//! The PostgreSQL backend, for several replicas behind one load balancer. A replica's
+//! concurrent appends share one transaction (group commit, as SQLite's writer does); each such
+//! transaction takes one advisory lock, so that receipt sequences commit in order (the event
+//! stream relies on it) and an order's projection is never refreshed by two replicas at once.
+//! The unique `event_id` deduplicates across replicas.
 //!
 //! When the server cannot be reached, every call fails with [`StoreError::Unavailable`] (the
 //! Listener API answers 503, code 5) and the pool connects again by itself once it is back.
