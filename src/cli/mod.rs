@@ -24,8 +24,9 @@ const ABOUT: &str = "The buyer's side of TMF641 service-order notifications.";
 const LONG_ABOUT: &str = "\
 The buyer's side of TMF641 service-order notifications: a seller's hub (ONAP External API or \
 any TMF641 seller) POSTs every change of a service order to the Listener API, and \
-order-listener stores each event durably, exactly once, and projects it into the state of \
-its service order.
+order-listener stores each event durably, exactly once, projects it into the state of its \
+service order, and hands it on to HTTP, NATS JetStream and RabbitMQ sinks from an outbox. \
+The admin port serves the admin API, a live event stream, metrics and a web console.
 
 Settings come from a TOML file (--config), then environment variables ORDER_LISTENER_*, then \
 flags. `order-listener init` writes a file that documents every setting.";
