@@ -22,6 +22,38 @@ use crate::http::{AppState, admin, public_router, server};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
+/// Swaps the running listener's clients, anonymous policy and source rules for those of a
+/// newly loaded configuration (on SIGHUP). Requests in flight finish with the rules they
+/// started with; rate-limit buckets start afresh. Other settings need a restart.
+#[derive(Clone)]
+pub struct AccessReloader {
+    gate: Arc<arc_swap::ArcSwap<Gate>>,
+    data_dir: std::path::PathBuf,
+}
+
+impl AccessReloader {
+    /// Builds the new gate and swaps it in; returns how many clients it has. On error the
+    /// running rules stay.
+    pub fn reload(&self, config: &Config) -> anyhow::Result<usize> {
+        let mut access = config.access.clone();
+        if access.clients.is_empty() && !access.allow_anonymous {
+            // The generated key's client, from its stored hash (nothing new is generated here
+            // unless the file was deleted, and then the key is logged nowhere: restart instead).
+            let hash_file = self.data_dir.join("credentials").join("api-key.sha256");
+            anyhow::ensure!(
+                hash_file.exists(),
+                "no client is configured and {} is missing: restart `serve` to generate a key",
+                hash_file.display()
+            );
+            let (client, _) = default_client(&self.data_dir)?;
+            access.clients.push(client);
+        }
+        let clients = access.clients.len();
+        self.gate.store(Arc::new(Gate::new(&access)));
+        Ok(clients)
+    }
+}
+
 /// A listener that is bound and ready to serve.
 pub struct App {
     config: Config,
@@ -96,7 +128,7 @@ impl App {
                 .collect(),
             metrics,
             store,
-            gate: Arc::new(Gate::new(&config.access)),
+            gate: Arc::new(arc_swap::ArcSwap::from_pointee(Gate::new(&config.access))),
             overload: Arc::new(Overload::new(
                 config.access.max_in_flight,
                 config.access.max_queued,
@@ -119,6 +151,14 @@ impl App {
             generated_key,
             sinks,
         })
+    }
+
+    /// A handle that swaps in the clients and access rules of a newly loaded configuration.
+    pub fn access_reloader(&self) -> AccessReloader {
+        AccessReloader {
+            gate: self.state.gate.clone(),
+            data_dir: self.config.data_dir.clone(),
+        }
     }
 
     /// The store the service writes to.

@@ -33,7 +33,8 @@ use crate::config::{self, Config, Overrides, Secret};
 use crate::domain::envelope::EventType;
 use crate::http::auth::generated::generate_key;
 
-const APPLY: &str = "restart `order-listener serve` to apply";
+const APPLY: &str =
+    "send SIGHUP to `order-listener serve` (or restart it) to apply: `pkill -HUP order-listener`";
 
 /// `order-listener client …`: the config file and what to do with it.
 #[derive(Debug, Args)]
@@ -1277,7 +1278,7 @@ fn rotate_basic_of(
         secret: password,
     });
     rotation.notes.push(format!(
-        "The old Basic password of {name} is replaced: it stops working when `serve` restarts."
+        "The old Basic password of {name} is replaced: it stops working when `serve` reloads (SIGHUP) or restarts."
     ));
     Ok(())
 }

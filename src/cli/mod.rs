@@ -207,6 +207,33 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     crate::telemetry::init(config.log_format, &config.log_level);
     let app = App::build(config).await?;
     println!("{}", app.banner());
+    #[cfg(unix)]
+    {
+        let reloader = app.access_reloader();
+        let (file, overrides) = (args.store.config.clone(), overrides.clone());
+        tokio::spawn(async move {
+            let Ok(mut hangups) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                tracing::warn!("cannot watch SIGHUP; restart `serve` to apply client changes");
+                return;
+            };
+            while hangups.recv().await.is_some() {
+                let reloaded = Config::load(file.as_deref(), &overrides)
+                    .and_then(|config| reloader.reload(&config));
+                match reloaded {
+                    Ok(clients) => tracing::info!(
+                        clients,
+                        "SIGHUP: reloaded the clients and access rules; other settings need a restart"
+                    ),
+                    Err(error) => tracing::error!(
+                        error = %format!("{error:#}"),
+                        "SIGHUP: the configuration was not reloaded; the running rules stay"
+                    ),
+                }
+            }
+        });
+    }
 
     let shutdown = CancellationToken::new();
     let signals = shutdown.clone();

@@ -65,7 +65,8 @@ async fn receive(
         app.metrics.auth_failure(6);
         ApiError::Overloaded
     })?;
-    let gate = &app.gate;
+    // The gate of this moment: a reload (SIGHUP) swaps it for later requests.
+    let gate = app.gate.load_full();
     let ip = gate.client_ip(peer, &headers);
     let refused = |denied: Denied| refused(&app.metrics, ip, denied);
     gate.check_source(ip).map_err(refused)?;

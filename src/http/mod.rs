@@ -43,7 +43,7 @@ pub struct AppState {
     /// The event store.
     pub store: Store,
     /// Checks who may post and what.
-    pub gate: Arc<Gate>,
+    pub gate: Arc<arc_swap::ArcSwap<Gate>>,
     /// Bounds the Listener API's concurrent and queued work.
     pub overload: Arc<Overload>,
     /// The admin API's token; none means the admin API refuses every call.

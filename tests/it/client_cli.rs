@@ -103,7 +103,7 @@ fn add_prints_a_key_once_and_the_file_keeps_only_its_hash() {
     assert!(stdout.contains("created"), "{stdout}");
     assert!(stdout.contains("will not be shown again"), "{stdout}");
     assert!(
-        stdout.contains("restart `order-listener serve`"),
+        stdout.contains("send SIGHUP to `order-listener serve`"),
         "{stdout}"
     );
     let keys = words_with_prefix(&stdout, "olk_");

@@ -1272,3 +1272,77 @@ async fn oversized_headers_are_refused_and_slow_headers_are_cut_off() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn sighup_applies_client_changes_without_a_restart() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let config_arg = config.to_str().unwrap();
+    let (ok, stdout, stderr) = run_cli(&["client", "add", "seller", "--config", config_arg]);
+    assert!(ok, "{stderr}");
+    let key = stdout
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("olk_"))
+        .expect("the new key is printed")
+        .to_owned();
+    let running = start_binary_with(&dir.path().join("data"), Some(&config));
+    let http = reqwest::Client::new();
+    let mut sent = 0;
+    let mut post = || {
+        sent += 1;
+        http.post(&running.listener_url)
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(event_body(
+                &format!("hup-{sent}"),
+                "ServiceOrderCreationNotification",
+            ))
+            .send()
+    };
+    assert_eq!(post().await.unwrap().status().as_u16(), 201);
+    let hangup = || {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(running.child.id() as i32),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .unwrap()
+    };
+
+    let (ok, _, stderr) = run_cli(&["client", "disable", "seller", "--config", config_arg]);
+    assert!(ok, "{stderr}");
+    hangup();
+    // The reload is asynchronous: ask until the new rules answer (bounded by PATIENCE).
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let response = post().await.unwrap();
+        if response.status().as_u16() == 403 {
+            assert_error(response, 403, 50).await;
+            break;
+        }
+        assert_eq!(response.status().as_u16(), 201);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP did not disable the client"
+        );
+        tokio::task::yield_now().await;
+    }
+
+    let (ok, _, stderr) = run_cli(&["client", "enable", "seller", "--config", config_arg]);
+    assert!(ok, "{stderr}");
+    hangup();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let status = post().await.unwrap().status().as_u16();
+        if status == 201 {
+            break;
+        }
+        assert_eq!(status, 403);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP did not enable the client"
+        );
+        tokio::task::yield_now().await;
+    }
+}
