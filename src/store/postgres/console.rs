@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{PostgresStore, classify, event_date, instant, internal, limit, micros};
+use super::{PostgresStore, SUMMARY_COLUMNS, classify, internal, limit, micros, summary_from_row};
 use crate::domain::state::State;
 use crate::store::{MinuteCount, OrderSearch, OrderSummary, StoreError};
 
@@ -25,15 +25,16 @@ impl PostgresStore {
             .client()
             .await?
             .query(
-                "SELECT id, state, external_id, item_count, anomaly_count, event_count,
-                        last_event_date_us, updated_at_us
+                &format!(
+                    "SELECT {SUMMARY_COLUMNS}
                  FROM service_orders
                  WHERE ($1::text IS NULL OR state = $1) AND (NOT $2 OR anomaly_count > 0)
                    AND ($3::text IS NULL OR strpos(lower(id), lower($3)) > 0
                         OR strpos(lower(coalesce(external_id, '')), lower($3)) > 0)
                    AND ($4::bigint IS NULL OR (updated_at_us < $4
                         AND (state IS NULL OR NOT (state = ANY($5)))))
-                 ORDER BY updated_at_us DESC, id LIMIT $6",
+                 ORDER BY updated_at_us DESC, id LIMIT $6"
+                ),
                 &[
                     &search.state.map(State::as_str),
                     &search.with_anomalies,
@@ -45,27 +46,7 @@ impl PostgresStore {
             )
             .await
             .map_err(classify)?;
-        rows.iter()
-            .map(|row| {
-                let id: String = row.get(0);
-                let state: Option<String> = row.get(1);
-                Ok(OrderSummary {
-                    id: id
-                        .parse()
-                        .map_err(|why| internal(format!("stored order id {id:?} {why}")))?,
-                    state: state
-                        .map(|state| state.parse())
-                        .transpose()
-                        .map_err(|error| internal(format!("stored state: {error}")))?,
-                    external_id: row.get(2),
-                    item_count: usize::try_from(row.get::<_, i64>(3)).unwrap_or_default(),
-                    anomaly_count: usize::try_from(row.get::<_, i64>(4)).unwrap_or_default(),
-                    event_count: usize::try_from(row.get::<_, i64>(5)).unwrap_or_default(),
-                    last_event_date: event_date(row.get(6))?,
-                    updated_at: instant(row.get(7))?,
-                })
-            })
-            .collect()
+        rows.iter().map(summary_from_row).collect()
     }
 
     /// Events received at or after `since`, counted by minute and type, oldest minute first.

@@ -395,13 +395,14 @@ impl PostgresStore {
             .client()
             .await?
             .query(
-                "SELECT id, state, external_id, item_count, anomaly_count, event_count,
-                        last_event_date_us, updated_at_us
-                 FROM service_orders
-                 WHERE ($1::text IS NULL OR state = $1) AND (NOT $2 OR anomaly_count > 0)
-                   AND ($4::text IS NULL OR external_id = $4)
-                   AND ($5::bigint IS NULL OR updated_at_us >= $5)
-                 ORDER BY updated_at_us DESC, id LIMIT $3",
+                &format!(
+                    "SELECT {SUMMARY_COLUMNS}
+                     FROM service_orders
+                     WHERE ($1::text IS NULL OR state = $1) AND (NOT $2 OR anomaly_count > 0)
+                       AND ($4::text IS NULL OR external_id = $4)
+                       AND ($5::bigint IS NULL OR updated_at_us >= $5)
+                     ORDER BY updated_at_us DESC, id LIMIT $3"
+                ),
                 &[
                     &filter.state.map(|state| state.as_str()),
                     &filter.with_anomalies,
@@ -412,27 +413,7 @@ impl PostgresStore {
             )
             .await
             .map_err(classify)?;
-        rows.iter()
-            .map(|row| {
-                let id: String = row.get(0);
-                let state: Option<String> = row.get(1);
-                Ok(OrderSummary {
-                    id: id
-                        .parse()
-                        .map_err(|why| internal(format!("stored order id {id:?} {why}")))?,
-                    state: state
-                        .map(|state| state.parse())
-                        .transpose()
-                        .map_err(|error| internal(format!("stored state: {error}")))?,
-                    external_id: row.get(2),
-                    item_count: usize::try_from(row.get::<_, i64>(3)).unwrap_or_default(),
-                    anomaly_count: usize::try_from(row.get::<_, i64>(4)).unwrap_or_default(),
-                    event_count: usize::try_from(row.get::<_, i64>(5)).unwrap_or_default(),
-                    last_event_date: event_date(row.get(6))?,
-                    updated_at: instant(row.get(7))?,
-                })
-            })
-            .collect()
+        rows.iter().map(summary_from_row).collect()
     }
 
     /// Commits and appends made by this replica.
@@ -697,6 +678,32 @@ async fn watch_others(store: PostgresStore) {
 
 fn limit(limit: usize) -> i64 {
     i64::try_from(limit.clamp(1, 10_000)).unwrap_or(10_000)
+}
+
+/// The columns [`summary_from_row`] reads, in its order.
+const SUMMARY_COLUMNS: &str = "id, state, external_id, item_count, anomaly_count, event_count,
+     last_event_date_us, updated_at_us";
+
+/// Reads an [`OrderSummary`] from a row of [`SUMMARY_COLUMNS`].
+fn summary_from_row(row: &Row) -> Result<OrderSummary, StoreError> {
+    let id: String = row.get(0);
+    let state: Option<String> = row.get(1);
+    let count = |index| usize::try_from(row.get::<_, i64>(index)).unwrap_or_default();
+    Ok(OrderSummary {
+        id: id
+            .parse()
+            .map_err(|why| internal(format!("stored order id {id:?} {why}")))?,
+        state: state
+            .map(|state| state.parse())
+            .transpose()
+            .map_err(|error| internal(format!("stored state: {error}")))?,
+        external_id: row.get(2),
+        item_count: count(3),
+        anomaly_count: count(4),
+        event_count: count(5),
+        last_event_date: event_date(row.get(6))?,
+        updated_at: instant(row.get(7))?,
+    })
 }
 
 const RECORD_COLUMNS: &str = "sequence, event_id, event_type, event_date_us, order_id, received_at_us, sender, client, facts";

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-use super::{SqliteStore, classify, event_date, internal, limit, received_at};
+use super::{SUMMARY_COLUMNS, SqliteStore, classify, internal, limit, summary_from_row};
 use crate::domain::state::State;
 use crate::store::{MinuteCount, OrderSearch, OrderSummary, StoreError};
 
@@ -28,17 +28,16 @@ impl SqliteStore {
         .map_err(|error| internal(format!("final states as JSON: {error}")))?;
         self.read(move |connection| {
             let mut statement = connection
-                .prepare_cached(
-                    "SELECT id, state, external_id, item_count, anomaly_count, event_count,
-                            last_event_date_us, updated_at_us
+                .prepare_cached(&format!(
+                    "SELECT {SUMMARY_COLUMNS}
                      FROM service_orders
                      WHERE (?1 IS NULL OR state = ?1) AND (?2 = 0 OR anomaly_count > 0)
                        AND (?3 IS NULL OR instr(lower(id), lower(?3)) > 0
                             OR instr(lower(coalesce(external_id, '')), lower(?3)) > 0)
                        AND (?4 IS NULL OR (updated_at_us < ?4 AND (state IS NULL
                             OR state NOT IN (SELECT value FROM json_each(?5)))))
-                     ORDER BY updated_at_us DESC, id LIMIT ?6",
-                )
+                     ORDER BY updated_at_us DESC, id LIMIT ?6"
+                ))
                 .map_err(classify)?;
             let rows = statement
                 .query_map(
@@ -50,40 +49,12 @@ impl SqliteStore {
                         final_states,
                         limit(search.limit),
                     ],
-                    |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, Option<String>>(1)?,
-                            row.get::<_, Option<String>>(2)?,
-                            row.get::<_, i64>(3)?,
-                            row.get::<_, i64>(4)?,
-                            row.get::<_, i64>(5)?,
-                            row.get::<_, i64>(6)?,
-                            row.get::<_, i64>(7)?,
-                        ))
-                    },
+                    |row| Ok(summary_from_row(row)),
                 )
                 .map_err(classify)?;
-            let mut orders = Vec::new();
-            for row in rows {
-                let (id, state, external_id, items, anomalies, events, last_event, updated) =
-                    row.map_err(classify)?;
-                orders.push(OrderSummary {
-                    id: id
-                        .parse()
-                        .map_err(|why| internal(format!("stored order id {id:?} {why}")))?,
-                    state: state
-                        .map(|state| state.parse())
-                        .transpose()
-                        .map_err(|error| internal(format!("stored state: {error}")))?,
-                    external_id,
-                    item_count: usize::try_from(items).unwrap_or_default(),
-                    anomaly_count: usize::try_from(anomalies).unwrap_or_default(),
-                    event_count: usize::try_from(events).unwrap_or_default(),
-                    last_event_date: event_date(last_event)?,
-                    updated_at: received_at(updated)?,
-                });
-            }
+            let orders = rows
+                .map(|row| row.map_err(classify)?)
+                .collect::<Result<Vec<_>, StoreError>>()?;
             Ok(orders)
         })
         .await

@@ -401,15 +401,14 @@ impl SqliteStore {
     pub async fn orders(&self, filter: OrderFilter) -> Result<Vec<OrderSummary>, StoreError> {
         self.read(move |connection| {
             let mut statement = connection
-                .prepare_cached(
-                    "SELECT id, state, external_id, item_count, anomaly_count, event_count,
-                            last_event_date_us, updated_at_us
+                .prepare_cached(&format!(
+                    "SELECT {SUMMARY_COLUMNS}
                      FROM service_orders
                      WHERE (?1 IS NULL OR state = ?1) AND (?2 = 0 OR anomaly_count > 0)
                        AND (?4 IS NULL OR external_id = ?4)
                        AND (?5 IS NULL OR updated_at_us >= ?5)
-                     ORDER BY updated_at_us DESC, id LIMIT ?3",
-                )
+                     ORDER BY updated_at_us DESC, id LIMIT ?3"
+                ))
                 .map_err(classify)?;
             let rows = statement
                 .query_map(
@@ -420,40 +419,12 @@ impl SqliteStore {
                         filter.external_id,
                         filter.updated_since.map(|at| at.timestamp_micros()),
                     ],
-                    |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, Option<String>>(1)?,
-                            row.get::<_, Option<String>>(2)?,
-                            row.get::<_, i64>(3)?,
-                            row.get::<_, i64>(4)?,
-                            row.get::<_, i64>(5)?,
-                            row.get::<_, i64>(6)?,
-                            row.get::<_, i64>(7)?,
-                        ))
-                    },
+                    |row| Ok(summary_from_row(row)),
                 )
                 .map_err(classify)?;
-            let mut orders = Vec::new();
-            for row in rows {
-                let (id, state, external_id, items, anomalies, events, last_event, updated) =
-                    row.map_err(classify)?;
-                orders.push(OrderSummary {
-                    id: id
-                        .parse()
-                        .map_err(|why| internal(format!("stored order id {id:?} {why}")))?,
-                    state: state
-                        .map(|state| state.parse())
-                        .transpose()
-                        .map_err(|error| internal(format!("stored state: {error}")))?,
-                    external_id,
-                    item_count: usize::try_from(items).unwrap_or_default(),
-                    anomaly_count: usize::try_from(anomalies).unwrap_or_default(),
-                    event_count: usize::try_from(events).unwrap_or_default(),
-                    last_event_date: event_date(last_event)?,
-                    updated_at: received_at(updated)?,
-                });
-            }
+            let orders = rows
+                .map(|row| row.map_err(classify)?)
+                .collect::<Result<Vec<_>, StoreError>>()?;
             Ok(orders)
         })
         .await
@@ -497,6 +468,34 @@ fn check_not_too_new(connection: &Connection, path: &Path) -> Result<(), StoreEr
         });
     }
     Ok(())
+}
+
+/// The columns [`summary_from_row`] reads, in its order.
+const SUMMARY_COLUMNS: &str = "id, state, external_id, item_count, anomaly_count, event_count,
+     last_event_date_us, updated_at_us";
+
+/// Reads an [`OrderSummary`] from a row of [`SUMMARY_COLUMNS`].
+fn summary_from_row(row: &rusqlite::Row<'_>) -> Result<OrderSummary, StoreError> {
+    let id: String = row.get(0).map_err(classify)?;
+    let state: Option<String> = row.get(1).map_err(classify)?;
+    let count = |index| -> Result<usize, StoreError> {
+        Ok(usize::try_from(row.get::<_, i64>(index).map_err(classify)?).unwrap_or_default())
+    };
+    Ok(OrderSummary {
+        id: id
+            .parse()
+            .map_err(|why| internal(format!("stored order id {id:?} {why}")))?,
+        state: state
+            .map(|state| state.parse())
+            .transpose()
+            .map_err(|error| internal(format!("stored state: {error}")))?,
+        external_id: row.get(2).map_err(classify)?,
+        item_count: count(3)?,
+        anomaly_count: count(4)?,
+        event_count: count(5)?,
+        last_event_date: event_date(row.get(6).map_err(classify)?)?,
+        updated_at: received_at(row.get(7).map_err(classify)?)?,
+    })
 }
 
 const RECORD_COLUMNS: &str = "sequence, event_id, event_type, event_date_us, order_id, received_at_us, sender, client, facts";
