@@ -3,6 +3,7 @@
 //! Nothing here does IO or knows of HTTP or SQL; it is tested with plain unit and property tests.
 
 pub mod envelope;
+pub mod fold;
 pub mod projection;
 pub mod routing;
 pub mod state;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::envelope::{EventDate, EventId, EventType, OrderFacts, OrderId};
+use super::fold::FoldKey;
 use super::state::State;
 
 /// One event applied to an order.
@@ -28,16 +29,14 @@ pub struct TimelineEntry {
 }
 
 impl TimelineEntry {
-    /// The total order the projection folds in: date first, then a creation before item
-    /// changes before order changes, then the later lifecycle stage, then the id.
-    fn sort_key(&self) -> (EventDate, u8, u8, &EventId) {
-        let type_rank = match self.event_type {
-            EventType::ServiceOrderCreation => 0,
-            EventType::ServiceOrderItemStateChange => 1,
-            _ => 2,
-        };
-        let state_rank = self.facts.state.map_or(0, State::lifecycle_rank);
-        (self.event_date, type_rank, state_rank, &self.event_id)
+    /// Where it sits among its order's events: the total order the projection folds in.
+    pub fn key(&self) -> FoldKey {
+        FoldKey::new(
+            self.event_date,
+            self.event_type,
+            self.facts.state,
+            &self.event_id,
+        )
     }
 }
 
@@ -112,7 +111,7 @@ pub struct ServiceOrder {
 
 /// Folds the events of one order into its projection. Returns `None` for no events.
 pub fn project(id: OrderId, mut timeline: Vec<TimelineEntry>) -> Option<ServiceOrder> {
-    timeline.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    timeline.sort_by_cached_key(TimelineEntry::key);
     let last_event_date = timeline.last()?.event_date;
 
     let mut state: Option<State> = None;

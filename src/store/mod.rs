@@ -4,6 +4,8 @@
 //! module with its own migrations. Only this module knows SQL. An append returns only once the
 //! event is committed, so the HTTP layer can acknowledge it.
 
+mod append;
+mod codec;
 pub mod postgres;
 pub mod sqlite;
 
@@ -40,6 +42,11 @@ pub enum Storage {
 
 /// A source error shared by every request of a failed commit batch.
 pub type SharedError = Arc<dyn std::error::Error + Send + Sync>;
+
+/// An internal error with a message: a stored value that no longer reads, or a bug.
+pub(crate) fn internal(message: impl Into<String>) -> StoreError {
+    StoreError::Internal(Arc::new(std::io::Error::other(message.into())))
+}
 
 /// Why the store could not do what was asked. Callers branch on the variant.
 #[derive(Debug, Clone, thiserror::Error)]

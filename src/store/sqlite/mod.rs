@@ -7,28 +7,26 @@
 mod console;
 mod outbox;
 mod retention;
+mod tx;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{
-    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
-};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use tokio::sync::{mpsc, oneshot};
 
+use super::append::{self, Announcer, AppendTx, Bookkeeper, Counters, Reply};
 use super::{
     Appended, Commits, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary, SharedError,
-    StoreError, TimeField, WriterOptions, WriterStats, lane,
+    StoreError, TimeField, WriterOptions, WriterStats, internal,
 };
-use crate::domain::envelope::{EventDate, EventId, OrderFacts, OrderId, same_payload};
-use crate::domain::projection::{ServiceOrder, TimelineEntry, project};
+use crate::domain::envelope::{EventDate, EventId, OrderId};
+use crate::domain::projection::{ServiceOrder, project};
 use crate::domain::routing::Route;
 use crate::metrics::Metrics;
 
@@ -38,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_drop_events_by_type.sql"),
     include_str!("../migrations/sqlite/0003_outbox.sql"),
     include_str!("../migrations/sqlite/0004_retention.sql"),
+    include_str!("../migrations/sqlite/0005_incremental_projection.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -49,8 +48,6 @@ fn schema_version() -> usize {
     MIGRATIONS.len()
 }
 
-type Reply = oneshot::Sender<Result<Appended, StoreError>>;
-
 /// Work for the writer thread besides appends: outbox changes, each in its own transaction.
 type Job = Box<dyn FnOnce(&mut Connection, &Announcer) + Send>;
 
@@ -58,18 +55,6 @@ enum Command {
     Append(Box<NewEvent>, Reply),
     Run(Job),
     Shutdown(oneshot::Sender<()>),
-}
-
-/// What the writer tells the rest of the process after a commit.
-struct Announcer {
-    sequence: tokio::sync::watch::Sender<i64>,
-    outbox: tokio::sync::watch::Sender<u64>,
-}
-
-impl Announcer {
-    fn outbox_changed(&self) {
-        self.outbox.send_modify(|generation| *generation += 1);
-    }
 }
 
 /// The SQLite store. Clones share the writer and the pool.
@@ -85,13 +70,6 @@ struct Inner {
     readers: r2d2::Pool<SqliteConnectionManager>,
     counters: Arc<Counters>,
     commits: Option<Commits>,
-}
-
-/// What the writer has done; written by the writer thread only.
-#[derive(Default)]
-struct Counters {
-    commits: AtomicU64,
-    appends: AtomicU64,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -127,10 +105,6 @@ fn classify(error: rusqlite::Error) -> StoreError {
 
 fn pool_error(error: r2d2::Error) -> StoreError {
     StoreError::Unavailable(Arc::new(error))
-}
-
-fn internal(message: impl Into<String>) -> StoreError {
-    StoreError::Internal(Arc::new(std::io::Error::other(message.into())))
 }
 
 fn reader_pool(path: &Path) -> Result<r2d2::Pool<SqliteConnectionManager>, StoreError> {
@@ -194,17 +168,18 @@ impl SqliteStore {
         let (sequence, sequence_receiver) = tokio::sync::watch::channel(last_sequence);
         let (outbox, outbox_receiver) = tokio::sync::watch::channel(0);
         let announcer = Announcer { sequence, outbox };
+        let counters = Arc::new(Counters::default());
         let readers = reader_pool(&path)?;
         let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let max_batch = options.max_batch.max(1);
-        let counters = Arc::new(Counters::default());
-        let writer_counters = counters.clone();
         let writer = Writer {
             max_batch,
-            counters: writer_counters,
             routes,
-            announcer,
-            metrics,
+            books: Bookkeeper {
+                counters: counters.clone(),
+                metrics,
+                announcer,
+            },
         };
         let writer_thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -295,10 +270,7 @@ impl SqliteStore {
 
     /// How many commits and appends the writer has made.
     pub fn writer_stats(&self) -> WriterStats {
-        WriterStats {
-            commits: self.inner.counters.commits.load(Ordering::Relaxed),
-            appends: self.inner.counters.appends.load(Ordering::Relaxed),
-        }
+        self.inner.counters.stats()
     }
 
     /// Checks that the writer runs and that the database answers a query.
@@ -391,8 +363,12 @@ impl SqliteStore {
     /// The projection of one order, recomputed from its events.
     pub async fn order(&self, order_id: OrderId) -> Result<Option<ServiceOrder>, StoreError> {
         self.read(move |connection| {
-            let timeline = load_timeline(connection, &order_id).map_err(classify)??;
-            Ok(project(order_id, timeline))
+            let events =
+                futures_executor::block_on(tx::Sql(connection).order_events(order_id.as_str()))?;
+            Ok(project(
+                order_id.clone(),
+                append::timeline(&order_id, &events),
+            ))
         })
         .await
     }
@@ -536,51 +512,11 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> Result<EventRecord, StoreError> {
     })
 }
 
-/// Every timeline entry of one order, in no particular order.
-fn load_timeline(
-    connection: &Connection,
-    order_id: &OrderId,
-) -> rusqlite::Result<Result<Vec<TimelineEntry>, StoreError>> {
-    let mut statement = connection.prepare_cached(
-        "SELECT event_id, event_date_us, event_type, facts FROM events WHERE order_id = ?1",
-    )?;
-    let rows = statement.query_map([order_id.as_str()], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, i64>(1)?,
-            row.get::<_, String>(2)?,
-            row.get::<_, String>(3)?,
-        ))
-    })?;
-    let mut timeline = Vec::new();
-    for row in rows {
-        let (event_id, date, event_type, facts) = row?;
-        let entry = (|| {
-            Ok(TimelineEntry {
-                event_id: event_id
-                    .parse()
-                    .map_err(|why| internal(format!("stored event id {event_id:?} {why}")))?,
-                event_date: event_date(date)?,
-                event_type: event_type.parse().map_err(internal)?,
-                facts: serde_json::from_str::<OrderFacts>(&facts)
-                    .map_err(|error| internal(format!("stored facts of {event_id}: {error}")))?,
-            })
-        })();
-        match entry {
-            Ok(entry) => timeline.push(entry),
-            Err(error) => return Ok(Err(error)),
-        }
-    }
-    Ok(Ok(timeline))
-}
-
 /// What the writer thread owns besides its connection.
 struct Writer {
     max_batch: usize,
-    counters: Arc<Counters>,
     routes: Vec<Route>,
-    announcer: Announcer,
-    metrics: Option<Arc<Metrics>>,
+    books: Bookkeeper,
 }
 
 /// The writer thread: takes whatever appends are queued, commits them in one transaction,
@@ -606,7 +542,7 @@ fn run_writer(mut connection: Connection, mut receiver: mpsc::Receiver<Command>,
             commit_batch(&mut connection, &mut batch, writer);
         }
         for job in jobs.drain(..) {
-            job(&mut connection, &writer.announcer);
+            job(&mut connection, &writer.books.announcer);
         }
         if shutdown.is_some() {
             // Refuse new appends, but commit those that were already waiting.
@@ -619,7 +555,7 @@ fn run_writer(mut connection: Connection, mut receiver: mpsc::Receiver<Command>,
                             commit_batch(&mut connection, &mut batch, writer);
                         }
                     }
-                    Command::Run(job) => job(&mut connection, &writer.announcer),
+                    Command::Run(job) => job(&mut connection, &writer.books.announcer),
                     Command::Shutdown(_) => {}
                 }
             }
@@ -639,6 +575,8 @@ fn run_writer(mut connection: Connection, mut receiver: mpsc::Receiver<Command>,
     }
 }
 
+/// Commits a batch of appends in one transaction through the shared pipeline
+/// ([`append::append_batch`]), then answers each.
 fn commit_batch(
     connection: &mut Connection,
     batch: &mut Vec<(Box<NewEvent>, Reply)>,
@@ -646,221 +584,26 @@ fn commit_batch(
 ) {
     let started = std::time::Instant::now();
     let size = batch.len();
-    let mut queued_deliveries = 0usize;
-    let result = (|| -> rusqlite::Result<Vec<Result<Appended, StoreError>>> {
-        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let mut touched = BTreeSet::new();
-        for (event, _) in batch.iter() {
-            let outcome = append_one(&transaction, event, &mut touched)?;
-            if let Ok(Appended::Stored { sequence }) = &outcome {
-                queued_deliveries +=
-                    queue_deliveries(&transaction, event, *sequence, &writer.routes)?;
-            }
-            outcomes.push(outcome);
-        }
-        let now = Utc::now().timestamp_micros();
-        for order_id in &touched {
-            if let Err(error) = refresh_order(&transaction, order_id, now)? {
-                // A stored row that no longer parses must not block new events; the order's
-                // projection is refreshed again by its next event.
-                tracing::error!(%order_id, error = %crate::telemetry::error_chain(&error), "could not refresh an order projection");
-            }
-        }
-        transaction.commit()?;
-        Ok(outcomes)
+    let result = (|| {
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(classify)?;
+        let events: Vec<&NewEvent> = batch.iter().map(|(event, _)| &**event).collect();
+        let outcome = futures_executor::block_on(append::append_batch(
+            &mut tx::Sql(&transaction),
+            &events,
+            &writer.routes,
+            Utc::now(),
+        ))?;
+        transaction.commit().map_err(classify)?;
+        Ok(outcome)
     })();
-    let elapsed = started.elapsed();
-    tracing::debug!(
+    writer.books.settle(
+        batch.drain(..).map(|(_, reply)| reply),
+        result,
         size,
-        elapsed_ms = elapsed.as_secs_f64() * 1e3,
-        "commit batch"
+        started.elapsed(),
     );
-    let counters = &writer.counters;
-    match result {
-        Ok(outcomes) => {
-            if let Some(metrics) = &writer.metrics {
-                metrics.commit(size, elapsed);
-            }
-            counters.commits.fetch_add(1, Ordering::Relaxed);
-            counters.appends.fetch_add(size as u64, Ordering::Relaxed);
-            let newest = outcomes
-                .iter()
-                .filter_map(|outcome| match outcome {
-                    Ok(Appended::Stored { sequence }) => Some(*sequence),
-                    _ => None,
-                })
-                .max();
-            if let Some(newest) = newest {
-                writer
-                    .announcer
-                    .sequence
-                    .send_modify(|sequence| *sequence = (*sequence).max(newest));
-            }
-            if queued_deliveries > 0 {
-                writer.announcer.outbox_changed();
-            }
-            for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
-                let _ = reply.send(outcome);
-            }
-        }
-        Err(error) => {
-            let error = classify(error);
-            tracing::error!(size, error = %crate::telemetry::error_chain(&error), "commit batch failed");
-            for (_, reply) in batch.drain(..) {
-                let _ = reply.send(Err(error.clone()));
-            }
-        }
-    }
-}
-
-/// Queues a delivery of a new event for every route it matches.
-fn queue_deliveries(
-    transaction: &Transaction<'_>,
-    event: &NewEvent,
-    sequence: i64,
-    routes: &[Route],
-) -> rusqlite::Result<usize> {
-    let notification = &event.notification;
-    let mut queued = 0;
-    for route in routes
-        .iter()
-        .filter(|route| route.filter.matches(notification))
-    {
-        let received = event.received_at.timestamp_micros();
-        queued += transaction
-            .prepare_cached(
-                "INSERT INTO deliveries (sink, sequence, lane, event_date_us, state, created_us,
-                                         next_attempt_us)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)
-                 ON CONFLICT (sink, sequence) DO NOTHING",
-            )?
-            .execute(params![
-                route.sink.as_str(),
-                sequence,
-                lane(
-                    notification
-                        .order
-                        .as_ref()
-                        .map(|facts| facts.order_id.as_str()),
-                    notification.event_id.as_str()
-                ),
-                notification.event_date.timestamp_micros(),
-                received,
-            ])?;
-    }
-    Ok(queued)
-}
-
-fn append_one(
-    transaction: &Transaction<'_>,
-    event: &NewEvent,
-    touched: &mut BTreeSet<OrderId>,
-) -> rusqlite::Result<Result<Appended, StoreError>> {
-    let notification = &event.notification;
-    let existing: Option<(i64, Vec<u8>)> = transaction
-        .prepare_cached("SELECT sequence, body FROM events WHERE event_id = ?1")?
-        .query_row([notification.event_id.as_str()], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .optional()?;
-    if let Some((sequence, body)) = existing {
-        // Resends are compared as JSON, so key order and white space do not matter.
-        return Ok(if same_payload(&body, &notification.raw) {
-            Ok(Appended::Duplicate {
-                sequence,
-                body: Bytes::from(body),
-            })
-        } else {
-            Err(StoreError::Conflict {
-                event_id: notification.event_id.clone(),
-            })
-        });
-    }
-
-    let facts = match &notification.order {
-        Some(facts) => match serde_json::to_string(facts) {
-            Ok(json) => Some(json),
-            Err(error) => {
-                return Ok(Err(internal(format!(
-                    "could not encode the order facts: {error}"
-                ))));
-            }
-        },
-        None => None,
-    };
-    transaction
-        .prepare_cached(
-            "INSERT INTO events (event_id, event_type, event_date, event_date_us, order_id,
-                                 received_at_us, sender, client, facts, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?
-        .execute(params![
-            notification.event_id.as_str(),
-            notification.event_type.as_str(),
-            notification.event_date.to_string(),
-            notification.event_date.timestamp_micros(),
-            notification
-                .order
-                .as_ref()
-                .map(|facts| facts.order_id.as_str()),
-            event.received_at.timestamp_micros(),
-            event.sender,
-            event.client,
-            facts,
-            &notification.raw[..],
-        ])?;
-    if let Some(facts) = &notification.order {
-        touched.insert(facts.order_id.clone());
-    }
-    Ok(Ok(Appended::Stored {
-        sequence: transaction.last_insert_rowid(),
-    }))
-}
-
-fn refresh_order(
-    transaction: &Transaction<'_>,
-    order_id: &OrderId,
-    now_micros: i64,
-) -> rusqlite::Result<Result<(), StoreError>> {
-    let timeline = match load_timeline(transaction, order_id)? {
-        Ok(timeline) => timeline,
-        Err(error) => return Ok(Err(error)),
-    };
-    let event_count = timeline.len();
-    let Some(order) = project(order_id.clone(), timeline) else {
-        return Ok(Ok(()));
-    };
-    let items = match serde_json::to_string(&order.items) {
-        Ok(items) => items,
-        Err(error) => return Ok(Err(internal(format!("could not encode items: {error}")))),
-    };
-    transaction
-        .prepare_cached(
-            "INSERT INTO service_orders (id, state, external_id, order_date, completion_date_time,
-                 item_count, anomaly_count, event_count, last_event_date_us, updated_at_us, items)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-             ON CONFLICT (id) DO UPDATE SET
-                 state = excluded.state, external_id = excluded.external_id,
-                 order_date = excluded.order_date, completion_date_time = excluded.completion_date_time,
-                 item_count = excluded.item_count, anomaly_count = excluded.anomaly_count,
-                 event_count = excluded.event_count, last_event_date_us = excluded.last_event_date_us,
-                 updated_at_us = excluded.updated_at_us, items = excluded.items",
-        )?
-        .execute(params![
-            order.id.as_str(),
-            order.state.map(|state| state.as_str()),
-            order.external_id,
-            order.order_date,
-            order.completion_date_time,
-            order.items.len() as i64,
-            order.anomalies.len() as i64,
-            event_count as i64,
-            order.last_event_date.timestamp_micros(),
-            now_micros,
-            items,
-        ])?;
-    Ok(Ok(()))
 }
 
 #[cfg(test)]

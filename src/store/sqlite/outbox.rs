@@ -6,7 +6,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
 
-use super::{RECORD_COLUMNS, SqliteStore, classify, internal, lane, received_at, record_from_row};
+use super::{RECORD_COLUMNS, SqliteStore, classify, internal, received_at, record_from_row};
+use crate::store::lane;
 use crate::domain::envelope::{EventId, EventType, OrderFacts};
 use crate::store::{
     Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, Requeued, SinkStatus, StoreError,

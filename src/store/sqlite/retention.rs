@@ -4,10 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
-use super::{SqliteStore, classify, refresh_order};
-use crate::domain::envelope::OrderId;
+use super::tx::Sql;
+use super::{SqliteStore, classify};
+use crate::store::append;
 use crate::store::{PruneLimits, Pruned, StoreError};
 
 /// An event that retention lets go: received before `?1`, and no delivery of it still pending.
@@ -127,36 +128,16 @@ fn prune_batch(
             .execute(params![before, batch])?;
     }
     for order_id in touched {
-        pruned.orders += settle_order(&transaction, &order_id)?;
+        match settle_order(&transaction, &order_id) {
+            Ok(deleted) => pruned.orders += deleted,
+            Err(error) => return Ok(Err(error)),
+        }
     }
     transaction.commit()?;
     Ok(Ok(pruned))
 }
 
-/// After some of an order's events went: deletes its projection row when none is left (returns
-/// 1), or refreshes the row from the events left, keeping its `updated_at` so that pruning
-/// does not move it to the top of the list.
-fn settle_order(transaction: &Transaction<'_>, order_id: &str) -> rusqlite::Result<usize> {
-    let left: i64 = transaction
-        .prepare_cached("SELECT COUNT(*) FROM events WHERE order_id = ?1")?
-        .query_row([order_id], |row| row.get(0))?;
-    if left == 0 {
-        return transaction
-            .prepare_cached("DELETE FROM service_orders WHERE id = ?1")?
-            .execute([order_id]);
-    }
-    let updated_at: Option<i64> = transaction
-        .prepare_cached("SELECT updated_at_us FROM service_orders WHERE id = ?1")?
-        .query_row([order_id], |row| row.get(0))
-        .optional()?;
-    let Ok(parsed) = order_id.parse::<OrderId>() else {
-        tracing::error!(%order_id, "a stored order id no longer parses; its projection is left as it is");
-        return Ok(0);
-    };
-    let updated_at = updated_at.unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
-    if let Err(error) = refresh_order(transaction, &parsed, updated_at)? {
-        // As in a commit batch: a row that no longer parses must not stop retention.
-        tracing::error!(%order_id, error = %crate::telemetry::error_chain(&error), "could not refresh an order projection after pruning");
-    }
-    Ok(0)
+/// After some of an order's events went: the shared [`append::settle_order`].
+fn settle_order(transaction: &Transaction<'_>, order_id: &str) -> Result<usize, StoreError> {
+    futures_executor::block_on(append::settle_order(&mut Sql(transaction), order_id))
 }

@@ -1,0 +1,770 @@
+//! The incremental projection: what the store keeps of each order so that one more event costs
+//! time in the size of that event, not in the number of events the order already has.
+//!
+//! [`project`](super::projection::project) folds a whole timeline; it stays the reference. A
+//! [`Fold`] holds exactly what that fold's result depends on:
+//!
+//! - every value that "the newest event that gives it wins" (the order's state, externalId,
+//!   orderDate, completionDateTime, each item's state and action) together with the
+//!   [`FoldKey`] of the event that gave it;
+//! - for each *track* (the order's state, and each item's state) the first and the last
+//!   event that moved it, because an anomaly is a property of two neighbours on a track.
+//!
+//! An event whose key is after every event of each of its tracks (it arrived in order) or
+//! before every one of them (newest-first arrival) is applied from the fold alone. An event
+//! that lands *between* two events of a track needs those two neighbours: the store looks them
+//! up around the event's key ([`NeighbourSearch`]) and the anomaly count changes by
+//! `bad(previous, new) + bad(new, next) - bad(previous, next)`. The result always equals a full
+//! fold of the same set of events: the property test in this module checks it against
+//! [`project`](super::projection::project) for random arrival orders.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::envelope::{EventDate, EventId, EventType, OrderFacts};
+use super::projection::ItemProjection;
+use super::state::State;
+
+/// Where an event sits among its order's events: eventDate, then a creation before item
+/// changes before order changes, then the later lifecycle stage, then the eventId. This is
+/// the one total order both [`project`](super::projection::project) and [`Fold`] use.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct FoldKey {
+    /// The eventDate in microseconds since the epoch.
+    pub date_us: i64,
+    /// [`rank`] of the event's type and order state.
+    pub rank: u8,
+    /// The eventId, the last tie-break.
+    pub event_id: String,
+}
+
+impl FoldKey {
+    /// The key of an event.
+    pub fn new(
+        event_date: EventDate,
+        event_type: EventType,
+        state: Option<State>,
+        event_id: &EventId,
+    ) -> FoldKey {
+        FoldKey {
+            date_us: event_date.timestamp_micros(),
+            rank: rank(event_type, state),
+            event_id: event_id.as_str().to_owned(),
+        }
+    }
+}
+
+/// The tie-break between events of one date: creation (0) before item changes (1) before
+/// order changes (2), then the order state's [`State::lifecycle_rank`].
+pub fn rank(event_type: EventType, state: Option<State>) -> u8 {
+    let type_rank = match event_type {
+        EventType::ServiceOrderCreation => 0,
+        EventType::ServiceOrderItemStateChange => 1,
+        _ => 2,
+    };
+    type_rank * 8 + state.map_or(0, State::lifecycle_rank)
+}
+
+/// A value and the key of the event that gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamped<T> {
+    /// The value.
+    pub value: T,
+    /// The event that gave it.
+    pub at: FoldKey,
+}
+
+/// The two ends of a track: the earliest and the newest event that gave it a state. `first`
+/// holds the first state that event gave, `last` the last one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ends {
+    /// The earliest event on the track.
+    pub first: Stamped<State>,
+    /// The newest event on the track; its state is the track's state.
+    pub last: Stamped<State>,
+}
+
+/// One item as folded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemFold {
+    /// The item's state track.
+    pub states: Option<Ends>,
+    /// add, modify or delete, from the newest event that gave it.
+    pub action: Option<Stamped<String>>,
+}
+
+/// What the store keeps of an order to apply its next event (see the module documentation).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fold {
+    /// How many events were applied.
+    pub events: u64,
+    /// The newest event applied.
+    pub newest: Option<FoldKey>,
+    /// The order's state track.
+    pub states: Option<Ends>,
+    /// The buyer's reference.
+    pub external_id: Option<Stamped<String>>,
+    /// When the order was placed.
+    pub order_date: Option<Stamped<String>>,
+    /// When the order was completed.
+    pub completion_date_time: Option<Stamped<String>>,
+    /// The items by id.
+    pub items: BTreeMap<String, ItemFold>,
+    /// How many transitions the state machine does not allow.
+    pub anomalies: u64,
+}
+
+/// A track: the order's state, or one item's state.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Track {
+    /// The order's state.
+    Order,
+    /// The state of the item with this id.
+    Item(String),
+}
+
+/// What one event contributes to a fold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// Where it sits.
+    pub key: FoldKey,
+    /// The order's state it gives.
+    pub state: Option<State>,
+    /// `externalId`.
+    pub external_id: Option<String>,
+    /// `orderDate`.
+    pub order_date: Option<String>,
+    /// `completionDateTime`.
+    pub completion_date_time: Option<String>,
+    /// One entry per item id the event names, sorted by id.
+    pub items: Vec<ItemStep>,
+}
+
+/// What one event says about one item. An event may name an item more than once; its states
+/// are then a short track of their own, whose inner anomalies count once the event is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemStep {
+    /// The item's id.
+    pub id: String,
+    /// The first state the event gives the item, and the last (equal when it gives one).
+    pub states: Option<(State, State)>,
+    /// Transitions not allowed between the states the event gives the item, in its order.
+    pub inner_anomalies: u64,
+    /// The last action the event gives the item.
+    pub action: Option<String>,
+}
+
+impl Step {
+    /// What an event of `event_type` with these `facts` contributes.
+    pub fn new(
+        event_id: &EventId,
+        event_type: EventType,
+        event_date: EventDate,
+        facts: &OrderFacts,
+    ) -> Step {
+        let mut items: BTreeMap<&str, ItemStep> = BTreeMap::new();
+        for fact in &facts.items {
+            let item = items.entry(&fact.id).or_insert_with(|| ItemStep {
+                id: fact.id.clone(),
+                states: None,
+                inner_anomalies: 0,
+                action: None,
+            });
+            if let Some(next) = fact.state {
+                item.states = Some(match item.states {
+                    None => (next, next),
+                    Some((first, last)) => {
+                        item.inner_anomalies += u64::from(!last.can_go_to(next));
+                        (first, next)
+                    }
+                });
+            }
+            if let Some(action) = &fact.action {
+                item.action = Some(action.clone());
+            }
+        }
+        Step {
+            key: FoldKey::new(event_date, event_type, facts.state, event_id),
+            state: facts.state,
+            external_id: facts.external_id.clone(),
+            order_date: facts.order_date.clone(),
+            completion_date_time: facts.completion_date_time.clone(),
+            items: items.into_values().collect(),
+        }
+    }
+
+    /// The states this event gives `track`, first and last, if it gives any.
+    pub fn states_of(&self, track: &Track) -> Option<(State, State)> {
+        match track {
+            Track::Order => self.state.map(|state| (state, state)),
+            Track::Item(id) => self
+                .items
+                .binary_search_by(|item| item.id.as_str().cmp(id))
+                .ok()
+                .and_then(|index| self.items[index].states),
+        }
+    }
+}
+
+/// The event lands between two events of a track, but they were not given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the neighbours of event {event_id} on {track:?} are missing")]
+pub struct MissingNeighbours {
+    /// The event.
+    pub event_id: String,
+    /// The track.
+    pub track: Track,
+}
+
+/// The state of the event just before and the one just after a new event, on each track where
+/// it lands between two others: `(previous's last state, next's first state)`.
+pub type Neighbours = BTreeMap<Track, (State, State)>;
+
+fn bad(from: State, to: State) -> u64 {
+    u64::from(!from.can_go_to(to))
+}
+
+/// Where a key lands on a track.
+enum Place {
+    /// The track had no state yet.
+    Alone,
+    /// After its newest event.
+    After,
+    /// Before its earliest event.
+    Before,
+    /// Between two of its events.
+    Between,
+}
+
+fn place(ends: Option<&Ends>, key: &FoldKey) -> Place {
+    match ends {
+        None => Place::Alone,
+        Some(ends) if *key > ends.last.at => Place::After,
+        Some(ends) if *key < ends.first.at => Place::Before,
+        Some(_) => Place::Between,
+    }
+}
+
+/// Places the segment `(first, last)` of the event at `key` on a track, and returns the
+/// anomalies it adds.
+fn put(
+    ends: &mut Option<Ends>,
+    key: &FoldKey,
+    (first, last): (State, State),
+    neighbours: Option<(State, State)>,
+    track: &Track,
+) -> Result<u64, MissingNeighbours> {
+    let stamp = |value| Stamped {
+        value,
+        at: key.clone(),
+    };
+    match (place(ends.as_ref(), key), ends.as_mut()) {
+        (Place::After, Some(ends)) => {
+            let added = bad(ends.last.value, first);
+            ends.last = stamp(last);
+            Ok(added)
+        }
+        (Place::Before, Some(ends)) => {
+            let added = bad(last, ends.first.value);
+            ends.first = stamp(first);
+            Ok(added)
+        }
+        (Place::Between, Some(_)) => {
+            let (previous, next) = neighbours.ok_or_else(|| MissingNeighbours {
+                event_id: key.event_id.clone(),
+                track: track.clone(),
+            })?;
+            // The caller subtracts the pair this event splits.
+            Ok(bad(previous, first) + bad(last, next))
+        }
+        _ => {
+            *ends = Some(Ends {
+                first: stamp(first),
+                last: stamp(last),
+            });
+            Ok(0)
+        }
+    }
+}
+
+/// Replaces `slot` with `value` when the event at `key` is newer than the one that gave it.
+fn newest_wins(slot: &mut Option<Stamped<String>>, value: Option<&String>, key: &FoldKey) {
+    if let Some(value) = value
+        && slot.as_ref().is_none_or(|current| *key > current.at)
+    {
+        *slot = Some(Stamped {
+            value: value.clone(),
+            at: key.clone(),
+        });
+    }
+}
+
+impl Fold {
+    /// Folds a whole set of events, in key order: what [`Fold::apply`] must always agree with.
+    pub fn rebuild(mut steps: Vec<Step>) -> Fold {
+        steps.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut fold = Fold::default();
+        for step in &steps {
+            // In key order every track is extended at its end, so no neighbour is needed.
+            if let Err(error) = fold.apply(step, &Neighbours::new()) {
+                unreachable!("a fold in key order needs no neighbours: {error}");
+            }
+        }
+        fold
+    }
+
+    /// The tracks on which `step` lands between two events already applied: the store must
+    /// look up their neighbours ([`NeighbourSearch`]) before [`Fold::apply`].
+    pub fn between(&self, step: &Step) -> Vec<Track> {
+        let mut tracks = Vec::new();
+        if step.state.is_some() && matches!(place(self.states.as_ref(), &step.key), Place::Between)
+        {
+            tracks.push(Track::Order);
+        }
+        for item in &step.items {
+            let ends = self.items.get(&item.id).and_then(|fold| fold.states.as_ref());
+            if item.states.is_some() && matches!(place(ends, &step.key), Place::Between) {
+                tracks.push(Track::Item(item.id.clone()));
+            }
+        }
+        tracks
+    }
+
+    /// Applies one event that is not yet in the fold. `neighbours` must hold every track of
+    /// [`Fold::between`]; on error, nothing was changed.
+    pub fn apply(&mut self, step: &Step, neighbours: &Neighbours) -> Result<(), MissingNeighbours> {
+        let needed = self.between(step);
+        if let Some(track) = needed.iter().find(|track| !neighbours.contains_key(track)) {
+            return Err(MissingNeighbours {
+                event_id: step.key.event_id.clone(),
+                track: track.clone(),
+            });
+        }
+        // Every track that lands between two events splits their pair.
+        let split: u64 = needed
+            .iter()
+            .filter_map(|track| neighbours.get(track))
+            .map(|(previous, next)| bad(*previous, *next))
+            .sum();
+        let mut added = 0;
+        if let Some(state) = step.state {
+            added += put(
+                &mut self.states,
+                &step.key,
+                (state, state),
+                neighbours.get(&Track::Order).copied(),
+                &Track::Order,
+            )?;
+        }
+        for item in &step.items {
+            let fold = self.items.entry(item.id.clone()).or_default();
+            added += item.inner_anomalies;
+            if let Some(states) = item.states {
+                let track = Track::Item(item.id.clone());
+                added += put(
+                    &mut fold.states,
+                    &step.key,
+                    states,
+                    neighbours.get(&track).copied(),
+                    &track,
+                )?;
+            }
+            newest_wins(&mut fold.action, item.action.as_ref(), &step.key);
+        }
+        newest_wins(&mut self.external_id, step.external_id.as_ref(), &step.key);
+        newest_wins(&mut self.order_date, step.order_date.as_ref(), &step.key);
+        newest_wins(
+            &mut self.completion_date_time,
+            step.completion_date_time.as_ref(),
+            &step.key,
+        );
+        // `split` pairs were counted before; each is replaced by the two in `added`.
+        self.anomalies = (self.anomalies + added).saturating_sub(split);
+        self.events += 1;
+        if self.newest.as_ref().is_none_or(|newest| step.key > *newest) {
+            self.newest = Some(step.key.clone());
+        }
+        Ok(())
+    }
+
+    /// The order's state.
+    pub fn state(&self) -> Option<State> {
+        self.states.as_ref().map(|ends| ends.last.value)
+    }
+
+    /// The items as [`project`](super::projection::project) lists them, sorted by id.
+    pub fn items(&self) -> Vec<ItemProjection> {
+        self.items
+            .iter()
+            .map(|(id, fold)| ItemProjection {
+                id: id.clone(),
+                state: fold.states.as_ref().map(|ends| ends.last.value),
+                action: fold.action.as_ref().map(|action| action.value.clone()),
+                updated_at: fold
+                    .states
+                    .as_ref()
+                    .and_then(|ends| EventDate::from_timestamp_micros(ends.last.at.date_us)),
+            })
+            .collect()
+    }
+
+    /// The eventDate of the newest event.
+    pub fn last_event_date(&self) -> Option<EventDate> {
+        self.newest
+            .as_ref()
+            .and_then(|key| EventDate::from_timestamp_micros(key.date_us))
+    }
+}
+
+/// Finds, for a new event's key, the nearest events before and after it on some tracks, from
+/// the order's stored events offered in pages: before the key newest first, after it oldest
+/// first, by eventDate (any order within one date). The store pages until [`Self::done`].
+#[derive(Debug)]
+pub struct NeighbourSearch {
+    key: FoldKey,
+    tracks: BTreeSet<Track>,
+    before: BTreeMap<Track, (FoldKey, State)>,
+    after: BTreeMap<Track, (FoldKey, State)>,
+    /// Every event before the key with a date above this one has been offered; `None` once
+    /// all of them have.
+    before_floor: Option<i64>,
+    /// Every event after the key with a date below this one has been offered; `None` once
+    /// all of them have.
+    after_ceiling: Option<i64>,
+}
+
+impl NeighbourSearch {
+    /// A search around `key` on `tracks`.
+    pub fn new(key: FoldKey, tracks: impl IntoIterator<Item = Track>) -> NeighbourSearch {
+        NeighbourSearch {
+            before_floor: Some(key.date_us + 1),
+            after_ceiling: Some(key.date_us - 1),
+            key,
+            tracks: tracks.into_iter().collect(),
+            before: BTreeMap::new(),
+            after: BTreeMap::new(),
+        }
+    }
+
+    /// The key searched around.
+    pub fn key(&self) -> &FoldKey {
+        &self.key
+    }
+
+    /// Considers one stored event (the new event itself is ignored).
+    pub fn offer(&mut self, step: &Step) {
+        if step.key == self.key {
+            return;
+        }
+        let before = step.key < self.key;
+        for track in &self.tracks {
+            let Some((first, last)) = step.states_of(track) else {
+                continue;
+            };
+            if before {
+                let better = self
+                    .before
+                    .get(track)
+                    .is_none_or(|(best, _)| step.key > *best);
+                if better {
+                    self.before.insert(track.clone(), (step.key.clone(), last));
+                }
+            } else {
+                let better = self
+                    .after
+                    .get(track)
+                    .is_none_or(|(best, _)| step.key < *best);
+                if better {
+                    self.after.insert(track.clone(), (step.key.clone(), first));
+                }
+            }
+        }
+    }
+
+    /// Every stored event before the key dated after `date_us` has been offered (`None`:
+    /// every one).
+    pub fn seen_before_down_to(&mut self, date_us: Option<i64>) {
+        self.before_floor = date_us;
+    }
+
+    /// Every stored event after the key dated before `date_us` has been offered (`None`:
+    /// every one).
+    pub fn seen_after_up_to(&mut self, date_us: Option<i64>) {
+        self.after_ceiling = date_us;
+    }
+
+    /// Whether the events before the key still need another page.
+    pub fn wants_before(&self) -> bool {
+        let Some(floor) = self.before_floor else {
+            return false;
+        };
+        // A candidate is final once every event of its date (and later) has been offered.
+        self.tracks.iter().any(|track| {
+            self.before
+                .get(track)
+                .is_none_or(|(best, _)| best.date_us <= floor)
+        })
+    }
+
+    /// Whether the events after the key still need another page.
+    pub fn wants_after(&self) -> bool {
+        let Some(ceiling) = self.after_ceiling else {
+            return false;
+        };
+        self.tracks.iter().any(|track| {
+            self.after
+                .get(track)
+                .is_none_or(|(best, _)| best.date_us >= ceiling)
+        })
+    }
+
+    /// Whether the search is over.
+    pub fn done(&self) -> bool {
+        !self.wants_before() && !self.wants_after()
+    }
+
+    /// The neighbours found; a track without both is left out (and [`Fold::apply`] says so).
+    pub fn neighbours(&self) -> Neighbours {
+        self.tracks
+            .iter()
+            .filter_map(|track| {
+                let (_, previous) = self.before.get(track)?;
+                let (_, next) = self.after.get(track)?;
+                Some((track.clone(), (*previous, *next)))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::envelope::{ItemFact, OrderId};
+    use crate::domain::projection::{TimelineEntry, project};
+
+    fn order_id() -> OrderId {
+        "order-1".parse().unwrap()
+    }
+
+    fn step_of(entry: &TimelineEntry) -> Step {
+        Step::new(
+            &entry.event_id,
+            entry.event_type,
+            entry.event_date,
+            &entry.facts,
+        )
+    }
+
+    /// Applies `steps` one by one as the store does, looking neighbours up among those already
+    /// applied, offered a date at a time in the direction the store pages.
+    fn incremental(arrivals: &[Step]) -> Fold {
+        let mut fold = Fold::default();
+        let mut applied: Vec<Step> = Vec::new();
+        for step in arrivals {
+            if applied.iter().any(|seen| seen.key == step.key) {
+                continue; // a resend: the store never applies it twice
+            }
+            let tracks = fold.between(step);
+            let mut neighbours = Neighbours::new();
+            if !tracks.is_empty() {
+                let mut search = NeighbourSearch::new(step.key.clone(), tracks);
+                let mut before: Vec<&Step> =
+                    applied.iter().filter(|seen| seen.key < step.key).collect();
+                before.sort_by(|a, b| b.key.date_us.cmp(&a.key.date_us));
+                let mut after: Vec<&Step> =
+                    applied.iter().filter(|seen| seen.key > step.key).collect();
+                after.sort_by(|a, b| a.key.date_us.cmp(&b.key.date_us));
+                // Pages of two, as the store's pages of many.
+                for page in before.chunks(2) {
+                    if !search.wants_before() {
+                        break;
+                    }
+                    page.iter().for_each(|seen| search.offer(seen));
+                    search.seen_before_down_to(page.last().map(|seen| seen.key.date_us));
+                }
+                search.seen_before_down_to(None);
+                for page in after.chunks(2) {
+                    if !search.wants_after() {
+                        break;
+                    }
+                    page.iter().for_each(|seen| search.offer(seen));
+                    search.seen_after_up_to(page.last().map(|seen| seen.key.date_us));
+                }
+                search.seen_after_up_to(None);
+                neighbours = search.neighbours();
+            }
+            fold.apply(step, &neighbours).unwrap();
+            applied.push(step.clone());
+        }
+        fold
+    }
+
+    fn arbitrary_entry() -> impl Strategy<Value = TimelineEntry> {
+        let kinds = prop_oneof![
+            Just(EventType::ServiceOrderCreation),
+            Just(EventType::ServiceOrderStateChange),
+            Just(EventType::ServiceOrderItemStateChange),
+        ];
+        let state = proptest::option::of(proptest::sample::select(State::ALL.to_vec()));
+        let items = proptest::collection::vec(
+            (
+                proptest::sample::select(vec!["1", "2", "3"]),
+                proptest::option::of(proptest::sample::select(State::ALL.to_vec())),
+                proptest::option::of(proptest::sample::select(vec!["add", "modify"])),
+            ),
+            0..4,
+        );
+        (
+            0..6i64,
+            kinds,
+            state,
+            items,
+            proptest::option::of("[a-c]{1,2}"),
+            proptest::option::of("[a-c]{1,2}"),
+        )
+            .prop_map(|(millis, kind, state, items, external, completion)| {
+                TimelineEntry {
+                    event_id: "placeholder".parse().unwrap(),
+                    event_date: EventDate::from_timestamp_micros(
+                        1_553_501_336_000_000 + millis * 1000,
+                    )
+                    .unwrap(),
+                    event_type: kind,
+                    facts: OrderFacts {
+                        order_id: order_id(),
+                        state,
+                        external_id: external,
+                        order_date: None,
+                        completion_date_time: completion,
+                        items: items
+                            .into_iter()
+                            .map(|(id, state, action)| ItemFact {
+                                id: id.into(),
+                                state,
+                                action: action.map(str::to_owned),
+                            })
+                            .collect(),
+                    },
+                }
+            })
+    }
+
+    /// The fold's view of an order must be the reference's.
+    fn assert_matches_project(fold: &Fold, entries: Vec<TimelineEntry>) {
+        let order = project(order_id(), entries).unwrap();
+        assert_eq!(fold.state(), order.state);
+        assert_eq!(fold.items(), order.items);
+        assert_eq!(fold.anomalies, order.anomalies.len() as u64);
+        assert_eq!(fold.events, order.timeline.len() as u64);
+        assert_eq!(fold.last_event_date(), Some(order.last_event_date));
+        let value = |slot: &Option<Stamped<String>>| slot.as_ref().map(|s| s.value.clone());
+        assert_eq!(value(&fold.external_id), order.external_id);
+        assert_eq!(value(&fold.order_date), order.order_date);
+        assert_eq!(
+            value(&fold.completion_date_time),
+            order.completion_date_time
+        );
+    }
+
+    fn shuffle<T>(items: &mut [T], seed: u64) {
+        let mut state = seed | 1;
+        for index in (1..items.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            items.swap(index, (state % (index as u64 + 1)) as usize);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// The differential test: any arrival order, with resends, applied incrementally gives
+        /// exactly the full fold, and the full fold gives what `project` gives.
+        #[test]
+        fn incremental_equals_full_fold_and_project(
+            entries in proptest::collection::vec(arbitrary_entry(), 1..16),
+            seed in any::<u64>(),
+            resends in proptest::collection::vec(any::<proptest::sample::Index>(), 0..4),
+        ) {
+            let entries: Vec<TimelineEntry> = entries
+                .into_iter()
+                .enumerate()
+                .map(|(index, mut entry)| {
+                    entry.event_id = format!("e{index:02}").parse().unwrap();
+                    entry
+                })
+                .collect();
+            let steps: Vec<Step> = entries.iter().map(step_of).collect();
+            let full = Fold::rebuild(steps.clone());
+            assert_matches_project(&full, entries.clone());
+
+            let mut arrivals = steps.clone();
+            for index in &resends {
+                arrivals.push(index.get(&steps).clone());
+            }
+            shuffle(&mut arrivals, seed);
+            prop_assert_eq!(incremental(&arrivals), full.clone());
+
+            let mut newest_first = steps;
+            newest_first.sort_by(|a, b| b.key.cmp(&a.key));
+            prop_assert_eq!(incremental(&newest_first), full);
+        }
+    }
+
+    #[test]
+    fn a_late_event_between_two_others_replaces_their_pair() {
+        use EventType::*;
+        let at = |id: &str, millis: i64, state: State| {
+            let entry = TimelineEntry {
+                event_id: id.parse().unwrap(),
+                event_date: EventDate::from_timestamp_micros(millis * 1000).unwrap(),
+                event_type: ServiceOrderStateChange,
+                facts: OrderFacts {
+                    order_id: order_id(),
+                    state: Some(state),
+                    external_id: None,
+                    order_date: None,
+                    completion_date_time: None,
+                    items: vec![],
+                },
+            };
+            step_of(&entry)
+        };
+        // acknowledged → completed is allowed by ONAP's machine; acknowledged → inProgress →
+        // completed too. A rejected in the middle makes two forbidden transitions.
+        let first = at("a", 1, State::Acknowledged);
+        let last = at("c", 3, State::Completed);
+        let middle = at("b", 2, State::Rejected);
+        let fold = incremental(&[first.clone(), last.clone(), middle.clone()]);
+        assert_eq!(fold, Fold::rebuild(vec![first, middle, last]));
+        assert_eq!(fold.state(), Some(State::Completed));
+        assert_eq!(fold.anomalies, 1); // rejected → completed; acknowledged → rejected is allowed
+    }
+
+    #[test]
+    fn between_without_neighbours_is_refused_and_changes_nothing() {
+        let entry = |id: &str, millis: i64| {
+            step_of(&TimelineEntry {
+                event_id: id.parse().unwrap(),
+                event_date: EventDate::from_timestamp_micros(millis * 1000).unwrap(),
+                event_type: EventType::ServiceOrderStateChange,
+                facts: OrderFacts {
+                    order_id: order_id(),
+                    state: Some(State::InProgress),
+                    external_id: None,
+                    order_date: None,
+                    completion_date_time: None,
+                    items: vec![],
+                },
+            })
+        };
+        let fold = Fold::rebuild(vec![entry("a", 1), entry("c", 3)]);
+        let mut changed = fold.clone();
+        let error = changed.apply(&entry("b", 2), &Neighbours::new()).unwrap_err();
+        assert_eq!(error.track, Track::Order);
+        assert_eq!(changed, fold);
+    }
+}

@@ -1,0 +1,592 @@
+//! The append pipeline, written once for both backends: the dedupe decision and the conflict
+//! rule, routing to sinks, the incremental projection with its failure policy, and the
+//! bookkeeping after a commit. A backend supplies a transaction that speaks SQL
+//! ([`AppendTx`]); nothing here knows SQL.
+//!
+//! One batch is one transaction. Its events are inserted first (in eventId order, so that two
+//! replicas inserting the same ids never wait on each other in a cycle), then each order they
+//! touch is projected once: its stored [`Fold`] is locked and read, the batch's events of that
+//! order are applied in receipt order, and the fold is written back. An event that lands
+//! between two stored events of a track has its neighbours looked up a page at a time around
+//! its key ([`NeighbourSearch`]).
+//!
+//! The failure policy, the same on both backends: a fold that cannot be read, or whose
+//! neighbours are not where it says, is rebuilt from the order's events; an event whose stored
+//! facts cannot be read is left out of its order's projection and logged. Neither fails the
+//! batch: the events are stored and acknowledged.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use tokio::sync::{oneshot, watch};
+
+use super::codec::{decode_facts, decode_fold, encode_facts, encode_fold};
+use super::{Appended, NewEvent, StoreError, WriterStats, internal, lane};
+use crate::domain::envelope::{EventDate, EventId, EventType, OrderId, same_payload};
+use crate::domain::fold::{Fold, NeighbourSearch, Neighbours, Step, Track};
+use crate::domain::projection::TimelineEntry;
+use crate::domain::routing::Route;
+use crate::metrics::Metrics;
+
+/// How many of an order's events a neighbour search reads at once.
+const PAGE: usize = 64;
+
+/// A stored event found by its eventId.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    /// Its place in receipt order.
+    pub sequence: i64,
+    /// Its body.
+    pub body: Vec<u8>,
+}
+
+/// An event to insert, with its facts in their compact form.
+pub(crate) struct EventRow<'a> {
+    /// The event.
+    pub event: &'a NewEvent,
+    /// Its facts, encoded, for service-order events.
+    pub facts: Option<Vec<u8>>,
+}
+
+/// A delivery to queue.
+pub(crate) struct DeliveryRow<'a> {
+    /// The sink.
+    pub sink: &'a str,
+    /// The event's sequence.
+    pub sequence: i64,
+    /// Its lane.
+    pub lane: String,
+    /// The event's date.
+    pub event_date_us: i64,
+    /// When it was received; the delivery is due then.
+    pub created_us: i64,
+}
+
+/// An order's projection as stored.
+pub(crate) struct OrderRow {
+    /// The order.
+    pub id: String,
+    /// Its fold, encoded.
+    pub fold: Vec<u8>,
+    /// The columns lists and searches read.
+    pub state: Option<&'static str>,
+    /// `externalId`.
+    pub external_id: Option<String>,
+    /// `orderDate`.
+    pub order_date: Option<String>,
+    /// `completionDateTime`.
+    pub completion_date_time: Option<String>,
+    /// How many items.
+    pub item_count: i64,
+    /// How many anomalies.
+    pub anomaly_count: i64,
+    /// How many events.
+    pub event_count: i64,
+    /// The newest eventDate.
+    pub last_event_date_us: i64,
+    /// When the listener changed it.
+    pub updated_at_us: i64,
+}
+
+/// One stored event of an order, as the projection reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct OrderEvent {
+    /// Its place in receipt order.
+    pub sequence: i64,
+    /// Its eventId.
+    pub event_id: String,
+    /// Its eventType.
+    pub event_type: String,
+    /// Its eventDate.
+    pub date_us: i64,
+    /// Its facts in the compact form.
+    pub facts: Option<Vec<u8>>,
+    /// Its facts as JSON text, for rows written before the compact form.
+    pub facts_json: Option<String>,
+}
+
+/// Which way an order's events are paged from a point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Before the point, newest first: `(event_date_us, sequence) < point`, descending.
+    Before,
+    /// After the point, oldest first: `(event_date_us, sequence) > point`, ascending.
+    After,
+}
+
+/// What a backend does inside one append transaction. Every method is one or two SQL
+/// statements; the SQLite backend's futures never wait.
+pub(crate) trait AppendTx {
+    /// The stored event with this eventId.
+    async fn find_event(&mut self, event_id: &str) -> Result<Option<Stored>, StoreError>;
+    /// Inserts the event; `None` if its eventId is already taken (by another replica that
+    /// committed since [`AppendTx::find_event`]).
+    async fn insert_event(&mut self, row: &EventRow<'_>) -> Result<Option<i64>, StoreError>;
+    /// Queues a delivery; whether a row was added.
+    async fn insert_delivery(&mut self, row: &DeliveryRow<'_>) -> Result<bool, StoreError>;
+    /// Locks the order's projection row for this transaction (creating an empty one if there
+    /// is none, so that replicas projecting a new order wait for each other) and returns its
+    /// stored fold, if it has one.
+    async fn lock_fold(&mut self, order_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// A page of the order's events from `point` (`(event_date_us, sequence)`).
+    async fn order_page(
+        &mut self,
+        order_id: &str,
+        direction: Direction,
+        point: (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<OrderEvent>, StoreError>;
+    /// Every event of the order.
+    async fn order_events(&mut self, order_id: &str) -> Result<Vec<OrderEvent>, StoreError>;
+    /// Writes the order's projection row.
+    async fn save_order(&mut self, row: &OrderRow) -> Result<(), StoreError>;
+    /// When the listener last changed the order's projection row, if it has one.
+    async fn order_updated_at(&mut self, order_id: &str) -> Result<Option<i64>, StoreError>;
+    /// Deletes the order's projection row; how many rows went.
+    async fn delete_order(&mut self, order_id: &str) -> Result<usize, StoreError>;
+}
+
+/// What a batch did: each append's outcome, in the batch's order, and the deliveries queued.
+pub(crate) struct BatchOutcome {
+    /// One per append.
+    pub outcomes: Vec<Result<Appended, StoreError>>,
+    /// Deliveries queued.
+    pub queued: u64,
+}
+
+/// Appends a batch inside `tx`; the caller commits.
+pub(crate) async fn append_batch<T: AppendTx>(
+    tx: &mut T,
+    events: &[&NewEvent],
+    routes: &[Route],
+    now: DateTime<Utc>,
+) -> Result<BatchOutcome, StoreError> {
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by(|a, b| events[*a].notification.event_id.cmp(&events[*b].notification.event_id));
+    let mut outcomes: Vec<Option<Result<Appended, StoreError>>> = vec![None; events.len()];
+    let mut touched: BTreeMap<&OrderId, Vec<(i64, Step)>> = BTreeMap::new();
+    let mut queued = 0;
+    for index in order {
+        let event = events[index];
+        let outcome = append_one(tx, event).await?;
+        if let Ok(Appended::Stored { sequence }) = outcome {
+            queued += queue_deliveries(tx, event, sequence, routes).await?;
+            let notification = &event.notification;
+            if let Some(facts) = &notification.order {
+                let step = Step::new(
+                    &notification.event_id,
+                    notification.event_type,
+                    notification.event_date,
+                    facts,
+                );
+                touched
+                    .entry(&facts.order_id)
+                    .or_default()
+                    .push((sequence, step));
+            }
+        }
+        outcomes[index] = Some(outcome);
+    }
+    for (order_id, steps) in touched {
+        project_order(tx, order_id, steps, now).await?;
+    }
+    Ok(BatchOutcome {
+        outcomes: outcomes
+            .into_iter()
+            .map(|outcome| outcome.unwrap_or_else(|| Err(internal("an append was skipped"))))
+            .collect(),
+        queued,
+    })
+}
+
+/// Dedupe: a new eventId is inserted; a known one is a duplicate if its payload is the same
+/// (compared as JSON) and a conflict otherwise, and the stored event is kept.
+async fn append_one<T: AppendTx>(
+    tx: &mut T,
+    event: &NewEvent,
+) -> Result<Result<Appended, StoreError>, StoreError> {
+    let notification = &event.notification;
+    let event_id = notification.event_id.as_str();
+    let row = EventRow {
+        event,
+        facts: notification.order.as_ref().map(encode_facts),
+    };
+    // A second round happens only when another replica inserted the id in between.
+    for _ in 0..2 {
+        if let Some(stored) = tx.find_event(event_id).await? {
+            return Ok(if same_payload(&stored.body, &notification.raw) {
+                Ok(Appended::Duplicate {
+                    sequence: stored.sequence,
+                    body: Bytes::from(stored.body),
+                })
+            } else {
+                Err(StoreError::Conflict {
+                    event_id: notification.event_id.clone(),
+                })
+            });
+        }
+        if let Some(sequence) = tx.insert_event(&row).await? {
+            return Ok(Ok(Appended::Stored { sequence }));
+        }
+    }
+    Err(internal(format!(
+        "event {event_id} is neither stored nor insertable"
+    )))
+}
+
+/// Queues a delivery of a new event for every route it matches.
+async fn queue_deliveries<T: AppendTx>(
+    tx: &mut T,
+    event: &NewEvent,
+    sequence: i64,
+    routes: &[Route],
+) -> Result<u64, StoreError> {
+    let notification = &event.notification;
+    let mut queued = 0;
+    for route in routes
+        .iter()
+        .filter(|route| route.filter.matches(notification))
+    {
+        let row = DeliveryRow {
+            sink: route.sink.as_str(),
+            sequence,
+            lane: lane(
+                notification
+                    .order
+                    .as_ref()
+                    .map(|facts| facts.order_id.as_str()),
+                notification.event_id.as_str(),
+            ),
+            event_date_us: notification.event_date.timestamp_micros(),
+            created_us: event.received_at.timestamp_micros(),
+        };
+        queued += u64::from(tx.insert_delivery(&row).await?);
+    }
+    Ok(queued)
+}
+
+/// Applies the batch's new events of one order to its stored fold, once per batch.
+async fn project_order<T: AppendTx>(
+    tx: &mut T,
+    order_id: &OrderId,
+    mut steps: Vec<(i64, Step)>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let id = order_id.as_str();
+    let stored = match tx.lock_fold(id).await?.map(|bytes| decode_fold(&bytes)) {
+        Some(Ok(fold)) => Some(fold),
+        Some(Err(error)) => {
+            tracing::warn!(%order_id, error = %crate::telemetry::error_chain(&error), "rebuilding an order's projection from its events");
+            None
+        }
+        None => None,
+    };
+    let fold = match stored {
+        Some(mut fold) => {
+            steps.sort_by_key(|(sequence, _)| *sequence);
+            let mut pending: BTreeSet<i64> = steps.iter().map(|(sequence, _)| *sequence).collect();
+            let mut applied = true;
+            for (sequence, step) in &steps {
+                pending.remove(sequence);
+                let tracks = fold.between(step);
+                let neighbours = if tracks.is_empty() {
+                    Neighbours::new()
+                } else {
+                    find_neighbours(tx, order_id, step, tracks, &pending).await?
+                };
+                if let Err(error) = fold.apply(step, &neighbours) {
+                    tracing::warn!(%order_id, %error, "rebuilding an order's projection from its events");
+                    applied = false;
+                    break;
+                }
+            }
+            if applied {
+                fold
+            } else {
+                rebuild(tx, order_id).await?
+            }
+        }
+        None => rebuild(tx, order_id).await?,
+    };
+    tx.save_order(&order_row(order_id, &fold, now)).await
+}
+
+/// Looks up the neighbours of `step` on `tracks` among the order's stored events, leaving out
+/// the batch's events not applied yet.
+async fn find_neighbours<T: AppendTx>(
+    tx: &mut T,
+    order_id: &OrderId,
+    step: &Step,
+    tracks: Vec<Track>,
+    pending: &BTreeSet<i64>,
+) -> Result<Neighbours, StoreError> {
+    let mut search = NeighbourSearch::new(step.key.clone(), tracks);
+    for direction in [Direction::Before, Direction::After] {
+        let mut point = match direction {
+            Direction::Before => (step.key.date_us, i64::MAX),
+            Direction::After => (step.key.date_us, i64::MIN),
+        };
+        loop {
+            let wants = match direction {
+                Direction::Before => search.wants_before(),
+                Direction::After => search.wants_after(),
+            };
+            if !wants {
+                break;
+            }
+            let page = tx
+                .order_page(order_id.as_str(), direction, point, PAGE)
+                .await?;
+            for event in &page {
+                if pending.contains(&event.sequence) {
+                    continue;
+                }
+                if let Some(step) = step_of(order_id, event) {
+                    search.offer(&step);
+                }
+            }
+            let last = page.last().map(|event| (event.date_us, event.sequence));
+            let seen = last.filter(|_| page.len() == PAGE).map(|(date, _)| date);
+            match direction {
+                Direction::Before => search.seen_before_down_to(seen),
+                Direction::After => search.seen_after_up_to(seen),
+            }
+            match last {
+                Some(last) if page.len() == PAGE => point = last,
+                _ => break,
+            }
+        }
+    }
+    Ok(search.neighbours())
+}
+
+/// After retention deleted some of an order's events: deletes its projection row when none is
+/// left (returns 1), or rebuilds it from the events left, keeping its `updated_at` so that
+/// pruning does not move it to the top of the list.
+pub(crate) async fn settle_order<T: AppendTx>(
+    tx: &mut T,
+    order_id: &str,
+) -> Result<usize, StoreError> {
+    let Ok(parsed) = order_id.parse::<OrderId>() else {
+        tracing::error!(%order_id, "a stored order id no longer parses; its projection is left as it is");
+        return Ok(0);
+    };
+    // Locks the row first, so that an append to the same order waits (PostgreSQL).
+    tx.lock_fold(order_id).await?;
+    let events = tx.order_events(order_id).await?;
+    if events.is_empty() {
+        return tx.delete_order(order_id).await;
+    }
+    let updated_at = tx.order_updated_at(order_id).await?;
+    let fold = Fold::rebuild(
+        events
+            .iter()
+            .filter_map(|event| step_of(&parsed, event))
+            .collect(),
+    );
+    let mut row = order_row(&parsed, &fold, Utc::now());
+    if let Some(updated_at) = updated_at.filter(|at| *at > 0) {
+        row.updated_at_us = updated_at;
+    }
+    tx.save_order(&row).await?;
+    Ok(0)
+}
+
+/// The timeline of an order from its stored events, for reads; an event that cannot be read
+/// is left out, as the stored projection leaves it out.
+pub(crate) fn timeline(order_id: &OrderId, events: &[OrderEvent]) -> Vec<TimelineEntry> {
+    events
+        .iter()
+        .filter_map(|event| match timeline_entry(order_id, event) {
+            Ok(entry) => Some(entry),
+            Err(error) => {
+                tracing::error!(%order_id, sequence = event.sequence, error = %crate::telemetry::error_chain(&error), "a stored event cannot be read; it is left out of its order's projection");
+                None
+            }
+        })
+        .collect()
+}
+
+/// Folds every stored event of the order again.
+async fn rebuild<T: AppendTx>(tx: &mut T, order_id: &OrderId) -> Result<Fold, StoreError> {
+    let events = tx.order_events(order_id.as_str()).await?;
+    Ok(Fold::rebuild(
+        events
+            .iter()
+            .filter_map(|event| step_of(order_id, event))
+            .collect(),
+    ))
+}
+
+/// What a stored event contributes, or `None` (logged) when its row cannot be read: such an
+/// event is left out of its order's projection rather than blocking the order.
+fn step_of(order_id: &OrderId, event: &OrderEvent) -> Option<Step> {
+    timeline(order_id, std::slice::from_ref(event))
+        .pop()
+        .map(|entry| Step::new(&entry.event_id, entry.event_type, entry.event_date, &entry.facts))
+}
+
+/// A stored event of an order as the projection's timeline shows it.
+pub(crate) fn timeline_entry(
+    order_id: &OrderId,
+    event: &OrderEvent,
+) -> Result<TimelineEntry, StoreError> {
+    Ok(TimelineEntry {
+        event_id: parse_event_id(&event.event_id)?,
+        event_date: event_date(event.date_us)?,
+        event_type: parse_event_type(&event.event_type)?,
+        facts: decode_facts(
+            order_id,
+            event.facts.as_deref(),
+            event.facts_json.as_deref(),
+        )?,
+    })
+}
+
+/// A stored eventId.
+pub(crate) fn parse_event_id(text: &str) -> Result<EventId, StoreError> {
+    text.parse()
+        .map_err(|why| internal(format!("stored event id {text:?} {why}")))
+}
+
+/// A stored eventType.
+pub(crate) fn parse_event_type(text: &str) -> Result<EventType, StoreError> {
+    text.parse().map_err(internal)
+}
+
+/// A stored eventDate.
+pub(crate) fn event_date(micros: i64) -> Result<EventDate, StoreError> {
+    EventDate::from_timestamp_micros(micros)
+        .ok_or_else(|| internal(format!("stored date {micros} is out of range")))
+}
+
+fn order_row(order_id: &OrderId, fold: &Fold, now: DateTime<Utc>) -> OrderRow {
+    let value = |slot: &Option<crate::domain::fold::Stamped<String>>| {
+        slot.as_ref().map(|stamped| stamped.value.clone())
+    };
+    OrderRow {
+        id: order_id.as_str().to_owned(),
+        fold: encode_fold(fold),
+        state: fold.state().map(|state| state.as_str()),
+        external_id: value(&fold.external_id),
+        order_date: value(&fold.order_date),
+        completion_date_time: value(&fold.completion_date_time),
+        item_count: fold.items.len() as i64,
+        anomaly_count: i64::try_from(fold.anomalies).unwrap_or(i64::MAX),
+        event_count: i64::try_from(fold.events).unwrap_or(i64::MAX),
+        last_event_date_us: fold.newest.as_ref().map_or(0, |key| key.date_us),
+        updated_at_us: now.timestamp_micros(),
+    }
+}
+
+/// The answer to one append.
+pub(crate) type Reply = oneshot::Sender<Result<Appended, StoreError>>;
+
+/// What the writer has done since it started.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    commits: AtomicU64,
+    appends: AtomicU64,
+}
+
+impl Counters {
+    /// A snapshot.
+    pub fn stats(&self) -> WriterStats {
+        WriterStats {
+            commits: self.commits.load(Ordering::Relaxed),
+            appends: self.appends.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What a writer tells the rest of the process after each commit.
+#[derive(Debug, Clone)]
+pub(crate) struct Announcer {
+    /// The highest committed sequence.
+    pub sequence: watch::Sender<i64>,
+    /// Bumped when the outbox may have new work.
+    pub outbox: watch::Sender<u64>,
+}
+
+impl Announcer {
+    /// The outbox has new work.
+    pub fn outbox_changed(&self) {
+        self.outbox.send_modify(|generation| *generation += 1);
+    }
+
+    /// Sequences up to `newest` are committed.
+    pub fn committed(&self, newest: i64) {
+        self.sequence
+            .send_modify(|sequence| *sequence = (*sequence).max(newest));
+    }
+}
+
+/// The bookkeeping after a batch, the same for both backends: metrics, counters,
+/// announcements, then each caller's answer.
+pub(crate) struct Bookkeeper {
+    /// Commits and appends.
+    pub counters: Arc<Counters>,
+    /// Where commit sizes and durations go.
+    pub metrics: Option<Arc<Metrics>>,
+    /// Commit announcements.
+    pub announcer: Announcer,
+}
+
+impl Bookkeeper {
+    /// Answers every append of a batch with its outcome, or with the batch's error.
+    pub fn settle(
+        &self,
+        replies: impl IntoIterator<Item = Reply>,
+        result: Result<BatchOutcome, StoreError>,
+        size: usize,
+        elapsed: Duration,
+    ) {
+        tracing::debug!(
+            size,
+            elapsed_ms = elapsed.as_secs_f64() * 1e3,
+            "commit batch"
+        );
+        match result {
+            Ok(batch) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.commit(size, elapsed);
+                }
+                self.counters.commits.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .appends
+                    .fetch_add(size as u64, Ordering::Relaxed);
+                let newest = batch
+                    .outcomes
+                    .iter()
+                    .filter_map(|outcome| match outcome {
+                        Ok(Appended::Stored { sequence }) => Some(*sequence),
+                        _ => None,
+                    })
+                    .max();
+                if let Some(newest) = newest {
+                    self.announcer.committed(newest);
+                }
+                if batch.queued > 0 {
+                    self.announcer.outbox_changed();
+                }
+                for (reply, outcome) in replies.into_iter().zip(batch.outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(error) => {
+                if error.is_retryable() {
+                    tracing::warn!(size, error = %crate::telemetry::error_chain(&error), "commit batch failed");
+                } else {
+                    tracing::error!(size, error = %crate::telemetry::error_chain(&error), "commit batch failed");
+                }
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The SQL of the append pipeline ([`AppendTx`]) on a SQLite connection: the writer's
+//! transaction, or a read connection for the order reads that share it.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::classify;
+use crate::store::StoreError;
+use crate::store::append::{
+    AppendTx, DeliveryRow, Direction, EventRow, OrderEvent, OrderRow, Stored,
+};
+
+/// A connection, inside the writer's transaction when it writes.
+pub(super) struct Sql<'a>(pub &'a Connection);
+
+/// The columns [`order_event`] reads, in its order.
+const ORDER_EVENT_COLUMNS: &str = "sequence, event_id, event_type, event_date_us, facts_c, facts";
+
+fn order_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<OrderEvent> {
+    Ok(OrderEvent {
+        sequence: row.get(0)?,
+        event_id: row.get(1)?,
+        event_type: row.get(2)?,
+        date_us: row.get(3)?,
+        facts: row.get(4)?,
+        facts_json: row.get(5)?,
+    })
+}
+
+impl AppendTx for Sql<'_> {
+    async fn find_event(&mut self, event_id: &str) -> Result<Option<Stored>, StoreError> {
+        self.0
+            .prepare_cached("SELECT sequence, body FROM events WHERE event_id = ?1")
+            .and_then(|mut statement| {
+                statement
+                    .query_row([event_id], |row| {
+                        Ok(Stored {
+                            sequence: row.get(0)?,
+                            body: row.get(1)?,
+                        })
+                    })
+                    .optional()
+            })
+            .map_err(classify)
+    }
+
+    async fn insert_event(&mut self, row: &EventRow<'_>) -> Result<Option<i64>, StoreError> {
+        let notification = &row.event.notification;
+        self.0
+            .prepare_cached(
+                "INSERT INTO events (event_id, event_type, event_date, event_date_us, order_id,
+                                     received_at_us, sender, client, facts_c, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    notification.event_id.as_str(),
+                    notification.event_type.as_str(),
+                    notification.event_date.to_string(),
+                    notification.event_date.timestamp_micros(),
+                    notification
+                        .order
+                        .as_ref()
+                        .map(|facts| facts.order_id.as_str()),
+                    row.event.received_at.timestamp_micros(),
+                    row.event.sender,
+                    row.event.client,
+                    row.facts,
+                    &notification.raw[..],
+                ])
+            })
+            .map_err(classify)?;
+        Ok(Some(self.0.last_insert_rowid()))
+    }
+
+    async fn insert_delivery(&mut self, row: &DeliveryRow<'_>) -> Result<bool, StoreError> {
+        let added = self
+            .0
+            .prepare_cached(
+                "INSERT INTO deliveries (sink, sequence, lane, event_date_us, state, created_us,
+                                         next_attempt_us)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)
+                 ON CONFLICT (sink, sequence) DO NOTHING",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    row.sink,
+                    row.sequence,
+                    row.lane,
+                    row.event_date_us,
+                    row.created_us
+                ])
+            })
+            .map_err(classify)?;
+        Ok(added > 0)
+    }
+
+    async fn lock_fold(&mut self, order_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        // The writer is the only one: reading is locking.
+        self.0
+            .prepare_cached("SELECT fold FROM service_orders WHERE id = ?1")
+            .and_then(|mut statement| {
+                statement
+                    .query_row([order_id], |row| row.get::<_, Option<Vec<u8>>>(0))
+                    .optional()
+            })
+            .map(Option::flatten)
+            .map_err(classify)
+    }
+
+    async fn order_page(
+        &mut self,
+        order_id: &str,
+        direction: Direction,
+        (date_us, sequence): (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<OrderEvent>, StoreError> {
+        let sql = match direction {
+            Direction::Before => {
+                "WHERE order_id = ?1 AND (event_date_us, sequence) < (?2, ?3)
+                 ORDER BY event_date_us DESC, sequence DESC LIMIT ?4"
+            }
+            Direction::After => {
+                "WHERE order_id = ?1 AND (event_date_us, sequence) > (?2, ?3)
+                 ORDER BY event_date_us, sequence LIMIT ?4"
+            }
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.0
+            .prepare_cached(&format!("SELECT {ORDER_EVENT_COLUMNS} FROM events {sql}"))
+            .and_then(|mut statement| {
+                statement
+                    .query_map(params![order_id, date_us, sequence, limit], order_event)?
+                    .collect()
+            })
+            .map_err(classify)
+    }
+
+    async fn order_events(&mut self, order_id: &str) -> Result<Vec<OrderEvent>, StoreError> {
+        self.0
+            .prepare_cached(&format!(
+                "SELECT {ORDER_EVENT_COLUMNS} FROM events WHERE order_id = ?1"
+            ))
+            .and_then(|mut statement| statement.query_map([order_id], order_event)?.collect())
+            .map_err(classify)
+    }
+
+    async fn save_order(&mut self, row: &OrderRow) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO service_orders (id, state, external_id, order_date,
+                     completion_date_time, item_count, anomaly_count, event_count,
+                     last_event_date_us, updated_at_us, fold)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (id) DO UPDATE SET
+                     state = excluded.state, external_id = excluded.external_id,
+                     order_date = excluded.order_date,
+                     completion_date_time = excluded.completion_date_time,
+                     item_count = excluded.item_count, anomaly_count = excluded.anomaly_count,
+                     event_count = excluded.event_count,
+                     last_event_date_us = excluded.last_event_date_us,
+                     updated_at_us = excluded.updated_at_us, fold = excluded.fold",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    row.id,
+                    row.state,
+                    row.external_id,
+                    row.order_date,
+                    row.completion_date_time,
+                    row.item_count,
+                    row.anomaly_count,
+                    row.event_count,
+                    row.last_event_date_us,
+                    row.updated_at_us,
+                    row.fold,
+                ])
+            })
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn order_updated_at(&mut self, order_id: &str) -> Result<Option<i64>, StoreError> {
+        self.0
+            .prepare_cached("SELECT updated_at_us FROM service_orders WHERE id = ?1")
+            .and_then(|mut statement| statement.query_row([order_id], |row| row.get(0)).optional())
+            .map_err(classify)
+    }
+
+    async fn delete_order(&mut self, order_id: &str) -> Result<usize, StoreError> {
+        self.0
+            .prepare_cached("DELETE FROM service_orders WHERE id = ?1")
+            .and_then(|mut statement| statement.execute([order_id]))
+            .map_err(classify)
+    }
+}
