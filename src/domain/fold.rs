@@ -323,7 +323,10 @@ impl Fold {
             tracks.push(Track::Order);
         }
         for item in &step.items {
-            let ends = self.items.get(&item.id).and_then(|fold| fold.states.as_ref());
+            let ends = self
+                .items
+                .get(&item.id)
+                .and_then(|fold| fold.states.as_ref());
             if item.states.is_some() && matches!(place(ends, &step.key), Place::Between) {
                 tracks.push(Track::Item(item.id.clone()));
             }
@@ -625,8 +628,8 @@ mod tests {
             proptest::option::of("[a-c]{1,2}"),
             proptest::option::of("[a-c]{1,2}"),
         )
-            .prop_map(|(millis, kind, state, items, external, completion)| {
-                TimelineEntry {
+            .prop_map(
+                |(millis, kind, state, items, external, completion)| TimelineEntry {
                     event_id: "placeholder".parse().unwrap(),
                     event_date: EventDate::from_timestamp_micros(
                         1_553_501_336_000_000 + millis * 1000,
@@ -648,8 +651,8 @@ mod tests {
                             })
                             .collect(),
                     },
-                }
-            })
+                },
+            )
     }
 
     /// The fold's view of an order must be the reference's.
@@ -763,7 +766,9 @@ mod tests {
         };
         let fold = Fold::rebuild(vec![entry("a", 1), entry("c", 3)]);
         let mut changed = fold.clone();
-        let error = changed.apply(&entry("b", 2), &Neighbours::new()).unwrap_err();
+        let error = changed
+            .apply(&entry("b", 2), &Neighbours::new())
+            .unwrap_err();
         assert_eq!(error.track, Track::Order);
         assert_eq!(changed, fold);
     }

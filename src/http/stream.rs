@@ -1,7 +1,8 @@
 //! `GET /api/v1/stream` on the admin port: stored events as Server-Sent Events, in sequence
 //! order, first those after the client's resume point, then new ones as they are committed.
 //!
-//! Each message is `id:` the event's sequence, `event:` its eventType, and `data:` one JSON line:
+//! Each message is `id:` the event's stream position ([`Cursor`]: its sequence on SQLite),
+//! `event:` its eventType, and `data:` one JSON line:
 //! the event's record (as `GET /api/v1/events` lists it) with `body`, the notification. A client
 //! that reconnects with `Last-Event-ID` (or `?since=`) gets every event after that id, so nothing
 //! is missed or repeated. Without either, the stream starts at the newest committed event: only
@@ -26,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::AppState;
 use super::admin::require_reader;
 use super::error::ApiError;
-use crate::store::{EventRecord, Store, StoreError};
+use crate::store::{Cursor, EventRecord, Store, StoreError};
 
 /// The most events read from the store at once.
 const PAGE: usize = 500;
@@ -40,7 +41,8 @@ const LAST_EVENT_ID: &str = "last-event-id";
 /// `GET /api/v1/stream` parameters.
 #[derive(Debug, Deserialize)]
 pub struct StreamQuery {
-    /// Send events after this sequence, for clients that cannot set `Last-Event-ID`.
+    /// Send events after this position (an SSE message's id), for clients that cannot set
+    /// `Last-Event-ID`.
     since: Option<String>,
 }
 
@@ -53,14 +55,14 @@ pub async fn stream(
 ) -> Result<Response, ApiError> {
     require_reader(&app, &headers)?;
     let resume = resume_point(&headers, query.since.as_deref())?;
-    let mut commits = app
+    let commits = app
         .store
         .commits()
         .ok_or(ApiError::Store(StoreError::ReadOnly))?
         .sequence;
     let after = match resume {
-        Some(sequence) => sequence,
-        None => *commits.borrow_and_update(),
+        Some(cursor) => cursor,
+        None => app.store.stream_head().await?,
     };
     let follow = Follow {
         store: app.store.clone(),
@@ -78,18 +80,16 @@ pub async fn stream(
 
 /// Where to resume: `Last-Event-ID` wins over `?since=`, because a browser's EventSource keeps
 /// its first URL and sends the header when it reconnects. `None` means from now.
-fn resume_point(headers: &HeaderMap, since: Option<&str>) -> Result<Option<i64>, ApiError> {
+fn resume_point(headers: &HeaderMap, since: Option<&str>) -> Result<Option<Cursor>, ApiError> {
     let sequence = |name: &'static str, text: &str| {
         text.trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|sequence| *sequence >= 0)
+            .parse::<Cursor>()
             .map(Some)
-            .ok_or_else(|| ApiError::InvalidQuery {
+            .map_err(|_| ApiError::InvalidQuery {
                 name,
                 problem: format!(
-                    "must be an event's sequence number (the id of an SSE message), a whole \
-                     number from 0 (got {text:?})"
+                    "must be the id of an SSE message: a whole number from 0, or two joined \
+                     by `-` (got {text:?})"
                 ),
             })
     };
@@ -98,7 +98,7 @@ fn resume_point(headers: &HeaderMap, since: Option<&str>) -> Result<Option<i64>,
         Some(value) if !value.as_bytes().iter().all(u8::is_ascii_whitespace) => {
             let text = value.to_str().map_err(|_| ApiError::InvalidQuery {
                 name: "Last-Event-ID",
-                problem: "must be a sequence number in ASCII".to_owned(),
+                problem: "must be the id of an SSE message, in ASCII".to_owned(),
             })?;
             sequence("Last-Event-ID", text)
         }
@@ -110,10 +110,10 @@ fn resume_point(headers: &HeaderMap, since: Option<&str>) -> Result<Option<i64>,
 struct Follow {
     store: Store,
     commits: watch::Receiver<i64>,
-    /// The sequence of the last event sent (or the resume point).
-    after: i64,
+    /// The position of the last event sent (or the resume point).
+    after: Cursor,
     /// Events read and not sent yet.
-    page: VecDeque<(EventRecord, Bytes)>,
+    page: VecDeque<(Cursor, EventRecord, Bytes)>,
     shutdown: CancellationToken,
     /// Set once an error was sent: the stream then ends, and the client resumes from its last id.
     failed: bool,
@@ -126,35 +126,33 @@ impl Follow {
             return None;
         }
         loop {
-            if let Some((record, body)) = self.page.pop_front() {
-                self.after = record.sequence;
-                let message = message(&record, &body);
+            if let Some((cursor, record, body)) = self.page.pop_front() {
+                self.after = cursor;
+                let message = message(cursor, &record, &body);
                 self.failed = message.is_err();
                 return Some((message, self));
             }
             // Mark the announcement seen before reading, so that a commit that lands after the
             // read wakes the wait below.
-            let committed = *self.commits.borrow_and_update();
-            if committed > self.after {
-                let read = tokio::select! {
-                    () = self.shutdown.cancelled() => return None,
-                    read = self.store.events_after(self.after, PAGE) => read,
-                };
-                match read {
-                    Ok(page) if !page.is_empty() => {
-                        self.page.extend(page);
-                        continue;
-                    }
-                    Ok(_) => {}
-                    Err(error) => {
-                        tracing::warn!(
-                            error = %crate::telemetry::error_chain(&error),
-                            after = self.after,
-                            "event stream could not read the store; ending it"
-                        );
-                        self.failed = true;
-                        return Some((Err(error), self));
-                    }
+            self.commits.borrow_and_update();
+            let read = tokio::select! {
+                () = self.shutdown.cancelled() => return None,
+                read = self.store.follow(self.after, PAGE) => read,
+            };
+            match read {
+                Ok(page) if !page.is_empty() => {
+                    self.page.extend(page);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(
+                        error = %crate::telemetry::error_chain(&error),
+                        after = %self.after,
+                        "event stream could not read the store; ending it"
+                    );
+                    self.failed = true;
+                    return Some((Err(error), self));
                 }
             }
             tokio::select! {
@@ -171,14 +169,14 @@ impl Follow {
 }
 
 /// One SSE message: the record's fields and the parsed body, on one line.
-fn message(record: &EventRecord, body: &[u8]) -> Result<Event, StoreError> {
+fn message(cursor: Cursor, record: &EventRecord, body: &[u8]) -> Result<Event, StoreError> {
     let internal = |error: serde_json::Error| StoreError::Internal(Arc::new(error));
     let body: serde_json::Value = serde_json::from_slice(body).map_err(internal)?;
     let mut data = serde_json::to_value(record).map_err(internal)?;
     data["body"] = body;
     // serde_json escapes line breaks inside strings, so the data is a single line.
     Ok(Event::default()
-        .id(record.sequence.to_string())
+        .id(cursor.to_string())
         .event(record.event_type.as_str())
         .data(data.to_string()))
 }
@@ -195,24 +193,50 @@ mod tests {
         headers
     }
 
+    fn at(sequence: i64) -> Option<Cursor> {
+        Some(Cursor { tx: 0, sequence })
+    }
+
     #[test]
     fn last_event_id_wins_over_since_and_neither_means_from_now() {
         assert_eq!(
             resume_point(&with_last_event_id("42"), Some("7")).unwrap(),
-            Some(42)
+            at(42)
         );
-        assert_eq!(resume_point(&HeaderMap::new(), Some("7")).unwrap(), Some(7));
+        assert_eq!(resume_point(&HeaderMap::new(), Some("7")).unwrap(), at(7));
         assert_eq!(
             resume_point(&with_last_event_id(""), Some("7")).unwrap(),
-            Some(7)
+            at(7)
         );
         assert_eq!(resume_point(&HeaderMap::new(), None).unwrap(), None);
-        assert_eq!(resume_point(&HeaderMap::new(), Some("0")).unwrap(), Some(0));
+        assert_eq!(resume_point(&HeaderMap::new(), Some("0")).unwrap(), at(0));
+        assert_eq!(
+            resume_point(&with_last_event_id("812-42"), None).unwrap(),
+            Some(Cursor {
+                tx: 812,
+                sequence: 42
+            })
+        );
+    }
+
+    #[test]
+    fn a_position_prints_as_it_parses() {
+        for cursor in [
+            Cursor::default(),
+            Cursor { tx: 0, sequence: 9 },
+            Cursor {
+                tx: 1 << 40,
+                sequence: 3,
+            },
+        ] {
+            assert_eq!(cursor.to_string().parse::<Cursor>(), Ok(cursor));
+        }
+        assert_eq!(Cursor { tx: 0, sequence: 9 }.to_string(), "9");
     }
 
     #[test]
     fn a_resume_point_that_is_not_a_sequence_is_refused() {
-        for bad in ["-1", "abc", "1.5"] {
+        for bad in ["-1", "abc", "1.5", "1-", "-", "1-2-3", "+4"] {
             assert!(
                 matches!(
                     resume_point(&with_last_event_id(bad), None),

@@ -123,8 +123,8 @@ pub(crate) enum Direction {
 pub(crate) trait AppendTx {
     /// The stored event with this eventId.
     async fn find_event(&mut self, event_id: &str) -> Result<Option<Stored>, StoreError>;
-    /// Inserts the event; `None` if its eventId is already taken (by another replica that
-    /// committed since [`AppendTx::find_event`]).
+    /// Inserts the event; `None` if its eventId is already stored (after waiting for another
+    /// replica's transaction that inserted it, on PostgreSQL).
     async fn insert_event(&mut self, row: &EventRow<'_>) -> Result<Option<i64>, StoreError>;
     /// Queues a delivery; whether a row was added.
     async fn insert_delivery(&mut self, row: &DeliveryRow<'_>) -> Result<bool, StoreError>;
@@ -166,7 +166,12 @@ pub(crate) async fn append_batch<T: AppendTx>(
     now: DateTime<Utc>,
 ) -> Result<BatchOutcome, StoreError> {
     let mut order: Vec<usize> = (0..events.len()).collect();
-    order.sort_by(|a, b| events[*a].notification.event_id.cmp(&events[*b].notification.event_id));
+    order.sort_by(|a, b| {
+        events[*a]
+            .notification
+            .event_id
+            .cmp(&events[*b].notification.event_id)
+    });
     let mut outcomes: Vec<Option<Result<Appended, StoreError>>> = vec![None; events.len()];
     let mut touched: BTreeMap<&OrderId, Vec<(i64, Step)>> = BTreeMap::new();
     let mut queued = 0;
@@ -215,8 +220,12 @@ async fn append_one<T: AppendTx>(
         event,
         facts: notification.order.as_ref().map(encode_facts),
     };
-    // A second round happens only when another replica inserted the id in between.
+    // Inserting first costs a new event (the usual case) one statement. A second round
+    // happens only if the stored event went (retention) between the two statements.
     for _ in 0..2 {
+        if let Some(sequence) = tx.insert_event(&row).await? {
+            return Ok(Ok(Appended::Stored { sequence }));
+        }
         if let Some(stored) = tx.find_event(event_id).await? {
             return Ok(if same_payload(&stored.body, &notification.raw) {
                 Ok(Appended::Duplicate {
@@ -228,9 +237,6 @@ async fn append_one<T: AppendTx>(
                     event_id: notification.event_id.clone(),
                 })
             });
-        }
-        if let Some(sequence) = tx.insert_event(&row).await? {
-            return Ok(Ok(Appended::Stored { sequence }));
         }
     }
     Err(internal(format!(
@@ -427,7 +433,14 @@ async fn rebuild<T: AppendTx>(tx: &mut T, order_id: &OrderId) -> Result<Fold, St
 fn step_of(order_id: &OrderId, event: &OrderEvent) -> Option<Step> {
     timeline(order_id, std::slice::from_ref(event))
         .pop()
-        .map(|entry| Step::new(&entry.event_id, entry.event_type, entry.event_date, &entry.facts))
+        .map(|entry| {
+            Step::new(
+                &entry.event_id,
+                entry.event_type,
+                entry.event_date,
+                &entry.facts,
+            )
+        })
 }
 
 /// A stored event of an order as the projection's timeline shows it.

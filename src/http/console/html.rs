@@ -1,6 +1,7 @@
 //! HTML building blocks for the console: escaping, the page layout, badges, times and
 //! durations. Every value that comes from a notification or the store goes through [`esc`].
 
+use crate::store::Cursor;
 use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
@@ -60,13 +61,13 @@ pub enum Live<'a> {
     /// Regions marked `data-live` are fetched again on every event of the stream after this
     /// sequence.
     Stream {
-        /// The newest committed sequence when the page was read.
-        since: i64,
+        /// The stream's position when the page was read.
+        since: Cursor,
     },
     /// As `Stream`, only for events of this order.
     Order {
-        /// The newest committed sequence when the page was read.
-        since: i64,
+        /// The stream's position when the page was read.
+        since: Cursor,
         /// The order.
         order_id: &'a str,
     },

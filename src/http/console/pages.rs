@@ -18,7 +18,7 @@ use crate::domain::projection::{AnomalySubject, ServiceOrder};
 use crate::domain::state::State as OrderState;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::store::{EventFilter, EventRecord, OrderSearch, SinkStatus, StoreError};
+use crate::store::{Cursor, EventFilter, EventRecord, OrderSearch, SinkStatus, StoreError};
 
 /// Rows shown in a list.
 const LIST_LIMIT: usize = 200;
@@ -39,11 +39,9 @@ fn invalid(name: &'static str, problem: String) -> Response {
     ApiError::InvalidQuery { name, problem }.into_response()
 }
 
-/// The newest committed sequence, where the page's event stream starts.
-fn committed(app: &AppState) -> i64 {
-    app.store
-        .commits()
-        .map_or(0, |commits| *commits.sequence.borrow())
+/// The stream's position now, where the page's event stream starts.
+async fn committed(app: &AppState) -> Result<Cursor, Response> {
+    app.store.stream_head().await.map_err(store_error)
 }
 
 /// The login page, with an error message after a failed attempt.
@@ -100,7 +98,7 @@ pub(super) async fn orders(
     Query(query): Query<OrdersQuery>,
 ) -> PageResult {
     let session = session_or_login(&app, &headers, &uri)?;
-    let since = committed(&app);
+    let since = committed(&app).await?;
     let state = match query.state.as_deref().filter(|text| !text.is_empty()) {
         None => None,
         Some(text) => Some(
@@ -441,7 +439,7 @@ pub(super) async fn order(
     Path(order_id): Path<String>,
 ) -> PageResult {
     let session = session_or_login(&app, &headers, &uri)?;
-    let since = committed(&app);
+    let since = committed(&app).await?;
     let missing = || ApiError::NotFound(format!("/console/orders/{order_id}")).into_response();
     let id: OrderId = order_id.parse().map_err(|_| missing())?;
     let order = app
@@ -496,7 +494,7 @@ pub(super) async fn events(
     Query(query): Query<EventsQuery>,
 ) -> PageResult {
     let session = session_or_login(&app, &headers, &uri)?;
-    let since = committed(&app);
+    let since = committed(&app).await?;
     let event_type = match query.event_type.as_deref().filter(|text| !text.is_empty()) {
         None => None,
         Some(text) => Some(
@@ -858,7 +856,7 @@ pub(super) async fn overview(
     OriginalUri(uri): OriginalUri,
 ) -> PageResult {
     let session = session_or_login(&app, &headers, &uri)?;
-    let since = committed(&app);
+    let since = committed(&app).await?;
     let now = Utc::now();
     let counts = app
         .store

@@ -1,8 +1,11 @@
 //! The PostgreSQL backend, for several replicas behind one load balancer. A replica's
-//! concurrent appends share one transaction (group commit, as SQLite's writer does); each such
-//! transaction takes one advisory lock, so that receipt sequences commit in order (the event
-//! stream relies on it) and an order's projection is never refreshed by two replicas at once.
-//! The unique `event_id` deduplicates across replicas.
+//! concurrent appends share one transaction (group commit, as SQLite's writer does), through
+//! the shared pipeline (`store::append`); a few such transactions run at once, and replicas'
+//! transactions commit concurrently: there is no global lock. The unique `event_id`
+//! deduplicates across replicas; an order's projection row is locked (`FOR UPDATE`) while a
+//! transaction applies its events. Because sequences may then become visible out of order,
+//! the event stream reads in commit-safe order (`follow`): by writing transaction, below the
+//! oldest transaction still running.
 //!
 //! When the server cannot be reached, every call fails with [`StoreError::Unavailable`] (the
 //! Listener API answers 503, code 5) and the pool connects again by itself once it is back.
@@ -10,28 +13,27 @@
 mod console;
 mod outbox;
 mod retention;
+mod tx;
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 use tokio_util::sync::CancellationToken;
 
+use super::append::{self, Announcer, AppendTx, Bookkeeper, Counters, Reply};
 use super::{
-    Appended, Commits, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary, StoreError,
-    TimeField, WriterOptions, WriterStats, lane,
+    Appended, Commits, Cursor, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary,
+    StoreError, TimeField, WriterOptions, WriterStats, internal,
 };
 use crate::config::Secret;
-use crate::domain::envelope::{EventDate, EventId, OrderFacts, OrderId, same_payload};
-use crate::domain::projection::{ServiceOrder, TimelineEntry, project};
+use crate::domain::envelope::{EventDate, EventId, OrderId};
+use crate::domain::projection::{ServiceOrder, project};
 use crate::domain::routing::Route;
 use crate::metrics::Metrics;
 
@@ -39,9 +41,11 @@ mod embedded {
     refinery::embed_migrations!("src/store/migrations/postgres");
 }
 
-/// The advisory lock every append takes (and migrations, with another key).
-const APPEND_LOCK: i64 = 0x6f6c_6170; // "olap"
+/// The advisory lock migrations take, so that replicas starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x6f6c_6d67; // "olmg"
+
+/// How many append transactions of one replica run at once.
+const CONCURRENT_BATCHES: usize = 4;
 
 /// How often a replica looks for events and outbox work that other replicas committed.
 const WATCH_INTERVAL: Duration = Duration::from_millis(250);
@@ -54,10 +58,8 @@ pub struct PostgresStore {
 
 struct Inner {
     pool: Pool,
-    routes: Vec<Route>,
-    metrics: Option<Arc<Metrics>>,
     commits: Option<Commits>,
-    announce: Option<Announce>,
+    announce: Option<Announcer>,
     counters: Arc<Counters>,
     /// This replica's name in outbox leases.
     replica: String,
@@ -65,20 +67,9 @@ struct Inner {
     lease: Duration,
     stop: CancellationToken,
     /// The queue of the group-commit task; `None` for a read-only store.
-    appends: Option<tokio::sync::mpsc::Sender<(Box<NewEvent>, AppendReply)>>,
+    appends: Option<tokio::sync::mpsc::Sender<(Box<NewEvent>, Reply)>>,
     /// The group-commit task, joined at `close` after it has committed what was queued.
     appender: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
-}
-
-struct Announce {
-    sequence: tokio::sync::watch::Sender<i64>,
-    outbox: tokio::sync::watch::Sender<u64>,
-}
-
-#[derive(Default)]
-struct Counters {
-    commits: AtomicU64,
-    appends: AtomicU64,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -112,10 +103,6 @@ fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
         deadpool_postgres::PoolError::Backend(error) => classify(error),
         other => StoreError::Unavailable(Arc::new(other)),
     }
-}
-
-fn internal(message: impl Into<String>) -> StoreError {
-    StoreError::Internal(Arc::new(std::io::Error::other(message.into())))
 }
 
 fn micros(instant: DateTime<Utc>) -> i64 {
@@ -232,7 +219,7 @@ impl PostgresStore {
                     sequence: sequence_receiver,
                     outbox: outbox_receiver,
                 }),
-                Some(Announce { sequence, outbox }),
+                Some(Announcer { sequence, outbox }),
             )
         } else {
             (None, None)
@@ -243,58 +230,43 @@ impl PostgresStore {
         } else {
             (None, None)
         };
+        let counters = Arc::new(Counters::default());
+        let appender = match (&announce, queue) {
+            (Some(announcer), Some(queue)) => Some(Appender {
+                pool: pool.clone(),
+                routes,
+                books: Arc::new(Bookkeeper {
+                    counters: counters.clone(),
+                    metrics,
+                    announcer: announcer.clone(),
+                }),
+                queue,
+                max_batch: options.max_batch.max(1),
+                stop: stop.clone(),
+            }),
+            _ => None,
+        };
         let store = PostgresStore {
             inner: Arc::new(Inner {
                 appender: std::sync::Mutex::new(None),
                 appends,
                 pool,
-                routes,
-                metrics,
                 commits,
                 announce,
-                counters: Arc::default(),
+                counters,
                 replica: format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple()),
                 lease: options.lease,
                 stop,
             }),
         };
-        if let Some(queue) = queue {
+        if let Some(appender) = appender {
             tokio::spawn(watch_others(store.clone()));
-            // The appender holds a clone of the store, so it ends when every other clone is
-            // gone or at `close`.
-            let task = tokio::spawn(run_appender(
-                store.without_appends(),
-                queue,
-                options.max_batch.max(1),
-            ));
+            let task = tokio::spawn(appender.run());
             if let Ok(mut slot) = store.inner.appender.lock() {
                 *slot = Some(task);
             }
         }
         Ok(store)
-    }
-
-    /// A handle for the appender task: everything but the append queue, so that the task does
-    /// not keep its own queue open.
-    fn without_appends(&self) -> PostgresStore {
-        PostgresStore {
-            inner: Arc::new(Inner {
-                pool: self.inner.pool.clone(),
-                routes: self.inner.routes.clone(),
-                metrics: self.inner.metrics.clone(),
-                commits: None,
-                announce: self.inner.announce.as_ref().map(|announce| Announce {
-                    sequence: announce.sequence.clone(),
-                    outbox: announce.outbox.clone(),
-                }),
-                counters: self.inner.counters.clone(),
-                replica: self.inner.replica.clone(),
-                lease: self.inner.lease,
-                stop: self.inner.stop.clone(),
-                appends: None,
-                appender: std::sync::Mutex::new(None),
-            }),
-        }
     }
 
     /// Commit announcements, for a store that writes.
@@ -384,9 +356,15 @@ impl PostgresStore {
 
     /// The projection of one order, recomputed from its events.
     pub async fn order(&self, order_id: OrderId) -> Result<Option<ServiceOrder>, StoreError> {
-        let client = self.client().await?;
-        let timeline = load_timeline(&client, &order_id).await?;
-        Ok(project(order_id, timeline))
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(classify)?;
+        let events = tx::Sql(&transaction)
+            .order_events(order_id.as_str())
+            .await?;
+        Ok(project(
+            order_id.clone(),
+            append::timeline(&order_id, &events),
+        ))
     }
 
     /// Orders, most recently updated first.
@@ -418,10 +396,7 @@ impl PostgresStore {
 
     /// Commits and appends made by this replica.
     pub fn writer_stats(&self) -> WriterStats {
-        WriterStats {
-            commits: self.inner.counters.commits.load(Ordering::Relaxed),
-            appends: self.inner.counters.appends.load(Ordering::Relaxed),
-        }
+        self.inner.counters.stats()
     }
 
     /// Commits the appends already queued, stops watching other replicas and closes the pool.
@@ -440,238 +415,103 @@ impl PostgresStore {
     }
 }
 
-type AppendReply = tokio::sync::oneshot::Sender<Result<Appended, StoreError>>;
-
-/// Takes whatever appends are queued and commits them in one transaction, then answers each.
-async fn run_appender(
-    store: PostgresStore,
-    mut receiver: tokio::sync::mpsc::Receiver<(Box<NewEvent>, AppendReply)>,
+/// The group-commit task of a replica: takes whatever appends are queued and commits them in
+/// one transaction through the shared pipeline, up to [`CONCURRENT_BATCHES`] transactions at
+/// once, then answers each.
+struct Appender {
+    pool: Pool,
+    routes: Vec<Route>,
+    books: Arc<Bookkeeper>,
+    queue: tokio::sync::mpsc::Receiver<(Box<NewEvent>, Reply)>,
     max_batch: usize,
-) {
-    let mut batch = Vec::with_capacity(max_batch);
-    let stop = store.inner.stop.clone();
-    loop {
-        let first = tokio::select! {
-            first = receiver.recv() => first,
-            () = stop.cancelled() => {
-                // Refuse new appends, but commit those already queued.
-                receiver.close();
-                receiver.recv().await
+    stop: CancellationToken,
+}
+
+impl Appender {
+    async fn run(mut self) {
+        let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_BATCHES));
+        let routes = Arc::new(std::mem::take(&mut self.routes));
+        loop {
+            let first = tokio::select! {
+                first = self.queue.recv() => first,
+                () = self.stop.cancelled() => {
+                    // Refuse new appends, but commit those already queued.
+                    self.queue.close();
+                    self.queue.recv().await
+                }
+            };
+            let Some(first) = first else {
+                break;
+            };
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let mut batch = vec![first];
+            while batch.len() < self.max_batch {
+                match self.queue.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
             }
-        };
-        let Some(first) = first else {
-            return;
-        };
-        batch.push(first);
-        while batch.len() < max_batch {
-            match receiver.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
+            let (pool, routes, books) = (self.pool.clone(), routes.clone(), self.books.clone());
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let size = batch.len();
+                let events: Vec<&NewEvent> = batch.iter().map(|(event, _)| &**event).collect();
+                let result = commit_batch(&pool, &events, &routes).await;
+                books.settle(
+                    batch.into_iter().map(|(_, reply)| reply),
+                    result,
+                    size,
+                    started.elapsed(),
+                );
+                drop(slot);
+            });
         }
-        let started = std::time::Instant::now();
-        let size = batch.len();
-        let events: Vec<&NewEvent> = batch.iter().map(|(event, _)| &**event).collect();
-        match store.commit_batch(&events).await {
-            Ok((outcomes, queued)) => {
-                store.inner.counters.commits.fetch_add(1, Ordering::Relaxed);
-                store
-                    .inner
-                    .counters
-                    .appends
-                    .fetch_add(size as u64, Ordering::Relaxed);
-                if let Some(metrics) = &store.inner.metrics {
-                    metrics.commit(size, started.elapsed());
-                }
-                let newest = outcomes
-                    .iter()
-                    .filter_map(|outcome| match outcome {
-                        Ok(Appended::Stored { sequence }) => Some(*sequence),
-                        _ => None,
-                    })
-                    .max();
-                if let Some(announce) = &store.inner.announce {
-                    if let Some(newest) = newest {
-                        announce
-                            .sequence
-                            .send_modify(|last| *last = (*last).max(newest));
-                    }
-                    if queued > 0 {
-                        announce.outbox.send_modify(|generation| *generation += 1);
-                    }
-                }
-                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = reply.send(outcome);
-                }
-            }
-            Err(error) => {
-                if error.is_retryable() {
-                    tracing::warn!(size, error = %crate::telemetry::error_chain(&error), "commit batch failed");
-                } else {
-                    tracing::error!(size, error = %crate::telemetry::error_chain(&error), "commit batch failed");
-                }
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(error.clone()));
-                }
-            }
-        }
+        // Wait for the transactions in flight.
+        let _ = slots.acquire_many(CONCURRENT_BATCHES as u32).await;
     }
 }
 
-impl PostgresStore {
-    /// One transaction for a batch of appends: the append lock, then each event (dedup,
-    /// deliveries), then the projection of each order touched. Returns each append's outcome
-    /// and how many deliveries were queued.
-    async fn commit_batch(
-        &self,
-        events: &[&NewEvent],
-    ) -> Result<(Vec<Result<Appended, StoreError>>, u64), StoreError> {
-        let mut client = self.client().await?;
-        let transaction = client.transaction().await.map_err(classify)?;
-        transaction
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
-            .await
-            .map_err(classify)?;
-        let mut outcomes = Vec::with_capacity(events.len());
-        let mut touched = std::collections::BTreeSet::new();
-        let mut queued = 0;
-        for event in events {
-            let (outcome, deliveries) = self.append_one(&transaction, event).await?;
-            if let (Ok(Appended::Stored { .. }), Some(facts)) =
-                (&outcome, &event.notification.order)
-            {
-                touched.insert(facts.order_id.clone());
-            }
-            queued += deliveries;
-            outcomes.push(outcome);
-        }
-        for order_id in &touched {
-            refresh_order(&transaction, order_id).await?;
-        }
-        transaction.commit().await.map_err(classify)?;
-        Ok((outcomes, queued))
-    }
-
-    /// Inserts one event and its deliveries, or recognises a resend or a conflict.
-    async fn append_one(
-        &self,
-        transaction: &deadpool_postgres::Transaction<'_>,
-        event: &NewEvent,
-    ) -> Result<(Result<Appended, StoreError>, u64), StoreError> {
-        let notification = &event.notification;
-        let facts = match &notification.order {
-            Some(facts) => Some(
-                serde_json::to_string(facts)
-                    .map_err(|error| internal(format!("cannot encode the order facts: {error}")))?,
-            ),
-            None => None,
-        };
-        let order_id = notification
-            .order
-            .as_ref()
-            .map(|facts| facts.order_id.as_str());
-        let inserted = transaction
-            .query_opt(
-                "INSERT INTO events (event_id, event_type, event_date, event_date_us, order_id,
-                                     received_at_us, sender, client, facts, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                 ON CONFLICT (event_id) DO NOTHING
-                 RETURNING sequence",
-                &[
-                    &notification.event_id.as_str(),
-                    &notification.event_type.as_str(),
-                    &notification.event_date.to_string(),
-                    &notification.event_date.timestamp_micros(),
-                    &order_id,
-                    &micros(event.received_at),
-                    &event.sender,
-                    &event.client,
-                    &facts,
-                    &&notification.raw[..],
-                ],
-            )
-            .await
-            .map_err(classify)?;
-        let Some(row) = inserted else {
-            let row = transaction
-                .query_one(
-                    "SELECT sequence, body FROM events WHERE event_id = $1",
-                    &[&notification.event_id.as_str()],
-                )
-                .await
-                .map_err(classify)?;
-            let (sequence, body): (i64, Vec<u8>) = (row.get(0), row.get(1));
-            let outcome = if same_payload(&body, &notification.raw) {
-                Ok(Appended::Duplicate {
-                    sequence,
-                    body: Bytes::from(body),
-                })
-            } else {
-                Err(StoreError::Conflict {
-                    event_id: notification.event_id.clone(),
-                })
-            };
-            return Ok((outcome, 0));
-        };
-        let sequence: i64 = row.get(0);
-        let mut queued = 0;
-        for route in self
-            .inner
-            .routes
-            .iter()
-            .filter(|route| route.filter.matches(notification))
-        {
-            queued += transaction
-                .execute(
-                    "INSERT INTO deliveries (sink, sequence, lane, event_date_us, state, created_us,
-                                             next_attempt_us)
-                     VALUES ($1, $2, $3, $4, 'pending', $5, $5)
-                     ON CONFLICT (sink, sequence) DO NOTHING",
-                    &[
-                        &route.sink.as_str(),
-                        &sequence,
-                        &lane(order_id, notification.event_id.as_str()),
-                        &notification.event_date.timestamp_micros(),
-                        &micros(event.received_at),
-                    ],
-                )
-                .await
-                .map_err(classify)?;
-        }
-        Ok((Ok(Appended::Stored { sequence }), queued))
-    }
+/// One transaction for a batch of appends, through the shared pipeline.
+async fn commit_batch(
+    pool: &Pool,
+    events: &[&NewEvent],
+    routes: &[Route],
+) -> Result<append::BatchOutcome, StoreError> {
+    let mut client = pool.get().await.map_err(pool_error)?;
+    let transaction = client.transaction().await.map_err(classify)?;
+    let outcome =
+        append::append_batch(&mut tx::Sql(&transaction), events, routes, Utc::now()).await?;
+    transaction.commit().await.map_err(classify)?;
+    Ok(outcome)
 }
 
 fn hostname() -> String {
     std::env::var("HOSTNAME").unwrap_or_else(|_| "replica".into())
 }
 
-/// Bumps the announcements when other replicas commit events, so that the stream and the
-/// delivery workers of this replica see them.
+/// Bumps the announcements when the stream's head moves (events that other replicas
+/// committed, or this replica's, once no older transaction holds them back), so that the
+/// stream and the delivery workers of this replica see them.
 async fn watch_others(store: PostgresStore) {
     let Some(announce) = &store.inner.announce else {
         return;
     };
+    let mut last = Cursor::default();
     loop {
         tokio::select! {
             () = store.inner.stop.cancelled() => return,
             () = tokio::time::sleep(WATCH_INTERVAL) => {}
         }
-        let Ok(client) = store.client().await else {
-            continue;
-        };
-        if let Ok(row) = client
-            .query_one("SELECT COALESCE(MAX(sequence), 0) FROM events", &[])
-            .await
+        if let Ok(head) = store.stream_head().await
+            && head != last
         {
-            let newest: i64 = row.get(0);
-            let changed = *announce.sequence.borrow() < newest;
-            if changed {
-                announce
-                    .sequence
-                    .send_modify(|last| *last = (*last).max(newest));
-                announce.outbox.send_modify(|generation| *generation += 1);
-            }
+            last = head;
+            announce
+                .sequence
+                .send_modify(|sequence| *sequence = (*sequence).max(head.sequence));
+            announce.outbox_changed();
         }
     }
 }
@@ -729,72 +569,4 @@ fn record_from_row(row: &Row) -> Result<EventRecord, StoreError> {
         sender: row.get(6),
         client: row.get(7),
     })
-}
-
-async fn load_timeline(
-    client: &impl GenericClient,
-    order_id: &OrderId,
-) -> Result<Vec<TimelineEntry>, StoreError> {
-    let rows = client
-        .query(
-            "SELECT event_id, event_date_us, event_type, facts FROM events WHERE order_id = $1",
-            &[&order_id.as_str()],
-        )
-        .await
-        .map_err(classify)?;
-    rows.iter()
-        .map(|row| {
-            let event_id: String = row.get(0);
-            let event_type: String = row.get(2);
-            let facts: String = row.get(3);
-            Ok(TimelineEntry {
-                event_id: event_id
-                    .parse()
-                    .map_err(|why| internal(format!("stored event id {event_id:?} {why}")))?,
-                event_date: event_date(row.get(1))?,
-                event_type: event_type.parse().map_err(internal)?,
-                facts: serde_json::from_str::<OrderFacts>(&facts)
-                    .map_err(|error| internal(format!("stored facts of {event_id}: {error}")))?,
-            })
-        })
-        .collect()
-}
-
-async fn refresh_order(client: &impl GenericClient, order_id: &OrderId) -> Result<(), StoreError> {
-    let timeline = load_timeline(client, order_id).await?;
-    let event_count = timeline.len() as i64;
-    let Some(order) = project(order_id.clone(), timeline) else {
-        return Ok(());
-    };
-    let items = serde_json::to_string(&order.items)
-        .map_err(|error| internal(format!("cannot encode items: {error}")))?;
-    let parameters: [&(dyn ToSql + Sync); 11] = [
-        &order.id.as_str(),
-        &order.state.map(|state| state.as_str()),
-        &order.external_id,
-        &order.order_date,
-        &order.completion_date_time,
-        &(order.items.len() as i64),
-        &(order.anomalies.len() as i64),
-        &event_count,
-        &order.last_event_date.timestamp_micros(),
-        &micros(Utc::now()),
-        &items,
-    ];
-    client
-        .execute(
-            "INSERT INTO service_orders (id, state, external_id, order_date, completion_date_time,
-                 item_count, anomaly_count, event_count, last_event_date_us, updated_at_us, items)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (id) DO UPDATE SET
-                 state = excluded.state, external_id = excluded.external_id,
-                 order_date = excluded.order_date, completion_date_time = excluded.completion_date_time,
-                 item_count = excluded.item_count, anomaly_count = excluded.anomaly_count,
-                 event_count = excluded.event_count, last_event_date_us = excluded.last_event_date_us,
-                 updated_at_us = excluded.updated_at_us, items = excluded.items",
-            &parameters,
-        )
-        .await
-        .map_err(classify)?;
-    Ok(())
 }

@@ -11,8 +11,8 @@ use super::{
 };
 use crate::domain::envelope::{EventId, EventType, OrderFacts};
 use crate::store::{
-    Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, Requeued, SinkStatus, StoreError,
-    lane,
+    Cursor, Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, Requeued, SinkStatus,
+    StoreError, lane,
 };
 
 const DELIVERY_COLUMNS: &str =
@@ -47,6 +47,11 @@ fn delivery_from_row(row: &Row) -> Result<Delivery, StoreError> {
     })
 }
 
+fn parse_tx(text: &str) -> Result<u64, StoreError> {
+    text.parse()
+        .map_err(|_| internal(format!("stored transaction id {text:?} is not a number")))
+}
+
 impl PostgresStore {
     fn outbox_changed(&self) {
         if let Some(announce) = &self.inner.announce {
@@ -78,6 +83,66 @@ impl PostgresStore {
                 Ok((record_from_row(row)?, Bytes::from(body)))
             })
             .collect()
+    }
+
+    /// Events after `cursor` in commit-safe order: by writing transaction, then sequence, and
+    /// only those of transactions older than every one still running, so that no event can
+    /// become visible behind a reader that has passed it.
+    pub async fn follow(
+        &self,
+        cursor: Cursor,
+        limit: usize,
+    ) -> Result<Vec<(Cursor, EventRecord, Bytes)>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {RECORD_COLUMNS}, body, tx::text FROM events
+                     WHERE (tx, sequence) > ($1::text::xid8, $2)
+                       AND tx < pg_snapshot_xmin(pg_current_snapshot())
+                     ORDER BY tx, sequence LIMIT $3"
+                ),
+                &[
+                    &cursor.tx.to_string(),
+                    &cursor.sequence,
+                    &(limit.clamp(1, 10_000) as i64),
+                ],
+            )
+            .await
+            .map_err(classify)?;
+        rows.iter()
+            .map(|row| {
+                let record = record_from_row(row)?;
+                let body: Vec<u8> = row.get(9);
+                let cursor = Cursor {
+                    tx: parse_tx(row.get(10))?,
+                    sequence: record.sequence,
+                };
+                Ok((cursor, record, Bytes::from(body)))
+            })
+            .collect()
+    }
+
+    /// The stream's position now: the newest event [`PostgresStore::follow`] can read.
+    pub async fn stream_head(&self) -> Result<Cursor, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT tx::text, sequence FROM events
+                 WHERE tx < pg_snapshot_xmin(pg_current_snapshot())
+                 ORDER BY tx DESC, sequence DESC LIMIT 1",
+                &[],
+            )
+            .await
+            .map_err(classify)?;
+        row.map_or(Ok(Cursor::default()), |row| {
+            Ok(Cursor {
+                tx: parse_tx(row.get(0))?,
+                sequence: row.get(1),
+            })
+        })
     }
 
     /// Claims the due heads of the lanes of `sink` for this replica, skipping `busy` lanes and

@@ -8,8 +8,9 @@ use std::collections::BTreeSet;
 
 use deadpool_postgres::GenericClient;
 
-use super::{APPEND_LOCK, PostgresStore, classify, micros, refresh_order};
-use crate::domain::envelope::OrderId;
+use super::tx::Sql;
+use super::{PostgresStore, classify, micros};
+use crate::store::append;
 use crate::store::{PruneLimits, Pruned, StoreError};
 
 /// An event that retention lets go: received before `$1`, and no delivery of it still pending.
@@ -69,14 +70,9 @@ impl PostgresStore {
                 .await
                 .map_err(classify)? as usize;
         }
-        if !touched.is_empty() {
-            transaction
-                .execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
-                .await
-                .map_err(classify)?;
-            for order_id in &touched {
-                pruned.orders += settle_order(&transaction, order_id).await?;
-            }
+        // In id order, as appends lock orders, so that the two never wait in a cycle.
+        for order_id in &touched {
+            pruned.orders += append::settle_order(&mut Sql(&transaction), order_id).await?;
         }
         transaction.commit().await.map_err(classify)?;
         Ok(pruned)
@@ -122,54 +118,4 @@ impl PostgresStore {
         }
         Ok(pruned)
     }
-}
-
-/// After some of an order's events went: deletes its projection row when none is left (returns
-/// 1), or refreshes the row from the events left, keeping its `updated_at` so that pruning
-/// does not move it to the top of the list.
-async fn settle_order(client: &impl GenericClient, order_id: &str) -> Result<usize, StoreError> {
-    let left: i64 = client
-        .query_one(
-            "SELECT COUNT(*) FROM events WHERE order_id = $1",
-            &[&order_id],
-        )
-        .await
-        .map_err(classify)?
-        .get(0);
-    if left == 0 {
-        return Ok(client
-            .execute("DELETE FROM service_orders WHERE id = $1", &[&order_id])
-            .await
-            .map_err(classify)? as usize);
-    }
-    let Ok(parsed) = order_id.parse::<OrderId>() else {
-        tracing::error!(%order_id, "a stored order id no longer parses; its projection is left as it is");
-        return Ok(0);
-    };
-    let updated_at: Option<i64> = client
-        .query_opt(
-            "SELECT updated_at_us FROM service_orders WHERE id = $1",
-            &[&order_id],
-        )
-        .await
-        .map_err(classify)?
-        .map(|row| row.get(0));
-    if let Err(error) = refresh_order(client, &parsed).await {
-        if !matches!(error, StoreError::Internal(_)) {
-            return Err(error);
-        }
-        // As in an append: a row that no longer parses must not stop retention.
-        tracing::error!(%order_id, error = %crate::telemetry::error_chain(&error), "could not refresh an order projection after pruning");
-        return Ok(0);
-    }
-    if let Some(updated_at) = updated_at {
-        client
-            .execute(
-                "UPDATE service_orders SET updated_at_us = $2 WHERE id = $1",
-                &[&order_id, &updated_at],
-            )
-            .await
-            .map_err(classify)?;
-    }
-    Ok(0)
 }

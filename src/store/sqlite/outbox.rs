@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
 
 use super::{RECORD_COLUMNS, SqliteStore, classify, internal, received_at, record_from_row};
-use crate::store::lane;
 use crate::domain::envelope::{EventId, EventType, OrderFacts};
+use crate::store::lane;
 use crate::store::{
     Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, Requeued, SinkStatus, StoreError,
 };
@@ -74,6 +74,21 @@ impl SqliteStore {
                 })
                 .map_err(classify)?;
             collect(rows)
+        })
+        .await
+    }
+
+    /// The newest committed sequence.
+    pub async fn last_sequence(&self) -> Result<i64, StoreError> {
+        if let Some(commits) = &self.inner_commits() {
+            return Ok(*commits.sequence.borrow());
+        }
+        self.read(|connection| {
+            connection
+                .query_row("SELECT COALESCE(MAX(sequence), 0) FROM events", [], |row| {
+                    row.get(0)
+                })
+                .map_err(classify)
         })
         .await
     }

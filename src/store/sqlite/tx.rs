@@ -45,11 +45,13 @@ impl AppendTx for Sql<'_> {
 
     async fn insert_event(&mut self, row: &EventRow<'_>) -> Result<Option<i64>, StoreError> {
         let notification = &row.event.notification;
-        self.0
+        let inserted = self
+            .0
             .prepare_cached(
                 "INSERT INTO events (event_id, event_type, event_date, event_date_us, order_id,
                                      received_at_us, sender, client, facts_c, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (event_id) DO NOTHING",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
@@ -69,7 +71,7 @@ impl AppendTx for Sql<'_> {
                 ])
             })
             .map_err(classify)?;
-        Ok(Some(self.0.last_insert_rowid()))
+        Ok((inserted > 0).then(|| self.0.last_insert_rowid()))
     }
 
     async fn insert_delivery(&mut self, row: &DeliveryRow<'_>) -> Result<bool, StoreError> {
