@@ -417,3 +417,186 @@ async fn the_console_searches_orders_and_counts_events_by_minute() {
         store.close().await;
     }
 }
+
+/// Runs one statement on the backend's database, behind the store's back.
+async fn tamper(backend: &Backend, sqlite: &str, postgres: &str) {
+    match &backend.storage {
+        Storage::Sqlite { path } => {
+            let connection = rusqlite::Connection::open(path).unwrap();
+            connection
+                .busy_timeout(std::time::Duration::from_secs(5))
+                .unwrap();
+            assert_eq!(connection.execute(sqlite, []).unwrap(), 1, "{sqlite}");
+        }
+        Storage::Postgres { url } => {
+            let (client, connection) = tokio_postgres::connect(url.expose(), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            assert_eq!(
+                client.execute(postgres, &[]).await.unwrap(),
+                1,
+                "{postgres}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stored_row_that_cannot_be_read_is_left_out_and_new_events_still_land() {
+    for backend in backends().await {
+        let store = open(&backend, Vec::new()).await;
+        let lifecycle = onap_lifecycle("SO-bad", 1);
+        for event in &lifecycle[..3] {
+            store.append(new_event(event)).await.unwrap();
+        }
+        // The order's fold and one event's facts no longer decode.
+        tamper(
+            &backend,
+            "UPDATE service_orders SET fold = X'09FFFF' WHERE id = 'SO-bad'",
+            "UPDATE service_orders SET fold = '\\x09ffff'::bytea WHERE id = 'SO-bad'",
+        )
+        .await;
+        tamper(
+            &backend,
+            "UPDATE events SET facts_c = X'01FFFFFFFF' WHERE event_id = 'SO-bad-item-1-0'",
+            "UPDATE events SET facts_c = '\\x01ffffffff'::bytea WHERE event_id = 'SO-bad-item-1-0'",
+        )
+        .await;
+        let appended = store.append(new_event(&lifecycle[3])).await.unwrap();
+        assert!(
+            matches!(appended, Appended::Stored { .. }),
+            "{}: {appended:?}",
+            backend.name
+        );
+        // The projection is rebuilt from the events that read, and says so in its counts.
+        let summary = store
+            .orders(OrderFilter {
+                limit: 10,
+                ..OrderFilter::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|order| order.id.as_str() == "SO-bad")
+            .unwrap();
+        assert_eq!(summary.event_count, 3, "{}", backend.name);
+        assert_eq!(summary.state, Some(State::Completed), "{}", backend.name);
+        let order = store
+            .order(&"SO-bad".parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(order.timeline.len(), 3, "{}", backend.name);
+        assert_eq!(order.items[0].state, Some(State::Completed));
+        // The unreadable event is still stored, byte for byte.
+        let (_, body) = store
+            .event(&"SO-bad-item-1-0".parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(body, Bytes::from(lifecycle[1].to_string()));
+        store.close().await;
+    }
+}
+
+/// Replica A's append transaction is held open (its order's projection row is locked by a
+/// third connection) after it has inserted its event; replica B commits a later-sequenced
+/// event meanwhile. The stream must not move past A's event before A commits, and then give
+/// both, each once.
+#[tokio::test]
+async fn the_stream_never_skips_an_event_that_commits_late() {
+    let Some(url) = postgres_url() else {
+        eprintln!("skipped: set ORDER_LISTENER_TEST_POSTGRES_URL to run the late-commit test");
+        return;
+    };
+    init();
+    let url = fresh_postgres_schema(&url).await;
+    let storage = Storage::Postgres {
+        url: Secret::new(url.clone()),
+    };
+    let a = Store::open(&storage, WriterOptions::default())
+        .await
+        .unwrap();
+    let b = Store::open(&storage, WriterOptions::default())
+        .await
+        .unwrap();
+    let late_order = onap_lifecycle("SO-late", 1);
+    a.append(new_event(&late_order[0])).await.unwrap();
+    let start = b.stream_head().await.unwrap();
+
+    let (mut locker, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let locker_pid: i32 = locker
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let hold = locker.transaction().await.unwrap();
+    hold.execute(
+        "SELECT 1 FROM service_orders WHERE id = 'SO-late' FOR UPDATE",
+        &[],
+    )
+    .await
+    .unwrap();
+    let late = tokio::spawn({
+        let a = a.clone();
+        let event = new_event(&late_order[1]);
+        async move { a.append(event).await }
+    });
+    let (watcher, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    eventually("replica A to wait for the order's row", async || {
+        let waiting: i64 = watcher
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                &[&locker_pid],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        (waiting > 0).then_some(())
+    })
+    .await;
+
+    let early = onap_lifecycle("SO-early", 1).remove(0);
+    let Appended::Stored {
+        sequence: early_sequence,
+    } = b.append(new_event(&early)).await.unwrap()
+    else {
+        panic!("the early event is new");
+    };
+    assert!(
+        b.follow(start, 100).await.unwrap().is_empty(),
+        "the stream must wait for the transaction that is still open"
+    );
+
+    hold.commit().await.unwrap();
+    let Appended::Stored {
+        sequence: late_sequence,
+    } = late.await.unwrap().unwrap()
+    else {
+        panic!("the late event is new");
+    };
+    assert!(
+        late_sequence < early_sequence,
+        "the late event took its sequence first ({late_sequence} against {early_sequence})"
+    );
+    let page = eventually("both events in the stream", async || {
+        let page = b.follow(start, 100).await.unwrap();
+        (page.len() >= 2).then_some(page)
+    })
+    .await;
+    let ids: Vec<&str> = page
+        .iter()
+        .map(|(_, record, _)| record.event_id.as_str())
+        .collect();
+    assert_eq!(ids, ["SO-late-item-1-0", "SO-early-created"]);
+    assert!(page[0].0 < page[1].0, "positions grow along the stream");
+    a.close().await;
+    b.close().await;
+}
