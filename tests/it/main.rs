@@ -21,3 +21,4 @@ mod seller;
 mod store_contract;
 mod stream;
 mod transport;
+mod upgrade;
