@@ -128,10 +128,10 @@ pub(crate) trait AppendTx {
     async fn insert_event(&mut self, row: &EventRow<'_>) -> Result<Option<i64>, StoreError>;
     /// Queues a delivery; whether a row was added.
     async fn insert_delivery(&mut self, row: &DeliveryRow<'_>) -> Result<bool, StoreError>;
-    /// Locks the order's projection row for this transaction (creating an empty one if there
-    /// is none, so that replicas projecting a new order wait for each other) and returns its
-    /// stored fold, if it has one.
-    async fn lock_fold(&mut self, order_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Locks the order's projection row for this transaction and returns its stored fold.
+    /// PostgreSQL creates the row if there is none, holding `empty` (the encoded empty fold),
+    /// so that replicas projecting a new order wait for each other.
+    async fn lock_fold(&mut self, order_id: &str, empty: &[u8]) -> Result<StoredFold, StoreError>;
     /// A page of the order's events from `point` (`(event_date_us, sequence)`).
     async fn order_page(
         &mut self,
@@ -148,6 +148,17 @@ pub(crate) trait AppendTx {
     async fn order_updated_at(&mut self, order_id: &str) -> Result<Option<i64>, StoreError>;
     /// Deletes the order's projection row; how many rows went.
     async fn delete_order(&mut self, order_id: &str) -> Result<usize, StoreError>;
+}
+
+/// An order's projection row, as [`AppendTx::lock_fold`] found it.
+#[derive(Debug)]
+pub(crate) enum StoredFold {
+    /// There is no row: the order has no stored event before this transaction.
+    Missing,
+    /// The row was written before folds were stored (or its fold was cleared).
+    Legacy,
+    /// The row's fold, encoded.
+    Fold(Vec<u8>),
 }
 
 /// What a batch did: each append's outcome, in the batch's order, and the deliveries queued.
@@ -283,13 +294,17 @@ async fn project_order<T: AppendTx>(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let id = order_id.as_str();
-    let stored = match tx.lock_fold(id).await?.map(|bytes| decode_fold(&bytes)) {
-        Some(Ok(fold)) => Some(fold),
-        Some(Err(error)) => {
-            tracing::warn!(%order_id, error = %crate::telemetry::error_chain(&error), "rebuilding an order's projection from its events");
-            None
-        }
-        None => None,
+    let stored = match tx.lock_fold(id, &encode_fold(&Fold::default())).await? {
+        // A new order: its first events are applied to an empty fold.
+        StoredFold::Missing => Some(Fold::default()),
+        StoredFold::Legacy => None,
+        StoredFold::Fold(bytes) => match decode_fold(&bytes) {
+            Ok(fold) => Some(fold),
+            Err(error) => {
+                tracing::warn!(%order_id, error = %crate::telemetry::error_chain(&error), "rebuilding an order's projection from its events");
+                None
+            }
+        },
     };
     let fold = match stored {
         Some(mut fold) => {
@@ -382,7 +397,8 @@ pub(crate) async fn settle_order<T: AppendTx>(
         return Ok(0);
     };
     // Locks the row first, so that an append to the same order waits (PostgreSQL).
-    tx.lock_fold(order_id).await?;
+    tx.lock_fold(order_id, &encode_fold(&Fold::default()))
+        .await?;
     let events = tx.order_events(order_id).await?;
     if events.is_empty() {
         return tx.delete_order(order_id).await;

@@ -7,6 +7,7 @@
 mod append;
 mod codec;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 use std::path::PathBuf;

@@ -600,3 +600,130 @@ async fn the_stream_never_skips_an_event_that_commits_late() {
     a.close().await;
     b.close().await;
 }
+
+/// Ten thousand events of one order: creation, then its three items and the order moving
+/// through states (some moves forbidden, some dates shared), ending completed.
+fn long_order(order_id: &str, count: usize) -> Vec<Value> {
+    let items = ["1", "2", "3"];
+    let item_states = [
+        "inProgress",
+        "inProgress",
+        "held",
+        "inProgress",
+        "completed",
+        "failed",
+    ];
+    let order_states = ["inProgress", "held", "inProgress", "pending", "inProgress"];
+    let mut events = vec![onap_event(
+        &format!("{order_id}-0"),
+        "ServiceOrderCreationNotification",
+        0,
+        order_id,
+        "acknowledged",
+        items
+            .iter()
+            .map(|id| onap_item(id, "add", "acknowledged"))
+            .collect(),
+    )];
+    for n in 1..count {
+        // Every fifth event shares its date with the one before.
+        let millis = (n - usize::from(n % 5 == 0)) as i64;
+        let event = if n + 1 == count {
+            onap_event(
+                &format!("{order_id}-{n}"),
+                "ServiceOrderStateChangeNotification",
+                millis,
+                order_id,
+                "completed",
+                items
+                    .iter()
+                    .map(|id| onap_item(id, "add", "completed"))
+                    .collect(),
+            )
+        } else if n % 7 == 0 {
+            onap_event(
+                &format!("{order_id}-{n}"),
+                "ServiceOrderStateChangeNotification",
+                millis,
+                order_id,
+                order_states[n / 7 % order_states.len()],
+                vec![],
+            )
+        } else {
+            onap_event(
+                &format!("{order_id}-{n}"),
+                "ServiceOrderItemStateChangeNotification",
+                millis,
+                order_id,
+                "inProgress",
+                vec![onap_item(
+                    items[n % items.len()],
+                    "modify",
+                    item_states[n / 3 % item_states.len()],
+                )],
+            )
+        };
+        events.push(event);
+    }
+    events
+}
+
+/// Appends in chunks of 64 at once (one commit batch each), chunk after chunk.
+async fn append_in_chunks(store: &Store, events: &[Value]) {
+    for chunk in events.chunks(64) {
+        let appends = chunk.iter().map(|event| store.append(new_event(event)));
+        for outcome in futures_util::future::join_all(appends).await {
+            assert!(matches!(outcome.unwrap(), Appended::Stored { .. }));
+        }
+    }
+}
+
+#[tokio::test]
+async fn ten_thousand_events_of_one_order_newest_first_project_as_in_order() {
+    for backend in backends().await {
+        let store = open(&backend, Vec::new()).await;
+        let forward = long_order("SO-long-a", 10_000);
+        append_in_chunks(&store, &forward).await;
+        let mut backward = long_order("SO-long-b", 10_000);
+        backward.reverse();
+        append_in_chunks(&store, &backward).await;
+
+        let summaries = store
+            .orders(OrderFilter {
+                limit: 10,
+                ..OrderFilter::default()
+            })
+            .await
+            .unwrap();
+        let summary = |id: &str| {
+            let mut summary = summaries
+                .iter()
+                .find(|summary| summary.id.as_str() == id)
+                .unwrap()
+                .clone();
+            summary.id = "SO-long".parse().unwrap();
+            summary.external_id = None;
+            summary.updated_at = chrono::DateTime::UNIX_EPOCH;
+            summary
+        };
+        let (a, b) = (summary("SO-long-a"), summary("SO-long-b"));
+        assert_eq!(a, b, "{}", backend.name);
+        assert_eq!(a.event_count, 10_000, "{}", backend.name);
+        assert_eq!(a.state, Some(State::Completed), "{}", backend.name);
+        // The stored fold agrees with the reference fold of the same events.
+        let reference = store
+            .order(&"SO-long-b".parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(a.anomaly_count > 0, "the sequence has forbidden moves");
+        assert_eq!(
+            a.anomaly_count,
+            reference.anomalies.len(),
+            "{}",
+            backend.name
+        );
+        assert_eq!(a.item_count, reference.items.len(), "{}", backend.name);
+        store.close().await;
+    }
+}

@@ -27,12 +27,13 @@ use tokio_postgres::{NoTls, Row};
 use tokio_util::sync::CancellationToken;
 
 use super::append::{self, Announcer, AppendTx, Bookkeeper, Counters, Reply};
+use super::rows::{RecordRow, SummaryRow};
 use super::{
     Appended, Commits, Cursor, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary,
     StoreError, TimeField, WriterOptions, WriterStats, internal,
 };
 use crate::config::Secret;
-use crate::domain::envelope::{EventDate, EventId, OrderId};
+use crate::domain::envelope::{EventId, OrderId};
 use crate::domain::projection::{ServiceOrder, project};
 use crate::domain::routing::Route;
 use crate::metrics::Metrics;
@@ -107,16 +108,6 @@ fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
 
 fn micros(instant: DateTime<Utc>) -> i64 {
     instant.timestamp_micros()
-}
-
-fn instant(micros: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| internal(format!("stored time {micros} is out of range")))
-}
-
-fn event_date(micros: i64) -> Result<EventDate, StoreError> {
-    EventDate::from_timestamp_micros(micros)
-        .ok_or_else(|| internal(format!("stored date {micros} is out of range")))
 }
 
 /// Builds the pool: TLS unless the URL says `sslmode=disable` (rustls, with the platform's
@@ -317,7 +308,7 @@ impl PostgresStore {
             .map_err(classify)?;
         row.map(|row| {
             let record = record_from_row(&row)?;
-            let body: Vec<u8> = row.get(9);
+            let body: Vec<u8> = row.get(8);
             Ok((record, Bytes::from(body)))
         })
         .transpose()
@@ -520,53 +511,34 @@ fn limit(limit: usize) -> i64 {
     i64::try_from(limit.clamp(1, 10_000)).unwrap_or(10_000)
 }
 
-/// The columns [`summary_from_row`] reads, in its order.
-const SUMMARY_COLUMNS: &str = "id, state, external_id, item_count, anomaly_count, event_count,
-     last_event_date_us, updated_at_us";
+pub(super) use crate::store::rows::{RECORD_COLUMNS, SUMMARY_COLUMNS, instant};
 
 /// Reads an [`OrderSummary`] from a row of [`SUMMARY_COLUMNS`].
 fn summary_from_row(row: &Row) -> Result<OrderSummary, StoreError> {
-    let id: String = row.get(0);
-    let state: Option<String> = row.get(1);
-    let count = |index| usize::try_from(row.get::<_, i64>(index)).unwrap_or_default();
-    Ok(OrderSummary {
-        id: id
-            .parse()
-            .map_err(|why| internal(format!("stored order id {id:?} {why}")))?,
-        state: state
-            .map(|state| state.parse())
-            .transpose()
-            .map_err(|error| internal(format!("stored state: {error}")))?,
+    SummaryRow {
+        id: row.get(0),
+        state: row.get(1),
         external_id: row.get(2),
-        item_count: count(3),
-        anomaly_count: count(4),
-        event_count: count(5),
-        last_event_date: event_date(row.get(6))?,
-        updated_at: instant(row.get(7))?,
-    })
+        item_count: row.get(3),
+        anomaly_count: row.get(4),
+        event_count: row.get(5),
+        last_event_date_us: row.get(6),
+        updated_at_us: row.get(7),
+    }
+    .decode()
 }
 
-const RECORD_COLUMNS: &str = "sequence, event_id, event_type, event_date_us, order_id, received_at_us, sender, client, facts";
-
+/// Reads an [`EventRecord`] from a row of [`RECORD_COLUMNS`].
 fn record_from_row(row: &Row) -> Result<EventRecord, StoreError> {
-    let event_id: String = row.get(1);
-    let event_type: String = row.get(2);
-    let order_id: Option<String> = row.get(4);
-    Ok(EventRecord {
+    RecordRow {
         sequence: row.get(0),
-        event_id: event_id
-            .parse()
-            .map_err(|why| internal(format!("stored event id {event_id:?} {why}")))?,
-        event_type: event_type.parse().map_err(internal)?,
-        event_date: event_date(row.get(3))?,
-        order_id: order_id
-            .map(|id| {
-                id.parse()
-                    .map_err(|why| internal(format!("stored order id {id:?} {why}")))
-            })
-            .transpose()?,
-        received_at: instant(row.get(5))?,
+        event_id: row.get(1),
+        event_type: row.get(2),
+        event_date_us: row.get(3),
+        order_id: row.get(4),
+        received_at_us: row.get(5),
         sender: row.get(6),
         client: row.get(7),
-    })
+    }
+    .decode()
 }

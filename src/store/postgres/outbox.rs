@@ -6,45 +6,31 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
-use super::{
-    PostgresStore, RECORD_COLUMNS, classify, event_date, instant, internal, micros, record_from_row,
-};
-use crate::domain::envelope::{EventId, EventType, OrderFacts};
+use super::{PostgresStore, RECORD_COLUMNS, classify, instant, internal, micros, record_from_row};
+use crate::domain::envelope::EventId;
+use crate::store::rows::{DELIVERY_COLUMNS, DeliveryColumns, ReplayRow};
 use crate::store::{
     Cursor, Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, Requeued, SinkStatus,
     StoreError, lane,
 };
 
-const DELIVERY_COLUMNS: &str =
-    "d.id, d.sink, d.sequence, e.event_id, e.event_type, e.event_date_us,
-     e.order_id, d.state, d.attempts, d.created_us, d.next_attempt_us, d.last_error, e.body";
-
 fn delivery_from_row(row: &Row) -> Result<Delivery, StoreError> {
-    let event_id: String = row.get(3);
-    let event_type: String = row.get(4);
-    let order_id: Option<String> = row.get(6);
-    Ok(Delivery {
+    DeliveryColumns {
         id: row.get(0),
         sink: row.get(1),
         sequence: row.get(2),
-        event_id: event_id
-            .parse()
-            .map_err(|why| internal(format!("stored event id {event_id:?} {why}")))?,
-        event_type: event_type.parse().map_err(internal)?,
-        event_date: event_date(row.get(5))?,
-        order_id: order_id
-            .map(|id| {
-                id.parse()
-                    .map_err(|why| internal(format!("stored order id {id:?} {why}")))
-            })
-            .transpose()?,
+        event_id: row.get(3),
+        event_type: row.get(4),
+        event_date_us: row.get(5),
+        order_id: row.get(6),
         state: row.get(7),
-        attempts: u32::try_from(row.get::<_, i32>(8)).unwrap_or_default(),
-        created_at: instant(row.get(9))?,
-        next_attempt_at: instant(row.get(10))?,
+        attempts: i64::from(row.get::<_, i32>(8)),
+        created_us: row.get(9),
+        next_attempt_us: row.get(10),
         last_error: row.get(11),
-        body: Bytes::from(row.get::<_, Vec<u8>>(12)),
-    })
+        body: row.get(12),
+    }
+    .decode()
 }
 
 fn parse_tx(text: &str) -> Result<u64, StoreError> {
@@ -79,7 +65,7 @@ impl PostgresStore {
             .map_err(classify)?;
         rows.iter()
             .map(|row| {
-                let body: Vec<u8> = row.get(9);
+                let body: Vec<u8> = row.get(8);
                 Ok((record_from_row(row)?, Bytes::from(body)))
             })
             .collect()
@@ -114,9 +100,9 @@ impl PostgresStore {
         rows.iter()
             .map(|row| {
                 let record = record_from_row(row)?;
-                let body: Vec<u8> = row.get(9);
+                let body: Vec<u8> = row.get(8);
                 let cursor = Cursor {
-                    tx: parse_tx(row.get(10))?,
+                    tx: parse_tx(row.get(9))?,
                     sequence: record.sequence,
                 };
                 Ok((cursor, record, Bytes::from(body)))
@@ -306,8 +292,8 @@ impl PostgresStore {
         } else if let Some(sink) = &request.sink {
             let rows = transaction
                 .query(
-                    "SELECT sequence, event_id, event_type, event_date_us, order_id, facts FROM events
-                     WHERE sequence > $1
+                    "SELECT sequence, event_id, event_type, event_date_us, order_id, facts, facts_c
+                     FROM events WHERE sequence > $1
                        AND ($2::bigint IS NULL OR received_at_us >= $2)
                        AND ($3::text IS NULL OR order_id = $3)
                        AND ($4::text IS NULL OR event_id = $4)
@@ -330,13 +316,15 @@ impl PostgresStore {
                 let event_type: String = row.get(2);
                 let event_date_us: i64 = row.get(3);
                 let order_id: Option<String> = row.get(4);
-                let facts: Option<String> = row.get(5);
                 last_sequence = sequence;
                 if let Some(filter) = &request.filter {
-                    let event_type: Option<EventType> = event_type.parse().ok();
-                    let facts: Option<OrderFacts> =
-                        facts.and_then(|facts| serde_json::from_str(&facts).ok());
-                    if !event_type.is_some_and(|kind| filter.matches_facts(kind, facts.as_ref())) {
+                    let stored = ReplayRow {
+                        event_type,
+                        order_id: order_id.clone(),
+                        facts: row.get(6),
+                        facts_json: row.get(5),
+                    };
+                    if !stored.taken_by(filter) {
                         continue;
                     }
                 }

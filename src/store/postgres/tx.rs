@@ -8,7 +8,7 @@ use tokio_postgres::types::ToSql;
 use super::classify;
 use crate::store::StoreError;
 use crate::store::append::{
-    AppendTx, DeliveryRow, Direction, EventRow, OrderEvent, OrderRow, Stored,
+    AppendTx, DeliveryRow, Direction, EventRow, OrderEvent, OrderRow, Stored, StoredFold,
 };
 
 /// A transaction of the pool.
@@ -114,7 +114,7 @@ impl AppendTx for Sql<'_, '_> {
         Ok(added > 0)
     }
 
-    async fn lock_fold(&mut self, order_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn lock_fold(&mut self, order_id: &str, empty: &[u8]) -> Result<StoredFold, StoreError> {
         // An empty row first, so that two replicas projecting a new order queue on its lock;
         // the SELECT runs after the INSERT (a new snapshot), so it sees a row another replica
         // committed while this one waited. Both go in one round trip.
@@ -122,8 +122,8 @@ impl AppendTx for Sql<'_, '_> {
             .0
             .prepare_cached(
                 "INSERT INTO service_orders (id, item_count, anomaly_count, event_count,
-                                             last_event_date_us, updated_at_us)
-                 VALUES ($1, 0, 0, 0, 0, 0) ON CONFLICT (id) DO NOTHING",
+                                             last_event_date_us, updated_at_us, fold)
+                 VALUES ($1, 0, 0, 0, 0, 0, $2) ON CONFLICT (id) DO NOTHING",
             )
             .await
             .map_err(classify)?;
@@ -133,13 +133,23 @@ impl AppendTx for Sql<'_, '_> {
             .await
             .map_err(classify)?;
         // Polled in this order, the two are sent in this order.
-        let parameters: [&(dyn ToSql + Sync); 1] = [&order_id];
+        let inserted: [&(dyn ToSql + Sync); 2] = [&order_id, &empty];
+        let selected: [&(dyn ToSql + Sync); 1] = [&order_id];
         let (_, rows) = tokio::try_join!(
-            self.0.execute(&insert, &parameters),
-            self.0.query(&select, &parameters)
+            self.0.execute(&insert, &inserted),
+            self.0.query(&select, &selected)
         )
         .map_err(classify)?;
-        Ok(rows.first().and_then(|row| row.get(0)))
+        // The row exists now; a NULL fold is a row written before folds were stored.
+        Ok(
+            match rows
+                .first()
+                .and_then(|row| row.get::<_, Option<Vec<u8>>>(0))
+            {
+                Some(fold) => StoredFold::Fold(fold),
+                None => StoredFold::Legacy,
+            },
+        )
     }
 
     async fn order_page(

@@ -21,11 +21,12 @@ use rusqlite_migration::{M, Migrations};
 use tokio::sync::{mpsc, oneshot};
 
 use super::append::{self, Announcer, AppendTx, Bookkeeper, Counters, Reply};
+use super::rows::{RecordRow, SummaryRow};
 use super::{
     Appended, Commits, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary, SharedError,
     StoreError, TimeField, WriterOptions, WriterStats, internal,
 };
-use crate::domain::envelope::{EventDate, EventId, OrderId};
+use crate::domain::envelope::{EventId, OrderId};
 use crate::domain::projection::{ServiceOrder, project};
 use crate::domain::routing::Route;
 use crate::metrics::Metrics;
@@ -146,7 +147,7 @@ impl SqliteStore {
                     "PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = FULL;
                      PRAGMA busy_timeout = 5000;
-                     PRAGMA wal_autocheckpoint = 500;
+                     PRAGMA wal_autocheckpoint = 4000;
                      PRAGMA cache_size = -32768;
                      PRAGMA journal_size_limit = 67108864;",
                 )
@@ -320,7 +321,7 @@ impl SqliteStore {
                 .query_row(
                     &format!("SELECT {RECORD_COLUMNS}, body FROM events WHERE event_id = ?1"),
                     [event_id.as_str()],
-                    |row| Ok((record_from_row(row), Bytes::from(row.get::<_, Vec<u8>>(9)?))),
+                    |row| Ok((record_from_row(row), Bytes::from(row.get::<_, Vec<u8>>(8)?))),
                 )
                 .optional()
                 .map_err(classify)?
@@ -450,70 +451,36 @@ fn check_not_too_new(connection: &Connection, path: &Path) -> Result<(), StoreEr
     Ok(())
 }
 
-/// The columns [`summary_from_row`] reads, in its order.
-const SUMMARY_COLUMNS: &str = "id, state, external_id, item_count, anomaly_count, event_count,
-     last_event_date_us, updated_at_us";
+pub(super) use crate::store::rows::{RECORD_COLUMNS, SUMMARY_COLUMNS, instant as received_at};
 
 /// Reads an [`OrderSummary`] from a row of [`SUMMARY_COLUMNS`].
 fn summary_from_row(row: &rusqlite::Row<'_>) -> Result<OrderSummary, StoreError> {
-    let id: String = row.get(0).map_err(classify)?;
-    let state: Option<String> = row.get(1).map_err(classify)?;
-    let count = |index| -> Result<usize, StoreError> {
-        Ok(usize::try_from(row.get::<_, i64>(index).map_err(classify)?).unwrap_or_default())
-    };
-    Ok(OrderSummary {
-        id: id
-            .parse()
-            .map_err(|why| internal(format!("stored order id {id:?} {why}")))?,
-        state: state
-            .map(|state| state.parse())
-            .transpose()
-            .map_err(|error| internal(format!("stored state: {error}")))?,
+    SummaryRow {
+        id: row.get(0).map_err(classify)?,
+        state: row.get(1).map_err(classify)?,
         external_id: row.get(2).map_err(classify)?,
-        item_count: count(3)?,
-        anomaly_count: count(4)?,
-        event_count: count(5)?,
-        last_event_date: event_date(row.get(6).map_err(classify)?)?,
-        updated_at: received_at(row.get(7).map_err(classify)?)?,
-    })
+        item_count: row.get(3).map_err(classify)?,
+        anomaly_count: row.get(4).map_err(classify)?,
+        event_count: row.get(5).map_err(classify)?,
+        last_event_date_us: row.get(6).map_err(classify)?,
+        updated_at_us: row.get(7).map_err(classify)?,
+    }
+    .decode()
 }
 
-const RECORD_COLUMNS: &str = "sequence, event_id, event_type, event_date_us, order_id, received_at_us, sender, client, facts";
-
-fn event_date(micros: i64) -> Result<EventDate, StoreError> {
-    EventDate::from_timestamp_micros(micros)
-        .ok_or_else(|| internal(format!("stored date {micros} is out of range")))
-}
-
-fn received_at(micros: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| internal(format!("stored time {micros} is out of range")))
-}
-
-/// Reads an [`EventRecord`] from a row of [`RECORD_COLUMNS`]. The outer error is SQLite's, the
-/// inner one says a stored value no longer parses.
+/// Reads an [`EventRecord`] from a row of [`RECORD_COLUMNS`].
 fn record_from_row(row: &rusqlite::Row<'_>) -> Result<EventRecord, StoreError> {
-    let text = |index| row.get::<_, String>(index).map_err(classify);
-    let event_id = text(1)?;
-    let event_type = text(2)?;
-    let order_id: Option<String> = row.get(4).map_err(classify)?;
-    Ok(EventRecord {
+    RecordRow {
         sequence: row.get(0).map_err(classify)?,
-        event_id: event_id
-            .parse()
-            .map_err(|why| internal(format!("stored event id {event_id:?} {why}")))?,
-        event_type: event_type.parse().map_err(internal)?,
-        event_date: event_date(row.get(3).map_err(classify)?)?,
-        order_id: order_id
-            .map(|id| {
-                id.parse()
-                    .map_err(|why| internal(format!("stored order id {id:?} {why}")))
-            })
-            .transpose()?,
-        received_at: received_at(row.get(5).map_err(classify)?)?,
+        event_id: row.get(1).map_err(classify)?,
+        event_type: row.get(2).map_err(classify)?,
+        event_date_us: row.get(3).map_err(classify)?,
+        order_id: row.get(4).map_err(classify)?,
+        received_at_us: row.get(5).map_err(classify)?,
         sender: row.get(6).map_err(classify)?,
         client: row.get(7).map_err(classify)?,
-    })
+    }
+    .decode()
 }
 
 /// What the writer thread owns besides its connection.

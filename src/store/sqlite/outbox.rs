@@ -6,43 +6,31 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
 
-use super::{RECORD_COLUMNS, SqliteStore, classify, internal, received_at, record_from_row};
-use crate::domain::envelope::{EventId, EventType, OrderFacts};
+use super::{RECORD_COLUMNS, SqliteStore, classify, received_at, record_from_row};
+use crate::domain::envelope::EventId;
 use crate::store::lane;
+use crate::store::rows::{DELIVERY_COLUMNS, DeliveryColumns, ReplayRow};
 use crate::store::{
     Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, Requeued, SinkStatus, StoreError,
 };
 
-const DELIVERY_COLUMNS: &str =
-    "d.id, d.sink, d.sequence, e.event_id, e.event_type, e.event_date_us,
-     e.order_id, d.state, d.attempts, d.created_us, d.next_attempt_us, d.last_error, e.body";
-
 fn delivery_from_row(row: &rusqlite::Row<'_>) -> Result<Delivery, StoreError> {
-    let text = |index| row.get::<_, String>(index).map_err(classify);
-    let event_id = text(3)?;
-    let order_id: Option<String> = row.get(6).map_err(classify)?;
-    Ok(Delivery {
+    DeliveryColumns {
         id: row.get(0).map_err(classify)?,
-        sink: text(1)?,
+        sink: row.get(1).map_err(classify)?,
         sequence: row.get(2).map_err(classify)?,
-        event_id: event_id
-            .parse()
-            .map_err(|why| internal(format!("stored event id {event_id:?} {why}")))?,
-        event_type: text(4)?.parse().map_err(internal)?,
-        event_date: super::event_date(row.get(5).map_err(classify)?)?,
-        order_id: order_id
-            .map(|id| {
-                id.parse()
-                    .map_err(|why| internal(format!("stored order id {id:?} {why}")))
-            })
-            .transpose()?,
-        state: text(7)?,
+        event_id: row.get(3).map_err(classify)?,
+        event_type: row.get(4).map_err(classify)?,
+        event_date_us: row.get(5).map_err(classify)?,
+        order_id: row.get(6).map_err(classify)?,
+        state: row.get(7).map_err(classify)?,
         attempts: row.get(8).map_err(classify)?,
-        created_at: received_at(row.get(9).map_err(classify)?)?,
-        next_attempt_at: received_at(row.get(10).map_err(classify)?)?,
+        created_us: row.get(9).map_err(classify)?,
+        next_attempt_us: row.get(10).map_err(classify)?,
         last_error: row.get(11).map_err(classify)?,
-        body: Bytes::from(row.get::<_, Vec<u8>>(12).map_err(classify)?),
-    })
+        body: row.get(12).map_err(classify)?,
+    }
+    .decode()
 }
 
 fn collect<T>(
@@ -68,7 +56,7 @@ impl SqliteStore {
             let rows = statement
                 .query_map(params![sequence, limit as i64], |row| {
                     Ok(record_from_row(row).and_then(|record| {
-                        let body: Vec<u8> = row.get(9).map_err(classify)?;
+                        let body: Vec<u8> = row.get(8).map_err(classify)?;
                         Ok((record, Bytes::from(body)))
                     }))
                 })
@@ -395,8 +383,8 @@ fn requeue(connection: &mut Connection, request: &Requeue) -> rusqlite::Result<R
     Ok(outcome)
 }
 
-/// sequence, event_id, event_type, event_date_us, order_id, facts.
-type ReplayRow = (i64, String, String, i64, Option<String>, Option<String>);
+/// sequence, event_id, event_date_us, and what the sink's filter reads.
+type Replayed = (i64, String, i64, ReplayRow);
 
 /// Replays one sink: every event after `after_sequence` that matches the selection and the
 /// sink's filter (as the stored facts say) is queued again; up to `limit` events are looked at.
@@ -408,14 +396,14 @@ fn replay(
     limit: i64,
 ) -> rusqlite::Result<Requeued> {
     let mut statement = transaction.prepare_cached(
-        "SELECT sequence, event_id, event_type, event_date_us, order_id, facts FROM events
-         WHERE sequence > ?1
+        "SELECT sequence, event_id, event_type, event_date_us, order_id, facts, facts_c
+         FROM events WHERE sequence > ?1
            AND (?2 IS NULL OR received_at_us >= ?2)
            AND (?3 IS NULL OR order_id = ?3)
            AND (?4 IS NULL OR event_id = ?4)
          ORDER BY sequence LIMIT ?5",
     )?;
-    let rows: Vec<ReplayRow> = statement
+    let rows: Vec<Replayed> = statement
         .query_map(
             params![
                 request.after_sequence,
@@ -428,26 +416,29 @@ fn replay(
                 Ok((
                     row.get(0)?,
                     row.get(1)?,
-                    row.get(2)?,
                     row.get(3)?,
-                    row.get(4)?,
-                    row.get(5)?,
+                    ReplayRow {
+                        event_type: row.get(2)?,
+                        order_id: row.get(4)?,
+                        facts_json: row.get(5)?,
+                        facts: row.get(6)?,
+                    },
                 ))
             },
         )?
         .collect::<rusqlite::Result<_>>()?;
     let mut count = 0;
     let mut last_sequence = request.after_sequence;
-    for (sequence, event_id, event_type, event_date_us, order_id, facts) in rows {
+    for (sequence, event_id, event_date_us, stored) in rows {
         last_sequence = sequence;
-        if let Some(filter) = &request.filter {
-            let event_type: Option<EventType> = event_type.parse().ok();
-            let facts: Option<OrderFacts> =
-                facts.and_then(|facts| serde_json::from_str(&facts).ok());
-            if !event_type.is_some_and(|kind| filter.matches_facts(kind, facts.as_ref())) {
-                continue;
-            }
+        if request
+            .filter
+            .as_ref()
+            .is_some_and(|filter| !stored.taken_by(filter))
+        {
+            continue;
         }
+        let order_id = stored.order_id;
         count += transaction
             .prepare_cached(
                 "INSERT INTO deliveries (sink, sequence, lane, event_date_us, state, created_us,

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::classify;
 use crate::store::StoreError;
 use crate::store::append::{
-    AppendTx, DeliveryRow, Direction, EventRow, OrderEvent, OrderRow, Stored,
+    AppendTx, DeliveryRow, Direction, EventRow, OrderEvent, OrderRow, Stored, StoredFold,
 };
 
 /// A connection, inside the writer's transaction when it writes.
@@ -96,17 +96,22 @@ impl AppendTx for Sql<'_> {
         Ok(added > 0)
     }
 
-    async fn lock_fold(&mut self, order_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn lock_fold(&mut self, order_id: &str, _empty: &[u8]) -> Result<StoredFold, StoreError> {
         // The writer is the only one: reading is locking.
-        self.0
+        let row = self
+            .0
             .prepare_cached("SELECT fold FROM service_orders WHERE id = ?1")
             .and_then(|mut statement| {
                 statement
                     .query_row([order_id], |row| row.get::<_, Option<Vec<u8>>>(0))
                     .optional()
             })
-            .map(Option::flatten)
-            .map_err(classify)
+            .map_err(classify)?;
+        Ok(match row {
+            None => StoredFold::Missing,
+            Some(None) => StoredFold::Legacy,
+            Some(Some(fold)) => StoredFold::Fold(fold),
+        })
     }
 
     async fn order_page(

@@ -1,0 +1,159 @@
+//! Stored rows decoded once for both backends: a backend reads the columns into these plain
+//! structs (that part is SQL), and the checks that turn text back into domain types live here.
+
+use chrono::{DateTime, Utc};
+
+use super::append::{event_date, parse_event_id, parse_event_type};
+use super::codec::decode_facts;
+use super::{Delivery, EventRecord, OrderSummary, StoreError, internal};
+use crate::domain::envelope::{EventType, OrderFacts, OrderId};
+use crate::domain::routing::RouteFilter;
+
+/// The columns of an [`EventRecord`], in the order both backends select them
+/// ([`RECORD_COLUMNS`]).
+pub(crate) struct RecordRow {
+    pub sequence: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub event_date_us: i64,
+    pub order_id: Option<String>,
+    pub received_at_us: i64,
+    pub sender: Option<String>,
+    pub client: Option<String>,
+}
+
+/// The columns [`RecordRow`] reads.
+pub(crate) const RECORD_COLUMNS: &str =
+    "sequence, event_id, event_type, event_date_us, order_id, received_at_us, sender, client";
+
+impl RecordRow {
+    pub fn decode(self) -> Result<EventRecord, StoreError> {
+        Ok(EventRecord {
+            sequence: self.sequence,
+            event_id: parse_event_id(&self.event_id)?,
+            event_type: parse_event_type(&self.event_type)?,
+            event_date: event_date(self.event_date_us)?,
+            order_id: self.order_id.as_deref().map(parse_order_id).transpose()?,
+            received_at: instant(self.received_at_us)?,
+            sender: self.sender,
+            client: self.client,
+        })
+    }
+}
+
+/// The columns of an [`OrderSummary`], in the order both backends select them
+/// ([`SUMMARY_COLUMNS`]).
+pub(crate) struct SummaryRow {
+    pub id: String,
+    pub state: Option<String>,
+    pub external_id: Option<String>,
+    pub item_count: i64,
+    pub anomaly_count: i64,
+    pub event_count: i64,
+    pub last_event_date_us: i64,
+    pub updated_at_us: i64,
+}
+
+/// The columns [`SummaryRow`] reads.
+pub(crate) const SUMMARY_COLUMNS: &str = "id, state, external_id, item_count, anomaly_count,
+     event_count, last_event_date_us, updated_at_us";
+
+impl SummaryRow {
+    pub fn decode(self) -> Result<OrderSummary, StoreError> {
+        let count = |value: i64| usize::try_from(value).unwrap_or_default();
+        Ok(OrderSummary {
+            id: parse_order_id(&self.id)?,
+            state: self
+                .state
+                .map(|state| state.parse())
+                .transpose()
+                .map_err(|error| internal(format!("stored state: {error}")))?,
+            external_id: self.external_id,
+            item_count: count(self.item_count),
+            anomaly_count: count(self.anomaly_count),
+            event_count: count(self.event_count),
+            last_event_date: event_date(self.last_event_date_us)?,
+            updated_at: instant(self.updated_at_us)?,
+        })
+    }
+}
+
+/// The columns of a [`Delivery`] with its event, in the order both backends select them
+/// ([`DELIVERY_COLUMNS`]).
+pub(crate) struct DeliveryColumns {
+    pub id: i64,
+    pub sink: String,
+    pub sequence: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub event_date_us: i64,
+    pub order_id: Option<String>,
+    pub state: String,
+    pub attempts: i64,
+    pub created_us: i64,
+    pub next_attempt_us: i64,
+    pub last_error: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// The columns [`DeliveryColumns`] reads, from `deliveries d JOIN events e`.
+pub(crate) const DELIVERY_COLUMNS: &str =
+    "d.id, d.sink, d.sequence, e.event_id, e.event_type, e.event_date_us,
+     e.order_id, d.state, d.attempts, d.created_us, d.next_attempt_us, d.last_error, e.body";
+
+impl DeliveryColumns {
+    pub fn decode(self) -> Result<Delivery, StoreError> {
+        Ok(Delivery {
+            id: self.id,
+            sink: self.sink,
+            sequence: self.sequence,
+            event_id: parse_event_id(&self.event_id)?,
+            event_type: parse_event_type(&self.event_type)?,
+            event_date: event_date(self.event_date_us)?,
+            order_id: self.order_id.as_deref().map(parse_order_id).transpose()?,
+            state: self.state,
+            attempts: u32::try_from(self.attempts).unwrap_or_default(),
+            created_at: instant(self.created_us)?,
+            next_attempt_at: instant(self.next_attempt_us)?,
+            last_error: self.last_error,
+            body: bytes::Bytes::from(self.body),
+        })
+    }
+}
+
+/// A stored order id.
+pub(crate) fn parse_order_id(text: &str) -> Result<OrderId, StoreError> {
+    text.parse()
+        .map_err(|why| internal(format!("stored order id {text:?} {why}")))
+}
+
+/// A stored instant in microseconds since the epoch.
+pub(crate) fn instant(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| internal(format!("stored time {micros} is out of range")))
+}
+
+/// The columns a replay reads to apply a sink's filter to a stored event.
+pub(crate) struct ReplayRow {
+    pub event_type: String,
+    pub order_id: Option<String>,
+    pub facts: Option<Vec<u8>>,
+    pub facts_json: Option<String>,
+}
+
+impl ReplayRow {
+    /// Whether the sink's `filter` takes the stored event, as its stored facts say. An event
+    /// whose row no longer reads is not replayed.
+    pub fn taken_by(&self, filter: &RouteFilter) -> bool {
+        let Ok(event_type) = self.event_type.parse::<EventType>() else {
+            return false;
+        };
+        let facts: Option<OrderFacts> = match &self.order_id {
+            Some(order_id) => parse_order_id(order_id).ok().and_then(|order_id| {
+                decode_facts(&order_id, self.facts.as_deref(), self.facts_json.as_deref()).ok()
+            }),
+            None => None,
+        };
+        filter.matches_facts(event_type, facts.as_ref())
+    }
+}
