@@ -8,7 +8,7 @@ use tokio_postgres::types::ToSql;
 use super::classify;
 use crate::store::StoreError;
 use crate::store::append::{
-    AppendTx, DeliveryRow, Direction, EventRow, OrderEvent, OrderRow, Stored, StoredFold,
+    AppendTx, DeliveryRow, Direction, EventRow, OrderEvent, OrderRow, RowChange, Stored, StoredFold,
 };
 
 /// A transaction of the pool.
@@ -190,33 +190,66 @@ impl AppendTx for Sql<'_, '_> {
     }
 
     async fn save_order(&mut self, row: &OrderRow) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO service_orders (id, state, external_id, order_date, completion_date_time,
-                 item_count, anomaly_count, event_count, last_event_date_us, updated_at_us, fold)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (id) DO UPDATE SET
-                 state = excluded.state, external_id = excluded.external_id,
-                 order_date = excluded.order_date,
-                 completion_date_time = excluded.completion_date_time,
-                 item_count = excluded.item_count, anomaly_count = excluded.anomaly_count,
-                 event_count = excluded.event_count,
-                 last_event_date_us = excluded.last_event_date_us,
-                 updated_at_us = excluded.updated_at_us, fold = excluded.fold",
-            &[
-                &row.id,
-                &row.state,
-                &row.external_id,
-                &row.order_date,
-                &row.completion_date_time,
-                &row.item_count,
-                &row.anomaly_count,
-                &row.event_count,
-                &row.last_event_date_us,
-                &row.updated_at_us,
-                &row.fold,
-            ],
-        )
-        .await?;
+        let columns: [&(dyn ToSql + Sync); 10] = [
+            &row.id,
+            &row.external_id,
+            &row.order_date,
+            &row.completion_date_time,
+            &row.item_count,
+            &row.anomaly_count,
+            &row.event_count,
+            &row.last_event_date_us,
+            &row.updated_at_us,
+            &row.fold,
+        ];
+        let with_state = || {
+            let mut all: Vec<&(dyn ToSql + Sync)> = columns.to_vec();
+            all.push(&row.state);
+            all
+        };
+        match row.change {
+            RowChange::Upsert => {
+                self.execute(
+                    "INSERT INTO service_orders (id, external_id, order_date,
+                         completion_date_time, item_count, anomaly_count, event_count,
+                         last_event_date_us, updated_at_us, fold, state)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                     ON CONFLICT (id) DO UPDATE SET
+                         state = excluded.state, external_id = excluded.external_id,
+                         order_date = excluded.order_date,
+                         completion_date_time = excluded.completion_date_time,
+                         item_count = excluded.item_count, anomaly_count = excluded.anomaly_count,
+                         event_count = excluded.event_count,
+                         last_event_date_us = excluded.last_event_date_us,
+                         updated_at_us = excluded.updated_at_us, fold = excluded.fold",
+                    &with_state(),
+                )
+                .await?
+            }
+            RowChange::State => {
+                self.execute(
+                    "UPDATE service_orders SET external_id = $2, order_date = $3,
+                         completion_date_time = $4, item_count = $5, anomaly_count = $6,
+                         event_count = $7, last_event_date_us = $8, updated_at_us = $9,
+                         fold = $10, state = $11
+                     WHERE id = $1",
+                    &with_state(),
+                )
+                .await?
+            }
+            // The state is not named, so its index entry is left alone.
+            RowChange::SameState => {
+                self.execute(
+                    "UPDATE service_orders SET external_id = $2, order_date = $3,
+                         completion_date_time = $4, item_count = $5, anomaly_count = $6,
+                         event_count = $7, last_event_date_us = $8, updated_at_us = $9,
+                         fold = $10
+                     WHERE id = $1",
+                    &columns,
+                )
+                .await?
+            }
+        };
         Ok(())
     }
 

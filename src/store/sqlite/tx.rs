@@ -6,8 +6,20 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::classify;
 use crate::store::StoreError;
 use crate::store::append::{
-    AppendTx, DeliveryRow, Direction, EventRow, OrderEvent, OrderRow, Stored, StoredFold,
+    AppendTx, DeliveryRow, Direction, EventRow, OrderEvent, OrderRow, RowChange, Stored, StoredFold,
 };
+
+/// Inserts an order's projection row, or replaces every column of it.
+const UPSERT_ORDER: &str = "INSERT INTO service_orders (id, state, external_id, order_date,
+         completion_date_time, item_count, anomaly_count, event_count, last_event_date_us,
+         updated_at_us, fold)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+     ON CONFLICT (id) DO UPDATE SET
+         state = excluded.state, external_id = excluded.external_id,
+         order_date = excluded.order_date, completion_date_time = excluded.completion_date_time,
+         item_count = excluded.item_count, anomaly_count = excluded.anomaly_count,
+         event_count = excluded.event_count, last_event_date_us = excluded.last_event_date_us,
+         updated_at_us = excluded.updated_at_us, fold = excluded.fold";
 
 /// A connection, inside the writer's transaction when it writes.
 pub(super) struct Sql<'a>(pub &'a Connection);
@@ -152,21 +164,25 @@ impl AppendTx for Sql<'_> {
     }
 
     async fn save_order(&mut self, row: &OrderRow) -> Result<(), StoreError> {
+        // Parameters keep their numbers in every form; an UPDATE that leaves the state alone
+        // does not name it, so SQLite leaves its index alone.
+        let sql = match row.change {
+            RowChange::Upsert => UPSERT_ORDER,
+            RowChange::State => {
+                "UPDATE service_orders SET state = ?2, external_id = ?3, order_date = ?4,
+                     completion_date_time = ?5, item_count = ?6, anomaly_count = ?7,
+                     event_count = ?8, last_event_date_us = ?9, updated_at_us = ?10, fold = ?11
+                 WHERE id = ?1"
+            }
+            RowChange::SameState => {
+                "UPDATE service_orders SET external_id = ?3, order_date = ?4,
+                     completion_date_time = ?5, item_count = ?6, anomaly_count = ?7,
+                     event_count = ?8, last_event_date_us = ?9, updated_at_us = ?10, fold = ?11
+                 WHERE id = ?1"
+            }
+        };
         self.0
-            .prepare_cached(
-                "INSERT INTO service_orders (id, state, external_id, order_date,
-                     completion_date_time, item_count, anomaly_count, event_count,
-                     last_event_date_us, updated_at_us, fold)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT (id) DO UPDATE SET
-                     state = excluded.state, external_id = excluded.external_id,
-                     order_date = excluded.order_date,
-                     completion_date_time = excluded.completion_date_time,
-                     item_count = excluded.item_count, anomaly_count = excluded.anomaly_count,
-                     event_count = excluded.event_count,
-                     last_event_date_us = excluded.last_event_date_us,
-                     updated_at_us = excluded.updated_at_us, fold = excluded.fold",
-            )
+            .prepare_cached(sql)
             .and_then(|mut statement| {
                 statement.execute(params![
                     row.id,
@@ -192,7 +208,6 @@ impl AppendTx for Sql<'_> {
             .and_then(|mut statement| statement.query_row([order_id], |row| row.get(0)).optional())
             .map_err(classify)
     }
-
     async fn delete_order(&mut self, order_id: &str) -> Result<usize, StoreError> {
         self.0
             .prepare_cached("DELETE FROM service_orders WHERE id = ?1")
