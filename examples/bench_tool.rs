@@ -1,20 +1,23 @@
-//! Helpers of `bench/run.sh`: fill a store with events through the real write path, measure
-//! order-query latency on the admin API, and turn a results directory into tables and a plot.
+//! Helpers of `bench/run.sh` and `bench/wrk.sh`: fill a store with events through the real
+//! write path, measure the cost of an append as one order grows, measure order-query latency on
+//! the admin API, and turn a results directory into tables and a plot.
 //!
 //! Usage:
 //!   bench_tool prefill --data-dir DIR --events N [--from N]
+//!   bench_tool order-cost --data-dir DIR [--database-url URL] [--sizes 1000,10000,100000]
 //!   bench_tool query --admin URL --token T --data-dir DIR [--samples N]
 //!   bench_tool report --results DIR --plot FILE.svg
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
+use order_listener::config::Secret;
 use order_listener::domain::envelope::{ParseOptions, parse_notification};
 use order_listener::simulate::load::Bodies;
 use order_listener::store::{NewEvent, OrderFilter, Storage, Store, WriterOptions};
@@ -38,6 +41,24 @@ enum Command {
         /// The number of the first body, so that a second fill continues the first.
         #[arg(long, default_value_t = 0)]
         from: u64,
+    },
+    /// Append events all to one new order and print, as a markdown table, the mean cost of an
+    /// append over a window of appends taken when the order holds each of `sizes` events.
+    OrderCost {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// A PostgreSQL URL; without it, the SQLite store in DATA_DIR.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// The order's sizes at which a window starts, ascending.
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+        sizes: Vec<u64>,
+        /// Appends measured per window.
+        #[arg(long, default_value_t = 2000)]
+        window: u64,
+        /// Appends in flight.
+        #[arg(long, default_value_t = 64)]
+        in_flight: usize,
     },
     /// Measure GET /api/v1/service-orders/{id} latency, one query at a time.
     Query {
@@ -67,6 +88,26 @@ async fn main() -> anyhow::Result<()> {
             events,
             from,
         } => prefill(&data_dir, events, from).await,
+        Command::OrderCost {
+            data_dir,
+            database_url,
+            sizes,
+            window,
+            in_flight,
+        } => {
+            let storage = match database_url {
+                Some(url) => Storage::Postgres {
+                    url: Secret::new(url),
+                },
+                None => {
+                    std::fs::create_dir_all(&data_dir)?;
+                    Storage::Sqlite {
+                        path: data_dir.join("events.sqlite3"),
+                    }
+                }
+            };
+            order_cost(&storage, &sizes, window, in_flight).await
+        }
         Command::Query {
             admin,
             token,
@@ -119,6 +160,118 @@ async fn prefill(data_dir: &Path, events: u64, from: u64) -> anyhow::Result<()> 
         joined??;
     }
     bar.finish();
+    store.close().await;
+    Ok(())
+}
+
+/// Appends to one order until the last window ends, with `in_flight` appends always waiting,
+/// and prints a row as each window ends (so a run cut short by a timeout keeps its rows).
+async fn order_cost(
+    storage: &Storage,
+    sizes: &[u64],
+    window: u64,
+    in_flight: usize,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(!sizes.is_empty() && window > 0, "no window to measure");
+    anyhow::ensure!(
+        sizes.windows(2).all(|pair| pair[0] + window <= pair[1]),
+        "--sizes must ascend by at least --window ({window}) so that windows do not overlap"
+    );
+    let store = Store::open(storage, WriterOptions::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let run_id = format!("order-cost-{:08x}", rand::random::<u32>());
+    let bodies = Arc::new(Bodies::new(1, &run_id));
+    let order_id = format!("{run_id}-order");
+    let first_date = chrono::Utc::now();
+    let end = sizes.last().copied().unwrap_or(0) + window;
+    // When the appends numbered by these counts completed.
+    let boundaries: Vec<u64> = sizes.iter().flat_map(|&s| [s, s + window]).collect();
+    let marks = Arc::new(Mutex::new(BTreeMap::<u64, Instant>::new()));
+    let (completed_tx, mut completed_rx) = tokio::sync::watch::channel(0u64);
+    let completed_tx = Arc::new(completed_tx);
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..in_flight.max(1) {
+        let (store, bodies, next, marks, completed_tx) = (
+            store.clone(),
+            bodies.clone(),
+            next.clone(),
+            marks.clone(),
+            completed_tx.clone(),
+        );
+        let (order_id, boundaries) = (order_id.clone(), boundaries.clone());
+        tasks.spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= end {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                // A body of the pool, moved onto the one order, with a date after the last.
+                let mut body: Value = serde_json::from_str(&bodies.body(n))?;
+                let date = first_date + chrono::Duration::milliseconds(n as i64);
+                body["eventDate"] = json!(date.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+                body["event"]["id"] = json!(order_id);
+                body["event"]["href"] = json!(format!("serviceOrder/{order_id}"));
+                let notification =
+                    parse_notification(body.to_string().into(), ParseOptions::default())?;
+                store
+                    .append(NewEvent {
+                        notification,
+                        received_at: chrono::Utc::now(),
+                        sender: None,
+                        client: None,
+                    })
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                completed_tx.send_modify(|completed| {
+                    *completed += 1;
+                    if boundaries.contains(completed)
+                        && let Ok(mut marks) = marks.lock()
+                    {
+                        marks.insert(*completed, Instant::now());
+                    }
+                });
+            }
+        });
+    }
+    println!(
+        "| events on the order | appends measured | µs per append | appends/s | vs first row |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    let mut first_cost = None;
+    for &size in sizes {
+        // Tasks end once every append is issued; one that fails ends the run.
+        loop {
+            tokio::select! {
+                reached = completed_rx.wait_for(|&completed| completed >= size + window) => {
+                    anyhow::ensure!(reached.is_ok(), "the appends stopped before {} events", size + window);
+                    break;
+                }
+                Some(joined) = tasks.join_next() => joined??,
+            }
+        }
+        let span = {
+            let marks = marks
+                .lock()
+                .map_err(|_| anyhow::anyhow!("a task panicked"))?;
+            match (marks.get(&size), marks.get(&(size + window))) {
+                (Some(start), Some(stop)) => stop.duration_since(*start),
+                _ => anyhow::bail!("a window's marks are missing"),
+            }
+        };
+        let micros = span.as_secs_f64() * 1e6 / window as f64;
+        let first = *first_cost.get_or_insert(micros);
+        println!(
+            "| {size}–{} | {window} | {micros:.1} | {:.0} | {:.2}× |",
+            size + window,
+            1e6 / micros,
+            micros / first
+        );
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined??;
+    }
     store.close().await;
     Ok(())
 }

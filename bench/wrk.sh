@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# The closed-loop benchmark, beside bench/run.sh's open-loop sweep: in one run on one machine,
+# `wrk -t2 -c64 --latency` with bench/wrk/events.lua against, side by side,
+#   ceiling    examples/ceiling.rs, hyper answering 201 without parsing or storing,
+#   sqlite     order-listener on a fresh SQLite store (every 201 fsynced), once per workload,
+#   postgres   order-listener on a fresh PostgreSQL database, once per workload (if in TARGETS),
+# where the workloads are `spread` (events over 100,000 orders) and `one` (every event on one
+# order); then `bench_tool order-cost`, the cost of an append as one order grows. Writes the
+# tables to stdout and to bench/results/<run>/wrk.md; exits 1 if any answer was not 2xx.
+#
+# Usage: bench/wrk.sh   (environment: DURATION, WARMUP, THREADS, CONNECTIONS, WORKLOADS, TARGETS,
+#                        ORDER_SIZES, ORDER_WINDOW, ORDER_COST_TIMEOUT, POSTGRES_ADMIN_URL,
+#                        and OL, CEILING, TOOL: prebuilt binaries, which skip the build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-3s}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-64}
+WORKLOADS=${WORKLOADS:-"spread one"}
+TARGETS=${TARGETS:-"ceiling sqlite order-cost"}
+ORDER_SIZES=${ORDER_SIZES:-"1000,10000,100000"}
+ORDER_WINDOW=${ORDER_WINDOW:-2000}
+ORDER_COST_TIMEOUT=${ORDER_COST_TIMEOUT:-900}
+POSTGRES_ADMIN_URL=${POSTGRES_ADMIN_URL:-"postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"}
+wants() { [[ " $TARGETS " == *" $1 "* ]]; }
+RUN=bench/results/wrk-$(date -u +%Y%m%dT%H%M%SZ)
+WORK=${BENCH_WORK:-/tmp/order-listener-wrk}
+SCRIPT=bench/wrk/events.lua
+mkdir -p "$RUN" "$WORK"
+command -v wrk > /dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+
+if [ -z "${OL:-}" ] || [ -z "${CEILING:-}" ] || [ -z "${TOOL:-}" ]; then
+  echo "== building (release)"
+  cargo build --release --quiet --bin order-listener --example ceiling --example bench_tool
+fi
+OL=${OL:-target/release/order-listener}
+CEILING=${CEILING:-target/release/examples/ceiling}
+TOOL=${TOOL:-target/release/examples/bench_tool}
+
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit: $(git rev-parse --short HEAD)"
+  echo "binaries: $OL, $CEILING, $TOOL"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) × $(nproc)"
+  echo "memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
+  echo "kernel: $(uname -r)"
+  echo "wrk: $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
+  echo "command: DURATION=$DURATION WARMUP=$WARMUP THREADS=$THREADS CONNECTIONS=$CONNECTIONS WORKLOADS=\"$WORKLOADS\" TARGETS=\"$TARGETS\" ORDER_SIZES=$ORDER_SIZES ORDER_WINDOW=$ORDER_WINDOW bench/wrk.sh"
+} > "$RUN/machine.txt"
+cat "$RUN/machine.txt"
+
+wait_for_port() {
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listens on $1" >&2
+  return 1
+}
+
+# CPU seconds (user + system) a process has used so far.
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
+}
+
+# Busy CPU seconds of the whole machine so far.
+machine_busy_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat
+}
+
+# load NAME URL PID MODE: a warm-up (not recorded), then the measured run, whose wrk summary,
+# CPU use and the server's peak RSS go to $RUN/NAME.*.
+load() {
+  local name=$1 url=$2 pid=$3 mode=$4
+  MODE=$mode wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" --timeout 30s -s "$SCRIPT" "$url" > /dev/null
+  local before after busy_before busy_after
+  before=$(cpu_seconds "$pid")
+  busy_before=$(machine_busy_seconds)
+  TIMEFORMAT='%R %U %S'
+  { time MODE=$mode wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 30s --latency \
+      -s "$SCRIPT" "$url" > "$RUN/$name.wrk.txt"; } 2> "$RUN/$name.time.txt"
+  after=$(cpu_seconds "$pid")
+  busy_after=$(machine_busy_seconds)
+  grep '^WRK_JSON ' "$RUN/$name.wrk.txt" | cut -d' ' -f2- > "$RUN/$name.json"
+  awk '/VmHWM/ {print $2}' "/proc/$pid/status" > "$RUN/$name.rss-kib"
+  read -r real user sys < "$RUN/$name.time.txt"
+  python3 - "$RUN/$name.json" "$real" "$user" "$sys" "$before" "$after" "$busy_before" "$busy_after" <<'EOF'
+import json, sys
+path, real, user, system, before, after, busy_before, busy_after = sys.argv[1], *map(float, sys.argv[2:])
+result = json.load(open(path))
+result["wrk_cores"] = (user + system) / real
+result["server_cores"] = (after - before) / real
+# Everything else the machine did meanwhile: PostgreSQL, and any other job (noise).
+result["other_cores"] = max(0.0, (busy_after - busy_before) / real - result["wrk_cores"] - result["server_cores"])
+json.dump(result, open(path, "w"))
+EOF
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("   %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, non-2xx %d, CPU: wrk %.2f, server %.2f, other %.2f cores" % (sys.argv[2], r["requests_per_second"], r["latency_ms"]["p50"], r["latency_ms"]["p99"], r["non_2xx"], r["wrk_cores"], r["server_cores"], r["other_cores"]))' "$RUN/$name.json" "$name"
+}
+
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; pid=""; }
+
+# A failed step leaves neither a server running nor a database behind.
+pid="" pg_db=""
+cleanup() {
+  if [ -n "$pid" ]; then stop "$pid"; fi
+  if [ -n "$pg_db" ]; then drop_database; fi
+}
+trap cleanup EXIT
+
+url_path=/externalapi/listener/v1/listener
+
+if wants ceiling; then
+  echo "== ceiling"
+  "$CEILING" 127.0.0.1:18543 > /dev/null &
+  pid=$!; wait_for_port 18543
+  load ceiling "http://127.0.0.1:18543$url_path" $pid spread
+  stop $pid
+fi
+
+if wants sqlite; then
+  for mode in $WORKLOADS; do
+    echo "== order-listener, SQLite, fresh store, $mode"
+    rm -rf "$WORK/sqlite-$mode"
+    ORDER_LISTENER_ADMIN_TOKEN=bench "$OL" serve --plain-http --allow-anonymous \
+      --data-dir "$WORK/sqlite-$mode" --listen 127.0.0.1:18545 --admin-listen 127.0.0.1:19545 \
+      > "$RUN/sqlite-$mode.log" 2>&1 &
+    pid=$!; wait_for_port 18545
+    load "sqlite-$mode" "http://127.0.0.1:18545$url_path" $pid "$mode"
+    stop $pid
+    rm -rf "$WORK/sqlite-$mode"
+  done
+fi
+
+# fresh_database: creates an empty database on POSTGRES_ADMIN_URL's server and sets pg_db and
+# pg_url to its name and URL.
+fresh_database() {
+  pg_db="order_listener_wrk_$(date +%s)_$RANDOM"
+  psql "$POSTGRES_ADMIN_URL" -q -c "CREATE DATABASE $pg_db"
+  pg_url=$(python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(path="/"+sys.argv[2]).geturl())' "$POSTGRES_ADMIN_URL" "$pg_db")
+}
+drop_database() { psql "$POSTGRES_ADMIN_URL" -q -c "DROP DATABASE $pg_db WITH (FORCE)"; pg_db=""; }
+
+if wants postgres; then
+  for mode in $WORKLOADS; do
+    echo "== order-listener, PostgreSQL, fresh database, $mode"
+    fresh_database
+    rm -rf "$WORK/pg-$mode"
+    ORDER_LISTENER_ADMIN_TOKEN=bench "$OL" serve --plain-http --allow-anonymous \
+      --data-dir "$WORK/pg-$mode" --database-url "$pg_url" \
+      --listen 127.0.0.1:18547 --admin-listen 127.0.0.1:19547 > "$RUN/postgres-$mode.log" 2>&1 &
+    pid=$!; wait_for_port 18547
+    load "postgres-$mode" "http://127.0.0.1:18547$url_path" $pid "$mode"
+    stop $pid
+    drop_database
+    rm -rf "$WORK/pg-$mode"
+  done
+fi
+
+# order_cost NAME [ARGS...]: bench_tool order-cost under a timeout; rows print as windows end,
+# so a run cut short keeps the rows it finished.
+order_cost() {
+  local name=$1; shift
+  local status=0
+  timeout "$ORDER_COST_TIMEOUT" "$TOOL" order-cost --sizes "$ORDER_SIZES" --window "$ORDER_WINDOW" "$@" \
+    > "$RUN/$name.md" || status=$?
+  if [ "$status" = 124 ]; then
+    echo "(stopped by the ${ORDER_COST_TIMEOUT} s timeout before the remaining sizes)" >> "$RUN/$name.md"
+  elif [ "$status" != 0 ]; then
+    echo "(bench_tool order-cost failed with status $status)" >> "$RUN/$name.md"
+  fi
+  cat "$RUN/$name.md"
+}
+
+if wants order-cost; then
+  echo "== cost per append as one order grows, SQLite (sizes $ORDER_SIZES)"
+  rm -rf "$WORK/order-cost"
+  order_cost order-cost-sqlite --data-dir "$WORK/order-cost"
+  rm -rf "$WORK/order-cost"
+  if wants postgres; then
+    echo "== cost per append as one order grows, PostgreSQL (sizes $ORDER_SIZES)"
+    fresh_database
+    order_cost order-cost-postgres --data-dir "$WORK/order-cost" --database-url "$pg_url"
+    drop_database
+  fi
+fi
+
+echo "== report"
+status=0
+python3 - "$RUN" "$ORDER_SIZES" <<'EOF' | tee "$RUN/wrk.md" || status=$?
+import glob, json, os, re, sys
+
+run = sys.argv[1]
+machine = open(os.path.join(run, "machine.txt")).read().strip()
+results = {}
+for path in sorted(glob.glob(os.path.join(run, "*.json"))):
+    name = os.path.basename(path)[: -len(".json")]
+    results[name] = json.load(open(path))
+    with open(os.path.join(run, name + ".rss-kib")) as rss:
+        results[name]["rss_mib"] = int(rss.read().strip() or 0) / 1024
+
+def rate(name):
+    return results[name]["requests_per_second"] if name in results else None
+
+ceiling = rate("ceiling")
+print("```\n" + machine + "\n```\n")
+print("| target | workload | req/s | p50 ms | p99 ms | vs ceiling | non-2xx | socket errors | CPU wrk / server / other | peak RSS |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+order = ["ceiling"] + [f"{b}-{w}" for b in ("sqlite", "postgres") for w in ("spread", "one")]
+for name in order + sorted(set(results) - set(order)):
+    if name not in results:
+        continue
+    r = results[name]
+    target, _, workload = name.partition("-")
+    errors = sum(r["socket_errors"].values())
+    vs = f"{r['requests_per_second'] / ceiling:.2f}×" if ceiling else "–"
+    print(f"| {target} | {workload or 'spread'} | {r['requests_per_second']:.0f} | {r['latency_ms']['p50']:.2f} "
+          f"| {r['latency_ms']['p99']:.2f} | {vs} | {r['non_2xx']} | {errors} "
+          f"| {r['wrk_cores']:.2f} / {r['server_cores']:.2f} / {r['other_cores']:.2f} | {r['rss_mib']:.1f} MiB |")
+print(f"\nCPU is in cores (of {os.cpu_count()}) over the measured run; other is the rest of the machine: "
+      "PostgreSQL's processes, and any other job (then the run is noisy).")
+
+costs = {}
+for backend in ("sqlite", "postgres"):
+    path = os.path.join(run, f"order-cost-{backend}.md")
+    if os.path.exists(path):
+        text = open(path).read().strip()
+        print(f"\nCost per append as one order grows ({backend}; 64 appends in flight, all to one order):\n")
+        print(text)
+        costs[backend] = [float(m.group(1)) for m in re.finditer(r"^\|[^|]+\|[^|]+\| ([0-9.]+) \|", text, re.M)]
+
+checks = []
+def check(what, ratio, floor=None, ceiling_=None):
+    if ratio is None:
+        checks.append((what, "not measured", "–"))
+    else:
+        met = (floor is None or ratio >= floor) and (ceiling_ is None or ratio <= ceiling_)
+        checks.append((what, f"{ratio:.2f}×", "yes" if met else "**no**"))
+ratio = lambda a, b: a / b if a is not None and b else None
+check("sqlite spread ≥ 0.3× ceiling", ratio(rate("sqlite-spread"), ceiling), floor=0.3)
+check("sqlite one ≥ 0.9× sqlite spread", ratio(rate("sqlite-one"), rate("sqlite-spread")), floor=0.9)
+cost = costs.get("sqlite", [])
+sizes = sys.argv[2].split(",")
+check(f"append cost at {sizes[-1]} events ≤ 1.5× at {sizes[0]}",
+      ratio(cost[-1], cost[0]) if len(cost) == len(sizes) and cost else None, ceiling_=1.5)
+if "postgres-spread" in results:
+    check("postgres spread ≥ 0.5× sqlite spread", ratio(rate("postgres-spread"), rate("sqlite-spread")), floor=0.5)
+print("\n| issue 11 target | measured | met |\n| --- | ---: | --- |")
+for what, measured, met in checks:
+    print(f"| {what} | {measured} | {met} |")
+
+failed = [name for name, r in results.items() if r["non_2xx"] > 0]
+if failed:
+    print(f"\nFAILED: answers that were not 2xx from {', '.join(failed)}")
+    sys.exit(1)
+EOF
+echo "results in $RUN"
+exit $status
