@@ -60,6 +60,20 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         in_flight: usize,
     },
+    /// Append EVENTS events to one new order in date order, then as many to another new order
+    /// newest first, and print the time of each as a markdown table.
+    Arrival {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// A PostgreSQL URL; without it, the SQLite store in DATA_DIR.
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 10_000)]
+        events: u64,
+        /// Appends in flight.
+        #[arg(long, default_value_t = 64)]
+        in_flight: usize,
+    },
     /// Measure GET /api/v1/service-orders/{id} latency, one query at a time.
     Query {
         #[arg(long)]
@@ -95,19 +109,15 @@ async fn main() -> anyhow::Result<()> {
             window,
             in_flight,
         } => {
-            let storage = match database_url {
-                Some(url) => Storage::Postgres {
-                    url: Secret::new(url),
-                },
-                None => {
-                    std::fs::create_dir_all(&data_dir)?;
-                    Storage::Sqlite {
-                        path: data_dir.join("events.sqlite3"),
-                    }
-                }
-            };
+            let storage = storage_of(&data_dir, database_url)?;
             order_cost(&storage, &sizes, window, in_flight).await
         }
+        Command::Arrival {
+            data_dir,
+            database_url,
+            events,
+            in_flight,
+        } => arrival(&storage_of(&data_dir, database_url)?, events, in_flight).await,
         Command::Query {
             admin,
             token,
@@ -166,6 +176,100 @@ async fn prefill(data_dir: &Path, events: u64, from: u64) -> anyhow::Result<()> 
 
 /// Appends to one order until the last window ends, with `in_flight` appends always waiting,
 /// and prints a row as each window ends (so a run cut short by a timeout keeps its rows).
+fn storage_of(data_dir: &Path, database_url: Option<String>) -> anyhow::Result<Storage> {
+    Ok(match database_url {
+        Some(url) => Storage::Postgres {
+            url: Secret::new(url),
+        },
+        None => {
+            std::fs::create_dir_all(data_dir)?;
+            Storage::Sqlite {
+                path: data_dir.join("events.sqlite3"),
+            }
+        }
+    })
+}
+
+/// Appends `events` events to one new order, in date order or newest first, `in_flight` at a
+/// time; returns how long that took.
+async fn append_one_order(
+    store: &Store,
+    bodies: &Arc<Bodies>,
+    order_id: &str,
+    events: u64,
+    newest_first: bool,
+    in_flight: usize,
+) -> anyhow::Result<std::time::Duration> {
+    let first_date = chrono::Utc::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..in_flight.max(1) {
+        let (store, bodies, next, order_id) = (
+            store.clone(),
+            bodies.clone(),
+            next.clone(),
+            order_id.to_owned(),
+        );
+        tasks.spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= events {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                let offset = if newest_first { events - n } else { n };
+                // The second order's bodies follow the first's, so that eventIds differ.
+                let number = n + if newest_first { events } else { 0 };
+                let mut body: Value = serde_json::from_str(&bodies.body(number))?;
+                let date = first_date + chrono::Duration::milliseconds(offset as i64);
+                body["eventDate"] = json!(date.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+                body["event"]["id"] = json!(order_id);
+                body["event"]["href"] = json!(format!("serviceOrder/{order_id}"));
+                let notification =
+                    parse_notification(body.to_string().into(), ParseOptions::default())?;
+                store
+                    .append(NewEvent {
+                        notification,
+                        received_at: chrono::Utc::now(),
+                        sender: None,
+                        client: None,
+                    })
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined??;
+    }
+    Ok(started.elapsed())
+}
+
+async fn arrival(storage: &Storage, events: u64, in_flight: usize) -> anyhow::Result<()> {
+    let store = Store::open(storage, WriterOptions::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let run_id = format!("arrival-{:08x}", rand::random::<u32>());
+    let bodies = Arc::new(Bodies::new(1, &run_id));
+    println!("| arrival | events | seconds | µs per append | vs in order |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    let mut in_order = None;
+    for (name, newest_first) in [("in date order", false), ("newest first", true)] {
+        let order_id = format!("{run_id}-{}", if newest_first { "back" } else { "fwd" });
+        let took =
+            append_one_order(&store, &bodies, &order_id, events, newest_first, in_flight).await?;
+        let base = *in_order.get_or_insert(took);
+        println!(
+            "| {name} | {events} | {:.2} | {:.1} | {:.2}× |",
+            took.as_secs_f64(),
+            took.as_secs_f64() * 1e6 / events as f64,
+            took.as_secs_f64() / base.as_secs_f64()
+        );
+    }
+    store.close().await;
+    Ok(())
+}
+
 async fn order_cost(
     storage: &Storage,
     sizes: &[u64],

@@ -404,10 +404,10 @@ where
 
 #[tokio::test]
 async fn in_chromium_the_console_lists_filters_follows_the_stream_and_retries_dead_letters() {
-    let Some(chromedriver) = std::env::var_os("ORDER_LISTENER_TEST_CHROMEDRIVER") else {
-        eprintln!(
-            "skipped: set ORDER_LISTENER_TEST_CHROMEDRIVER=/usr/bin/chromedriver to drive headless Chromium"
-        );
+    let Some(chromedriver) = service(
+        "ORDER_LISTENER_TEST_CHROMEDRIVER",
+        "/usr/bin/chromedriver, to drive headless Chromium",
+    ) else {
         return;
     };
     let receiver = Receiver::start(500).await;

@@ -365,13 +365,7 @@ retry_horizon = "300ms"
 
 /// The broker URLs from `.ci/run`; `None` (and a note) when unset.
 fn broker(variable: &str) -> Option<String> {
-    match std::env::var(variable) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("skipped: set {variable} to run this test against the real broker");
-            None
-        }
-    }
+    service(variable, "the real broker's URL")
 }
 
 /// A unique name for this run's stream, subjects, exchange and queue.

@@ -397,3 +397,20 @@ pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// What a service test needs from `.ci/run` (a URL, or a program's path), read from
+/// `variable`. Without it, the test is skipped with a note saying what to set; but when `CI`
+/// is set, a missing service is a failure, so that CI never passes by skipping.
+pub fn service(variable: &str, to: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{variable} is not set, but CI is: set it to {to}"
+            );
+            eprintln!("skipped: set {variable} to {to}");
+            None
+        }
+    }
+}

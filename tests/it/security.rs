@@ -951,15 +951,10 @@ async fn anonymous_access_keeps_its_own_policy_and_credentials_still_identify() 
 
 /// The Python interpreter with the `standardwebhooks` package, from `.ci/run`.
 fn python_with_standardwebhooks() -> Option<String> {
-    match std::env::var("ORDER_LISTENER_TEST_PYTHON") {
-        Ok(python) if !python.is_empty() => Some(python),
-        _ => {
-            eprintln!(
-                "skipped: set ORDER_LISTENER_TEST_PYTHON to a Python with `standardwebhooks` installed"
-            );
-            None
-        }
-    }
+    service(
+        "ORDER_LISTENER_TEST_PYTHON",
+        "a Python with `standardwebhooks` installed",
+    )
 }
 
 const PYTHON_SENDER: &str = r#"

@@ -27,10 +27,10 @@ pub struct Backend {
 
 /// The PostgreSQL database of this run, from `.ci/run`.
 pub fn postgres_url() -> Option<String> {
-    match std::env::var("ORDER_LISTENER_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => None,
-    }
+    service(
+        "ORDER_LISTENER_TEST_POSTGRES_URL",
+        "a PostgreSQL database's URL (each test makes its own schema there)",
+    )
 }
 
 /// A fresh schema in the run's database, as a URL whose connections use it.
@@ -59,17 +59,14 @@ pub async fn backends() -> Vec<Backend> {
         },
         _dir: Some(dir),
     }];
-    match postgres_url() {
-        Some(url) => backends.push(Backend {
+    if let Some(url) = postgres_url() {
+        backends.push(Backend {
             name: "postgres",
             storage: Storage::Postgres {
                 url: Secret::new(fresh_postgres_schema(&url).await),
             },
             _dir: None,
-        }),
-        None => eprintln!(
-            "skipped the PostgreSQL backend: set ORDER_LISTENER_TEST_POSTGRES_URL to run it"
-        ),
+        });
     }
     backends
 }
@@ -507,7 +504,6 @@ async fn a_stored_row_that_cannot_be_read_is_left_out_and_new_events_still_land(
 #[tokio::test]
 async fn the_stream_never_skips_an_event_that_commits_late() {
     let Some(url) = postgres_url() else {
-        eprintln!("skipped: set ORDER_LISTENER_TEST_POSTGRES_URL to run the late-commit test");
         return;
     };
     init();
