@@ -190,6 +190,31 @@ fn storage_of(data_dir: &Path, database_url: Option<String>) -> anyhow::Result<S
     })
 }
 
+/// Appends body `number` of the pool, moved onto `order_id` and dated `date`.
+async fn append_to_order(
+    store: &Store,
+    bodies: &Bodies,
+    number: u64,
+    order_id: &str,
+    date: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let mut body: Value = serde_json::from_str(&bodies.body(number))?;
+    body["eventDate"] = json!(date.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+    body["event"]["id"] = json!(order_id);
+    body["event"]["href"] = json!(format!("serviceOrder/{order_id}"));
+    let notification = parse_notification(body.to_string().into(), ParseOptions::default())?;
+    store
+        .append(NewEvent {
+            notification,
+            received_at: chrono::Utc::now(),
+            sender: None,
+            client: None,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(())
+}
+
 /// Appends `events` events to one new order, in date order or newest first, `in_flight` at a
 /// time; returns how long that took.
 async fn append_one_order(
@@ -220,22 +245,8 @@ async fn append_one_order(
                 let offset = if newest_first { events - n } else { n };
                 // The second order's bodies follow the first's, so that eventIds differ.
                 let number = n + if newest_first { events } else { 0 };
-                let mut body: Value = serde_json::from_str(&bodies.body(number))?;
                 let date = first_date + chrono::Duration::milliseconds(offset as i64);
-                body["eventDate"] = json!(date.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
-                body["event"]["id"] = json!(order_id);
-                body["event"]["href"] = json!(format!("serviceOrder/{order_id}"));
-                let notification =
-                    parse_notification(body.to_string().into(), ParseOptions::default())?;
-                store
-                    .append(NewEvent {
-                        notification,
-                        received_at: chrono::Utc::now(),
-                        sender: None,
-                        client: None,
-                    })
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                append_to_order(&store, &bodies, number, &order_id, date).await?;
             }
         });
     }
@@ -312,22 +323,8 @@ async fn order_cost(
                     return Ok::<(), anyhow::Error>(());
                 }
                 // A body of the pool, moved onto the one order, with a date after the last.
-                let mut body: Value = serde_json::from_str(&bodies.body(n))?;
                 let date = first_date + chrono::Duration::milliseconds(n as i64);
-                body["eventDate"] = json!(date.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
-                body["event"]["id"] = json!(order_id);
-                body["event"]["href"] = json!(format!("serviceOrder/{order_id}"));
-                let notification =
-                    parse_notification(body.to_string().into(), ParseOptions::default())?;
-                store
-                    .append(NewEvent {
-                        notification,
-                        received_at: chrono::Utc::now(),
-                        sender: None,
-                        client: None,
-                    })
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                append_to_order(&store, &bodies, n, &order_id, date).await?;
                 completed_tx.send_modify(|completed| {
                     *completed += 1;
                     if boundaries.contains(completed)
