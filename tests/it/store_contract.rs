@@ -723,3 +723,173 @@ async fn ten_thousand_events_of_one_order_newest_first_project_as_in_order() {
         store.close().await;
     }
 }
+
+/// The URL without its `sslmode`, with `application_name` set to find its connections and
+/// the given TLS options.
+fn with_tls(url: &str, options: &[(&str, &str)], name: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut pairs: Vec<String> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !pair.starts_with("sslmode="))
+        .map(str::to_owned)
+        .collect();
+    pairs.push(format!("application_name={name}"));
+    for (key, value) in options {
+        pairs.push(format!("{key}={}", value.replace('/', "%2F")));
+    }
+    format!("{base}?{}", pairs.join("&"))
+}
+
+/// Whether the certificate in PEM names `host`.
+fn names(pem: &[u8], host: &str) -> bool {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem).unwrap();
+    let certificate = pem.parse_x509().unwrap();
+    certificate
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .is_some_and(|names| {
+            names.value.general_names.iter().any(|name| {
+                matches!(name, x509_parser::extensions::GeneralName::DNSName(dns) if *dns == host)
+            })
+        })
+}
+
+#[tokio::test]
+async fn postgres_urls_take_sslmode_as_libpq_does() {
+    let Some(base) = postgres_url() else {
+        return;
+    };
+    init();
+    let schema_url = fresh_postgres_schema(&base).await;
+    let (watcher, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let setting = async |name: &str| -> String {
+        watcher
+            .query_one(&format!("SHOW {name}"), &[])
+            .await
+            .unwrap()
+            .get(0)
+    };
+    let offers_tls = setting("ssl").await == "on";
+    let server_cert = setting("ssl_cert_file").await;
+    let dir = tempfile::tempdir().unwrap();
+    // A CA that signed nothing the server holds.
+    let stranger = dir.path().join("stranger.pem");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    std::fs::write(
+        &stranger,
+        ca.self_signed(&rcgen::KeyPair::generate().unwrap())
+            .unwrap()
+            .pem(),
+    )
+    .unwrap();
+    let stranger = stranger.to_str().unwrap().to_owned();
+    // (host, options, whether it connects, whether the connection is encrypted)
+    let mut cases: Vec<(&str, Vec<(&str, &str)>, bool, bool)> = vec![
+        ("127.0.0.1", vec![("sslmode", "disable")], true, false),
+        ("127.0.0.1", vec![("sslmode", "allow")], true, offers_tls),
+        ("127.0.0.1", vec![("sslmode", "prefer")], true, offers_tls),
+        ("127.0.0.1", vec![], true, offers_tls),
+        ("127.0.0.1", vec![("sslmode", "require")], offers_tls, true),
+        (
+            "127.0.0.1",
+            vec![("sslmode", "verify-ca"), ("sslrootcert", &stranger)],
+            false,
+            true,
+        ),
+        (
+            "127.0.0.1",
+            vec![("sslmode", "require"), ("sslrootcert", &stranger)],
+            false,
+            true,
+        ),
+    ];
+    // With the server's own certificate as the trusted root: verify-ca takes it whatever it
+    // names, verify-full only for a host it names.
+    match std::fs::read(&server_cert) {
+        Ok(pem) if offers_tls => {
+            cases.push((
+                "127.0.0.1",
+                vec![("sslmode", "verify-ca"), ("sslrootcert", &server_cert)],
+                true,
+                true,
+            ));
+            cases.push((
+                "127.0.0.1",
+                vec![("sslmode", "verify-full"), ("sslrootcert", &server_cert)],
+                names(&pem, "127.0.0.1"),
+                true,
+            ));
+            if names(&pem, "localhost") {
+                cases.push((
+                    "localhost",
+                    vec![("sslmode", "verify-full"), ("sslrootcert", &server_cert)],
+                    true,
+                    true,
+                ));
+            }
+        }
+        _ => eprintln!(
+            "the server's certificate {server_cert} cannot be read: verify-ca and verify-full are checked by the unit tests only"
+        ),
+    }
+    for (index, (host, options, connects, encrypted)) in cases.into_iter().enumerate() {
+        let name = format!("ol-tls-{index}");
+        let url = with_tls(&schema_url, &options, &name).replace("127.0.0.1", host);
+        let opened = Store::open(
+            &Storage::Postgres {
+                url: Secret::new(url),
+            },
+            WriterOptions::default(),
+        )
+        .await;
+        assert_eq!(
+            opened.is_ok(),
+            connects,
+            "{host} {options:?}: {:?}",
+            opened.err()
+        );
+        let Ok(store) = opened else {
+            continue;
+        };
+        store.ping().await.unwrap();
+        let rows = watcher
+            .query(
+                "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+                 WHERE a.application_name = $1",
+                &[&name],
+            )
+            .await
+            .unwrap();
+        assert!(!rows.is_empty(), "{options:?}: no connection found");
+        for row in rows {
+            assert_eq!(row.get::<_, bool>(0), encrypted, "{host} {options:?}");
+        }
+        store.close().await;
+    }
+    // The key=value form, as psql takes it.
+    let config: tokio_postgres::Config = base.parse().unwrap();
+    let host = match &config.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(host) => host.clone(),
+        other => panic!("{other:?}"),
+    };
+    let key_value = format!(
+        "host={host} port={} user={} dbname='{}' application_name=ol-tls-kv sslmode=prefer",
+        config.get_ports()[0],
+        config.get_user().unwrap(),
+        config.get_dbname().unwrap(),
+    );
+    // The database's own schema may have no tables: reaching it is what counts here.
+    match Store::open_read_only(&Storage::Postgres {
+        url: Secret::new(key_value),
+    })
+    .await
+    {
+        Ok(store) => store.ping().await.unwrap(),
+        Err(error) => assert!(matches!(error, StoreError::Missing(_)), "{error:?}"),
+    }
+}

@@ -13,9 +13,9 @@
 mod console;
 mod outbox;
 mod retention;
+mod tls;
 mod tx;
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,12 +110,10 @@ fn micros(instant: DateTime<Utc>) -> i64 {
     instant.timestamp_micros()
 }
 
-/// Builds the pool: TLS unless the URL says `sslmode=disable` (rustls, with the platform's
-/// roots), short connect and wait timeouts so that an outage fails fast.
+/// Builds the pool: TLS as the URL's `sslmode` says, with libpq's meaning (`tls.rs`), and
+/// short connect and wait timeouts so that an outage fails fast.
 fn pool(url: &Secret) -> Result<Pool, StoreError> {
-    let mut config = tokio_postgres::Config::from_str(url.expose()).map_err(|_| {
-        internal("database_url is not a valid postgres:// URL (the value is not shown: it may hold a password)")
-    })?;
+    let tls::Connect { mut config, tls } = tls::connect_options(url.expose()).map_err(internal)?;
     config.connect_timeout(Duration::from_secs(5));
     if config.get_application_name().is_none() {
         config.application_name("order-listener");
@@ -123,25 +121,13 @@ fn pool(url: &Secret) -> Result<Pool, StoreError> {
     let manager_config = ManagerConfig {
         recycling_method: RecyclingMethod::Fast,
     };
-    let manager = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Disable {
-        Manager::from_config(config, NoTls, manager_config)
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        for certificate in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(certificate);
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|error| internal(format!("TLS for PostgreSQL: {error}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        Manager::from_config(
+    let manager = match tls {
+        None => Manager::from_config(config, NoTls, manager_config),
+        Some(tls) => Manager::from_config(
             config,
             tokio_postgres_rustls::MakeRustlsConnect::new(tls),
             manager_config,
-        )
+        ),
     };
     Pool::builder(manager)
         .max_size(16)
