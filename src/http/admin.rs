@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::auth::generated::{bearer_token, secrets_match};
+use super::auth::generated::bearer_token;
 use super::error::{ApiError, JSON_UTF8};
 use super::{AppState, method_not_allowed, not_found};
 use crate::domain::envelope::{EventDate, EventId, EventType, OrderId};
@@ -66,7 +66,7 @@ pub async fn ready(State(app): State<AppState>) -> Result<Response, ApiError> {
 pub(super) fn require_admin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let token = bearer_token(headers)?.ok_or(ApiError::MissingCredentials)?;
     match &app.admin_token {
-        Some(expected) if secrets_match(token, expected) => Ok(()),
+        Some(expected) if expected.matches(token) => Ok(()),
         _ => Err(ApiError::InvalidCredentials),
     }
 }

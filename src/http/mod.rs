@@ -26,7 +26,6 @@ use tokio_util::sync::CancellationToken;
 use self::auth::Gate;
 use self::auth::overload::Overload;
 use self::error::{ApiError, JSON_UTF8};
-use crate::config::Secret;
 use crate::domain::envelope::ParseOptions;
 use crate::store::Store;
 
@@ -47,7 +46,7 @@ pub struct AppState {
     /// Bounds the Listener API's concurrent and queued work.
     pub overload: Arc<Overload>,
     /// The admin API's token; none means the admin API refuses every call.
-    pub admin_token: Option<Arc<Secret>>,
+    pub admin_token: Option<Arc<crate::http::auth::generated::AdminToken>>,
     /// The largest body accepted.
     pub body_limit: usize,
     /// How long a body may take to arrive.

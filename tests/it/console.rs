@@ -682,3 +682,121 @@ retry_horizon = "300ms"
     drop(driver);
     app.stop().await;
 }
+
+/// `serve` on a fresh data directory with no admin token configured.
+fn fresh_serve(data_dir: &Path) -> RunningBinary {
+    spawn_serve(
+        std::process::Command::new(binary())
+            .args([
+                "serve",
+                "--plain-http",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .env_remove("ORDER_LISTENER_ADMIN_TOKEN"),
+    )
+}
+
+#[tokio::test]
+async fn a_fresh_data_directory_prints_an_admin_token_and_a_console_link_that_works_once() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let first = fresh_serve(dir.path());
+    let token = banner_value(&first.banner, "admin token").expect("the banner shows a token");
+    let link = banner_value(&first.banner, "console").expect("the banner shows a login link");
+    assert!(link.contains("/console/login?code="), "{link}");
+    let admin = link.split("/console/").next().unwrap().to_owned();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // The link opens the console: a session cookie, then the overview.
+    let opened = http.get(&link).send().await.unwrap();
+    assert_eq!(opened.status(), 303);
+    assert_eq!(opened.headers()["location"], "/console/");
+    let cookie = opened.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let overview = http
+        .get(format!("{admin}/console/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(overview.status(), 200);
+    // Once only.
+    assert_eq!(http.get(&link).send().await.unwrap().status(), 401);
+    // The token opens the admin API.
+    let events = |token: String| {
+        http.get(format!("{admin}/api/v1/events"))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(events(token.clone()).await.unwrap().status(), 200);
+    assert_eq!(events("ola_wrong".into()).await.unwrap().status(), 401);
+    drop(first);
+
+    // The next start keeps the token, shows it no more and prints no link.
+    let second = fresh_serve(dir.path());
+    assert_eq!(banner_value(&second.banner, "admin token"), None);
+    assert_eq!(banner_value(&second.banner, "console"), None);
+    let admin = second
+        .banner
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("admin API"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let answer = http
+        .get(format!("{admin}/api/v1/events"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let stored =
+        std::fs::read_to_string(dir.path().join("credentials/admin-token.sha256")).unwrap();
+    assert!(!stored.contains(&token), "only the token's hash is kept");
+}
+
+#[tokio::test]
+async fn in_chromium_the_console_link_of_a_first_start_opens_the_console() {
+    let Some(chromedriver) = service(
+        "ORDER_LISTENER_TEST_CHROMEDRIVER",
+        "/usr/bin/chromedriver, to drive headless Chromium",
+    ) else {
+        return;
+    };
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let serving = fresh_serve(dir.path());
+    let link = banner_value(&serving.banner, "console").expect("the banner shows a login link");
+    let driver = Driver::start(Path::new(&chromedriver)).await;
+    let browser = driver.browser().await;
+    browser.goto(&link).await.unwrap();
+    let url = browser.current_url().await.unwrap();
+    assert_eq!(url.path(), "/console/", "the link lands on the overview");
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("nav"))
+        .await
+        .expect("the console's navigation is shown");
+    // The session works on the other pages.
+    let orders = link.replace(&link[link.find("/console/").unwrap()..], "/console/orders");
+    browser.goto(&orders).await.unwrap();
+    assert_eq!(
+        browser.current_url().await.unwrap().path(),
+        "/console/orders"
+    );
+    browser.close().await.unwrap();
+}

@@ -309,6 +309,8 @@ pub struct RunningBinary {
     pub child: Child,
     /// The listener URL it printed.
     pub listener_url: String,
+    /// The start-up banner, line by line.
+    pub banner: Vec<String>,
 }
 
 impl Drop for RunningBinary {
@@ -339,9 +341,13 @@ pub fn start_binary_with(data_dir: &Path, config: Option<&Path>) -> RunningBinar
     if let Some(config) = config {
         command.arg("--config").arg(config);
     }
+    spawn_serve(command.arg("--data-dir").arg(data_dir))
+}
+
+/// Spawns a prepared `serve` command and reads its banner, up to the curl line after
+/// "Try it:".
+pub fn spawn_serve(command: &mut Command) -> RunningBinary {
     let mut child = command
-        .arg("--data-dir")
-        .arg(data_dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -349,21 +355,41 @@ pub fn start_binary_with(data_dir: &Path, config: Option<&Path>) -> RunningBinar
         .expect("the binary starts");
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut lines = BufReader::new(stdout).lines();
-    let listener_url = loop {
+    let mut banner = Vec::new();
+    loop {
         let line = lines
             .next()
-            .expect("the banner names the Listener API")
+            .expect("the banner ends with a curl line")
             .expect("stdout is text");
-        if let Some(rest) = line.trim().strip_prefix("Listener API  POST ") {
-            break rest.trim().to_owned();
+        let last = banner
+            .last()
+            .is_some_and(|previous: &String| previous.starts_with("Try it:"));
+        banner.push(line);
+        if last {
+            break;
         }
-    };
+    }
+    let listener_url = banner
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("Listener API  POST "))
+        .expect("the banner names the Listener API")
+        .trim()
+        .to_owned();
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     RunningBinary {
         child,
         listener_url,
+        banner,
     }
+}
+
+/// The value the banner prints after `label` (`"admin token"`, `"console"`, …).
+pub fn banner_value(banner: &[String], label: &str) -> Option<String> {
+    banner.iter().find_map(|line| {
+        let rest = line.trim().strip_prefix(label)?;
+        rest.starts_with(' ').then(|| rest.trim().to_owned())
+    })
 }
 
 /// Runs the CLI with arguments and returns (exit success, stdout, stderr).

@@ -1,7 +1,7 @@
-//! The key generated on first start, when no client is configured and anonymous access is off:
-//! it is printed once, and only its SHA-256 is kept, in `{data_dir}/credentials/api-key.sha256`.
-//! It belongs to the client named `default`. Also the small credential helpers the admin API
-//! shares.
+//! The secrets generated on first start, each printed once with only its SHA-256 kept in
+//! `{data_dir}/credentials/`: the API key of the client named `default`, when no client is
+//! configured and anonymous access is off (`api-key.sha256`), and the admin token, when none is
+//! configured (`admin-token.sha256`). Also the small credential helpers the admin API shares.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,6 +47,75 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     Ok(Some(token.trim()))
 }
 
+/// The admin token the admin API and the console expect.
+#[derive(Debug)]
+pub enum AdminToken {
+    /// Configured (`admin_token`, `ORDER_LISTENER_ADMIN_TOKEN`).
+    Configured(Secret),
+    /// Generated on a first start: only its SHA-256 is known.
+    Generated([u8; 32]),
+}
+
+impl AdminToken {
+    /// Whether `presented` is the token, compared in constant time.
+    pub fn matches(&self, presented: &str) -> bool {
+        match self {
+            AdminToken::Configured(expected) => secrets_match(presented, expected),
+            AdminToken::Generated(expected) => hash(presented.as_bytes()).ct_eq(expected).into(),
+        }
+    }
+}
+
+/// The admin token when none is configured: read from the data directory, or generated now.
+pub fn generated_admin_token(
+    data_dir: &Path,
+) -> anyhow::Result<(AdminToken, Option<GeneratedKey>)> {
+    let hash_file = data_dir.join("credentials").join("admin-token.sha256");
+    let (hashes, generated) = read_or_generate(&hash_file, "ola_")?;
+    let hash = hashes.first().copied().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} holds no hash; delete the file to generate a new admin token",
+            hash_file.display()
+        )
+    })?;
+    Ok((AdminToken::Generated(hash), generated))
+}
+
+/// The SHA-256 hashes kept in `hash_file`, or, when there is none, a new secret starting with
+/// `prefix` (returned to be shown once) whose hash is written there.
+fn read_or_generate(
+    hash_file: &Path,
+    prefix: &str,
+) -> anyhow::Result<(Vec<[u8; 32]>, Option<GeneratedKey>)> {
+    if hash_file.exists() {
+        let text = std::fs::read_to_string(hash_file)?;
+        let hashes = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .map(|line| {
+                crate::config::clients::parse_key_hash(line).map_err(|_| {
+                    anyhow::anyhow!(
+                        "{} holds a line that is not a SHA-256 in hex; delete the file to \
+                         generate a new secret",
+                        hash_file.display()
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        return Ok((hashes, None));
+    }
+    let (key, key_hash) = generate_secret(prefix)?;
+    write_private(hash_file, format!("{}\n", hex::encode(key_hash)).as_bytes())?;
+    Ok((
+        vec![key_hash],
+        Some(GeneratedKey {
+            key,
+            hash_file: hash_file.to_path_buf(),
+        }),
+    ))
+}
+
 /// Compares a presented secret with an expected one in constant time (through their hashes,
 /// so that lengths leak nothing either).
 pub fn secrets_match(presented: &str, expected: &Secret) -> bool {
@@ -59,31 +128,7 @@ pub fn secrets_match(presented: &str, expected: &Secret) -> bool {
 /// generates a key on first start.
 pub fn default_client(data_dir: &Path) -> anyhow::Result<(Client, Option<GeneratedKey>)> {
     let hash_file = data_dir.join("credentials").join("api-key.sha256");
-    let (hashes, generated) = if hash_file.exists() {
-        let text = std::fs::read_to_string(&hash_file)?;
-        let hashes = text
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty() && !line.starts_with('#'))
-            .map(|line| {
-                crate::config::clients::parse_key_hash(line).map_err(|_| {
-                    anyhow::anyhow!(
-                        "{} holds a line that is not a SHA-256 in hex; delete the file to \
-                         generate a new key",
-                        hash_file.display()
-                    )
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        (hashes, None)
-    } else {
-        let (key, key_hash) = generate_key()?;
-        write_private(
-            &hash_file,
-            format!("{}\n", hex::encode(key_hash)).as_bytes(),
-        )?;
-        (vec![key_hash], Some(GeneratedKey { key, hash_file }))
-    };
+    let (hashes, generated) = read_or_generate(&hash_file, "olk_")?;
     let client = Client {
         name: GENERATED_KEY_CLIENT.parse()?,
         enabled: true,
@@ -102,11 +147,16 @@ pub fn default_client(data_dir: &Path) -> anyhow::Result<(Client, Option<Generat
 
 /// A new random API key and its hash.
 pub fn generate_key() -> anyhow::Result<(Secret, [u8; 32])> {
+    generate_secret("olk_")
+}
+
+/// A new random secret starting with `prefix`, and its hash.
+fn generate_secret(prefix: &str) -> anyhow::Result<(Secret, [u8; 32])> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|error| anyhow::anyhow!("no randomness for a new key: {error}"))?;
     let key = format!(
-        "olk_{}",
+        "{prefix}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     );
     let key_hash = hash(key.as_bytes());
@@ -149,6 +199,23 @@ mod tests {
         let stored =
             std::fs::read_to_string(dir.path().join("credentials/api-key.sha256")).unwrap();
         assert!(!stored.contains(key.expose()));
+    }
+
+    #[test]
+    fn an_admin_token_is_generated_once_and_matched_by_its_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let (token, generated) = generated_admin_token(dir.path()).unwrap();
+        let shown = generated.unwrap().key;
+        assert!(shown.expose().starts_with("ola_"));
+        assert!(token.matches(shown.expose()));
+        assert!(!token.matches("ola_wrong"));
+        let (again, none) = generated_admin_token(dir.path()).unwrap();
+        assert!(none.is_none());
+        assert!(again.matches(shown.expose()));
+        let stored =
+            std::fs::read_to_string(dir.path().join("credentials/admin-token.sha256")).unwrap();
+        assert!(!stored.contains(shown.expose()));
+        assert!(AdminToken::Configured(Secret::new("abc")).matches("abc"));
     }
 
     #[test]

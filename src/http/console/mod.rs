@@ -26,7 +26,6 @@ use serde::Deserialize;
 
 use self::session::{Session, Sessions};
 use super::AppState;
-use super::auth::generated::secrets_match;
 use super::error::ApiError;
 use crate::config::ConsoleConfig;
 use crate::store::Requeue;
@@ -43,6 +42,8 @@ pub struct Console {
     pub stuck_after: Duration,
     /// Whether cookies are marked `Secure` (the admin listener is reached over HTTPS).
     secure_cookie: bool,
+    /// The one-time login code of a first start: its SHA-256 and when it expires.
+    login_code: std::sync::Mutex<Option<([u8; 32], std::time::Instant)>>,
 }
 
 impl Console {
@@ -52,9 +53,44 @@ impl Console {
             sessions: Sessions::new(config.session_ttl),
             stuck_after: config.stuck_after,
             secure_cookie: admin_url.starts_with("https://"),
+            login_code: std::sync::Mutex::new(None),
         }
     }
+
+    /// A code that opens the console once, within [`LOGIN_CODE_TTL`], without the admin token:
+    /// the login link a first start prints. A new code replaces the last.
+    pub fn issue_login_code(&self) -> Result<String, session::NoRandomness> {
+        let code = session::random_token()?;
+        *self
+            .login_code
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((
+            session::digest(&code),
+            std::time::Instant::now() + LOGIN_CODE_TTL,
+        ));
+        Ok(code)
+    }
+
+    /// Whether `code` is the login code, unused and not expired; it is used up either way
+    /// when it matches.
+    fn redeem_login_code(&self, code: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let mut slot = self
+            .login_code
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let matches = slot.as_ref().is_some_and(|(hash, expires)| {
+            bool::from(session::digest(code).ct_eq(hash)) && *expires > std::time::Instant::now()
+        });
+        if matches {
+            *slot = None;
+        }
+        matches
+    }
 }
+
+/// How long the login link of a first start works.
+pub const LOGIN_CODE_TTL: Duration = Duration::from_secs(60 * 60);
 
 /// The console's routes, merged into the admin router.
 pub fn router() -> Router<AppState> {
@@ -183,6 +219,8 @@ fn forbidden(why: &str) -> Response {
 #[derive(Debug, Deserialize)]
 struct LoginQuery {
     next: Option<String>,
+    /// The one-time code of a first start's login link.
+    code: Option<String>,
 }
 
 async fn login_form(
@@ -191,6 +229,21 @@ async fn login_form(
     Query(query): Query<LoginQuery>,
 ) -> Response {
     let next = safe_next(query.next.as_deref());
+    if let Some(code) = &query.code {
+        if app.console.redeem_login_code(code) {
+            return start_session(&app, "/console/");
+        }
+        tracing::warn!("console: a login link that was used already, or expired, was refused");
+        return html(
+            StatusCode::UNAUTHORIZED,
+            pages::login_page(
+                next,
+                Some(
+                    "This login link was used already or has expired. Log in with the admin token.",
+                ),
+            ),
+        );
+    }
     if app.console.sessions.find(&headers).is_some() {
         return see_other(next);
     }
@@ -221,13 +274,18 @@ async fn login(
             ),
         );
     };
-    if !secrets_match(form.token.trim(), expected) {
+    if !expected.matches(form.token.trim()) {
         tracing::warn!("console: a login with a wrong admin token was refused");
         return html(
             StatusCode::UNAUTHORIZED,
             pages::login_page(next, Some("That is not the admin token.")),
         );
     }
+    start_session(&app, next)
+}
+
+/// Starts a session and sends the browser to `next` with its cookie.
+fn start_session(app: &AppState, next: &str) -> Response {
     match app.console.sessions.start() {
         Ok(id) => {
             let mut response = see_other(next);

@@ -55,13 +55,13 @@ pub struct Sessions {
 #[error("no randomness for a console session")]
 pub struct NoRandomness(#[source] getrandom::Error);
 
-fn random_token() -> Result<String, NoRandomness> {
+pub(super) fn random_token() -> Result<String, NoRandomness> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(NoRandomness)?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
-fn digest(id: &str) -> [u8; 32] {
+pub(super) fn digest(id: &str) -> [u8; 32] {
     Sha256::digest(id.as_bytes()).into()
 }
 
