@@ -458,6 +458,11 @@ async fn commit_batch(
 ) -> Result<append::BatchOutcome, StoreError> {
     let mut client = pool.get().await.map_err(pool_error)?;
     let transaction = client.transaction().await.map_err(classify)?;
+    // A 201 means durable, whatever the server's default.
+    transaction
+        .batch_execute("SET LOCAL synchronous_commit = on")
+        .await
+        .map_err(classify)?;
     let outcome =
         append::append_batch(&mut tx::Sql(&transaction), events, routes, Utc::now()).await?;
     transaction.commit().await.map_err(classify)?;
