@@ -561,9 +561,9 @@ fn count_wal_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite
 
 /// When the writer is idle, a WAL of this many pages (1 MiB) is checkpointed.
 const CHECKPOINT_IDLE_PAGES: i32 = 256;
-/// A WAL of this many pages (16 MiB) is checkpointed even under load: pages written by many
+/// A WAL of this many pages (4 MiB) is checkpointed even under load: pages written by many
 /// commits are copied to the database once.
-const CHECKPOINT_BUSY_PAGES: i32 = 4096;
+const CHECKPOINT_BUSY_PAGES: i32 = 1024;
 
 /// Checkpoints the WAL (PASSIVE: it never waits for readers) when it has grown past the
 /// threshold for the writer's load. It runs after the batch's callers have their answers, so
