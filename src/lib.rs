@@ -1,8 +1,13 @@
 //! order-listener: the buyer's side of TMF641 service-order notifications.
 //!
-//! - `domain`: the envelope, TMF641 states and the order projection; pure, no IO.
-//! - `store`: durable storage behind one [`store::Store`] interface (SQLite now).
-//! - `http`: the public Listener API, the admin API, TLS, credentials, the accept loop.
+//! - `domain`: the envelope, TMF641 states, the order projection and its incremental fold;
+//!   pure, no IO.
+//! - `store`: durable storage behind one [`store::Store`] interface: SQLite embedded, or
+//!   PostgreSQL for several replicas; one append pipeline for both.
+//! - `http`: the public Listener API, the admin API and web console, TLS, credentials, the
+//!   accept loop.
+//! - `forward`: handing events on from the outbox to HTTP, NATS JetStream and RabbitMQ.
+//! - `metrics`: the Prometheus registry of one app.
 //! - `hub`: the seller's Hub API: types, a client, and ONAP's query rules.
 //! - `simulate`: plays the seller: hub server, order model, faults, load generator.
 //! - `outbound`: HTTP clients with TLS trust options and credentials.
