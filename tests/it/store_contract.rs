@@ -740,6 +740,9 @@ fn with_tls(url: &str, options: &[(&str, &str)], name: &str) -> String {
     format!("{base}?{}", pairs.join("&"))
 }
 
+/// A connection to try: host, TLS options, whether it connects, whether it is encrypted.
+type TlsCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, bool, bool);
+
 /// Whether the certificate in PEM names `host`.
 fn names(pem: &[u8], host: &str) -> bool {
     let (_, pem) = x509_parser::pem::parse_x509_pem(pem).unwrap();
@@ -789,7 +792,7 @@ async fn postgres_urls_take_sslmode_as_libpq_does() {
     .unwrap();
     let stranger = stranger.to_str().unwrap().to_owned();
     // (host, options, whether it connects, whether the connection is encrypted)
-    let mut cases: Vec<(&str, Vec<(&str, &str)>, bool, bool)> = vec![
+    let mut cases: Vec<TlsCase> = vec![
         ("127.0.0.1", vec![("sslmode", "disable")], true, false),
         ("127.0.0.1", vec![("sslmode", "allow")], true, offers_tls),
         ("127.0.0.1", vec![("sslmode", "prefer")], true, offers_tls),
