@@ -6,7 +6,7 @@
 //! changes only write the store; the delivery worker does the sending.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use super::auth::generated::bearer_token;
 use super::error::{ApiError, JSON_UTF8};
+use super::query::ApiQuery;
 use super::{AppState, method_not_allowed, not_found};
 use crate::domain::envelope::{EventDate, EventId, EventType, OrderId};
 use crate::domain::routing::SinkName;
@@ -26,16 +27,24 @@ const MAX_LIMIT: usize = 1000;
 
 /// The admin port's routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(live))
-        .route("/readyz", get(ready))
+    // Every API route checks its credentials before anything of the request is read: reads
+    // take the admin token or a console session, changes the admin token only.
+    let api = Router::new()
         .route("/api/v1/events", get(events))
         .route("/api/v1/events/{event_id}", get(event))
         .route("/api/v1/service-orders", get(service_orders))
         .route("/api/v1/service-orders/{order_id}", get(service_order))
         .route("/api/v1/stream", get(super::stream::stream))
-        .route("/metrics", get(metrics))
         .merge(outbox_routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate,
+        ));
+    Router::new()
+        .route("/healthz", get(live))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .merge(api)
         .merge(super::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -60,6 +69,21 @@ pub async fn live() -> Response {
 pub async fn ready(State(app): State<AppState>) -> Result<Response, ApiError> {
     app.store.ping().await?;
     Ok(json(StatusCode::OK, br#"{"status":"ready"}"#.to_vec()))
+}
+
+/// The API routes' layer: a read needs the admin token or a console session
+/// ([`require_reader`]), anything else the admin token ([`require_admin`]).
+async fn authenticate(
+    State(app): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, ApiError> {
+    if request.method() == axum::http::Method::GET || request.method() == axum::http::Method::HEAD {
+        require_reader(&app, request.headers())?;
+    } else {
+        require_admin(&app, request.headers())?;
+    }
+    Ok(next.run(request).await)
 }
 
 /// Refuses the call unless it carries the admin token.
@@ -90,11 +114,9 @@ struct EventQuery {
 
 async fn event(
     State(app): State<AppState>,
-    headers: HeaderMap,
     Path(event_id): Path<String>,
-    Query(query): Query<EventQuery>,
+    ApiQuery(query): ApiQuery<EventQuery>,
 ) -> Result<Response, ApiError> {
-    require_reader(&app, &headers)?;
     let missing = || ApiError::NotFound(format!("/api/v1/events/{event_id}"));
     let id: EventId = event_id.parse().map_err(|_| missing())?;
     let (record, body) = app.store.event(&id).await?.ok_or_else(missing)?;
@@ -166,10 +188,8 @@ fn parse_instant(
 /// Stored events, newest first, a page at a time: `nextCursor` is set when there may be more.
 async fn events(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<EventsQuery>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Response, ApiError> {
-    require_reader(&app, &headers)?;
     let limit = parse_limit(query.limit.as_deref())?;
     let event_type = query
         .event_type
@@ -244,10 +264,8 @@ struct OrdersQuery {
 /// Service orders, most recently changed first.
 async fn service_orders(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<OrdersQuery>,
+    ApiQuery(query): ApiQuery<OrdersQuery>,
 ) -> Result<Response, ApiError> {
-    require_reader(&app, &headers)?;
     let state = query
         .state
         .as_deref()
@@ -283,10 +301,8 @@ async fn service_orders(
 
 async fn service_order(
     State(app): State<AppState>,
-    headers: HeaderMap,
     Path(order_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_reader(&app, &headers)?;
     let missing = || ApiError::NotFound(format!("/api/v1/service-orders/{order_id}"));
     let id: OrderId = order_id.parse().map_err(|_| missing())?;
     let order = app.store.order(&id).await?.ok_or_else(missing)?;
@@ -353,8 +369,7 @@ fn sink_json(status: &SinkStatus) -> serde_json::Value {
 }
 
 /// Every configured sink, and every sink that has an outbox or is disabled.
-async fn sinks(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    require_reader(&app, &headers)?;
+async fn sinks(State(app): State<AppState>) -> Result<Response, ApiError> {
     let mut statuses = app.store.sink_statuses().await?;
     for name in app.sinks.iter() {
         if !statuses.iter().any(|status| &status.name == name) {
@@ -387,10 +402,8 @@ async fn sinks(State(app): State<AppState>, headers: HeaderMap) -> Result<Respon
 /// Clears a sink's 410 mark; its worker resumes within a second.
 async fn enable_sink(
     State(app): State<AppState>,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_admin(&app, &headers)?;
     let sink: SinkName = name
         .parse()
         .map_err(|_| ApiError::NotFound(format!("/api/v1/sinks/{name}/enable")))?;
@@ -416,10 +429,8 @@ struct DeadLettersQuery {
 /// Dead letters, newest first, a page at a time: `nextCursor` is the last id of a full page.
 async fn dead_letters(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<DeadLettersQuery>,
+    ApiQuery(query): ApiQuery<DeadLettersQuery>,
 ) -> Result<Response, ApiError> {
-    require_reader(&app, &headers)?;
     let limit = parse_limit(query.limit.as_deref())?;
     let sink = query
         .sink
@@ -453,10 +464,8 @@ async fn dead_letters(
 /// Queues one dead letter again: 202, since the worker delivers it later.
 async fn retry_dead_letter(
     State(app): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_admin(&app, &headers)?;
     let missing = || ApiError::NotFound(format!("/api/v1/dead-letters/{id}"));
     let row: i64 = id.parse().map_err(|_| missing())?;
     let requeued = app

@@ -85,6 +85,15 @@ pub enum ApiError {
         /// What is wrong and what to send instead.
         problem: String,
     },
+    /// The query string does not read as the route's parameters (400/28): a repeated
+    /// parameter, a value of the wrong kind.
+    #[error("query parameter {name}: {problem}")]
+    MalformedQuery {
+        /// The parameter, as far as it can be told.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// No route has this path (404).
     #[error("no resource at {0}")]
     NotFound(String),
@@ -145,7 +154,7 @@ impl ApiError {
                 6,
                 "The service is temporarily overloaded",
             ),
-            ApiError::InvalidQuery { .. } => (
+            ApiError::InvalidQuery { .. } | ApiError::MalformedQuery { .. } => (
                 StatusCode::BAD_REQUEST,
                 28,
                 "Invalid query-string parameter value",
@@ -188,7 +197,7 @@ impl ApiError {
         }
     }
 
-    fn reference(&self) -> Option<String> {
+    pub(crate) fn reference(&self) -> Option<String> {
         match self {
             ApiError::Envelope(error) => error.field().map(json_pointer),
             ApiError::Store(StoreError::Conflict { .. }) => Some("#/eventId".to_owned()),
@@ -196,6 +205,7 @@ impl ApiError {
                 Some("header:Content-Type".to_owned())
             }
             ApiError::InvalidQuery { name, .. } => Some(format!("query:{name}")),
+            ApiError::MalformedQuery { name, .. } => Some(format!("query:{name}")),
             _ => None,
         }
     }

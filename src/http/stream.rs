@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -25,8 +25,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::AppState;
-use super::admin::require_reader;
 use super::error::ApiError;
+use super::query::ApiQuery;
 use crate::store::{Cursor, EventRecord, Store, StoreError};
 
 /// The most events read from the store at once.
@@ -51,9 +51,8 @@ pub struct StreamQuery {
 pub async fn stream(
     State(app): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<StreamQuery>,
+    ApiQuery(query): ApiQuery<StreamQuery>,
 ) -> Result<Response, ApiError> {
-    require_reader(&app, &headers)?;
     let resume = resume_point(&headers, query.since.as_deref())?;
     let commits = app
         .store

@@ -144,3 +144,45 @@ async fn list_parameters_are_checked_and_the_token_is_required() {
         assert_error(response, 401, 40).await;
     }
 }
+
+#[tokio::test]
+async fn a_query_that_does_not_read_is_a_400_28_and_a_request_without_a_token_is_a_401_first() {
+    let app = spawn_app().await;
+    for (path, parameter) in [
+        ("/api/v1/events?limit=1&limit=2", "limit"),
+        ("/api/v1/events/some-id?raw=maybe", "raw"),
+        ("/api/v1/dead-letters?limit=x", "limit"),
+        ("/api/v1/stream?since=1&since=2", "since"),
+    ] {
+        let (status, body) = app.admin_get(path).await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (400, json!(28)),
+            "{path}: {body}"
+        );
+        assert_eq!(
+            body["referenceError"],
+            json!(format!("query:{parameter}")),
+            "{path}"
+        );
+        // Without a token the query is never read: the answer is 401.
+        let response = app
+            .client
+            .get(format!("{}{path}", app.admin_base))
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, 401, 40).await;
+    }
+    // A change without the token is refused before its path is read, too.
+    let response = app
+        .client
+        .post(format!(
+            "{}/api/v1/dead-letters/not-a-number/retry",
+            app.admin_base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 401, 40).await;
+}

@@ -1,0 +1,76 @@
+//! [`ApiQuery`]: the admin API's query-string extractor. It reads the query as axum's `Query`
+//! does (serde_urlencoded), but a query that does not read (a repeated parameter, a value of
+//! the wrong kind) is answered as every bad parameter is: 400 with code 28 and the parameter in
+//! `referenceError`, never axum's plain-text rejection.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// The query string, read into `T`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        read(parts.uri.query().unwrap_or_default()).map(ApiQuery)
+    }
+}
+
+/// Reads a query string into `T`, naming the parameter that did not read.
+pub fn read<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let deserializer =
+        serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let problem = error.inner().to_string();
+        let path = error.path().to_string();
+        // A repeated parameter fails at the top level; serde names it in backquotes.
+        let name = if path == "." {
+            problem.split('`').nth(1).unwrap_or("query").to_owned()
+        } else {
+            path
+        };
+        ApiError::MalformedQuery { name, problem }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Page {
+        limit: Option<usize>,
+        #[serde(default)]
+        raw: bool,
+    }
+
+    fn name(query: &str) -> String {
+        match read::<Page>(query) {
+            Err(ApiError::MalformedQuery { name, .. }) => name,
+            other => panic!("{query}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_query_that_does_not_read_names_its_parameter() {
+        assert_eq!(
+            read::<Page>("limit=3").unwrap(),
+            Page {
+                limit: Some(3),
+                raw: false
+            }
+        );
+        assert_eq!(name("limit=1&limit=2"), "limit");
+        assert_eq!(name("raw=maybe"), "raw");
+        assert_eq!(name("limit=-1"), "limit");
+        let error = read::<Page>("raw=maybe").unwrap_err();
+        assert_eq!(error.reference().as_deref(), Some("query:raw"));
+    }
+}
