@@ -19,7 +19,7 @@ use super::{AppState, method_not_allowed, not_found};
 use crate::domain::envelope::{EventDate, EventId, EventType, OrderId};
 use crate::domain::routing::SinkName;
 use crate::domain::state::State as OrderState;
-use crate::store::{EventFilter, OrderFilter, Requeue, SinkStatus, StoreError, TimeField};
+use crate::store::{EventFilter, OrderFilter, Requeue, SinkStatus, TimeField};
 
 /// Items a list answers with when `limit` is not given, and at most.
 const DEFAULT_LIMIT: usize = 100;
@@ -123,10 +123,8 @@ async fn event(
     if query.raw {
         return Ok(json(StatusCode::OK, body.to_vec()));
     }
-    let event: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|error| ApiError::Store(StoreError::Internal(std::sync::Arc::new(error))))?;
-    let mut document = serde_json::to_value(&record)
-        .map_err(|error| ApiError::Store(StoreError::Internal(std::sync::Arc::new(error))))?;
+    let event: serde_json::Value = serde_json::from_slice(&body).map_err(ApiError::internal)?;
+    let mut document = serde_json::to_value(&record).map_err(ApiError::internal)?;
     document["body"] = event;
     document["deliveries"] = deliveries_of(&app, &id).await?;
     Ok(json(StatusCode::OK, document.to_string().into_bytes()))
@@ -246,7 +244,7 @@ async fn events(
         "items": records,
         "nextCursor": next_cursor,
     }))
-    .map_err(|error| ApiError::Store(StoreError::Internal(std::sync::Arc::new(error))))?;
+    .map_err(ApiError::internal)?;
     Ok(json(StatusCode::OK, body))
 }
 
@@ -294,8 +292,8 @@ async fn service_orders(
             limit: parse_limit(query.limit.as_deref())?,
         })
         .await?;
-    let body = serde_json::to_vec(&serde_json::json!({ "items": orders }))
-        .map_err(|error| ApiError::Store(StoreError::Internal(std::sync::Arc::new(error))))?;
+    let body =
+        serde_json::to_vec(&serde_json::json!({ "items": orders })).map_err(ApiError::internal)?;
     Ok(json(StatusCode::OK, body))
 }
 
@@ -306,8 +304,7 @@ async fn service_order(
     let missing = || ApiError::NotFound(format!("/api/v1/service-orders/{order_id}"));
     let id: OrderId = order_id.parse().map_err(|_| missing())?;
     let order = app.store.order(&id).await?.ok_or_else(missing)?;
-    let body = serde_json::to_vec(&order)
-        .map_err(|error| ApiError::Store(StoreError::Internal(std::sync::Arc::new(error))))?;
+    let body = serde_json::to_vec(&order).map_err(ApiError::internal)?;
     Ok(json(StatusCode::OK, body))
 }
 
@@ -342,15 +339,13 @@ fn outbox_routes() -> Router<AppState> {
 }
 
 fn to_body(value: &impl serde::Serialize) -> Result<Vec<u8>, ApiError> {
-    serde_json::to_vec(value)
-        .map_err(|error| ApiError::Store(StoreError::Internal(std::sync::Arc::new(error))))
+    serde_json::to_vec(value).map_err(ApiError::internal)
 }
 
 /// An event's deliveries, to every sink, without bodies.
 async fn deliveries_of(app: &AppState, id: &EventId) -> Result<serde_json::Value, ApiError> {
     let deliveries = app.store.deliveries_of(id).await?;
-    serde_json::to_value(&deliveries)
-        .map_err(|error| ApiError::Store(StoreError::Internal(std::sync::Arc::new(error))))
+    serde_json::to_value(&deliveries).map_err(ApiError::internal)
 }
 
 /// A sink's status as the API shows it: the disabled mark as an object, not a pair.

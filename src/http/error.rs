@@ -103,9 +103,18 @@ pub enum ApiError {
     /// The store failed or refused (422/60, 503/5 or 500/1).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Something that is not the store failed: an answer that cannot be encoded, no randomness
+    /// for a session (500/1).
+    #[error("internal error")]
+    Internal(#[source] crate::store::SharedError),
 }
 
 impl ApiError {
+    /// An [`ApiError::Internal`] for `error`.
+    pub fn internal(error: impl std::error::Error + Send + Sync + 'static) -> ApiError {
+        ApiError::Internal(std::sync::Arc::new(error))
+    }
+
     fn status_and_code(&self) -> (StatusCode, u16, &'static str) {
         match self {
             ApiError::Envelope(error) => match error {
@@ -175,6 +184,7 @@ impl ApiError {
                 ),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, 1, "Internal error"),
             },
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 1, "Internal error"),
         }
     }
 
@@ -192,6 +202,9 @@ impl ApiError {
                 "the event could not be stored because of an internal error; it was not \
                  acknowledged, so retry it"
                     .to_owned()
+            }
+            ApiError::Internal(_) => {
+                "an internal error stopped this request; the listener's log says more".to_owned()
             }
             other => other.to_string(),
         }
@@ -276,6 +289,17 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_internal_error_is_a_500_1_that_says_nothing_of_storing_an_event() {
+        let error = ApiError::internal(std::io::Error::other("no randomness"));
+        assert_eq!(
+            error.status_and_code(),
+            (StatusCode::INTERNAL_SERVER_ERROR, 1, "Internal error")
+        );
+        assert!(!error.message().contains("event"), "{}", error.message());
+        assert!(!error.message().contains("randomness"));
+    }
 
     #[test]
     fn field_paths_become_json_pointers() {

@@ -300,10 +300,7 @@ fn start_session(app: &AppState, next: &str) -> Response {
         }
         Err(error) => {
             tracing::error!(error = %crate::telemetry::error_chain(&error), "console: cannot start a session");
-            ApiError::Store(crate::store::StoreError::Internal(std::sync::Arc::new(
-                error,
-            )))
-            .into_response()
+            ApiError::internal(error).into_response()
         }
     }
 }
