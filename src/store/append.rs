@@ -134,6 +134,29 @@ pub(crate) struct OrderEvent {
     pub facts_json: Option<String>,
 }
 
+/// The SQL of [`AppendTx::order_events`], one text for both backends.
+pub(crate) const ORDER_EVENTS_SQL: &str =
+    "SELECT sequence, event_id, event_type, event_date_us, facts_c, facts FROM events
+     WHERE order_id = $1";
+
+/// The SQL of [`AppendTx::order_page`], one text for both backends: `$1` to `$4` are the order,
+/// the point's date and sequence, and the limit, in order of first appearance (the order in
+/// which SQLite numbers `$N` parameters). Columns as [`ORDER_EVENTS_SQL`].
+pub(crate) fn order_page_sql(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Before => {
+            "SELECT sequence, event_id, event_type, event_date_us, facts_c, facts FROM events
+             WHERE order_id = $1 AND (event_date_us, sequence) < ($2, $3)
+             ORDER BY event_date_us DESC, sequence DESC LIMIT $4"
+        }
+        Direction::After => {
+            "SELECT sequence, event_id, event_type, event_date_us, facts_c, facts FROM events
+             WHERE order_id = $1 AND (event_date_us, sequence) > ($2, $3)
+             ORDER BY event_date_us, sequence LIMIT $4"
+        }
+    }
+}
+
 /// Which way an order's events are paged from a point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Direction {

@@ -211,7 +211,7 @@ impl PostgresStore {
         let appender = match (&announce, queue) {
             (Some(announcer), Some(queue)) => Some(Appender {
                 pool: pool.clone(),
-                routes,
+                routes: Arc::new(routes),
                 books: Arc::new(Bookkeeper {
                     counters: counters.clone(),
                     metrics,
@@ -397,7 +397,7 @@ impl PostgresStore {
 /// once, then answers each.
 struct Appender {
     pool: Pool,
-    routes: Vec<Route>,
+    routes: Arc<Vec<Route>>,
     books: Arc<Bookkeeper>,
     queue: tokio::sync::mpsc::Receiver<(Box<NewEvent>, Reply)>,
     max_batch: usize,
@@ -407,7 +407,6 @@ struct Appender {
 impl Appender {
     async fn run(mut self) {
         let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_BATCHES));
-        let routes = Arc::new(std::mem::take(&mut self.routes));
         loop {
             let first = tokio::select! {
                 first = self.queue.recv() => first,
@@ -430,7 +429,8 @@ impl Appender {
                     Err(_) => break,
                 }
             }
-            let (pool, routes, books) = (self.pool.clone(), routes.clone(), self.books.clone());
+            let (pool, routes, books) =
+                (self.pool.clone(), self.routes.clone(), self.books.clone());
             tokio::spawn(async move {
                 let started = std::time::Instant::now();
                 let size = batch.len();

@@ -8,16 +8,14 @@ use tokio_postgres::types::ToSql;
 use super::classify;
 use crate::store::StoreError;
 use crate::store::append::{
-    AppendTx, DeliveryRow, Direction, EventRow, OrderEvent, OrderRow, RowChange, Stored, StoredFold,
+    AppendTx, DeliveryRow, Direction, EventRow, ORDER_EVENTS_SQL, OrderEvent, OrderRow, RowChange,
+    Stored, StoredFold, order_page_sql,
 };
 
 /// A transaction of the pool.
 pub(super) struct Sql<'a, 'b>(pub &'a Transaction<'b>);
 
-/// The columns [`order_event`] reads, in its order.
-pub(super) const ORDER_EVENT_COLUMNS: &str =
-    "sequence, event_id, event_type, event_date_us, facts_c, facts";
-
+/// Reads a row of [`ORDER_EVENTS_SQL`] or [`order_page_sql`].
 pub(super) fn order_event(row: &Row) -> OrderEvent {
     OrderEvent {
         sequence: row.get(0),
@@ -159,20 +157,10 @@ impl AppendTx for Sql<'_, '_> {
         (date_us, sequence): (i64, i64),
         limit: usize,
     ) -> Result<Vec<OrderEvent>, StoreError> {
-        let sql = match direction {
-            Direction::Before => {
-                "WHERE order_id = $1 AND (event_date_us, sequence) < ($2, $3)
-                 ORDER BY event_date_us DESC, sequence DESC LIMIT $4"
-            }
-            Direction::After => {
-                "WHERE order_id = $1 AND (event_date_us, sequence) > ($2, $3)
-                 ORDER BY event_date_us, sequence LIMIT $4"
-            }
-        };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
             .query(
-                &format!("SELECT {ORDER_EVENT_COLUMNS} FROM events {sql}"),
+                order_page_sql(direction),
                 &[&order_id, &date_us, &sequence, &limit],
             )
             .await?;
@@ -180,12 +168,7 @@ impl AppendTx for Sql<'_, '_> {
     }
 
     async fn order_events(&mut self, order_id: &str) -> Result<Vec<OrderEvent>, StoreError> {
-        let rows = self
-            .query(
-                &format!("SELECT {ORDER_EVENT_COLUMNS} FROM events WHERE order_id = $1"),
-                &[&order_id],
-            )
-            .await?;
+        let rows = self.query(ORDER_EVENTS_SQL, &[&order_id]).await?;
         Ok(rows.iter().map(order_event).collect())
     }
 

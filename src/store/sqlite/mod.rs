@@ -239,10 +239,6 @@ impl SqliteStore {
         self.inner.commits.clone()
     }
 
-    fn inner_commits(&self) -> Option<&Commits> {
-        self.inner.commits.as_ref()
-    }
-
     /// Runs `job` on the writer thread and waits for its answer.
     async fn write<T, F>(&self, job: F) -> Result<T, StoreError>
     where

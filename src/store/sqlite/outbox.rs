@@ -68,7 +68,7 @@ impl SqliteStore {
 
     /// The newest committed sequence.
     pub async fn last_sequence(&self) -> Result<i64, StoreError> {
-        if let Some(commits) = &self.inner_commits() {
+        if let Some(commits) = &self.inner.commits {
             return Ok(*commits.sequence.borrow());
         }
         self.read(|connection| {

@@ -6,7 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::classify;
 use crate::store::StoreError;
 use crate::store::append::{
-    AppendTx, DeliveryRow, Direction, EventRow, OrderEvent, OrderRow, RowChange, Stored, StoredFold,
+    AppendTx, DeliveryRow, Direction, EventRow, ORDER_EVENTS_SQL, OrderEvent, OrderRow, RowChange,
+    Stored, StoredFold, order_page_sql,
 };
 
 /// Inserts an order's projection row, or replaces every column of it.
@@ -24,9 +25,7 @@ const UPSERT_ORDER: &str = "INSERT INTO service_orders (id, state, external_id, 
 /// A connection, inside the writer's transaction when it writes.
 pub(super) struct Sql<'a>(pub &'a Connection);
 
-/// The columns [`order_event`] reads, in its order.
-const ORDER_EVENT_COLUMNS: &str = "sequence, event_id, event_type, event_date_us, facts_c, facts";
-
+/// Reads a row of [`ORDER_EVENTS_SQL`] or [`order_page_sql`].
 fn order_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<OrderEvent> {
     Ok(OrderEvent {
         sequence: row.get(0)?,
@@ -133,19 +132,9 @@ impl AppendTx for Sql<'_> {
         (date_us, sequence): (i64, i64),
         limit: usize,
     ) -> Result<Vec<OrderEvent>, StoreError> {
-        let sql = match direction {
-            Direction::Before => {
-                "WHERE order_id = ?1 AND (event_date_us, sequence) < (?2, ?3)
-                 ORDER BY event_date_us DESC, sequence DESC LIMIT ?4"
-            }
-            Direction::After => {
-                "WHERE order_id = ?1 AND (event_date_us, sequence) > (?2, ?3)
-                 ORDER BY event_date_us, sequence LIMIT ?4"
-            }
-        };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.0
-            .prepare_cached(&format!("SELECT {ORDER_EVENT_COLUMNS} FROM events {sql}"))
+            .prepare_cached(order_page_sql(direction))
             .and_then(|mut statement| {
                 statement
                     .query_map(params![order_id, date_us, sequence, limit], order_event)?
@@ -156,9 +145,7 @@ impl AppendTx for Sql<'_> {
 
     async fn order_events(&mut self, order_id: &str) -> Result<Vec<OrderEvent>, StoreError> {
         self.0
-            .prepare_cached(&format!(
-                "SELECT {ORDER_EVENT_COLUMNS} FROM events WHERE order_id = ?1"
-            ))
+            .prepare_cached(ORDER_EVENTS_SQL)
             .and_then(|mut statement| statement.query_map([order_id], order_event)?.collect())
             .map_err(classify)
     }
