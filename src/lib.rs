@@ -15,7 +15,8 @@
 //! - `app`: start-up and shutdown glue that wires the parts together.
 //! - `config`: file, environment and flags parsed into a typed [`config::Config`].
 //! - `cli`: the command line.
-//! - `telemetry`: tracing set-up and error formatting.
+//! - `telemetry`: tracing set-up (`LogFormat`) and error formatting.
+//! - `secret`: `Secret`, a value `Debug` never prints.
 
 pub mod app;
 pub mod cli;
@@ -27,6 +28,7 @@ pub mod hub;
 pub mod metrics;
 pub mod outbound;
 pub mod retention;
+pub mod secret;
 pub mod simulate;
 pub mod store;
 pub mod telemetry;

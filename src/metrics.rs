@@ -15,8 +15,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::store::SinkStatus;
-
 /// The prefix of every series.
 const PREFIX: &str = "order_listener";
 
@@ -204,7 +202,7 @@ impl Metrics {
     /// Every series as OpenMetrics text (see [`CONTENT_TYPE`]), with the outbox gauges of
     /// `sinks` as read from the store at this scrape; `None` leaves them out (the store did not
     /// answer).
-    pub fn render(&self, sinks: Option<&[SinkStatus]>) -> String {
+    pub fn render(&self, sinks: Option<&[OutboxGauges]>) -> String {
         let mut text = String::new();
         // Writing to a String cannot fail; the encoder's Result is for other writers.
         let _ = encode_registry(&mut text, &self.registry);
@@ -214,6 +212,17 @@ impl Metrics {
         let _ = encode_eof(&mut text);
         text
     }
+}
+
+/// One sink's outbox at a scrape: what the store counted, for the gauges of that scrape only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxGauges {
+    /// The sink's name.
+    pub sink: String,
+    /// Deliveries waiting.
+    pub pending: u64,
+    /// Dead letters.
+    pub dead: u64,
 }
 
 /// What the web console shows of the metrics, read from one rendering so that it always agrees
@@ -294,13 +303,13 @@ fn parse_snapshot(text: &str) -> Snapshot {
 
 /// The outbox gauges of one scrape, in a registry of their own that lives only for it, so that
 /// a sink that is gone from the store is gone from the scrape too.
-fn outbox_registry(sinks: &[SinkStatus]) -> Registry {
+fn outbox_registry(sinks: &[OutboxGauges]) -> Registry {
     let mut registry = Registry::with_prefix(PREFIX);
     let pending = Family::<SinkLabels, Gauge>::default();
     let dead = Family::<SinkLabels, Gauge>::default();
     for sink in sinks {
         let labels = SinkLabels {
-            sink: sink.name.clone(),
+            sink: sink.sink.clone(),
         };
         pending
             .get_or_create(&labels)
@@ -445,14 +454,10 @@ mod tests {
 
     #[test]
     fn outbox_gauges_come_from_the_sink_statuses_given_at_render() {
-        let status = SinkStatus {
-            name: "hooks".into(),
+        let status = OutboxGauges {
+            sink: "hooks".into(),
             pending: 7,
-            delivered: 3,
             dead: 2,
-            failing: 1,
-            oldest_pending_at: None,
-            disabled: None,
         };
         let text = Metrics::new().render(Some(&[status]));
         assert_eq!(

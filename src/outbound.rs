@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Which servers the client trusts.
 #[derive(Debug, Clone, Default, clap::Args)]

@@ -1,9 +1,19 @@
 //! Logging: structured tracing output as text or JSON lines, and the one helper that formats an
 //! error with its whole source chain for a log line.
 
+use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line.
+    Json,
+}
 
 /// Installs the global subscriber. `RUST_LOG`, when set, wins over `level`.
 pub fn init(format: LogFormat, level: &str) {

@@ -17,7 +17,8 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::config::{self, Config, LogFormat, Overrides};
+use crate::config::{self, Config, Overrides};
+use crate::telemetry::LogFormat;
 
 const ABOUT: &str = "The buyer's side of TMF641 service-order notifications.";
 
@@ -188,7 +189,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => transfer::export(args).await,
         Command::Import(args) => transfer::import(args).await,
         Command::Simulate(args) => {
-            crate::telemetry::init(crate::config::LogFormat::Text, "warn");
+            crate::telemetry::init(LogFormat::Text, "warn");
             crate::simulate::run(*args).await
         }
     }

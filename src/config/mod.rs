@@ -6,7 +6,6 @@ pub mod retention;
 pub mod sinks;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,66 +16,15 @@ use figment::providers::{Env, Serialized};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::envelope::ParseOptions;
+pub use crate::secret::Secret;
 use crate::store::{Storage, WriterOptions};
+use crate::telemetry::LogFormat;
 
 /// The commented configuration file that `order-listener init` writes.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
 
 /// The prefix of every environment variable the listener reads.
 pub const ENV_PREFIX: &str = "ORDER_LISTENER_";
-
-/// A value that must never be printed: `Debug` and `Display` show a placeholder.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // Environment values that look like numbers arrive as numbers; a secret is text.
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Scalar {
-            Text(String),
-            Integer(i64),
-            Unsigned(u64),
-            Float(f64),
-        }
-        Ok(Secret(match Scalar::deserialize(deserializer)? {
-            Scalar::Text(text) => text,
-            Scalar::Integer(number) => number.to_string(),
-            Scalar::Unsigned(number) => number.to_string(),
-            Scalar::Float(number) => number.to_string(),
-        }))
-    }
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object a line.
-    Json,
-}
 
 /// The settings as written in the file and the environment, before checking.
 #[derive(Debug, Deserialize)]

@@ -11,7 +11,7 @@ use lapin::{
 use tokio::sync::Mutex;
 
 use super::{ForwardError, Sent, render};
-use crate::config::Secret;
+use crate::secret::Secret;
 use crate::store::Delivery;
 
 /// A RabbitMQ publisher.

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 
 use super::{ForwardError, Sent};
-use crate::config::Secret;
+use crate::secret::Secret;
 use crate::store::Delivery;
 
 /// An HTTP webhook.

@@ -6,7 +6,7 @@ use async_nats::jetstream;
 use tokio::sync::Mutex;
 
 use super::{ForwardError, Sent, render};
-use crate::config::Secret;
+use crate::secret::Secret;
 use crate::store::Delivery;
 
 /// A NATS JetStream publisher.

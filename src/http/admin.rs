@@ -19,6 +19,7 @@ use super::{AppState, method_not_allowed, not_found};
 use crate::domain::envelope::{EventDate, EventId, EventType, OrderId};
 use crate::domain::routing::SinkName;
 use crate::domain::state::State as OrderState;
+use crate::metrics::OutboxGauges;
 use crate::store::{EventFilter, OrderFilter, Requeue, SinkStatus, TimeField};
 
 /// Items a list answers with when `limit` is not given, and at most.
@@ -313,7 +314,7 @@ async fn service_order(
 /// answer they are left out and the rest is still served.
 async fn metrics(State(app): State<AppState>) -> Response {
     let sinks = match app.store.sink_statuses().await {
-        Ok(sinks) => Some(sinks),
+        Ok(sinks) => Some(sinks.iter().map(OutboxGauges::from).collect::<Vec<_>>()),
         Err(error) => {
             tracing::warn!(error = %crate::telemetry::error_chain(&error), "metrics: cannot read the outbox");
             None

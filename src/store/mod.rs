@@ -37,7 +37,7 @@ pub enum Storage {
     /// A PostgreSQL server.
     Postgres {
         /// The connection URL. It may hold a password, so it is never logged.
-        url: crate::config::Secret,
+        url: crate::secret::Secret,
     },
 }
 
@@ -376,6 +376,16 @@ pub struct SinkStatus {
     pub oldest_pending_at: Option<DateTime<Utc>>,
     /// Set when the sink answered 410 Gone: when, and why.
     pub disabled: Option<(DateTime<Utc>, String)>,
+}
+
+impl From<&SinkStatus> for crate::metrics::OutboxGauges {
+    fn from(status: &SinkStatus) -> Self {
+        crate::metrics::OutboxGauges {
+            sink: status.name.clone(),
+            pending: status.pending,
+            dead: status.dead,
+        }
+    }
 }
 
 /// What to prune: each limit is an instant; `None` keeps those rows forever.

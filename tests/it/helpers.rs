@@ -26,7 +26,7 @@ pub fn init() {
     INIT.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
         if std::env::var_os("TEST_LOG").is_some() {
-            order_listener::telemetry::init(order_listener::config::LogFormat::Text, "debug");
+            order_listener::telemetry::init(order_listener::telemetry::LogFormat::Text, "debug");
         }
     });
 }

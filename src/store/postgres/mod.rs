@@ -32,11 +32,11 @@ use super::{
     Appended, Commits, Cursor, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary,
     StoreError, TimeField, WriterOptions, WriterStats, internal,
 };
-use crate::config::Secret;
 use crate::domain::envelope::{EventId, OrderId};
 use crate::domain::projection::{ServiceOrder, project};
 use crate::domain::routing::Route;
 use crate::metrics::Metrics;
+use crate::secret::Secret;
 
 mod embedded {
     refinery::embed_migrations!("src/store/migrations/postgres");
