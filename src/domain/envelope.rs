@@ -15,15 +15,15 @@ use serde_json::{Map, Value};
 
 use super::state::State;
 
-/// The longest eventId or order id accepted, in bytes.
+/// The longest eventId or order id accepted, in characters (as JSON Schema counts `maxLength`).
 pub const MAX_ID_LEN: usize = 256;
 
 /// Checks a sender-given identifier: non-empty, not too long, no control characters.
 fn check_identifier(text: &str) -> Result<(), &'static str> {
     if text.is_empty() {
         Err("must not be empty")
-    } else if text.len() > MAX_ID_LEN {
-        Err("must be at most 256 bytes long")
+    } else if text.chars().count() > MAX_ID_LEN {
+        Err("must be at most 256 characters long")
     } else if text.chars().any(char::is_control) {
         Err("must not contain control characters")
     } else {

@@ -45,6 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(live))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| std::future::ready(super::json_document(super::openapi::admin()))),
+        )
         .merge(api)
         .merge(super::console::router())
         .fallback(not_found)
@@ -165,6 +169,16 @@ fn parse_limit(limit: Option<&str>) -> Result<usize, ApiError> {
     }
 }
 
+/// A page's `cursor`: the positive whole number an earlier page gave as `nextCursor`, in
+/// digits only (no sign, no leading zero), as the OpenAPI document's pattern says.
+fn parse_cursor(text: &str) -> Result<i64, ApiError> {
+    Some(text)
+        .filter(|text| text.bytes().all(|byte| byte.is_ascii_digit()) && !text.starts_with('0'))
+        .and_then(|text| text.parse::<i64>().ok())
+        .filter(|cursor| *cursor > 0)
+        .ok_or_else(|| invalid("cursor", "must be a nextCursor from an earlier page"))
+}
+
 fn parse_instant(
     name: &'static str,
     text: Option<&str>,
@@ -216,16 +230,7 @@ async fn events(
             ));
         }
     };
-    let before_sequence = query
-        .cursor
-        .as_deref()
-        .map(|text| {
-            text.parse::<i64>()
-                .ok()
-                .filter(|sequence| *sequence > 0)
-                .ok_or_else(|| invalid("cursor", "must be a nextCursor from an earlier page"))
-        })
-        .transpose()?;
+    let before_sequence = query.cursor.as_deref().map(parse_cursor).transpose()?;
     let records = app
         .store
         .events(EventFilter {
@@ -436,16 +441,7 @@ async fn dead_letters(
                 .map_err(|problem| invalid("sink", problem))
         })
         .transpose()?;
-    let before_id = query
-        .cursor
-        .as_deref()
-        .map(|text| {
-            text.parse::<i64>()
-                .ok()
-                .filter(|id| *id > 0)
-                .ok_or_else(|| invalid("cursor", "must be a nextCursor from an earlier page"))
-        })
-        .transpose()?;
+    let before_id = query.cursor.as_deref().map(parse_cursor).transpose()?;
     let letters = app
         .store
         .dead_letters(sink.map(|sink| sink.as_str().to_owned()), before_id, limit)

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod console;
 pub mod error;
 pub mod listener;
+pub mod openapi;
 pub mod query;
 pub mod server;
 pub mod stream;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,9 +30,6 @@ use self::auth::overload::Overload;
 use self::error::{ApiError, JSON_UTF8};
 use crate::domain::envelope::ParseOptions;
 use crate::store::Store;
-
-/// The OpenAPI document of everything the service serves.
-pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -68,9 +66,13 @@ pub struct AppState {
 /// The public port: only the Listener API, its OpenAPI document and health.
 pub fn public_router(state: AppState) -> Router {
     let base = state.base_path.clone();
+    let document = openapi::public(&base, state.parse);
     Router::new()
         .route(&format!("{base}/listener"), post(listener::create_event))
-        .route(&format!("{base}/openapi.json"), get(openapi))
+        .route(
+            &format!("{base}/openapi.json"),
+            get(move || std::future::ready(json_document(document.clone()))),
+        )
         .route("/healthz", get(admin::live))
         .route("/readyz", get(admin::ready))
         .fallback(not_found)
@@ -79,10 +81,11 @@ pub fn public_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn openapi(State(_): State<AppState>) -> Response {
+/// An OpenAPI document as the answer.
+fn json_document(document: bytes::Bytes) -> Response {
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))],
-        OPENAPI,
+        document,
     )
         .into_response()
 }

@@ -81,8 +81,7 @@ pub async fn stream(
 /// its first URL and sends the header when it reconnects. `None` means from now.
 fn resume_point(headers: &HeaderMap, since: Option<&str>) -> Result<Option<Cursor>, ApiError> {
     let sequence = |name: &'static str, text: &str| {
-        text.trim()
-            .parse::<Cursor>()
+        text.parse::<Cursor>()
             .map(Some)
             .map_err(|_| ApiError::InvalidQuery {
                 name,
@@ -92,6 +91,8 @@ fn resume_point(headers: &HeaderMap, since: Option<&str>) -> Result<Option<Curso
                 ),
             })
     };
+    // A `since` that is given must read, even when the header wins over it.
+    let since = since.map_or(Ok(None), |text| sequence("since", text))?;
     match headers.get(LAST_EVENT_ID) {
         // EventSource sends an empty Last-Event-ID when no message had an id.
         Some(value) if !value.as_bytes().iter().all(u8::is_ascii_whitespace) => {
@@ -99,9 +100,9 @@ fn resume_point(headers: &HeaderMap, since: Option<&str>) -> Result<Option<Curso
                 name: "Last-Event-ID",
                 problem: "must be the id of an SSE message, in ASCII".to_owned(),
             })?;
-            sequence("Last-Event-ID", text)
+            sequence("Last-Event-ID", text.trim())
         }
-        _ => since.map_or(Ok(None), |text| sequence("since", text)),
+        _ => Ok(since),
     }
 }
 

@@ -13,6 +13,7 @@ mod helpers;
 mod house;
 mod listener_api;
 mod metrics;
+mod openapi;
 mod outbox_cli;
 mod projection;
 mod replicas;

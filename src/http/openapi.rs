@@ -1,0 +1,128 @@
+//! The OpenAPI documents, one per port: `docs/openapi/public.json` (the Listener API and health)
+//! and `docs/openapi/admin.json` (the admin API, health, metrics). Each is rendered once, when
+//! its router is built, for the running configuration: the public document's paths follow the
+//! listener's base path and its `EventType` enum lists only the event types the parser accepts.
+//!
+//! The documents cannot drift from the code unnoticed: `tests/it/openapi.rs` checks that every
+//! route the routers declare is documented and every documented operation is routed, and CI runs
+//! schemathesis against both ports (`.ci/schemathesis`). This module does no IO.
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::domain::envelope::{EventType, ParseOptions};
+
+/// The public port's document as written, for the default base path.
+pub const PUBLIC: &str = include_str!("../../docs/openapi/public.json");
+
+/// The admin port's document.
+pub const ADMIN: &str = include_str!("../../docs/openapi/admin.json");
+
+/// The base path the public document is written for.
+pub const SPEC_BASE_PATH: &str = "/externalapi/listener/v1";
+
+/// The public port's document for a listener under `base_path` that parses with `parse`.
+pub fn public(base_path: &str, parse: ParseOptions) -> Bytes {
+    // The document is a constant of this crate, checked by the tests: it always reads.
+    let mut document: Value = serde_json::from_str(PUBLIC).unwrap_or(Value::Null);
+    if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) {
+        let renamed: serde_json::Map<String, Value> = std::mem::take(paths)
+            .into_iter()
+            .map(|(path, item)| match path.strip_prefix(SPEC_BASE_PATH) {
+                Some(rest) => (format!("{base_path}{rest}"), item),
+                None => (path, item),
+            })
+            .collect();
+        *paths = renamed;
+    }
+    let accepted: Vec<&str> = EventType::ALL
+        .into_iter()
+        .filter(|kind| kind.is_service_order() || parse.accept_service_inventory)
+        .map(EventType::as_str)
+        .collect();
+    if let Some(event_type) = document.pointer_mut("/components/schemas/EventType") {
+        event_type["enum"] = json!(accepted);
+        event_type["description"] = json!(if parse.accept_service_inventory {
+            "The Listener API's three service-order events, and the service-inventory events \
+             (`accept_service_inventory_events = true`): those are stored and forwarded, not \
+             projected."
+        } else {
+            "The Listener API's three service-order events. The service-inventory events are \
+             refused (400, code 24) unless `accept_service_inventory_events = true`."
+        });
+    }
+    if !parse.accept_service_inventory
+        && let Some(variants) = document
+            .pointer_mut("/components/schemas/Listener/oneOf")
+            .and_then(Value::as_array_mut)
+    {
+        variants.retain(|variant| variant["$ref"] != INVENTORY_VARIANT);
+    }
+    Bytes::from(serde_json::to_vec(&document).unwrap_or_default())
+}
+
+/// The `Listener` variant of the service-inventory events, left out unless they are accepted.
+const INVENTORY_VARIANT: &str = "#/components/schemas/ServiceInventoryNotification";
+
+/// The admin port's document.
+pub fn admin() -> Bytes {
+    Bytes::from_static(ADMIN.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(bytes: &Bytes) -> Value {
+        serde_json::from_slice(bytes).expect("the document is JSON")
+    }
+
+    #[test]
+    fn both_documents_read_and_name_their_port() {
+        let public = read(&public(SPEC_BASE_PATH, ParseOptions::default()));
+        let admin = read(&admin());
+        assert!(public["openapi"].as_str().unwrap_or("").starts_with("3."));
+        assert!(public["paths"]["/api/v1/events"].is_null());
+        assert!(admin["paths"][format!("{SPEC_BASE_PATH}/listener")].is_null());
+        assert!(admin["paths"]["/api/v1/events"].is_object());
+    }
+
+    #[test]
+    fn the_public_paths_follow_the_base_path() {
+        let document = read(&public("/hooks/onap", ParseOptions::default()));
+        assert!(document["paths"]["/hooks/onap/listener"].is_object());
+        assert!(document["paths"]["/hooks/onap/openapi.json"].is_object());
+        assert!(document["paths"][format!("{SPEC_BASE_PATH}/listener")].is_null());
+        assert!(document["paths"]["/healthz"].is_object());
+    }
+
+    #[test]
+    fn the_event_type_enum_follows_the_parser() {
+        let names = |parse| {
+            read(&public(SPEC_BASE_PATH, parse))["components"]["schemas"]["EventType"]["enum"]
+                .as_array()
+                .expect("an enum")
+                .len()
+        };
+        let variants = |parse| {
+            read(&public(SPEC_BASE_PATH, parse))["components"]["schemas"]["Listener"]["oneOf"]
+                .as_array()
+                .expect("variants")
+                .len()
+        };
+        assert_eq!(names(ParseOptions::default()), 3);
+        assert_eq!(variants(ParseOptions::default()), 3);
+        assert_eq!(
+            variants(ParseOptions {
+                accept_service_inventory: true
+            }),
+            4
+        );
+        assert_eq!(
+            names(ParseOptions {
+                accept_service_inventory: true
+            }),
+            6
+        );
+    }
+}
