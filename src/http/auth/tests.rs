@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, header};
+use base64::Engine;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::json;
 
