@@ -187,24 +187,13 @@ impl ConfigFile {
             Some(last_client) if last_client < last => set_positions(client, last_client),
             _ => {
                 set_positions(client, last + 1);
-                let trailing = self
-                    .document
-                    .trailing()
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
+                let trailing = self.trailing();
                 if !trailing.trim().is_empty() {
                     let mut prefix = trailing;
                     if !prefix.ends_with('\n') {
                         prefix.push('\n');
                     }
-                    prefix.push_str(
-                        client
-                            .decor()
-                            .prefix()
-                            .and_then(|raw| raw.as_str())
-                            .unwrap_or_default(),
-                    );
+                    prefix.push_str(prefix_of(client));
                     client.decor_mut().set_prefix(prefix);
                     self.document.set_trailing("");
                 }
@@ -247,12 +236,7 @@ impl ConfigFile {
             .map(|(position, _)| *position)
             .max()
             .unwrap_or(first);
-        let prefix = first_table
-            .decor()
-            .prefix()
-            .and_then(|raw| raw.as_str())
-            .unwrap_or_default();
-        let kept = comments_of_the_preceding_table(prefix);
+        let kept = comments_of_the_preceding_table(prefix_of(first_table));
         if kept.trim().is_empty() {
             return Ok(());
         }
@@ -264,25 +248,24 @@ impl ConfigFile {
             .min();
         match next.and_then(|position| table_at_mut(self.document.as_table_mut(), position)) {
             Some(table) => {
-                let own = table
-                    .decor()
-                    .prefix()
-                    .and_then(|raw| raw.as_str())
-                    .unwrap_or_default()
-                    .to_owned();
+                let own = prefix_of(table).to_owned();
                 table.decor_mut().set_prefix(format!("{kept}{own}"));
             }
             None => {
-                let trailing = self
-                    .document
-                    .trailing()
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
+                let trailing = self.trailing();
                 self.document.set_trailing(format!("{kept}{trailing}"));
             }
         }
         Ok(())
+    }
+
+    /// The text after the last table of the file (its comments).
+    fn trailing(&self) -> String {
+        self.document
+            .trailing()
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// Checks the edited text by loading it as `serve` would, then replaces the file
@@ -319,6 +302,15 @@ impl ConfigFile {
             .with_context(|| format!("cannot replace {}", self.path.display()))?;
         Ok(config)
     }
+}
+
+/// The text above a table's header (its comments and blank lines).
+fn prefix_of(table: &Table) -> &str {
+    table
+        .decor()
+        .prefix()
+        .and_then(|raw| raw.as_str())
+        .unwrap_or_default()
 }
 
 /// The positions of the tables under `table` (not its own).

@@ -7,7 +7,8 @@
 //! its rate, and may send this event type. Each refusal is a [`Denied`] with the spec's code.
 //!
 //! Secrets are compared in constant time and never logged; failures are logged by the handler
-//! with the source address and the code.
+//! with the source address and the code. Identification is in `identify.rs`; this file holds
+//! the gate, its policy checks and the refusals.
 
 pub mod generated;
 mod identify;
