@@ -11,6 +11,8 @@
 //! - `hub`: the seller's Hub API: types, a client, and ONAP's query rules.
 //! - `simulate`: plays the seller: hub server, order model, faults, load generator.
 //! - `outbound`: HTTP clients with TLS trust options and credentials.
+//! - `standard_webhooks`: `whsec_`/`whpk_` keys parsed once; signing and verifying (a leaf).
+//! - `private_file`: owner-only files replaced atomically (a leaf).
 //! - `retention`: the pruning task of `serve`.
 //! - `app`: start-up and shutdown glue that wires the parts together.
 //! - `config`: file, environment and flags parsed into a typed [`config::Config`].
@@ -27,8 +29,10 @@ pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod outbound;
+pub mod private_file;
 pub mod retention;
 pub mod secret;
 pub mod simulate;
+pub mod standard_webhooks;
 pub mod store;
 pub mod telemetry;

@@ -9,10 +9,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use super::Secret;
 use crate::domain::envelope::EventType;
 use crate::domain::routing::{Route, RouteFilter, SinkName};
 use crate::domain::state::State;
+use crate::secret::Secret;
+use crate::standard_webhooks::WebhookSecret;
 
 /// One sink as written in the file.
 #[derive(Debug, Clone, Deserialize)]
@@ -105,7 +106,7 @@ pub enum SinkTarget {
         /// The URL.
         url: Secret,
         /// The `whsec_` secret, when requests are signed.
-        signing_secret: Option<Secret>,
+        signing_secret: Option<WebhookSecret>,
     },
     /// Publish to NATS JetStream and wait for the ack.
     Nats {
@@ -240,15 +241,15 @@ fn check_sink(name: &str, settings: &SinkSettings) -> anyhow::Result<SinkConfig>
             if parsed.is_none() {
                 bail!("url must be an http:// or https:// URL");
             }
-            if let Some(secret) = &settings.signing_secret {
-                let key = crate::http::auth::signature::VerifyingKey::from_str(secret.expose());
-                if !matches!(key, Ok(crate::http::auth::signature::VerifyingKey::Hmac(_))) {
-                    bail!("signing_secret must be a whsec_<base64> secret");
-                }
-            }
+            let signing_secret = settings
+                .signing_secret
+                .as_ref()
+                .map(|secret| secret.expose().parse::<WebhookSecret>())
+                .transpose()
+                .context("signing_secret is not valid")?;
             SinkTarget::Http {
                 url,
-                signing_secret: settings.signing_secret.clone(),
+                signing_secret,
             }
         }
         "nats" => {

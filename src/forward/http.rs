@@ -5,20 +5,19 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 
 use super::{ForwardError, Sent};
 use crate::secret::Secret;
+use crate::standard_webhooks::WebhookSecret;
 use crate::store::Delivery;
 
 /// An HTTP webhook.
 pub struct HttpSink {
     client: reqwest::Client,
     url: Secret,
-    signing_key: Option<ring::hmac::Key>,
+    signing_key: Option<WebhookSecret>,
 }
 
 impl std::fmt::Debug for HttpSink {
@@ -29,24 +28,16 @@ impl std::fmt::Debug for HttpSink {
 
 impl HttpSink {
     /// A sink posting to `url`.
-    pub fn new(url: &Secret, secret: Option<&Secret>, timeout: Duration) -> anyhow::Result<Self> {
-        let signing_key = secret
-            .map(|secret| {
-                let encoded = secret
-                    .expose()
-                    .strip_prefix("whsec_")
-                    .ok_or_else(|| anyhow::anyhow!("signing_secret must start with whsec_"))?;
-                let bytes = STANDARD
-                    .decode(encoded)
-                    .map_err(|_| anyhow::anyhow!("signing_secret is not base64 after whsec_"))?;
-                Ok::<_, anyhow::Error>(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes))
-            })
-            .transpose()?;
+    pub fn new(
+        url: &Secret,
+        signing_key: Option<&WebhookSecret>,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let client = crate::outbound::client(&crate::outbound::TlsOptions::default(), timeout, 32)?;
         Ok(HttpSink {
             client,
             url: url.clone(),
-            signing_key,
+            signing_key: signing_key.cloned(),
         })
     }
 
@@ -62,15 +53,10 @@ impl HttpSink {
             .header("webhook-timestamp", &timestamp)
             .body(delivery.body.clone());
         if let Some(key) = &self.signing_key {
-            let mut content =
-                Vec::with_capacity(id.len() + timestamp.len() + delivery.body.len() + 2);
-            content.extend_from_slice(id.as_bytes());
-            content.push(b'.');
-            content.extend_from_slice(timestamp.as_bytes());
-            content.push(b'.');
-            content.extend_from_slice(&delivery.body);
-            let tag = ring::hmac::sign(key, &content);
-            request = request.header("webhook-signature", format!("v1,{}", STANDARD.encode(tag)));
+            request = request.header(
+                "webhook-signature",
+                key.sign(id, &timestamp, &delivery.body),
+            );
         }
         let response = request.send().await.map_err(|error| {
             // reqwest's message names the URL, which may hold a token: keep only the kind.

@@ -13,8 +13,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use tokio_rustls::TlsAcceptor;
 
-use super::auth::generated::write_private;
 use crate::config::Certificate;
+use crate::private_file::write_private;
 
 /// What the operator should know about the certificate in use.
 #[derive(Debug, Clone)]

@@ -3,7 +3,6 @@
 //! configured and anonymous access is off (`api-key.sha256`), and the admin token, when none is
 //! configured (`admin-token.sha256`). Also the small credential helpers the admin API shares.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use axum::http::{HeaderMap, header};
@@ -11,9 +10,10 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::Secret;
 use crate::config::clients::{Client, Credential, Policy};
 use crate::http::error::ApiError;
+use crate::private_file::write_private;
+use crate::secret::Secret;
 
 /// The name recorded as the sender's client for requests made with the generated key.
 pub const GENERATED_KEY_CLIENT: &str = "default";
@@ -161,20 +161,6 @@ fn generate_secret(prefix: &str) -> anyhow::Result<(Secret, [u8; 32])> {
     );
     let key_hash = hash(key.as_bytes());
     Ok((Secret::new(key), key_hash))
-}
-
-/// Writes a file that only the owner can read.
-pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, header};
+use base64::Engine;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::json;
 
@@ -31,7 +32,7 @@ fn gate(clients: &[(&str, ClientSettings)], security: SecuritySettings) -> Gate 
 fn jwt_client(issuer: &[&str], audience: &[&str]) -> ClientSettings {
     ClientSettings {
         jwt: Some(clients::JwtSettings {
-            hs256_secret: Some(crate::config::Secret::new(SECRET)),
+            hs256_secret: Some(crate::secret::Secret::new(SECRET)),
             issuer: issuer.iter().map(|text| (*text).to_owned()).collect(),
             audience: audience.iter().map(|text| (*text).to_owned()).collect(),
             ..clients::JwtSettings::default()
