@@ -93,7 +93,9 @@ async fn authenticate(
 
 /// Refuses the call unless it carries the admin token.
 pub(super) fn require_admin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let token = bearer_token(headers)?.ok_or(ApiError::MissingCredentials)?;
+    let token = bearer_token(headers)
+        .map_err(|_| ApiError::InvalidCredentials)?
+        .ok_or(ApiError::MissingCredentials)?;
     match &app.admin_token {
         Some(expected) if expected.matches(token) => Ok(()),
         _ => Err(ApiError::InvalidCredentials),

@@ -11,7 +11,6 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::clients::{Client, Credential, Policy};
-use crate::http::error::ApiError;
 use crate::private_file::write_private;
 use crate::secret::Secret;
 
@@ -31,18 +30,19 @@ fn hash(key: &[u8]) -> [u8; 32] {
     Sha256::digest(key).into()
 }
 
-/// The bearer token of `Authorization: Bearer <token>`, if the header has that form.
-pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+/// An `Authorization` header that is not `Bearer <token>`: invalid credentials (401, 41).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotBearer;
+
+/// The bearer token of `Authorization: Bearer <token>`; `None` without the header.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, NotBearer> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let text = value.to_str().map_err(|_| ApiError::InvalidCredentials)?;
-    let (scheme, token) = text
-        .trim()
-        .split_once(' ')
-        .ok_or(ApiError::InvalidCredentials)?;
+    let text = value.to_str().map_err(|_| NotBearer)?;
+    let (scheme, token) = text.trim().split_once(' ').ok_or(NotBearer)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::InvalidCredentials);
+        return Err(NotBearer);
     }
     Ok(Some(token.trim()))
 }
