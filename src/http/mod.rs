@@ -9,6 +9,7 @@ pub mod auth;
 pub mod console;
 pub mod error;
 pub mod listener;
+pub(crate) mod outbox;
 pub mod query;
 pub mod server;
 pub mod stream;

@@ -2,33 +2,37 @@
 //! events, sinks and an overview, with a little JavaScript (`console.js`) that follows the event
 //! stream. Everything it serves is bundled into the binary.
 //!
-//! A login with the admin token starts a session (`session.rs`). The session cookie is also
+//! A login with the admin token (`login.rs`) starts a session (`session.rs`). The session cookie is also
 //! accepted by the admin API's read routes (so that the page's EventSource can follow
 //! `/api/v1/stream`), never by its POST routes: changes made from the console go through the
 //! console's own forms, which carry the session's CSRF token and must come from the same origin.
 //!
 //! The console reads only through the same `Store` methods as the admin API (plus
 //! `search_orders` and `events_per_minute`) and `Metrics`; it never writes except to requeue a
-//! dead letter, as `POST /api/v1/dead-letters/{id}/retry` does.
+//! dead letter, through the same `http::outbox::retry_dead_letter` as
+//! `POST /api/v1/dead-letters/{id}/retry`.
+//!
+//! This module holds the router, the responses every page shares (headers, redirects, the
+//! session check, `same_origin`) and logout; each page is a module of `pages`, and `html.rs`
+//! holds the building blocks they render with.
 
 mod html;
+mod login;
 mod pages;
 pub mod session;
 
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Form, OriginalUri, Path, Query, State};
+use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use self::session::{Session, Sessions};
+use self::session::{CookieSecurity, Session, Sessions};
 use super::AppState;
-use super::error::ApiError;
 use crate::config::ConsoleConfig;
-use crate::store::Requeue;
 
 const CSS: &str = include_str!("console.css");
 const JS: &str = include_str!("console.js");
@@ -41,7 +45,7 @@ pub struct Console {
     /// How long a non-final order may stay unchanged before it is shown as stuck.
     pub stuck_after: Duration,
     /// Whether cookies are marked `Secure` (the admin listener is reached over HTTPS).
-    secure_cookie: bool,
+    cookie_security: CookieSecurity,
     /// The one-time login code of a first start: its SHA-256 and when it expires.
     login_code: std::sync::Mutex<Option<([u8; 32], std::time::Instant)>>,
 }
@@ -52,7 +56,7 @@ impl Console {
         Console {
             sessions: Sessions::new(config.session_ttl),
             stuck_after: config.stuck_after,
-            secure_cookie: admin_url.starts_with("https://"),
+            cookie_security: CookieSecurity::for_url(admin_url),
             login_code: std::sync::Mutex::new(None),
         }
     }
@@ -99,14 +103,9 @@ pub fn router() -> Router<AppState> {
             "/console",
             get(|| async { Redirect::permanent("/console/") }),
         )
-        .route("/console/", get(pages::overview))
-        .route("/console/login", get(login_form).post(login))
+        .route("/console/login", get(login::login_form).post(login::login))
         .route("/console/logout", post(logout))
-        .route("/console/orders", get(pages::orders))
-        .route("/console/orders/{order_id}", get(pages::order))
-        .route("/console/events", get(pages::events))
-        .route("/console/sinks", get(pages::sinks))
-        .route("/console/dead-letters/{id}/retry", post(retry_dead_letter))
+        .merge(pages::routes())
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))
 }
@@ -156,21 +155,6 @@ fn see_other(location: &str) -> Response {
     response
 }
 
-/// Where to go after logging in: a console path, never another site.
-fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(next)
-            if next.starts_with("/console/")
-                && !next.contains("//")
-                && !next.contains('\\')
-                && !next.chars().any(char::is_control) =>
-        {
-            next
-        }
-        _ => "/console/orders",
-    }
-}
-
 /// The request's session, or a redirect to the login page that comes back here.
 // The error is the response a handler returns at once; it is made once per refused request.
 #[allow(clippy::result_large_err)]
@@ -210,104 +194,22 @@ fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
+/// Whether a form that changes something came from this console: from this origin, with the
+/// session's CSRF token.
+fn from_this_console(headers: &HeaderMap, session: &Session, form: &CsrfForm) -> bool {
+    same_origin(headers) && session.csrf_matches(&form.csrf)
+}
+
 fn forbidden(why: &str) -> Response {
     let mut response = (StatusCode::FORBIDDEN, why.to_owned()).into_response();
     secure_headers(&mut response);
     response
 }
 
-#[derive(Debug, Deserialize)]
-struct LoginQuery {
-    next: Option<String>,
-    /// The one-time code of a first start's login link.
-    code: Option<String>,
-}
-
-async fn login_form(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<LoginQuery>,
-) -> Response {
-    let next = safe_next(query.next.as_deref());
-    if let Some(code) = &query.code {
-        if app.console.redeem_login_code(code) {
-            return start_session(&app, "/console/");
-        }
-        tracing::warn!("console: a login link that was used already, or expired, was refused");
-        return html(
-            StatusCode::UNAUTHORIZED,
-            pages::login_page(
-                next,
-                Some(
-                    "This login link was used already or has expired. Log in with the admin token.",
-                ),
-            ),
-        );
-    }
-    if app.console.sessions.find(&headers).is_some() {
-        return see_other(next);
-    }
-    html(StatusCode::OK, pages::login_page(next, None))
-}
-
-#[derive(Deserialize)]
-struct LoginForm {
-    token: String,
-    next: Option<String>,
-}
-
-async fn login(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> Response {
-    let next = safe_next(form.next.as_deref());
-    if !same_origin(&headers) {
-        return forbidden("cross-origin login refused");
-    }
-    let Some(expected) = &app.admin_token else {
-        return html(
-            StatusCode::SERVICE_UNAVAILABLE,
-            pages::login_page(
-                next,
-                Some("No admin token is configured (admin_token), so the console is closed."),
-            ),
-        );
-    };
-    if !expected.matches(form.token.trim()) {
-        tracing::warn!("console: a login with a wrong admin token was refused");
-        return html(
-            StatusCode::UNAUTHORIZED,
-            pages::login_page(next, Some("That is not the admin token.")),
-        );
-    }
-    start_session(&app, next)
-}
-
-/// Starts a session and sends the browser to `next` with its cookie.
-fn start_session(app: &AppState, next: &str) -> Response {
-    match app.console.sessions.start() {
-        Ok(id) => {
-            let mut response = see_other(next);
-            if let Ok(cookie) = HeaderValue::from_str(&session::set_cookie(
-                &id,
-                app.console.sessions.ttl(),
-                app.console.secure_cookie,
-            )) {
-                response.headers_mut().insert(header::SET_COOKIE, cookie);
-            }
-            response
-        }
-        Err(error) => {
-            tracing::error!(error = %crate::telemetry::error_chain(&error), "console: cannot start a session");
-            ApiError::internal(error).into_response()
-        }
-    }
-}
-
 /// A form that only carries the CSRF token.
 #[derive(Deserialize)]
 struct CsrfForm {
+    /// The session's CSRF token.
     csrf: String,
 }
 
@@ -317,55 +219,16 @@ async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if let Some(session) = app.console.sessions.find(&headers) {
-        if !same_origin(&headers) || !session.csrf_matches(&form.csrf) {
+        if !from_this_console(&headers, &session, &form) {
             return forbidden("logout refused: the form did not come from this console");
         }
         app.console.sessions.end(&session);
     }
     let mut response = see_other("/console/login");
-    if let Ok(cookie) = HeaderValue::from_str(&session::clear_cookie(app.console.secure_cookie)) {
+    if let Ok(cookie) = HeaderValue::from_str(&session::clear_cookie(app.console.cookie_security)) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
-}
-
-/// Queues one dead letter again, as `POST /api/v1/dead-letters/{id}/retry` does, then shows
-/// the sinks page again.
-async fn retry_dead_letter(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    OriginalUri(uri): OriginalUri,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, Response> {
-    let session = session_or_login(&app, &headers, &uri)?;
-    if !same_origin(&headers) || !session.csrf_matches(&form.csrf) {
-        return Err(forbidden(
-            "retry refused: the form did not come from this console",
-        ));
-    }
-    let Ok(row) = id.parse::<i64>() else {
-        return Ok(see_other(&format!(
-            "/console/sinks?missing={}",
-            url_query_value(&id)
-        )));
-    };
-    let requeued = app
-        .store
-        .requeue(Requeue {
-            dead_only: true,
-            ids: vec![row],
-            limit: 1,
-            ..Requeue::default()
-        })
-        .await
-        .map_err(|error| ApiError::from(error).into_response())?;
-    Ok(if requeued.count == 0 {
-        see_other(&format!("/console/sinks?missing={row}"))
-    } else {
-        tracing::info!(delivery = row, "console: dead letter queued again");
-        see_other(&format!("/console/sinks?retried={row}"))
-    })
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -397,18 +260,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-
-    #[test]
-    fn only_console_paths_are_followed_after_login() {
-        assert_eq!(
-            safe_next(Some("/console/orders?state=held")),
-            "/console/orders?state=held"
-        );
-        assert_eq!(safe_next(Some("https://evil.example/")), "/console/orders");
-        assert_eq!(safe_next(Some("/console//evil.example")), "/console/orders");
-        assert_eq!(safe_next(Some("/api/v1/events")), "/console/orders");
-        assert_eq!(safe_next(None), "/console/orders");
-    }
 
     #[test]
     fn a_form_from_another_origin_is_refused() {
