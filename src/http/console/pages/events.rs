@@ -11,9 +11,7 @@ use serde::Deserialize;
 use super::{PageResult, Reader, chosen, failed, invalid, ok, pretty, reader};
 use crate::domain::envelope::EventType;
 use crate::http::AppState;
-use crate::http::console::html::{
-    Layout, Live, Nav, esc, order_link, page, path_segment, select_options, time,
-};
+use crate::http::console::html::{Nav, esc, order_link, path_segment, select_options, time};
 use crate::store::{EventFilter, EventRecord};
 
 /// Events shown, with their bodies.
@@ -39,7 +37,8 @@ pub(super) async fn show(
             text.parse::<EventType>()
                 .map_err(|problem| invalid("type", problem))
         })
-        .transpose()?;
+        .transpose()
+        .map_err(failed)?;
     let records = app
         .store
         .events(EventFilter {
@@ -106,17 +105,7 @@ pub(super) fn render_events(
         content.push_str(r#"<tr><td colspan="6">No events yet.</td></tr>"#);
     }
     content.push_str("</tbody></table></div></section>");
-    page(
-        &Layout {
-            title: "Events",
-            nav: Nav::Events,
-            csrf: &reader.csrf,
-            live: Live::Stream {
-                since: reader.since,
-            },
-        },
-        &content,
-    )
+    reader.stream_page("Events", Nav::Events, &content)
 }
 
 #[cfg(test)]
@@ -126,14 +115,6 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::store::Cursor;
-
-    fn reader() -> Reader {
-        Reader {
-            csrf: "csrf-token".to_owned(),
-            since: Cursor { tx: 5, sequence: 9 },
-        }
-    }
 
     fn record(sequence: i64, event_id: &str, order: Option<&str>) -> EventRecord {
         EventRecord {
@@ -157,7 +138,7 @@ mod tests {
             ),
             (record(1, "e-1", None), None),
         ];
-        let page = render_events(&reader(), None, &events);
+        let page = render_events(&Reader::at(7), None, &events);
         assert!(page.contains("The latest 2 events, newest first."));
         assert!(page.contains(r#"<a href="/console/orders/o%2D1">o-1</a>"#));
         assert!(page.contains(r#"href="/api/v1/events/e%202?raw=true""#));
@@ -165,7 +146,7 @@ mod tests {
         assert!(
             page.contains(r#"<details id="raw-1"><summary><code>e-1</code></summary><pre></pre>"#)
         );
-        assert!(page.contains(r#"data-stream-since="5-9""#));
+        assert!(page.contains(r#"data-stream-since="7""#));
     }
 
     #[test]
@@ -174,7 +155,7 @@ mod tests {
             record(1, "<script>", None),
             Some(Bytes::from_static(b"</pre><script>alert(1)</script>")),
         )];
-        let page = render_events(&reader(), None, &events);
+        let page = render_events(&Reader::at(7), None, &events);
         assert!(!page.contains("<script>"));
         assert!(!page.contains("<b>client"));
         assert!(page.contains("&lt;b&gt;client&lt;/b&gt;"));
@@ -183,7 +164,7 @@ mod tests {
 
     #[test]
     fn no_events_says_so_and_the_chosen_type_stays_selected() {
-        let page = render_events(&reader(), Some(EventType::ServiceRemove), &[]);
+        let page = render_events(&Reader::at(7), Some(EventType::ServiceRemove), &[]);
         assert!(page.contains("No events yet."));
         assert!(page.contains("The latest 0 events"));
         assert!(page.contains(&format!(

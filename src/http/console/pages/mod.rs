@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::html::{Layout, Live, Nav, page};
 use super::{html, session_or_login};
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -48,12 +49,11 @@ fn failed(error: impl Into<ApiError>) -> Response {
 }
 
 /// A query parameter that does not read, as the admin API answers it (400/28).
-fn invalid(name: &'static str, problem: impl std::fmt::Display) -> Response {
+fn invalid(name: &'static str, problem: impl std::fmt::Display) -> ApiError {
     ApiError::InvalidQuery {
         name,
         problem: problem.to_string(),
     }
-    .into_response()
 }
 
 /// Who reads a live page: what every page's layout needs of the session and the stream.
@@ -63,6 +63,30 @@ struct Reader {
     pub csrf: String,
     /// The stream's position when the page was read, where its live updates start.
     pub since: Cursor,
+}
+
+impl Reader {
+    /// A page that follows the stream from where this reader read it.
+    fn stream_page(&self, title: &str, nav: Nav, content: &str) -> String {
+        page(
+            &Layout {
+                title,
+                nav,
+                csrf: &self.csrf,
+                live: Live::Stream { since: self.since },
+            },
+            content,
+        )
+    }
+
+    /// A reader with the CSRF token `csrf-token` at stream position `sequence`, for tests.
+    #[cfg(test)]
+    fn at(sequence: i64) -> Reader {
+        Reader {
+            csrf: "csrf-token".to_owned(),
+            since: Cursor { tx: 0, sequence },
+        }
+    }
 }
 
 /// The request's session and the stream's position now, or the redirect to the login page.

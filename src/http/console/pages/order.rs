@@ -122,6 +122,27 @@ pub(super) fn render_order(
     bodies: &BTreeMap<EventId, Received>,
 ) -> String {
     let mut content = String::from(r#"<p><a href="/console/orders">← All orders</a></p>"#);
+    summary(&mut content, order);
+    timelines(&mut content, order);
+    event_list(&mut content, order, bodies);
+    content.push_str("</section>");
+    let title = format!("Service order {}", order.id.as_str());
+    page(
+        &Layout {
+            title: &title,
+            nav: Nav::Orders,
+            csrf: &reader.csrf,
+            live: Live::Order {
+                since: reader.since,
+                order_id: order.id.as_str(),
+            },
+        },
+        &content,
+    )
+}
+
+/// The start of the page's live part: what is known of the order.
+fn summary(content: &mut String, order: &ServiceOrder) {
     let _ = write!(
         content,
         r#"<section id="order-live" data-live aria-label="Order details">
@@ -152,6 +173,10 @@ pub(super) fn render_order(
             )
         },
     );
+}
+
+/// The order's timeline and each item's, each step linked to its event.
+fn timelines(content: &mut String, order: &ServiceOrder) {
     let anchors: BTreeMap<&EventId, usize> = order
         .timeline
         .iter()
@@ -225,6 +250,10 @@ pub(super) fn render_order(
     if order.items.is_empty() {
         content.push_str("<p>No items known.</p>");
     }
+}
+
+/// Every event of the order, with its JSON when it was loaded.
+fn event_list(content: &mut String, order: &ServiceOrder, bodies: &BTreeMap<EventId, Received>) {
     content.push_str(r#"<h2>Events</h2><ol class="events">"#);
     for (index, entry) in order.timeline.iter().enumerate() {
         let anomalous = order
@@ -253,20 +282,7 @@ pub(super) fn render_order(
             body = esc(&body),
         );
     }
-    content.push_str("</ol></section>");
-    let title = format!("Service order {}", order.id.as_str());
-    page(
-        &Layout {
-            title: &title,
-            nav: Nav::Orders,
-            csrf: &reader.csrf,
-            live: Live::Order {
-                since: reader.since,
-                order_id: order.id.as_str(),
-            },
-        },
-        &content,
-    )
+    content.push_str("</ol>");
 }
 
 #[cfg(test)]
@@ -276,14 +292,6 @@ mod tests {
     use super::*;
     use crate::domain::envelope::{EventType, ItemFact, OrderFacts};
     use crate::domain::projection::{TimelineEntry, project};
-    use crate::store::Cursor;
-
-    fn reader() -> Reader {
-        Reader {
-            csrf: "csrf-token".to_owned(),
-            since: Cursor { tx: 0, sequence: 3 },
-        }
-    }
 
     fn entry(
         order: &str,
@@ -341,7 +349,7 @@ mod tests {
     #[test]
     fn an_unexpected_transition_is_flagged_on_its_row_and_its_event() {
         let order = order_with_an_anomaly();
-        let page = render_order(&reader(), &order, &BTreeMap::new());
+        let page = render_order(&Reader::at(3), &order, &BTreeMap::new());
         assert!(page.contains("⚠ unexpected: completed → inProgress"));
         assert!(page.contains(r#"<li id="event-1" data-event-id="e-2" class="anomaly">"#));
         assert!(page.contains(r##"<a href="#event-0">e-1</a>"##));
@@ -364,7 +372,7 @@ mod tests {
                 body: Bytes::from_static(br#"{"note":"</pre><script>alert(1)</script>"}"#),
             },
         )]);
-        let page = render_order(&reader(), &order, &bodies);
+        let page = render_order(&Reader::at(3), &order, &bodies);
         assert!(!page.contains("<script>"));
         assert!(!page.contains("<item>"));
         assert!(page.contains("Item &lt;item&gt;"));
@@ -387,7 +395,7 @@ mod tests {
         );
         entry.facts.state = None;
         let order = project("o-2".parse().unwrap(), vec![entry]).unwrap();
-        let page = render_order(&reader(), &order, &BTreeMap::new());
+        let page = render_order(&Reader::at(3), &order, &BTreeMap::new());
         assert!(page.contains("No items known."));
         assert!(page.contains("No state given yet."));
         assert!(page.contains(r#"<span class="badge state-none" data-state="">unknown</span>"#));

@@ -14,9 +14,9 @@ use super::{PageResult, Reader, chosen, failed, invalid, ok, reader, stuck_befor
 use crate::domain::state::State as OrderState;
 use crate::http::AppState;
 use crate::http::console::html::{
-    Layout, Live, Nav, checked, duration, esc, page, path_segment, select_options, state_badge,
-    time,
+    Nav, checked, duration, esc, path_segment, select_options, state_badge, time,
 };
+use crate::http::error::ApiError;
 use crate::store::{OrderSearch, OrderSummary};
 
 /// Rows shown at most.
@@ -45,7 +45,7 @@ pub(super) struct OrdersFilter {
 }
 
 impl TryFrom<OrdersQuery> for OrdersFilter {
-    type Error = axum::response::Response;
+    type Error = ApiError;
 
     fn try_from(query: OrdersQuery) -> Result<Self, Self::Error> {
         let state = chosen(query.state.as_deref())
@@ -77,7 +77,7 @@ pub(super) async fn show(
     Query(query): Query<OrdersQuery>,
 ) -> PageResult {
     let reader = reader(&app, &headers, &uri).await?;
-    let filter = OrdersFilter::try_from(query)?;
+    let filter = OrdersFilter::try_from(query).map_err(failed)?;
     let now = Utc::now();
     let stuck_after = app.console.stuck_after;
     let orders = app
@@ -185,17 +185,7 @@ pub(super) fn render_orders(reader: &Reader, view: &OrdersView<'_>) -> String {
         content.push_str(r#"<tr><td colspan="7">No order matches.</td></tr>"#);
     }
     content.push_str("</tbody></table></div></section>");
-    page(
-        &Layout {
-            title: "Service orders",
-            nav: Nav::Orders,
-            csrf: &reader.csrf,
-            live: Live::Stream {
-                since: reader.since,
-            },
-        },
-        &content,
-    )
+    reader.stream_page("Service orders", Nav::Orders, &content)
 }
 
 /// An order's anomaly count as a warning, or "none".
@@ -217,14 +207,6 @@ mod tests {
     use chrono::TimeDelta;
 
     use super::*;
-    use crate::store::Cursor;
-
-    fn reader() -> Reader {
-        Reader {
-            csrf: "csrf-token".to_owned(),
-            since: Cursor { tx: 0, sequence: 7 },
-        }
-    }
 
     fn summary(
         id: &str,
@@ -246,7 +228,7 @@ mod tests {
 
     fn render(filter: &OrdersFilter, orders: &[OrderSummary], now: DateTime<Utc>) -> String {
         render_orders(
-            &reader(),
+            &Reader::at(7),
             &OrdersView {
                 filter,
                 orders,
@@ -362,6 +344,9 @@ mod tests {
             ..OrdersQuery::default()
         })
         .unwrap_err();
-        assert_eq!(refused.status(), axum::http::StatusCode::BAD_REQUEST);
+        assert!(
+            matches!(refused, ApiError::InvalidQuery { name: "state", .. }),
+            "{refused:?}"
+        );
     }
 }

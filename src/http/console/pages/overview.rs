@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::{PageResult, Reader, failed, ok, reader, stuck_before};
 use crate::domain::envelope::EventType;
 use crate::http::AppState;
-use crate::http::console::html::{Layout, Live, Nav, page};
+use crate::http::console::html::Nav;
 use crate::http::outbox::{self, SinkOverview};
 use crate::metrics::Snapshot;
 use crate::store::{MinuteCount, OrderSearch};
@@ -177,17 +177,7 @@ pub(super) fn render_overview(reader: &Reader, view: &OverviewView<'_>) -> Strin
             Marks::ErrorStatuses,
         ),
     );
-    page(
-        &Layout {
-            title: "Overview",
-            nav: Nav::Overview,
-            csrf: &reader.csrf,
-            live: Live::Stream {
-                since: reader.since,
-            },
-        },
-        &content,
-    )
+    reader.stream_page("Overview", Nav::Overview, &content)
 }
 
 /// The chart's colour and short name for each event type.
@@ -307,14 +297,7 @@ fn chart(now: DateTime<Utc>, counts: &[MinuteCount]) -> String {
 mod tests {
     use super::*;
     use crate::http::outbox::SinkOverview;
-    use crate::store::{Cursor, SinkStatus};
-
-    fn reader() -> Reader {
-        Reader {
-            csrf: "csrf-token".to_owned(),
-            since: Cursor { tx: 0, sequence: 1 },
-        }
-    }
+    use crate::store::SinkStatus;
 
     fn sink(name: &str, pending: u64, dead: u64) -> SinkOverview {
         SinkOverview {
@@ -338,7 +321,7 @@ mod tests {
         stuck: usize,
     ) -> String {
         render_overview(
-            &reader(),
+            &Reader::at(7),
             &OverviewView {
                 now: Utc::now(),
                 counts,
