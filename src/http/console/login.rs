@@ -1,6 +1,6 @@
-//! The console's way in: the login page, a login with the admin token or a first start's
-//! one-time link, which starts a session (`session.rs`) and sends the browser back where it was
-//! going, on this console only.
+//! The console's way in and out: the login page, a login with the admin token or a first
+//! start's one-time link, which starts a session (`session.rs`) and sends the browser back where
+//! it was going, on this console only; and logout.
 //!
 //! It never renders a page behind the login and never reads the store.
 
@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::html::esc;
-use super::{forbidden, html, same_origin, see_other, session};
+use super::respond::{CsrfForm, forbidden, from_this_console, html, same_origin, see_other};
+use super::session;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 
@@ -118,6 +119,26 @@ fn start_session(app: &AppState, next: &str) -> Response {
             ApiError::internal(error).into_response()
         }
     }
+}
+
+/// `POST /console/logout`: ends the session, when the form came from this console, and clears
+/// its cookie.
+pub(super) async fn logout(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(session) = app.console.sessions.find(&headers) {
+        if !from_this_console(&headers, &session, &form) {
+            return forbidden("logout refused: the form did not come from this console");
+        }
+        app.console.sessions.end(&session);
+    }
+    let mut response = see_other("/console/login");
+    if let Ok(cookie) = HeaderValue::from_str(&session::clear_cookie(app.console.cookie_security)) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 /// The login page, with why the last attempt failed.

@@ -2,8 +2,8 @@
 //! events, sinks and an overview, with a little JavaScript (`console.js`) that follows the event
 //! stream. Everything it serves is bundled into the binary.
 //!
-//! A login with the admin token (`login.rs`) starts a session (`session.rs`). The session cookie is also
-//! accepted by the admin API's read routes (so that the page's EventSource can follow
+//! A login with the admin token (`login.rs`) starts a session (`session.rs`). The session cookie
+//! is also accepted by the admin API's read routes (so that the page's EventSource can follow
 //! `/api/v1/stream`), never by its POST routes: changes made from the console go through the
 //! console's own forms, which carry the session's CSRF token and must come from the same origin.
 //!
@@ -12,25 +12,24 @@
 //! dead letter, through the same `http::outbox::retry_dead_letter` as
 //! `POST /api/v1/dead-letters/{id}/retry`.
 //!
-//! This module holds the router, the responses every page shares (headers, redirects, the
-//! session check, `same_origin`) and logout; each page is a module of `pages`, and `html.rs`
-//! holds the building blocks they render with.
+//! This module holds `Console`, the router and the bundled assets. `login.rs` lets people in
+//! and out, each page is a module of `pages`, `respond.rs` holds the responses and checks they
+//! all share, and `html.rs` the building blocks they render with.
 
 mod html;
 mod login;
 mod pages;
+mod respond;
 pub mod session;
 
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Form, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 
-use self::session::{CookieSecurity, Session, Sessions};
+use self::session::{CookieSecurity, Sessions};
 use super::AppState;
 use crate::config::ConsoleConfig;
 
@@ -104,131 +103,10 @@ pub fn router() -> Router<AppState> {
             get(|| async { Redirect::permanent("/console/") }),
         )
         .route("/console/login", get(login::login_form).post(login::login))
-        .route("/console/logout", post(logout))
+        .route("/console/logout", post(login::logout))
         .merge(pages::routes())
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))
-}
-
-/// The headers of every console page: no caching, no framing, scripts and styles from here
-/// only.
-fn secure_headers(response: &mut Response) {
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-}
-
-/// An HTML page with the console's headers.
-fn html(status: StatusCode, body: String) -> Response {
-    let mut response = (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        )],
-        body,
-    )
-        .into_response();
-    secure_headers(&mut response);
-    response
-}
-
-/// A 303 to `location` (after a form, the browser GETs it).
-fn see_other(location: &str) -> Response {
-    let mut response = Redirect::to(location).into_response();
-    secure_headers(&mut response);
-    response
-}
-
-/// The request's session, or a redirect to the login page that comes back here.
-// The error is the response a handler returns at once; it is made once per refused request.
-#[allow(clippy::result_large_err)]
-fn session_or_login(app: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Session, Response> {
-    app.console.sessions.find(headers).ok_or_else(|| {
-        let back = uri
-            .path_and_query()
-            .map_or("/console/orders", |path| path.as_str());
-        let next: String = url_query_value(back);
-        see_other(&format!("/console/login?next={next}"))
-    })
-}
-
-fn url_query_value(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-/// Whether a form POST comes from this origin: its `Origin` (or, without one, its `Referer`)
-/// names the host the request was sent to. A request that names neither is let through: the
-/// CSRF token and the `SameSite=Strict` cookie still guard it.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok());
-    let claimed = headers
-        .get(header::ORIGIN)
-        .or_else(|| headers.get(header::REFERER))
-        .map(|value| value.to_str().unwrap_or("null"));
-    match claimed {
-        None => true,
-        Some(url) => {
-            let authority = url
-                .split_once("://")
-                .map(|(_, rest)| rest.split('/').next().unwrap_or_default());
-            matches!((authority, host), (Some(authority), Some(host)) if authority.eq_ignore_ascii_case(host))
-        }
-    }
-}
-
-/// Whether a form that changes something came from this console: from this origin, with the
-/// session's CSRF token.
-fn from_this_console(headers: &HeaderMap, session: &Session, form: &CsrfForm) -> bool {
-    same_origin(headers) && session.csrf_matches(&form.csrf)
-}
-
-fn forbidden(why: &str) -> Response {
-    let mut response = (StatusCode::FORBIDDEN, why.to_owned()).into_response();
-    secure_headers(&mut response);
-    response
-}
-
-/// A form that only carries the CSRF token.
-#[derive(Deserialize)]
-struct CsrfForm {
-    /// The session's CSRF token.
-    csrf: String,
-}
-
-async fn logout(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if let Some(session) = app.console.sessions.find(&headers) {
-        if !from_this_console(&headers, &session, &form) {
-            return forbidden("logout refused: the form did not come from this console");
-        }
-        app.console.sessions.end(&session);
-    }
-    let mut response = see_other("/console/login");
-    if let Ok(cookie) = HeaderValue::from_str(&session::clear_cookie(app.console.cookie_security)) {
-        response.headers_mut().insert(header::SET_COOKIE, cookie);
-    }
-    response
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -253,39 +131,4 @@ async fn css() -> Response {
 
 async fn js() -> Response {
     asset("text/javascript; charset=utf-8", JS)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    #[test]
-    fn a_form_from_another_origin_is_refused() {
-        let headers = |pairs: &[(header::HeaderName, &str)]| {
-            let mut map = HeaderMap::new();
-            for (name, value) in pairs {
-                map.insert(name.clone(), HeaderValue::from_str(value).unwrap());
-            }
-            map
-        };
-        assert!(same_origin(&headers(&[
-            (header::HOST, "127.0.0.1:9090"),
-            (header::ORIGIN, "http://127.0.0.1:9090"),
-        ])));
-        assert!(!same_origin(&headers(&[
-            (header::HOST, "127.0.0.1:9090"),
-            (header::ORIGIN, "http://evil.example"),
-        ])));
-        assert!(!same_origin(&headers(&[
-            (header::HOST, "127.0.0.1:9090"),
-            (header::ORIGIN, "null"),
-        ])));
-        assert!(same_origin(&headers(&[
-            (header::HOST, "127.0.0.1:9090"),
-            (header::REFERER, "http://127.0.0.1:9090/console/sinks"),
-        ])));
-        assert!(same_origin(&headers(&[(header::HOST, "127.0.0.1:9090")])));
-    }
 }

@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::html::{Layout, Live, Nav, page};
-use super::{html, session_or_login};
+use super::respond::{html, session_or_login};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::store::Cursor;

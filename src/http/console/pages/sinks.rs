@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::{PageResult, failed, ok};
 use crate::http::AppState;
 use crate::http::console::html::{Layout, Live, Nav, esc, order_link, page, time};
-use crate::http::console::{
+use crate::http::console::respond::{
     CsrfForm, forbidden, from_this_console, see_other, session_or_login, url_query_value,
 };
 use crate::http::outbox::{self, Retry, SinkOverview};
