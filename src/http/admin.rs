@@ -14,13 +14,14 @@ use serde::Deserialize;
 
 use super::auth::generated::bearer_token;
 use super::error::{ApiError, JSON_UTF8};
+use super::outbox::{self, Retry, SinkOverview};
 use super::query::ApiQuery;
 use super::{AppState, method_not_allowed, not_found};
 use crate::domain::envelope::{EventDate, EventId, EventType, OrderId};
 use crate::domain::routing::SinkName;
 use crate::domain::state::State as OrderState;
 use crate::metrics::OutboxGauges;
-use crate::store::{EventFilter, OrderFilter, Requeue, SinkStatus, TimeField};
+use crate::store::{EventFilter, OrderFilter, TimeField};
 
 /// Items a list answers with when `limit` is not given, and at most.
 const DEFAULT_LIMIT: usize = 100;
@@ -356,8 +357,9 @@ async fn deliveries_of(app: &AppState, id: &EventId) -> Result<serde_json::Value
     serde_json::to_value(&deliveries).map_err(ApiError::internal)
 }
 
-/// A sink's status as the API shows it: the disabled mark as an object, not a pair.
-fn sink_json(status: &SinkStatus) -> serde_json::Value {
+/// A sink as the API shows it: the disabled mark as an object, not a pair.
+fn sink_json(sink: &SinkOverview) -> serde_json::Value {
+    let status = &sink.status;
     serde_json::json!({
         "name": status.name,
         "pending": status.pending,
@@ -368,33 +370,16 @@ fn sink_json(status: &SinkStatus) -> serde_json::Value {
         "disabled": status.disabled.as_ref().map(|(at, reason)| {
             serde_json::json!({ "at": at, "reason": reason })
         }),
+        "configured": sink.configured,
     })
 }
 
 /// Every configured sink, and every sink that has an outbox or is disabled.
 async fn sinks(State(app): State<AppState>) -> Result<Response, ApiError> {
-    let mut statuses = app.store.sink_statuses().await?;
-    for name in app.sinks.iter() {
-        if !statuses.iter().any(|status| &status.name == name) {
-            statuses.push(SinkStatus {
-                name: name.clone(),
-                pending: 0,
-                delivered: 0,
-                dead: 0,
-                failing: 0,
-                oldest_pending_at: None,
-                disabled: None,
-            });
-        }
-    }
-    statuses.sort_by(|a, b| a.name.cmp(&b.name));
-    let items: Vec<serde_json::Value> = statuses
+    let items: Vec<serde_json::Value> = outbox::sink_overview(&app)
+        .await?
         .iter()
-        .map(|status| {
-            let mut item = sink_json(status);
-            item["configured"] = app.sinks.contains(&status.name).into();
-            item
-        })
+        .map(sink_json)
         .collect();
     Ok(json(
         StatusCode::OK,
@@ -462,18 +447,9 @@ async fn retry_dead_letter(
 ) -> Result<Response, ApiError> {
     let missing = || ApiError::NotFound(format!("/api/v1/dead-letters/{id}"));
     let row: i64 = id.parse().map_err(|_| missing())?;
-    let requeued = app
-        .store
-        .requeue(Requeue {
-            dead_only: true,
-            ids: vec![row],
-            limit: 1,
-            ..Requeue::default()
-        })
-        .await?;
-    if requeued.count == 0 {
+    if outbox::retry_dead_letter(&app.store, row).await? == Retry::NotADeadLetter {
         return Err(missing());
     }
-    let body = serde_json::json!({ "requeued": requeued.count });
+    let body = serde_json::json!({ "requeued": 1 });
     Ok(json(StatusCode::ACCEPTED, to_body(&body)?))
 }

@@ -10,6 +10,7 @@ pub mod console;
 pub mod error;
 pub mod listener;
 pub mod openapi;
+pub(crate) mod outbox;
 pub mod query;
 pub mod server;
 pub mod stream;

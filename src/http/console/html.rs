@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::envelope::OrderId;
 use crate::domain::state::State;
 
 /// Text escaped for HTML content and for attribute values in double or single quotes.
@@ -139,6 +140,48 @@ pub fn page(layout: &Layout<'_>, content: &str) -> String {
     )
 }
 
+/// The `<option>`s of a filter's `<select>`: "any" first (the empty value), then each of
+/// `choices`, with `selected` marked.
+pub fn select_options<'a>(
+    any: &str,
+    choices: impl IntoIterator<Item = &'a str>,
+    selected: Option<&str>,
+) -> String {
+    let mut options = format!(r#"<option value="">{}</option>"#, esc(any));
+    for choice in choices {
+        let marked = if Some(choice) == selected {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(
+            options,
+            r#"<option value="{0}"{marked}>{0}</option>"#,
+            esc(choice)
+        );
+    }
+    options
+}
+
+/// A checkbox's `checked` attribute when `on`.
+pub fn checked(on: bool) -> &'static str {
+    if on { " checked" } else { "" }
+}
+
+/// A link to an order's page, or a dash for an event without an order.
+pub fn order_link(order: Option<&OrderId>) -> String {
+    order.map_or_else(
+        || "—".to_owned(),
+        |order| {
+            format!(
+                r#"<a href="/console/orders/{}">{}</a>"#,
+                esc(&path_segment(order.as_str())),
+                esc(order.as_str())
+            )
+        },
+    )
+}
+
 /// A state as a badge: its name in text, and a class for its colour.
 pub fn state_badge(state: Option<State>) -> String {
     match state {
@@ -190,6 +233,8 @@ pub fn duration(span: chrono::TimeDelta) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -214,5 +259,24 @@ mod tests {
     #[test]
     fn path_segments_are_percent_encoded() {
         assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
+    }
+
+    #[test]
+    fn a_select_marks_the_chosen_option_and_offers_any_first() {
+        assert_eq!(
+            select_options("any state", ["held", "failed"], Some("failed")),
+            r#"<option value="">any state</option><option value="held">held</option><option value="failed" selected>failed</option>"#
+        );
+        assert!(!select_options("any", ["held"], None).contains("selected"));
+    }
+
+    #[test]
+    fn an_order_link_encodes_its_path_and_escapes_its_text() {
+        let order: OrderId = "a/b<c>".parse().unwrap();
+        assert_eq!(
+            order_link(Some(&order)),
+            r#"<a href="/console/orders/a%2Fb%3Cc%3E">a/b&lt;c&gt;</a>"#
+        );
+        assert_eq!(order_link(None), "—");
     }
 }

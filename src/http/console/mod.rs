@@ -2,33 +2,36 @@
 //! events, sinks and an overview, with a little JavaScript (`console.js`) that follows the event
 //! stream. Everything it serves is bundled into the binary.
 //!
-//! A login with the admin token starts a session (`session.rs`). The session cookie is also
-//! accepted by the admin API's read routes (so that the page's EventSource can follow
+//! A login with the admin token (`login.rs`) starts a session (`session.rs`). The session cookie
+//! is also accepted by the admin API's read routes (so that the page's EventSource can follow
 //! `/api/v1/stream`), never by its POST routes: changes made from the console go through the
 //! console's own forms, which carry the session's CSRF token and must come from the same origin.
 //!
 //! The console reads only through the same `Store` methods as the admin API (plus
 //! `search_orders` and `events_per_minute`) and `Metrics`; it never writes except to requeue a
-//! dead letter, as `POST /api/v1/dead-letters/{id}/retry` does.
+//! dead letter, through the same `http::outbox::retry_dead_letter` as
+//! `POST /api/v1/dead-letters/{id}/retry`.
+//!
+//! This module holds `Console`, the router and the bundled assets. `login.rs` lets people in
+//! and out, each page is a module of `pages`, `respond.rs` holds the responses and checks they
+//! all share, and `html.rs` the building blocks they render with.
 
 mod html;
+mod login;
 mod pages;
+mod respond;
 pub mod session;
 
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Form, OriginalUri, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 
-use self::session::{Session, Sessions};
+use self::session::{CookieSecurity, Sessions};
 use super::AppState;
-use super::error::ApiError;
 use crate::config::ConsoleConfig;
-use crate::store::Requeue;
 
 const CSS: &str = include_str!("console.css");
 const JS: &str = include_str!("console.js");
@@ -41,7 +44,7 @@ pub struct Console {
     /// How long a non-final order may stay unchanged before it is shown as stuck.
     pub stuck_after: Duration,
     /// Whether cookies are marked `Secure` (the admin listener is reached over HTTPS).
-    secure_cookie: bool,
+    cookie_security: CookieSecurity,
     /// The one-time login code of a first start: its SHA-256 and when it expires.
     login_code: std::sync::Mutex<Option<([u8; 32], std::time::Instant)>>,
 }
@@ -52,7 +55,7 @@ impl Console {
         Console {
             sessions: Sessions::new(config.session_ttl),
             stuck_after: config.stuck_after,
-            secure_cookie: admin_url.starts_with("https://"),
+            cookie_security: CookieSecurity::for_url(admin_url),
             login_code: std::sync::Mutex::new(None),
         }
     }
@@ -99,273 +102,11 @@ pub fn router() -> Router<AppState> {
             "/console",
             get(|| async { Redirect::permanent("/console/") }),
         )
-        .route("/console/", get(pages::overview))
-        .route("/console/login", get(login_form).post(login))
-        .route("/console/logout", post(logout))
-        .route("/console/orders", get(pages::orders))
-        .route("/console/orders/{order_id}", get(pages::order))
-        .route("/console/events", get(pages::events))
-        .route("/console/sinks", get(pages::sinks))
-        .route("/console/dead-letters/{id}/retry", post(retry_dead_letter))
+        .route("/console/login", get(login::login_form).post(login::login))
+        .route("/console/logout", post(login::logout))
+        .merge(pages::routes())
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))
-}
-
-/// The headers of every console page: no caching, no framing, scripts and styles from here
-/// only.
-fn secure_headers(response: &mut Response) {
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-}
-
-/// An HTML page with the console's headers.
-fn html(status: StatusCode, body: String) -> Response {
-    let mut response = (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        )],
-        body,
-    )
-        .into_response();
-    secure_headers(&mut response);
-    response
-}
-
-/// A 303 to `location` (after a form, the browser GETs it).
-fn see_other(location: &str) -> Response {
-    let mut response = Redirect::to(location).into_response();
-    secure_headers(&mut response);
-    response
-}
-
-/// Where to go after logging in: a console path, never another site.
-fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(next)
-            if next.starts_with("/console/")
-                && !next.contains("//")
-                && !next.contains('\\')
-                && !next.chars().any(char::is_control) =>
-        {
-            next
-        }
-        _ => "/console/orders",
-    }
-}
-
-/// The request's session, or a redirect to the login page that comes back here.
-// The error is the response a handler returns at once; it is made once per refused request.
-#[allow(clippy::result_large_err)]
-fn session_or_login(app: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Session, Response> {
-    app.console.sessions.find(headers).ok_or_else(|| {
-        let back = uri
-            .path_and_query()
-            .map_or("/console/orders", |path| path.as_str());
-        let next: String = url_query_value(back);
-        see_other(&format!("/console/login?next={next}"))
-    })
-}
-
-fn url_query_value(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-/// Whether a form POST comes from this origin: its `Origin` (or, without one, its `Referer`)
-/// names the host the request was sent to. A request that names neither is let through: the
-/// CSRF token and the `SameSite=Strict` cookie still guard it.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok());
-    let claimed = headers
-        .get(header::ORIGIN)
-        .or_else(|| headers.get(header::REFERER))
-        .map(|value| value.to_str().unwrap_or("null"));
-    match claimed {
-        None => true,
-        Some(url) => {
-            let authority = url
-                .split_once("://")
-                .map(|(_, rest)| rest.split('/').next().unwrap_or_default());
-            matches!((authority, host), (Some(authority), Some(host)) if authority.eq_ignore_ascii_case(host))
-        }
-    }
-}
-
-fn forbidden(why: &str) -> Response {
-    let mut response = (StatusCode::FORBIDDEN, why.to_owned()).into_response();
-    secure_headers(&mut response);
-    response
-}
-
-#[derive(Debug, Deserialize)]
-struct LoginQuery {
-    next: Option<String>,
-    /// The one-time code of a first start's login link.
-    code: Option<String>,
-}
-
-async fn login_form(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<LoginQuery>,
-) -> Response {
-    let next = safe_next(query.next.as_deref());
-    if let Some(code) = &query.code {
-        if app.console.redeem_login_code(code) {
-            return start_session(&app, "/console/");
-        }
-        tracing::warn!("console: a login link that was used already, or expired, was refused");
-        return html(
-            StatusCode::UNAUTHORIZED,
-            pages::login_page(
-                next,
-                Some(
-                    "This login link was used already or has expired. Log in with the admin token.",
-                ),
-            ),
-        );
-    }
-    if app.console.sessions.find(&headers).is_some() {
-        return see_other(next);
-    }
-    html(StatusCode::OK, pages::login_page(next, None))
-}
-
-#[derive(Deserialize)]
-struct LoginForm {
-    token: String,
-    next: Option<String>,
-}
-
-async fn login(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> Response {
-    let next = safe_next(form.next.as_deref());
-    if !same_origin(&headers) {
-        return forbidden("cross-origin login refused");
-    }
-    let Some(expected) = &app.admin_token else {
-        return html(
-            StatusCode::SERVICE_UNAVAILABLE,
-            pages::login_page(
-                next,
-                Some("No admin token is configured (admin_token), so the console is closed."),
-            ),
-        );
-    };
-    if !expected.matches(form.token.trim()) {
-        tracing::warn!("console: a login with a wrong admin token was refused");
-        return html(
-            StatusCode::UNAUTHORIZED,
-            pages::login_page(next, Some("That is not the admin token.")),
-        );
-    }
-    start_session(&app, next)
-}
-
-/// Starts a session and sends the browser to `next` with its cookie.
-fn start_session(app: &AppState, next: &str) -> Response {
-    match app.console.sessions.start() {
-        Ok(id) => {
-            let mut response = see_other(next);
-            if let Ok(cookie) = HeaderValue::from_str(&session::set_cookie(
-                &id,
-                app.console.sessions.ttl(),
-                app.console.secure_cookie,
-            )) {
-                response.headers_mut().insert(header::SET_COOKIE, cookie);
-            }
-            response
-        }
-        Err(error) => {
-            tracing::error!(error = %crate::telemetry::error_chain(&error), "console: cannot start a session");
-            ApiError::internal(error).into_response()
-        }
-    }
-}
-
-/// A form that only carries the CSRF token.
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
-
-async fn logout(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if let Some(session) = app.console.sessions.find(&headers) {
-        if !same_origin(&headers) || !session.csrf_matches(&form.csrf) {
-            return forbidden("logout refused: the form did not come from this console");
-        }
-        app.console.sessions.end(&session);
-    }
-    let mut response = see_other("/console/login");
-    if let Ok(cookie) = HeaderValue::from_str(&session::clear_cookie(app.console.secure_cookie)) {
-        response.headers_mut().insert(header::SET_COOKIE, cookie);
-    }
-    response
-}
-
-/// Queues one dead letter again, as `POST /api/v1/dead-letters/{id}/retry` does, then shows
-/// the sinks page again.
-async fn retry_dead_letter(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    OriginalUri(uri): OriginalUri,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, Response> {
-    let session = session_or_login(&app, &headers, &uri)?;
-    if !same_origin(&headers) || !session.csrf_matches(&form.csrf) {
-        return Err(forbidden(
-            "retry refused: the form did not come from this console",
-        ));
-    }
-    let Ok(row) = id.parse::<i64>() else {
-        return Ok(see_other(&format!(
-            "/console/sinks?missing={}",
-            url_query_value(&id)
-        )));
-    };
-    let requeued = app
-        .store
-        .requeue(Requeue {
-            dead_only: true,
-            ids: vec![row],
-            limit: 1,
-            ..Requeue::default()
-        })
-        .await
-        .map_err(|error| ApiError::from(error).into_response())?;
-    Ok(if requeued.count == 0 {
-        see_other(&format!("/console/sinks?missing={row}"))
-    } else {
-        tracing::info!(delivery = row, "console: dead letter queued again");
-        see_other(&format!("/console/sinks?retried={row}"))
-    })
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -390,51 +131,4 @@ async fn css() -> Response {
 
 async fn js() -> Response {
     asset("text/javascript; charset=utf-8", JS)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    #[test]
-    fn only_console_paths_are_followed_after_login() {
-        assert_eq!(
-            safe_next(Some("/console/orders?state=held")),
-            "/console/orders?state=held"
-        );
-        assert_eq!(safe_next(Some("https://evil.example/")), "/console/orders");
-        assert_eq!(safe_next(Some("/console//evil.example")), "/console/orders");
-        assert_eq!(safe_next(Some("/api/v1/events")), "/console/orders");
-        assert_eq!(safe_next(None), "/console/orders");
-    }
-
-    #[test]
-    fn a_form_from_another_origin_is_refused() {
-        let headers = |pairs: &[(header::HeaderName, &str)]| {
-            let mut map = HeaderMap::new();
-            for (name, value) in pairs {
-                map.insert(name.clone(), HeaderValue::from_str(value).unwrap());
-            }
-            map
-        };
-        assert!(same_origin(&headers(&[
-            (header::HOST, "127.0.0.1:9090"),
-            (header::ORIGIN, "http://127.0.0.1:9090"),
-        ])));
-        assert!(!same_origin(&headers(&[
-            (header::HOST, "127.0.0.1:9090"),
-            (header::ORIGIN, "http://evil.example"),
-        ])));
-        assert!(!same_origin(&headers(&[
-            (header::HOST, "127.0.0.1:9090"),
-            (header::ORIGIN, "null"),
-        ])));
-        assert!(same_origin(&headers(&[
-            (header::HOST, "127.0.0.1:9090"),
-            (header::REFERER, "http://127.0.0.1:9090/console/sinks"),
-        ])));
-        assert!(same_origin(&headers(&[(header::HOST, "127.0.0.1:9090")])));
-    }
 }

@@ -151,21 +151,49 @@ fn cookie(headers: &HeaderMap) -> Option<&str> {
         .filter(|value| !value.is_empty())
 }
 
-/// The `Set-Cookie` value that names session `id`; `Secure` when the admin listener is reached
-/// over HTTPS.
-pub fn set_cookie(id: &str, ttl: Duration, secure: bool) -> String {
+/// Whether the session cookie is marked `Secure`, which follows from how browsers reach the
+/// admin listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieSecurity {
+    /// Marked `Secure`: the admin listener is reached over HTTPS.
+    Secure,
+    /// Not marked: the admin listener is reached over plain HTTP, where a `Secure` cookie would
+    /// never come back.
+    Plain,
+}
+
+impl CookieSecurity {
+    /// The cookie's security for an admin listener that browsers reach at `admin_url`.
+    pub fn for_url(admin_url: &str) -> Self {
+        if admin_url.starts_with("https://") {
+            CookieSecurity::Secure
+        } else {
+            CookieSecurity::Plain
+        }
+    }
+
+    fn attribute(self) -> &'static str {
+        match self {
+            CookieSecurity::Secure => "; Secure",
+            CookieSecurity::Plain => "",
+        }
+    }
+}
+
+/// The `Set-Cookie` value that names session `id`.
+pub fn set_cookie(id: &str, ttl: Duration, security: CookieSecurity) -> String {
     format!(
         "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
         ttl.as_secs(),
-        if secure { "; Secure" } else { "" }
+        security.attribute()
     )
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
-pub fn clear_cookie(secure: bool) -> String {
+pub fn clear_cookie(security: CookieSecurity) -> String {
     format!(
         "{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
-        if secure { "; Secure" } else { "" }
+        security.attribute()
     )
 }
 
@@ -215,12 +243,30 @@ mod tests {
 
     #[test]
     fn the_cookie_is_http_only_strict_and_scoped_to_the_whole_listener() {
-        let cookie = set_cookie("abc", Duration::from_secs(3600), false);
+        let cookie = set_cookie("abc", Duration::from_secs(3600), CookieSecurity::Plain);
         assert_eq!(
             cookie,
             format!("{COOKIE}=abc; HttpOnly; SameSite=Strict; Path=/; Max-Age=3600")
         );
-        assert!(set_cookie("abc", Duration::from_secs(1), true).ends_with("; Secure"));
-        assert!(clear_cookie(false).contains("Max-Age=0"));
+        assert!(
+            set_cookie("abc", Duration::from_secs(1), CookieSecurity::Secure).ends_with("; Secure")
+        );
+        assert_eq!(
+            clear_cookie(CookieSecurity::Plain),
+            format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+        );
+        assert!(clear_cookie(CookieSecurity::Secure).ends_with("Max-Age=0; Secure"));
+    }
+
+    #[test]
+    fn the_cookie_is_secure_only_behind_https() {
+        assert_eq!(
+            CookieSecurity::for_url("https://admin.example:9090"),
+            CookieSecurity::Secure
+        );
+        assert_eq!(
+            CookieSecurity::for_url("http://127.0.0.1:9090"),
+            CookieSecurity::Plain
+        );
     }
 }
