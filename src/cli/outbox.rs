@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::config::sinks::{SinkConfig, SinkTarget};
 use crate::domain::envelope::{EventId, OrderId};
 use crate::domain::routing::SinkName;
-use crate::store::{EventFilter, Requeue, SinkStatus, Store, StoreError};
+use crate::store::{EventFilter, Requeue, RequeueScope, SinkStatus, Store, StoreError};
 
 /// Events looked at, or dead letters queued, in one store call: small enough that the serving
 /// process's own writes never wait long behind one.
@@ -248,7 +248,7 @@ async fn replay_batches(
         let requeued = store
             .requeue(Requeue {
                 sink: Some(sink.name.as_str().to_owned()),
-                dead_only: false,
+                scope: RequeueScope::Replay,
                 since: args.since,
                 order_id: args.order.clone(),
                 event_id: args.event.clone(),
@@ -393,7 +393,7 @@ async fn retry_batches(store: &Store, sink: Option<String>, ids: &[i64]) -> anyh
         let requeued = store
             .requeue(Requeue {
                 sink: sink.clone(),
-                dead_only: true,
+                scope: RequeueScope::DeadLetters,
                 ids: ids.to_vec(),
                 limit: BATCH,
                 ..Requeue::default()

@@ -136,7 +136,7 @@ mod tests {
             event_type: crate::domain::envelope::EventType::ServiceOrderStateChange,
             event_date: chrono::Utc::now().into(),
             order_id: Some("SO 1.2>".parse().unwrap()),
-            state: "pending".into(),
+            state: crate::store::DeliveryState::Pending,
             attempts: 0,
             created_at: chrono::Utc::now(),
             next_attempt_at: chrono::Utc::now(),

@@ -260,7 +260,7 @@ mod tests {
             event_type: crate::domain::envelope::EventType::ServiceOrderCreation,
             event_date: now.into(),
             order_id: None,
-            state: "pending".into(),
+            state: crate::store::DeliveryState::Pending,
             attempts,
             created_at: now - chrono::Duration::seconds(queued_seconds_ago),
             next_attempt_at: now,

@@ -7,7 +7,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::store::{Requeue, SinkStatus, Store};
+use crate::store::{Requeue, RequeueScope, SinkStatus, Store};
 
 /// One sink as an operator sees it: its outbox, and whether the configuration names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +64,7 @@ pub enum Retry {
 pub async fn retry_dead_letter(store: &Store, delivery: i64) -> Result<Retry, ApiError> {
     let requeued = store
         .requeue(Requeue {
-            dead_only: true,
+            scope: RequeueScope::DeadLetters,
             ids: vec![delivery],
             limit: 1,
             ..Requeue::default()

@@ -6,6 +6,8 @@
 
 mod append;
 mod codec;
+mod cursor;
+mod outbox;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -19,10 +21,15 @@ use serde::Serialize;
 
 use crate::domain::envelope::{EventDate, EventId, EventType, Notification, OrderId};
 use crate::domain::projection::ServiceOrder;
-use crate::domain::routing::{Route, RouteFilter};
+use crate::domain::routing::Route;
 use crate::domain::state::State;
 use crate::metrics::Metrics;
 
+pub use self::cursor::{Cursor, InvalidCursor};
+pub use self::outbox::{
+    Delivery, DeliveryOutcome, DeliveryState, OutcomeKind, Requeue, RequeueScope, Requeued,
+    SinkStatus, lane,
+};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -241,153 +248,6 @@ pub struct MinuteCount {
     pub count: u64,
 }
 
-/// A delivery in the outbox, with what a sink needs to send it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Delivery {
-    /// The outbox row.
-    pub id: i64,
-    /// The sink it is for.
-    pub sink: String,
-    /// The event's place in receipt order.
-    pub sequence: i64,
-    /// The event.
-    pub event_id: EventId,
-    /// Its type.
-    pub event_type: EventType,
-    /// Its date.
-    pub event_date: EventDate,
-    /// Its order, for service-order events.
-    pub order_id: Option<OrderId>,
-    /// `pending`, `delivered` or `dead`.
-    pub state: String,
-    /// Attempts made so far.
-    pub attempts: u32,
-    /// When it was queued; the retry horizon counts from here.
-    pub created_at: DateTime<Utc>,
-    /// When it is next due.
-    pub next_attempt_at: DateTime<Utc>,
-    /// Why the last attempt failed.
-    pub last_error: Option<String>,
-    /// The event's body as received.
-    #[serde(skip)]
-    pub body: Bytes,
-}
-
-impl Delivery {
-    /// Its lane: deliveries of one lane go one at a time, in eventDate order.
-    pub fn lane(&self) -> String {
-        lane(
-            self.order_id.as_ref().map(OrderId::as_str),
-            self.event_id.as_str(),
-        )
-    }
-}
-
-/// The lane of an event: its order, so that one order's deliveries keep their order; an event
-/// without an order is a lane of its own.
-pub fn lane(order_id: Option<&str>, event_id: &str) -> String {
-    match order_id {
-        Some(order_id) => format!("order:{order_id}"),
-        None => format!("event:{event_id}"),
-    }
-}
-
-/// What became of one delivery attempt. It applies only if the delivery was not queued again
-/// meanwhile (a replay or a retry while the attempt was in flight), so that a requeue is never
-/// swallowed by an older attempt's outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryOutcome {
-    /// The outbox row.
-    pub id: i64,
-    /// The row's `created_at` when the attempt began.
-    pub queued_at: DateTime<Utc>,
-    /// What happened.
-    pub result: OutcomeKind,
-}
-
-/// What happened to a delivery attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OutcomeKind {
-    /// The sink has it.
-    Delivered,
-    /// Try again at `next_attempt_at`.
-    Retry {
-        /// When.
-        next_attempt_at: DateTime<Utc>,
-        /// Why it failed.
-        error: String,
-    },
-    /// Past the retry horizon: a dead letter.
-    Dead {
-        /// Why it failed last.
-        error: String,
-    },
-}
-
-/// Which deliveries to queue again.
-#[derive(Debug, Clone, Default)]
-pub struct Requeue {
-    /// For this sink only; `None` means every sink (dead letters only).
-    pub sink: Option<String>,
-    /// Only dead letters (`dead-letters retry`); otherwise every matching event, delivered or
-    /// not, and events the sink never had (`replay`).
-    pub dead_only: bool,
-    /// Only these outbox rows.
-    pub ids: Vec<i64>,
-    /// Only events received at or after this instant.
-    pub since: Option<DateTime<Utc>>,
-    /// Only events of this order.
-    pub order_id: Option<OrderId>,
-    /// Only this event.
-    pub event_id: Option<EventId>,
-    /// At most this many in one call (the CLI calls again until none is left).
-    pub limit: usize,
-    /// For replay: events after this sequence (the previous call's last).
-    pub after_sequence: i64,
-    /// For replay: only events the sink's filter takes.
-    pub filter: Option<RouteFilter>,
-}
-
-/// What a requeue call did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Requeued {
-    /// Deliveries queued again.
-    pub count: usize,
-    /// The highest event sequence looked at, to continue from.
-    pub last_sequence: i64,
-}
-
-/// The outbox of one sink.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SinkStatus {
-    /// The sink.
-    pub name: String,
-    /// Deliveries waiting.
-    pub pending: u64,
-    /// Deliveries made.
-    pub delivered: u64,
-    /// Dead letters.
-    pub dead: u64,
-    /// Pending deliveries whose last attempt failed.
-    pub failing: u64,
-    /// The oldest pending delivery's queue time.
-    pub oldest_pending_at: Option<DateTime<Utc>>,
-    /// Set when the sink answered 410 Gone: when, and why.
-    pub disabled: Option<(DateTime<Utc>, String)>,
-}
-
-impl From<&SinkStatus> for crate::metrics::OutboxGauges {
-    fn from(status: &SinkStatus) -> Self {
-        crate::metrics::OutboxGauges {
-            sink: status.name.clone(),
-            pending: status.pending,
-            dead: status.dead,
-        }
-    }
-}
-
 /// What to prune: each limit is an instant; `None` keeps those rows forever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PruneLimits {
@@ -432,60 +292,6 @@ impl Pruned {
         self.deliveries += other.deliveries;
         self.finished_deliveries += other.finished_deliveries;
         self.orders += other.orders;
-    }
-}
-
-/// A place in the stream of committed events (`GET /api/v1/stream`): [`Store::follow`] reads
-/// the events after it in an order in which no event can still appear behind a reader. On
-/// SQLite (one writer) that is the receipt sequence. On PostgreSQL, where replicas commit
-/// concurrently, it is the writing transaction's id, then the sequence, and only events
-/// written by transactions older than every transaction still running are read.
-///
-/// It prints as the sequence alone when `tx` is 0 (SQLite, and PostgreSQL rows written
-/// before), otherwise as `tx-sequence`; clients should treat it as opaque.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Cursor {
-    /// The writing transaction (PostgreSQL's xid8), 0 where it does not apply.
-    pub tx: u64,
-    /// The receipt sequence.
-    pub sequence: i64,
-}
-
-impl std::fmt::Display for Cursor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.tx == 0 {
-            write!(f, "{}", self.sequence)
-        } else {
-            write!(f, "{}-{}", self.tx, self.sequence)
-        }
-    }
-}
-
-/// The text is not a stream position.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "not a stream position: expected the id of an SSE message (a whole number from 0, or two joined by `-`)"
-)]
-pub struct InvalidCursor;
-
-impl std::str::FromStr for Cursor {
-    type Err = InvalidCursor;
-
-    fn from_str(text: &str) -> Result<Cursor, InvalidCursor> {
-        let number = |text: &str| -> Result<u64, InvalidCursor> {
-            if text.is_empty() || !text.bytes().all(|byte| byte.is_ascii_digit()) {
-                return Err(InvalidCursor);
-            }
-            text.parse().map_err(|_| InvalidCursor)
-        };
-        let (tx, sequence) = match text.split_once('-') {
-            Some((tx, sequence)) => (number(tx)?, number(sequence)?),
-            None => (0, number(text)?),
-        };
-        Ok(Cursor {
-            tx,
-            sequence: i64::try_from(sequence).map_err(|_| InvalidCursor)?,
-        })
     }
 }
 

@@ -111,7 +111,10 @@ impl DeliveryColumns {
             event_type: parse_event_type(&self.event_type)?,
             event_date: event_date(self.event_date_us)?,
             order_id: self.order_id.as_deref().map(parse_order_id).transpose()?,
-            state: self.state,
+            state: self
+                .state
+                .parse()
+                .map_err(|error| internal(format!("stored delivery state: {error}")))?,
             attempts: u32::try_from(self.attempts).unwrap_or_default(),
             created_at: instant(self.created_us)?,
             next_attempt_at: instant(self.next_attempt_us)?,

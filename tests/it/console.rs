@@ -3,6 +3,7 @@
 //! feeds. The browser test runs when ORDER_LISTENER_TEST_CHROMEDRIVER names chromedriver, and
 //! saves a screenshot of each page into `target/console-screenshots/`.
 
+use order_listener::store::DeliveryState;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -652,11 +653,11 @@ retry_horizon = "300ms"
     };
     let state = delivery_state().await;
     assert!(
-        state == "pending" || state == "delivered",
+        state == DeliveryState::Pending || state == DeliveryState::Delivered,
         "queued again: {state}"
     );
     until("the retried delivery is delivered", || async {
-        delivery_state().await == "delivered"
+        delivery_state().await == DeliveryState::Delivered
     })
     .await;
 

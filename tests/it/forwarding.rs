@@ -339,7 +339,7 @@ retry_horizon = "300ms"
     let requeued = app
         .store
         .requeue(order_listener::store::Requeue {
-            dead_only: true,
+            scope: order_listener::store::RequeueScope::DeadLetters,
             sink: Some("flaky".into()),
             limit: 100,
             ..Default::default()

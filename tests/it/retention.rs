@@ -171,7 +171,7 @@ async fn pending_deliveries_protect_their_events_and_finished_ones_go_with_them(
         assert_eq!(left.len(), 1, "{}", backend.name);
         assert_eq!(
             store.deliveries_of(&left[0].0.event_id).await.unwrap()[0].state,
-            "pending"
+            order_listener::store::DeliveryState::Pending
         );
         store.close().await;
     }

@@ -332,7 +332,7 @@ async fn the_outbox_routes_orders_lanes_records_outcomes_and_requeues() {
         // The dead letter is queued again.
         let requeued = store
             .requeue(Requeue {
-                dead_only: true,
+                scope: order_listener::store::RequeueScope::DeadLetters,
                 sink: Some("all".into()),
                 limit: 10,
                 ..Requeue::default()

@@ -10,8 +10,8 @@ use super::{PostgresStore, RECORD_COLUMNS, classify, instant, internal, micros, 
 use crate::domain::envelope::EventId;
 use crate::store::rows::{DELIVERY_COLUMNS, DeliveryColumns, ReplayRow};
 use crate::store::{
-    Cursor, Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, Requeued, SinkStatus,
-    StoreError, lane,
+    Cursor, Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, RequeueScope, Requeued,
+    SinkStatus, StoreError, lane,
 };
 
 fn delivery_from_row(row: &Row) -> Result<Delivery, StoreError> {
@@ -259,7 +259,7 @@ impl PostgresStore {
         let limit = request.limit.max(1) as i64;
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(classify)?;
-        let outcome = if request.dead_only {
+        let outcome = if request.scope == RequeueScope::DeadLetters {
             let ids: Option<Vec<i64>> = (!request.ids.is_empty()).then(|| request.ids.clone());
             let count = transaction
                 .execute(

@@ -11,7 +11,8 @@ use crate::domain::envelope::EventId;
 use crate::store::lane;
 use crate::store::rows::{DELIVERY_COLUMNS, DeliveryColumns, ReplayRow};
 use crate::store::{
-    Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, Requeued, SinkStatus, StoreError,
+    Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, RequeueScope, Requeued,
+    SinkStatus, StoreError,
 };
 
 fn delivery_from_row(row: &rusqlite::Row<'_>) -> Result<Delivery, StoreError> {
@@ -193,7 +194,7 @@ impl SqliteStore {
         .await
     }
 
-    /// Queues deliveries again: dead letters (`dead_only`), or a replay of every matching event
+    /// Queues deliveries again: dead letters (`RequeueScope::DeadLetters`), or a replay of every matching event
     /// of one sink, delivered or not, and of events the sink never had.
     pub async fn requeue(&self, request: Requeue) -> Result<Requeued, StoreError> {
         self.write(move |connection, announcer| {
@@ -332,7 +333,7 @@ fn requeue(connection: &mut Connection, request: &Requeue) -> rusqlite::Result<R
     let now = Utc::now().timestamp_micros();
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let limit = request.limit.max(1) as i64;
-    let outcome = if request.dead_only {
+    let outcome = if request.scope == RequeueScope::DeadLetters {
         // Dead letters, by id; the lane order resumes from them.
         let mut sql = String::from(
             "UPDATE deliveries SET state = 'pending', attempts = 0, created_us = ?1,

@@ -240,7 +240,7 @@ mod tests {
             event_type: EventType::ServiceOrderStateChange,
             event_date: "2024-01-01T00:00:00Z".parse().unwrap(),
             order_id: Some("o-1".parse().unwrap()),
-            state: "dead".to_owned(),
+            state: crate::store::DeliveryState::Dead,
             attempts: 7,
             created_at: Utc::now(),
             next_attempt_at: Utc::now(),
