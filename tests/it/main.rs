@@ -10,6 +10,7 @@ mod console;
 mod durability;
 mod forwarding;
 mod helpers;
+mod lingering;
 mod listener_api;
 mod metrics;
 mod outbox_cli;
