@@ -3,241 +3,22 @@
 //!
 //! Parsing happens here once, at the edge; everything behind it receives valid types. This
 //! module does no IO and knows nothing of HTTP: the HTTP layer maps [`EnvelopeError`] to status
-//! codes.
-
-use std::fmt;
-use std::str::FromStr;
+//! codes. Its value types live in submodules: `ids` ([`EventId`], [`OrderId`]), `event_type`
+//! ([`EventType`]) and `date` ([`EventDate`]), re-exported here.
 
 use bytes::Bytes;
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::state::State;
 
-/// The longest eventId or order id accepted, in characters (as JSON Schema counts `maxLength`).
-pub const MAX_ID_LEN: usize = 256;
+mod date;
+mod event_type;
+mod ids;
 
-/// Checks a sender-given identifier: non-empty, not too long, no control characters.
-fn check_identifier(text: &str) -> Result<(), &'static str> {
-    if text.is_empty() {
-        Err("must not be empty")
-    } else if text.chars().count() > MAX_ID_LEN {
-        Err("must be at most 256 characters long")
-    } else if text.chars().any(char::is_control) {
-        Err("must not contain control characters")
-    } else {
-        Ok(())
-    }
-}
-
-macro_rules! identifier {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
-
-        impl $name {
-            /// The identifier as the sender wrote it.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = &'static str;
-
-            fn try_from(text: String) -> Result<Self, Self::Error> {
-                check_identifier(&text)?;
-                Ok(Self(text))
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = &'static str;
-
-            fn from_str(text: &str) -> Result<Self, Self::Err> {
-                Self::try_from(text.to_owned())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = String::deserialize(deserializer)?;
-                Self::try_from(text).map_err(serde::de::Error::custom)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
-identifier!(
-    /// The seller's identifier of one notification; the key for deduplication.
-    EventId
-);
-identifier!(
-    /// The seller's identifier of a service order (`event.id`).
-    OrderId
-);
-
-/// The kind of notification (`eventType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EventType {
-    /// A service order was created; ONAP sends it once, in state `acknowledged`.
-    ServiceOrderCreation,
-    /// A service order changed state; ONAP sends it only for `completed` and `failed`.
-    ServiceOrderStateChange,
-    /// One item of a service order changed state; `event.orderItem` holds that item.
-    ServiceOrderItemStateChange,
-    /// Service inventory: a service was created. Stored and forwarded, not projected.
-    ServiceCreation,
-    /// Service inventory: a service attribute changed. Stored and forwarded, not projected.
-    ServiceAttributeValueChange,
-    /// Service inventory: a service was removed. Stored and forwarded, not projected.
-    ServiceRemove,
-}
-
-impl EventType {
-    /// Every event type: the three of the Listener API, then the service-inventory ones.
-    pub const ALL: [EventType; 6] = [
-        EventType::ServiceOrderCreation,
-        EventType::ServiceOrderStateChange,
-        EventType::ServiceOrderItemStateChange,
-        EventType::ServiceCreation,
-        EventType::ServiceAttributeValueChange,
-        EventType::ServiceRemove,
-    ];
-
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::ServiceOrderCreation => "ServiceOrderCreationNotification",
-            EventType::ServiceOrderStateChange => "ServiceOrderStateChangeNotification",
-            EventType::ServiceOrderItemStateChange => "ServiceOrderItemStateChangeNotification",
-            EventType::ServiceCreation => "ServiceCreationNotification",
-            EventType::ServiceAttributeValueChange => "ServiceAttributeValueChangeNotification",
-            EventType::ServiceRemove => "ServiceRemoveNotification",
-        }
-    }
-
-    /// Whether the event is about a service order, and so is projected.
-    pub fn is_service_order(self) -> bool {
-        matches!(
-            self,
-            EventType::ServiceOrderCreation
-                | EventType::ServiceOrderStateChange
-                | EventType::ServiceOrderItemStateChange
-        )
-    }
-}
-
-impl fmt::Display for EventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for EventType {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        EventType::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
-            .ok_or_else(|| format!("`{text}` is not an event type"))
-    }
-}
-
-impl Serialize for EventType {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for EventType {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// When the seller says the event happened (`eventDate`), in UTC with microsecond precision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EventDate(DateTime<Utc>);
-
-impl EventDate {
-    /// Microseconds since the Unix epoch; what the store sorts on.
-    pub fn timestamp_micros(self) -> i64 {
-        self.0.timestamp_micros()
-    }
-
-    /// The inverse of [`EventDate::timestamp_micros`].
-    pub fn from_timestamp_micros(micros: i64) -> Option<Self> {
-        DateTime::from_timestamp_micros(micros).map(EventDate)
-    }
-
-    /// The date as a UTC date-time.
-    pub fn as_datetime(self) -> DateTime<Utc> {
-        self.0
-    }
-}
-
-impl From<DateTime<Utc>> for EventDate {
-    fn from(date: DateTime<Utc>) -> Self {
-        // Sub-microsecond digits are dropped so that a date survives a round trip through the
-        // store unchanged.
-        let micros = date.timestamp_micros();
-        EventDate(DateTime::from_timestamp_micros(micros).unwrap_or(date))
-    }
-}
-
-impl fmt::Display for EventDate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-    }
-}
-
-/// The text was not a date-time in any form that senders are known to use.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{0}` is not an RFC 3339 date-time; send a date with a time and an offset, \
-     such as 2019-03-25T08:08:56.310Z"
-)]
-pub struct InvalidDate(pub String);
-
-impl FromStr for EventDate {
-    type Err = InvalidDate;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let text = text.trim();
-        // RFC 3339 covers ONAP's `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'` and dates with no fraction.
-        // Java's `Z` pattern letter gives `+0000` offsets, with or without a fraction.
-        DateTime::parse_from_rfc3339(text)
-            .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
-            .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%z"))
-            .map(|date| EventDate::from(date.with_timezone(&Utc)))
-            .map_err(|_| InvalidDate(text.to_owned()))
-    }
-}
-
-impl Serialize for EventDate {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for EventDate {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+pub use self::date::{EventDate, InvalidDate};
+pub use self::event_type::EventType;
+pub use self::ids::{EventId, MAX_ID_LEN, OrderId};
 
 /// What one item of `event.orderItem` says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -707,34 +488,6 @@ mod tests {
                 action: Some("add".into())
             }]
         );
-    }
-
-    #[test]
-    fn dates_in_the_forms_senders_use_are_accepted() {
-        let cases = [
-            ("2019-03-25T08:08:56.310Z", "2019-03-25T08:08:56.310Z"),
-            ("2019-03-25T08:08:56Z", "2019-03-25T08:08:56Z"),
-            ("2019-03-25T09:08:56.310+01:00", "2019-03-25T08:08:56.310Z"),
-            ("2019-03-25T08:08:56.310+0000", "2019-03-25T08:08:56.310Z"),
-            ("2019-03-25T08:08:56+0000", "2019-03-25T08:08:56Z"),
-            (
-                "2019-03-25T08:08:56.123456789Z",
-                "2019-03-25T08:08:56.123456Z",
-            ),
-        ];
-        for (given, normalised) in cases {
-            let date: EventDate = given.parse().unwrap_or_else(|e| panic!("{given}: {e}"));
-            assert_eq!(date.to_string(), normalised);
-        }
-        for bad in [
-            "2019-03-25",
-            "2019-03-25T08:08:56",
-            "yesterday",
-            "",
-            "2019-13-25T08:08:56Z",
-        ] {
-            assert!(bad.parse::<EventDate>().is_err(), "{bad} should be refused");
-        }
     }
 
     #[test]

@@ -18,53 +18,18 @@
 //! fold of the same set of events: the property test in this module checks it against
 //! [`project`](super::projection::project) for random arrival orders.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::envelope::{EventDate, EventId, EventType, OrderFacts};
-use super::projection::ItemProjection;
+use super::key::FoldKey;
+use super::projection::{ItemProjection, OrderValues};
 use super::state::State;
 
-/// Where an event sits among its order's events: eventDate, then a creation before item
-/// changes before order changes, then the later lifecycle stage, then the eventId. This is
-/// the one total order both [`project`](super::projection::project) and [`Fold`] use.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct FoldKey {
-    /// The eventDate in microseconds since the epoch.
-    pub date_us: i64,
-    /// [`rank`] of the event's type and order state.
-    pub rank: u8,
-    /// The eventId, the last tie-break.
-    pub event_id: String,
-}
+mod search;
 
-impl FoldKey {
-    /// The key of an event.
-    pub fn new(
-        event_date: EventDate,
-        event_type: EventType,
-        state: Option<State>,
-        event_id: &EventId,
-    ) -> FoldKey {
-        FoldKey {
-            date_us: event_date.timestamp_micros(),
-            rank: rank(event_type, state),
-            event_id: event_id.as_str().to_owned(),
-        }
-    }
-}
-
-/// The tie-break between events of one date: creation (0) before item changes (1) before
-/// order changes (2), then the order state's [`State::lifecycle_rank`].
-pub fn rank(event_type: EventType, state: Option<State>) -> u8 {
-    let type_rank = match event_type {
-        EventType::ServiceOrderCreation => 0,
-        EventType::ServiceOrderItemStateChange => 1,
-        _ => 2,
-    };
-    type_rank * 8 + state.map_or(0, State::lifecycle_rank)
-}
+pub use self::search::NeighbourSearch;
 
 /// A value and the key of the event that gave it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,12 +96,8 @@ pub struct Step {
     pub key: FoldKey,
     /// The order's state it gives.
     pub state: Option<State>,
-    /// `externalId`.
-    pub external_id: Option<String>,
-    /// `orderDate`.
-    pub order_date: Option<String>,
-    /// `completionDateTime`.
-    pub completion_date_time: Option<String>,
+    /// The newest-wins values it gives.
+    pub values: OrderValues,
     /// One entry per item id the event names, sorted by id.
     pub items: Vec<ItemStep>,
 }
@@ -187,9 +148,7 @@ impl Step {
         Step {
             key: FoldKey::new(event_date, event_type, facts.state, event_id),
             state: facts.state,
-            external_id: facts.external_id.clone(),
-            order_date: facts.order_date.clone(),
-            completion_date_time: facts.completion_date_time.clone(),
+            values: OrderValues::of(facts),
             items: items.into_values().collect(),
         }
     }
@@ -377,11 +336,16 @@ impl Fold {
             }
             newest_wins(&mut fold.action, item.action.as_ref(), &step.key);
         }
-        newest_wins(&mut self.external_id, step.external_id.as_ref(), &step.key);
-        newest_wins(&mut self.order_date, step.order_date.as_ref(), &step.key);
+        let values = &step.values;
+        newest_wins(
+            &mut self.external_id,
+            values.external_id.as_ref(),
+            &step.key,
+        );
+        newest_wins(&mut self.order_date, values.order_date.as_ref(), &step.key);
         newest_wins(
             &mut self.completion_date_time,
-            step.completion_date_time.as_ref(),
+            values.completion_date_time.as_ref(),
             &step.key,
         );
         // `split` pairs were counted before; each is replaced by the two in `added`.
@@ -422,137 +386,13 @@ impl Fold {
     }
 }
 
-/// Finds, for a new event's key, the nearest events before and after it on some tracks, from
-/// the order's stored events offered in pages: before the key newest first, after it oldest
-/// first, by eventDate (any order within one date). The store pages until [`Self::done`].
-#[derive(Debug)]
-pub struct NeighbourSearch {
-    key: FoldKey,
-    tracks: BTreeSet<Track>,
-    before: BTreeMap<Track, (FoldKey, State)>,
-    after: BTreeMap<Track, (FoldKey, State)>,
-    /// Every event before the key with a date above this one has been offered; `None` once
-    /// all of them have.
-    before_floor: Option<i64>,
-    /// Every event after the key with a date below this one has been offered; `None` once
-    /// all of them have.
-    after_ceiling: Option<i64>,
-}
-
-impl NeighbourSearch {
-    /// A search around `key` on `tracks`.
-    pub fn new(key: FoldKey, tracks: impl IntoIterator<Item = Track>) -> NeighbourSearch {
-        NeighbourSearch {
-            before_floor: Some(key.date_us + 1),
-            after_ceiling: Some(key.date_us - 1),
-            key,
-            tracks: tracks.into_iter().collect(),
-            before: BTreeMap::new(),
-            after: BTreeMap::new(),
-        }
-    }
-
-    /// The key searched around.
-    pub fn key(&self) -> &FoldKey {
-        &self.key
-    }
-
-    /// Considers one stored event (the new event itself is ignored).
-    pub fn offer(&mut self, step: &Step) {
-        if step.key == self.key {
-            return;
-        }
-        let before = step.key < self.key;
-        for track in &self.tracks {
-            let Some((first, last)) = step.states_of(track) else {
-                continue;
-            };
-            if before {
-                let better = self
-                    .before
-                    .get(track)
-                    .is_none_or(|(best, _)| step.key > *best);
-                if better {
-                    self.before.insert(track.clone(), (step.key.clone(), last));
-                }
-            } else {
-                let better = self
-                    .after
-                    .get(track)
-                    .is_none_or(|(best, _)| step.key < *best);
-                if better {
-                    self.after.insert(track.clone(), (step.key.clone(), first));
-                }
-            }
-        }
-    }
-
-    /// Every stored event before the key dated after `date_us` has been offered (`None`:
-    /// every one).
-    pub fn seen_before_down_to(&mut self, date_us: Option<i64>) {
-        self.before_floor = date_us;
-    }
-
-    /// Every stored event after the key dated before `date_us` has been offered (`None`:
-    /// every one).
-    pub fn seen_after_up_to(&mut self, date_us: Option<i64>) {
-        self.after_ceiling = date_us;
-    }
-
-    /// Whether the events before the key still need another page.
-    pub fn wants_before(&self) -> bool {
-        let Some(floor) = self.before_floor else {
-            return false;
-        };
-        // A candidate is final once every event of its date (and later) has been offered.
-        self.tracks.iter().any(|track| {
-            self.before
-                .get(track)
-                .is_none_or(|(best, _)| best.date_us <= floor)
-        })
-    }
-
-    /// Whether the events after the key still need another page.
-    pub fn wants_after(&self) -> bool {
-        let Some(ceiling) = self.after_ceiling else {
-            return false;
-        };
-        self.tracks.iter().any(|track| {
-            self.after
-                .get(track)
-                .is_none_or(|(best, _)| best.date_us >= ceiling)
-        })
-    }
-
-    /// Whether the search is over.
-    pub fn done(&self) -> bool {
-        !self.wants_before() && !self.wants_after()
-    }
-
-    /// The neighbours found; a track without both is left out (and [`Fold::apply`] says so).
-    pub fn neighbours(&self) -> Neighbours {
-        self.tracks
-            .iter()
-            .filter_map(|track| {
-                let (_, previous) = self.before.get(track)?;
-                let (_, next) = self.after.get(track)?;
-                Some((track.clone(), (*previous, *next)))
-            })
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::domain::envelope::{ItemFact, OrderId};
+    use crate::domain::arbitrary::{self, order_id};
     use crate::domain::projection::{TimelineEntry, project};
-
-    fn order_id() -> OrderId {
-        "order-1".parse().unwrap()
-    }
 
     fn step_of(entry: &TimelineEntry) -> Step {
         Step::new(
@@ -607,56 +447,6 @@ mod tests {
         fold
     }
 
-    fn arbitrary_entry() -> impl Strategy<Value = TimelineEntry> {
-        let kinds = prop_oneof![
-            Just(EventType::ServiceOrderCreation),
-            Just(EventType::ServiceOrderStateChange),
-            Just(EventType::ServiceOrderItemStateChange),
-        ];
-        let state = proptest::option::of(proptest::sample::select(State::ALL.to_vec()));
-        let items = proptest::collection::vec(
-            (
-                proptest::sample::select(vec!["1", "2", "3"]),
-                proptest::option::of(proptest::sample::select(State::ALL.to_vec())),
-                proptest::option::of(proptest::sample::select(vec!["add", "modify"])),
-            ),
-            0..4,
-        );
-        (
-            0..6i64,
-            kinds,
-            state,
-            items,
-            proptest::option::of("[a-c]{1,2}"),
-            proptest::option::of("[a-c]{1,2}"),
-        )
-            .prop_map(
-                |(millis, kind, state, items, external, completion)| TimelineEntry {
-                    event_id: "placeholder".parse().unwrap(),
-                    event_date: EventDate::from_timestamp_micros(
-                        1_553_501_336_000_000 + millis * 1000,
-                    )
-                    .unwrap(),
-                    event_type: kind,
-                    facts: OrderFacts {
-                        order_id: order_id(),
-                        state,
-                        external_id: external,
-                        order_date: None,
-                        completion_date_time: completion,
-                        items: items
-                            .into_iter()
-                            .map(|(id, state, action)| ItemFact {
-                                id: id.into(),
-                                state,
-                                action: action.map(str::to_owned),
-                            })
-                            .collect(),
-                    },
-                },
-            )
-    }
-
     /// The fold's view of an order must be the reference's.
     fn assert_matches_project(fold: &Fold, entries: Vec<TimelineEntry>) {
         let order = project(order_id(), entries).unwrap();
@@ -674,34 +464,16 @@ mod tests {
         );
     }
 
-    fn shuffle<T>(items: &mut [T], seed: u64) {
-        let mut state = seed | 1;
-        for index in (1..items.len()).rev() {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            items.swap(index, (state % (index as u64 + 1)) as usize);
-        }
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         /// The differential test: any arrival order, with resends, applied incrementally gives
         /// exactly the full fold, and the full fold gives what `project` gives.
         #[test]
         fn incremental_equals_full_fold_and_project(
-            entries in proptest::collection::vec(arbitrary_entry(), 1..16),
+            entries in arbitrary::timeline(16),
             seed in any::<u64>(),
             resends in proptest::collection::vec(any::<proptest::sample::Index>(), 0..4),
         ) {
-            let entries: Vec<TimelineEntry> = entries
-                .into_iter()
-                .enumerate()
-                .map(|(index, mut entry)| {
-                    entry.event_id = format!("e{index:02}").parse().unwrap();
-                    entry
-                })
-                .collect();
             let steps: Vec<Step> = entries.iter().map(step_of).collect();
             let full = Fold::rebuild(steps.clone());
             assert_matches_project(&full, entries.clone());
@@ -710,7 +482,7 @@ mod tests {
             for index in &resends {
                 arrivals.push(index.get(&steps).clone());
             }
-            shuffle(&mut arrivals, seed);
+            arbitrary::shuffle(&mut arrivals, seed);
             prop_assert_eq!(incremental(&arrivals), full.clone());
 
             let mut newest_first = steps;

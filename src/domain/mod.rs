@@ -2,8 +2,11 @@
 //!
 //! Nothing here does IO or knows of HTTP or SQL; it is tested with plain unit and property tests.
 
+#[cfg(test)]
+mod arbitrary;
 pub mod envelope;
 pub mod fold;
+pub mod key;
 pub mod projection;
 pub mod routing;
 pub mod state;

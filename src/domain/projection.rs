@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::envelope::{EventDate, EventId, EventType, OrderFacts, OrderId};
-use super::fold::FoldKey;
+use super::key::FoldKey;
 use super::state::State;
 
 /// One event applied to an order.
@@ -85,6 +85,40 @@ pub struct Anomaly {
     pub to: State,
 }
 
+/// The values of an order that the newest event giving them sets, where an absent value never
+/// erases one: what [`project`] keeps while it folds, and what a fold's
+/// [`Step`](super::fold::Step) carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderValues {
+    /// `externalId`, the buyer's reference.
+    pub external_id: Option<String>,
+    /// `orderDate`, as the seller wrote it.
+    pub order_date: Option<String>,
+    /// `completionDateTime`, as the seller wrote it.
+    pub completion_date_time: Option<String>,
+}
+
+impl OrderValues {
+    /// What `facts` gives.
+    pub fn of(facts: &OrderFacts) -> OrderValues {
+        OrderValues {
+            external_id: facts.external_id.clone(),
+            order_date: facts.order_date.clone(),
+            completion_date_time: facts.completion_date_time.clone(),
+        }
+    }
+
+    /// These values, from a newer event, over `older` ones: where these give none, the older
+    /// stay.
+    pub fn over(self, older: OrderValues) -> OrderValues {
+        OrderValues {
+            external_id: self.external_id.or(older.external_id),
+            order_date: self.order_date.or(older.order_date),
+            completion_date_time: self.completion_date_time.or(older.completion_date_time),
+        }
+    }
+}
+
 /// Everything known about one service order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -115,9 +149,7 @@ pub fn project(id: OrderId, mut timeline: Vec<TimelineEntry>) -> Option<ServiceO
     let last_event_date = timeline.last()?.event_date;
 
     let mut state: Option<State> = None;
-    let mut external_id = None;
-    let mut order_date = None;
-    let mut completion_date_time = None;
+    let mut values = OrderValues::default();
     let mut items: BTreeMap<String, ItemProjection> = BTreeMap::new();
     let mut anomalies = Vec::new();
 
@@ -135,10 +167,7 @@ pub fn project(id: OrderId, mut timeline: Vec<TimelineEntry>) -> Option<ServiceO
             }
             state = Some(next);
         }
-        // The newest event that gives a value wins; an absent value never erases one.
-        external_id = facts.external_id.clone().or(external_id);
-        order_date = facts.order_date.clone().or(order_date);
-        completion_date_time = facts.completion_date_time.clone().or(completion_date_time);
+        values = OrderValues::of(facts).over(values);
 
         for fact in &facts.items {
             let item = items
@@ -171,9 +200,9 @@ pub fn project(id: OrderId, mut timeline: Vec<TimelineEntry>) -> Option<ServiceO
     Some(ServiceOrder {
         id,
         state,
-        external_id,
-        order_date,
-        completion_date_time,
+        external_id: values.external_id,
+        order_date: values.order_date,
+        completion_date_time: values.completion_date_time,
         items: items.into_values().collect(),
         timeline,
         anomalies,
@@ -186,9 +215,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::domain::arbitrary::{self, order_id};
     use crate::domain::envelope::ItemFact;
-
-    const ORDER: &str = "order-1";
 
     fn entry(
         id: &str,
@@ -203,7 +231,7 @@ mod tests {
                 .unwrap(),
             event_type: kind,
             facts: OrderFacts {
-                order_id: ORDER.parse().unwrap(),
+                order_id: order_id(),
                 state,
                 external_id: Some("ext-1".into()),
                 order_date: None,
@@ -267,10 +295,6 @@ mod tests {
                 &[("1", Completed), ("2", Completed)],
             ),
         ]
-    }
-
-    fn order_id() -> OrderId {
-        ORDER.parse().unwrap()
     }
 
     #[test]
@@ -353,56 +377,15 @@ mod tests {
         assert_eq!(project(order_id(), vec![]), None);
     }
 
-    fn arbitrary_entry() -> impl Strategy<Value = TimelineEntry> {
-        let kinds = prop_oneof![
-            Just(EventType::ServiceOrderCreation),
-            Just(EventType::ServiceOrderStateChange),
-            Just(EventType::ServiceOrderItemStateChange),
-        ];
-        let state = proptest::option::of(proptest::sample::select(State::ALL.to_vec()));
-        let items = proptest::collection::vec(
-            (
-                proptest::sample::select(vec!["1", "2", "3"]),
-                proptest::sample::select(State::ALL.to_vec()),
-            ),
-            0..3,
-        );
-        // Few distinct dates, so that ties are common and the tie-breaks are exercised.
-        (
-            0..5i64,
-            kinds,
-            state,
-            items,
-            proptest::option::of("[a-z]{1,4}"),
-        )
-            .prop_map(|(millis, kind, state, items, external)| {
-                let items: Vec<(&str, State)> = items;
-                let mut entry = entry("placeholder", millis, kind, state, &items);
-                entry.facts.external_id = external;
-                entry
-            })
-    }
-
     proptest! {
         #[test]
         fn every_arrival_order_gives_the_same_projection(
-            entries in proptest::collection::vec(arbitrary_entry(), 1..12),
+            entries in arbitrary::timeline(12),
             seed in any::<u64>(),
         ) {
-            // Event ids are unique, as the store guarantees.
-            let entries: Vec<TimelineEntry> = entries
-                .into_iter()
-                .enumerate()
-                .map(|(index, mut entry)| { entry.event_id = format!("e{index:02}").parse().unwrap(); entry })
-                .collect();
             let expected = project(order_id(), entries.clone());
             let mut shuffled = entries;
-            // A deterministic shuffle driven by the seed.
-            let mut state = seed | 1;
-            for index in (1..shuffled.len()).rev() {
-                state ^= state << 13; state ^= state >> 7; state ^= state << 17;
-                shuffled.swap(index, (state % (index as u64 + 1)) as usize);
-            }
+            arbitrary::shuffle(&mut shuffled, seed);
             prop_assert_eq!(project(order_id(), shuffled), expected);
         }
     }

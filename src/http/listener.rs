@@ -1,16 +1,18 @@
 //! `POST {base_path}/listener`: the Listener API. Admits the request under the global bound,
 //! passes it through the [`Gate`](super::auth::Gate) (source, credentials, policy), reads and
 //! checks the body, stores the event and answers 201 only once it is committed. Every answer is
-//! counted in the metrics.
+//! counted in the metrics. A refusal sent before the body was read to its end says
+//! `Connection: close` on HTTP/1: the accept loop ([`super::server`]) then drains what the
+//! client still sends before it closes (a lingering close), so that the client reads the answer.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Extension;
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -37,28 +39,46 @@ pub async fn create_event(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     certificate: Option<Extension<Arc<PeerIdentity>>>,
+    version: Version,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let mut event_type = None;
-    let response = receive(&app, peer, certificate, headers, body, &mut event_type)
+    let mut progress = Progress {
+        event_type: None,
+        body_read: body.is_end_stream(),
+    };
+    let mut response = receive(&app, peer, certificate, headers, body, &mut progress)
         .await
         .into_response();
     app.metrics.request(
-        event_type.map(EventType::as_str),
+        progress.event_type.map(EventType::as_str),
         response.status().as_u16(),
     );
+    if !progress.body_read && version <= Version::HTTP_11 {
+        // hyper will not read the rest, so it closes the connection: say so.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 
-/// The Listener API itself; sets `event_type` as soon as the body names one.
+/// How far a request got.
+struct Progress {
+    /// Set as soon as the body names one.
+    event_type: Option<EventType>,
+    /// Whether the body was read to its end (or had none).
+    body_read: bool,
+}
+
+/// The Listener API itself; records in `progress` how far the request got.
 async fn receive(
     app: &AppState,
     peer: SocketAddr,
     certificate: Option<Extension<Arc<PeerIdentity>>>,
     headers: HeaderMap,
     body: Body,
-    event_type: &mut Option<EventType>,
+    progress: &mut Progress,
 ) -> Result<Response, ApiError> {
     let _slot = app.overload.admit().await.map_err(|_| {
         tracing::warn!(%peer, code = 6, "request refused: overloaded");
@@ -81,10 +101,12 @@ async fn receive(
         Identified::Caller(caller) => {
             gate.authorize(caller, ip).map_err(refused)?;
             let raw = read_body(body, &headers, app.body_limit, app.body_read_timeout).await?;
+            progress.body_read = true;
             (caller, raw)
         }
         Identified::NeedsBody => {
             let raw = read_body(body, &headers, app.body_limit, app.body_read_timeout).await?;
+            progress.body_read = true;
             let caller = gate.identify_signed(&headers, &raw).map_err(refused)?;
             gate.authorize(caller, ip).map_err(refused)?;
             (caller, raw)
@@ -95,7 +117,7 @@ async fn receive(
     }
     check_content_type(&headers)?;
     let notification = parse_notification(raw, app.parse)?;
-    *event_type = Some(notification.event_type);
+    progress.event_type = Some(notification.event_type);
     gate.permit_event_type(caller, notification.event_type)
         .map_err(refused)?;
     let client = gate.client_name(caller);

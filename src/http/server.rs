@@ -1,9 +1,18 @@
 //! The accept loop shared by both listeners: optional TLS, HTTP/1.1 and HTTP/2, a bound on
 //! connections, a header-read timeout and a header size bound against slowloris, the peer
-//! address and client certificate for handlers, and a graceful drain on shutdown.
+//! address and client certificate for handlers, a graceful drain on shutdown, and a lingering
+//! close: once hyper is done with a connection, the socket is shut for writing and what the
+//! client still sends is read and thrown away (up to [`LINGER_BYTES`], for up to
+//! [`LINGER_TIME`]) before it is closed. A client still sending a body that was refused early
+//! (413, 431, or 401 before the body is read) then reads the answer instead of a reset, which
+//! closing a socket with unread data would send. HTTP/2 needs none of this: an early answer
+//! ends only its stream (RST_STREAM with NO_ERROR).
 
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -13,9 +22,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -25,6 +34,14 @@ use crate::config::Limits;
 
 /// How long a client may take to finish the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most a closing connection reads and throws away: more than a refused body of a few MiB
+/// (the default body limit is 1 MiB), little enough not to be a sink for anyone's traffic.
+pub const LINGER_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The longest a closing connection waits for the client to stop sending. The connection keeps
+/// its slot (`max_connections`) meanwhile.
+pub const LINGER_TIME: Duration = Duration::from_secs(5);
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets in-flight requests
 /// finish for up to `limits.shutdown_grace`.
@@ -124,6 +141,7 @@ async fn serve_connection<I, S>(
         + 'static,
     S::Future: Send + 'static,
 {
+    let (io, returned) = Lent::new(io);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -138,6 +156,122 @@ async fn serve_connection<I, S>(
     let connection = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
     if let Err(error) = watcher.watch(connection.into_owned()).await {
         tracing::debug!(%error, "connection ended with an error");
+    }
+    // hyper dropped the connection, and with it the lent IO, which came back here.
+    if let Ok(io) = returned.await {
+        linger(io).await;
+    }
+}
+
+/// Shuts `io` for writing (the answer is complete), then reads and throws away what the client
+/// still sends until it closes, up to [`LINGER_BYTES`] and [`LINGER_TIME`]. A client that has
+/// finished closes at once, so this costs nothing on a normal close.
+async fn linger<I: AsyncRead + AsyncWrite + Unpin>(mut io: I) {
+    let drain = async {
+        // hyper has usually shut it already; a second shutdown is harmless.
+        let _ = io.shutdown().await;
+        tokio::io::copy(&mut (&mut io).take(LINGER_BYTES), &mut tokio::io::sink()).await
+    };
+    match tokio::time::timeout(LINGER_TIME, drain).await {
+        Ok(Ok(drained)) if drained >= LINGER_BYTES => {
+            tracing::debug!(drained, "closing a connection whose client kept sending")
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => tracing::debug!(%error, "lingering close ended with an error"),
+        Err(_) => tracing::debug!("closing a connection whose client did not stop sending"),
+    }
+}
+
+/// An IO lent to hyper: when hyper drops it, it is sent back (instead of closed) so that the
+/// connection can [`linger`].
+struct Lent<I> {
+    io: Option<I>,
+    back: Option<oneshot::Sender<I>>,
+}
+
+impl<I> Lent<I> {
+    fn new(io: I) -> (Lent<I>, oneshot::Receiver<I>) {
+        let (back, returned) = oneshot::channel();
+        let lent = Lent {
+            io: Some(io),
+            back: Some(back),
+        };
+        (lent, returned)
+    }
+
+    /// The IO; only `Drop` takes it, so it is always there while hyper uses it.
+    fn io(&mut self) -> io::Result<Pin<&mut I>>
+    where
+        I: Unpin,
+    {
+        self.io
+            .as_mut()
+            .map(Pin::new)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+    }
+}
+
+impl<I> Drop for Lent<I> {
+    fn drop(&mut self) {
+        if let (Some(io), Some(back)) = (self.io.take(), self.back.take()) {
+            // The receiver is gone only if the connection task is: then the IO closes here.
+            let _ = back.send(io);
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Lent<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut().io() {
+            Ok(io) => io.poll_read(cx, buf),
+            Err(error) => Poll::Ready(Err(error)),
+        }
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Lent<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut().io() {
+            Ok(io) => io.poll_write(cx, buf),
+            Err(error) => Poll::Ready(Err(error)),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut().io() {
+            Ok(io) => io.poll_write_vectored(cx, bufs),
+            Err(error) => Poll::Ready(Err(error)),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.as_ref().is_some_and(I::is_write_vectored)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut().io() {
+            Ok(io) => io.poll_flush(cx),
+            Err(error) => Poll::Ready(Err(error)),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut().io() {
+            Ok(io) => io.poll_shutdown(cx),
+            Err(error) => Poll::Ready(Err(error)),
+        }
     }
 }
 

@@ -5,8 +5,19 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-async fn admin(app: &TestApp, path: &str) -> (u16, Value) {
-    app.admin_get(path).await
+/// Asserts that `path` is answered 400/28 naming the query `parameter`.
+async fn assert_bad_query(app: &TestApp, path: &str, parameter: &str) {
+    let (status, body) = app.admin_get(path).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (400, json!(28)),
+        "{path}: {body}"
+    );
+    assert_eq!(
+        body["referenceError"],
+        json!(format!("query:{parameter}")),
+        "{path}"
+    );
 }
 
 fn ids(page: &Value) -> Vec<String> {
@@ -39,7 +50,7 @@ async fn events_are_listed_newest_first_a_page_at_a_time_with_filters() {
     let mut seen = Vec::new();
     let mut path = "/api/v1/events?limit=2".to_owned();
     loop {
-        let (status, page) = admin(&app, &path).await;
+        let (status, page) = app.admin_get(&path).await;
         assert_eq!(status, 200, "{page}");
         assert!(page["items"].as_array().unwrap().len() <= 2);
         seen.extend(ids(&page));
@@ -52,30 +63,26 @@ async fn events_are_listed_newest_first_a_page_at_a_time_with_filters() {
     newest_first.reverse();
     assert_eq!(seen, newest_first);
 
-    let (_, page) = admin(
-        &app,
-        "/api/v1/events?orderId=SO-B&eventType=ServiceOrderCreationNotification",
-    )
-    .await;
+    let (_, page) = app
+        .admin_get("/api/v1/events?orderId=SO-B&eventType=ServiceOrderCreationNotification")
+        .await;
     assert_eq!(ids(&page), ["SO-B-created"], "{page}");
     // onap_lifecycle dates its events 0, 1, 2… ms after 2019-03-25T08:08:56.310Z.
-    let (_, page) = admin(
-        &app,
-        "/api/v1/events?orderId=SO-A&since=2019-03-25T08:08:56.311Z",
-    )
-    .await;
+    let (_, page) = app
+        .admin_get("/api/v1/events?orderId=SO-A&since=2019-03-25T08:08:56.311Z")
+        .await;
     assert_eq!(
         page["items"].as_array().unwrap().len(),
         sent.len() / 2 - 1,
         "{page}"
     );
-    let (_, page) = admin(&app, "/api/v1/events?until=2019-03-25T08:08:56.311Z").await;
+    let (_, page) = app
+        .admin_get("/api/v1/events?until=2019-03-25T08:08:56.311Z")
+        .await;
     assert_eq!(ids(&page), ["SO-B-created", "SO-A-created"], "{page}");
-    let (_, page) = admin(
-        &app,
-        "/api/v1/events?time=receivedAt&since=2100-01-01T00:00:00Z",
-    )
-    .await;
+    let (_, page) = app
+        .admin_get("/api/v1/events?time=receivedAt&since=2100-01-01T00:00:00Z")
+        .await;
     assert_eq!(page["items"], json!([]));
     assert_eq!(page["nextCursor"], Value::Null);
 }
@@ -89,23 +96,25 @@ async fn service_orders_are_listed_with_filters() {
     let created = onap_lifecycle("SO-open", 1).remove(0);
     app.post(&created).await;
 
-    let (status, page) = admin(&app, "/api/v1/service-orders").await;
+    let (status, page) = app.admin_get("/api/v1/service-orders").await;
     assert_eq!(status, 200);
     let mut all = ids(&page);
     all.sort();
     assert_eq!(all, ["SO-done", "SO-open"]);
-    let (_, page) = admin(&app, "/api/v1/service-orders?state=completed").await;
+    let (_, page) = app
+        .admin_get("/api/v1/service-orders?state=completed")
+        .await;
     assert_eq!(ids(&page), ["SO-done"]);
     assert_eq!(page["items"][0]["itemCount"], json!(2));
-    let (_, page) = admin(&app, "/api/v1/service-orders?externalId=ext-SO-open").await;
+    let (_, page) = app
+        .admin_get("/api/v1/service-orders?externalId=ext-SO-open")
+        .await;
     assert_eq!(ids(&page), ["SO-open"]);
-    let (_, page) = admin(&app, "/api/v1/service-orders?anomalies=true").await;
+    let (_, page) = app.admin_get("/api/v1/service-orders?anomalies=true").await;
     assert_eq!(page["items"], json!([]));
-    let (_, page) = admin(
-        &app,
-        "/api/v1/service-orders?updatedSince=2100-01-01T00:00:00Z",
-    )
-    .await;
+    let (_, page) = app
+        .admin_get("/api/v1/service-orders?updatedSince=2100-01-01T00:00:00Z")
+        .await;
     assert_eq!(page["items"], json!([]));
 }
 
@@ -122,25 +131,10 @@ async fn list_parameters_are_checked_and_the_token_is_required() {
         ("/api/v1/service-orders?state=COMPLETED", "state"),
         ("/api/v1/service-orders?anomalies=yes", "anomalies"),
     ] {
-        let (status, body) = admin(&app, path).await;
-        assert_eq!(
-            (status, body["code"].clone()),
-            (400, json!(28)),
-            "{path}: {body}"
-        );
-        assert_eq!(
-            body["referenceError"],
-            json!(format!("query:{parameter}")),
-            "{path}"
-        );
+        assert_bad_query(&app, path, parameter).await;
     }
     for path in ["/api/v1/events", "/api/v1/service-orders"] {
-        let response = app
-            .client
-            .get(format!("{}{path}", app.admin_base))
-            .send()
-            .await
-            .unwrap();
+        let response = app.get(format!("{}{path}", app.admin_base), None).await;
         assert_error(response, 401, 40).await;
     }
 }
@@ -154,24 +148,9 @@ async fn a_query_that_does_not_read_is_a_400_28_and_a_request_without_a_token_is
         ("/api/v1/dead-letters?limit=x", "limit"),
         ("/api/v1/stream?since=1&since=2", "since"),
     ] {
-        let (status, body) = app.admin_get(path).await;
-        assert_eq!(
-            (status, body["code"].clone()),
-            (400, json!(28)),
-            "{path}: {body}"
-        );
-        assert_eq!(
-            body["referenceError"],
-            json!(format!("query:{parameter}")),
-            "{path}"
-        );
+        assert_bad_query(&app, path, parameter).await;
         // Without a token the query is never read: the answer is 401.
-        let response = app
-            .client
-            .get(format!("{}{path}", app.admin_base))
-            .send()
-            .await
-            .unwrap();
+        let response = app.get(format!("{}{path}", app.admin_base), None).await;
         assert_error(response, 401, 40).await;
     }
     // A change without the token is refused before its path is read, too.

@@ -1,12 +1,11 @@
 //! `order-listener client add|list|rotate|disable|enable|remove`, run as the real binary on a
 //! config file in a temporary directory; then the file is loaded as `serve` loads it.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use argon2::PasswordVerifier;
 use order_listener::config::clients::{Credential, parse_key_hash};
-use order_listener::config::{Config, Overrides, Secret};
+use order_listener::config::{Config, Overrides};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
@@ -659,15 +658,10 @@ async fn the_listener_accepts_the_key_printed_by_client_add() {
     let (dir, path) = config_path();
     let stdout = client_ok(&path, &["add", "nbi"]);
     let key = words_with_prefix(&stdout, "olk_")[0].to_owned();
-    let overrides = Overrides {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        data_dir: Some(dir.path().join("data")),
-        plain_http: Some(true),
-        ..Overrides::default()
-    };
-    let mut config = Config::load(Some(&path), &overrides).unwrap();
-    config.admin_token = Some(Secret::new(ADMIN_TOKEN));
+    let config = TestConfig::new(dir.path().join("data"))
+        .file(&path)
+        .overrides(|overrides| overrides.allow_anonymous = None)
+        .build();
     let app = start(config).await;
 
     let event = onap_event(
@@ -679,15 +673,7 @@ async fn the_listener_accepts_the_key_printed_by_client_add() {
         vec![onap_item("1", "add", "acknowledged")],
     );
     assert_error(app.post(&event).await, 401, 40).await;
-    let response = app
-        .client
-        .post(&app.listener_url)
-        .bearer_auth(&key)
-        .header("content-type", "application/json")
-        .body(event.to_string())
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_as(&key, &event).await;
     assert_eq!(response.status().as_u16(), 201);
     let (_, stored) = app.admin_get("/api/v1/events/client-cli-1").await;
     assert_eq!(stored["client"], "nbi");

@@ -3,73 +3,15 @@
 //! feeds. The browser test runs when ORDER_LISTENER_TEST_CHROMEDRIVER names chromedriver, and
 //! saves a screenshot of each page into `target/console-screenshots/`.
 
-use order_listener::store::DeliveryState;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
 use fantoccini::{Client, ClientBuilder, Locator};
-use order_listener::config::{Config, Overrides, Secret};
+use order_listener::store::DeliveryState;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::*;
-
-/// A webhook receiver on port 0 that answers every request with `status`.
-struct Receiver {
-    url: String,
-    status: Arc<AtomicU16>,
-}
-
-async fn answer(State(status): State<Arc<AtomicU16>>) -> StatusCode {
-    StatusCode::from_u16(status.load(Ordering::SeqCst)).unwrap()
-}
-
-impl Receiver {
-    async fn start(status: u16) -> Receiver {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address: SocketAddr = listener.local_addr().unwrap();
-        let status = Arc::new(AtomicU16::new(status));
-        let router = axum::Router::new()
-            .route("/hook", axum::routing::post(answer))
-            .with_state(status.clone());
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        Receiver {
-            url: format!("http://{address}/hook"),
-            status,
-        }
-    }
-}
-
-/// Starts the app with `toml` as its configuration file (plain HTTP, anonymous, port 0).
-async fn start_with(toml: &str) -> TestApp {
-    init();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("config.toml"), toml).unwrap();
-    let overrides = Overrides {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        data_dir: Some(dir.path().join("data")),
-        plain_http: Some(true),
-        allow_anonymous: Some(true),
-        ..Overrides::default()
-    };
-    let mut config: Config = Config::load_from(
-        Some(&dir.path().join("config.toml")),
-        figment::providers::Env::prefixed("ORDER_LISTENER_IT_UNUSED_"),
-        &overrides,
-    )
-    .expect("the console test configuration is valid");
-    config.admin_token = Some(Secret::new(ADMIN_TOKEN));
-    let mut app = start(config).await;
-    app._dir = Some(dir);
-    app
-}
 
 /// Form bodies, as a browser sends them.
 trait FormBody {
@@ -388,19 +330,15 @@ async fn listed_orders(browser: &Client) -> Vec<(String, String)> {
     listed
 }
 
-/// Waits until the store shows `check` true, up to [`PATIENCE`].
-async fn until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    tokio::time::timeout(PATIENCE, async {
-        while !check().await {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{what} within {PATIENCE:?}"));
+/// Submits the page's filter form.
+async fn submit_filters(browser: &Client) {
+    browser
+        .find(Locator::Css("form.filters button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -411,8 +349,8 @@ async fn in_chromium_the_console_lists_filters_follows_the_stream_and_retries_de
     ) else {
         return;
     };
-    let receiver = Receiver::start(500).await;
-    let app = start_with(&format!(
+    let receiver = WebhookReceiver::start(500).await;
+    let app = spawn_app_with_file(&format!(
         r#"
 [sinks.hooks]
 type = "http"
@@ -482,13 +420,7 @@ retry_horizon = "300ms"
         .select_by_value(state)
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("form.filters button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_filters(&browser).await;
     wait_for(
         &browser,
         &format!("#state option[value='{state}'][selected]"),
@@ -515,13 +447,7 @@ retry_horizon = "300ms"
         .send_keys(searched)
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("form.filters button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_filters(&browser).await;
     wait_for(&browser, &format!("input#q[value='{searched}']")).await;
     let found = listed_orders(&browser).await;
     assert_eq!(
@@ -579,13 +505,7 @@ retry_horizon = "300ms"
         .select_by_value("ServiceOrderCreationNotification")
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("form.filters button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_filters(&browser).await;
     wait_for(
         &browser,
         "#type option[value='ServiceOrderCreationNotification'][selected]",
@@ -614,12 +534,11 @@ retry_horizon = "300ms"
             .into_iter()
             .find(|letter| letter.event_id.as_str() == "console-live-event")
     };
-    until("the live event's delivery is a dead letter", || async {
-        dead_letter().await.is_some()
+    let letter = eventually("the live event's delivery is a dead letter", async || {
+        dead_letter().await
     })
     .await;
-    let letter = dead_letter().await.unwrap();
-    receiver.status.store(200, Ordering::SeqCst);
+    receiver.answer(200);
     browser
         .goto(&format!("{admin}/console/sinks"))
         .await
@@ -656,8 +575,8 @@ retry_horizon = "300ms"
         state == DeliveryState::Pending || state == DeliveryState::Delivered,
         "queued again: {state}"
     );
-    until("the retried delivery is delivered", || async {
-        delivery_state().await == DeliveryState::Delivered
+    eventually("the retried delivery is delivered", async || {
+        (delivery_state().await == DeliveryState::Delivered).then_some(())
     })
     .await;
 

@@ -3,151 +3,11 @@
 //! everything once back, in eventDate order within each order, and a SIGKILL loses nothing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
 use futures_util::StreamExt;
-use order_listener::config::{Config, Overrides};
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use crate::helpers::*;
-
-/// One request the receiver got.
-#[derive(Debug, Clone)]
-struct Received {
-    event_id: String,
-    order_id: Option<String>,
-    event_date: String,
-    webhook_id: String,
-    signed: bool,
-    answered: u16,
-}
-
-/// A webhook receiver on port 0 that answers with `status` and reports every request.
-struct Receiver {
-    url: String,
-    status: Arc<AtomicU16>,
-    requests: mpsc::UnboundedReceiver<Received>,
-}
-
-#[derive(Clone)]
-struct ReceiverState {
-    status: Arc<AtomicU16>,
-    sender: mpsc::UnboundedSender<Received>,
-}
-
-async fn receive(
-    State(state): State<ReceiverState>,
-    headers: HeaderMap,
-    body: String,
-) -> StatusCode {
-    let status = state.status.load(Ordering::SeqCst);
-    let event: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let _ = state.sender.send(Received {
-        event_id: event["eventId"].as_str().unwrap_or_default().to_owned(),
-        order_id: event["event"]["id"].as_str().map(str::to_owned),
-        event_date: event["eventDate"].as_str().unwrap_or_default().to_owned(),
-        webhook_id: header("webhook-id"),
-        signed: header("webhook-signature").starts_with("v1,"),
-        answered: status,
-    });
-    StatusCode::from_u16(status).unwrap()
-}
-
-impl Receiver {
-    async fn start(status: u16) -> Receiver {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address: SocketAddr = listener.local_addr().unwrap();
-        let status = Arc::new(AtomicU16::new(status));
-        let (sender, requests) = mpsc::unbounded_channel();
-        let router = axum::Router::new()
-            .route("/hook", axum::routing::post(receive))
-            .with_state(ReceiverState {
-                status: status.clone(),
-                sender,
-            });
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        Receiver {
-            url: format!("http://{address}/hook"),
-            status,
-            requests,
-        }
-    }
-
-    /// Waits until every one of `expected` has been answered with a 2xx; returns every request
-    /// seen meanwhile.
-    async fn until_delivered(&mut self, expected: &BTreeSet<String>) -> Vec<Received> {
-        self.until_delivered_after(Vec::new(), expected).await
-    }
-
-    /// As [`Receiver::until_delivered`], counting requests already taken off the channel.
-    async fn until_delivered_after(
-        &mut self,
-        mut seen: Vec<Received>,
-        expected: &BTreeSet<String>,
-    ) -> Vec<Received> {
-        let mut delivered: BTreeSet<String> = seen
-            .iter()
-            .filter(|request| (200..300).contains(&request.answered))
-            .map(|request| request.event_id.clone())
-            .collect();
-        while !expected.is_subset(&delivered) {
-            let request = tokio::time::timeout(PATIENCE, self.requests.recv())
-                .await
-                .unwrap_or_else(|_| {
-                    let missing: Vec<_> = expected.difference(&delivered).collect();
-                    panic!("not delivered within {PATIENCE:?}: {missing:?}")
-                })
-                .expect("the receiver runs");
-            if (200..300).contains(&request.answered) {
-                delivered.insert(request.event_id.clone());
-            }
-            seen.push(request);
-        }
-        seen
-    }
-}
-
-/// Writes `config.toml` into `dir` and loads it as the tests' apps do.
-fn config_with(dir: &Path, toml: &str) -> Config {
-    std::fs::write(dir.join("config.toml"), toml).unwrap();
-    let overrides = Overrides {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        data_dir: Some(dir.join("data")),
-        plain_http: Some(true),
-        allow_anonymous: Some(true),
-        ..Overrides::default()
-    };
-    let mut config = Config::load_from(
-        Some(&dir.join("config.toml")),
-        figment::providers::Env::prefixed("ORDER_LISTENER_IT_UNUSED_"),
-        &overrides,
-    )
-    .expect("the forwarding test configuration is valid");
-    config.admin_token = Some(order_listener::config::Secret::new(ADMIN_TOKEN));
-    config
-}
-
-async fn start_with(toml: &str) -> TestApp {
-    init();
-    let dir = tempfile::tempdir().unwrap();
-    let mut app = start(config_with(dir.path(), toml)).await;
-    app._dir = Some(dir);
-    app
-}
 
 /// The events of `orders` orders of two items each: creation, items, completion.
 fn lifecycles(prefix: &str, orders: usize) -> Vec<Value> {
@@ -166,10 +26,7 @@ fn ids<'a>(events: impl IntoIterator<Item = &'a Value>) -> BTreeSet<String> {
 /// Asserts that, within each order, the deliveries (2xx answers) came in eventDate order.
 fn assert_in_order_per_order(requests: &[Received]) {
     let mut last: HashMap<String, String> = HashMap::new();
-    for request in requests
-        .iter()
-        .filter(|request| (200..300).contains(&request.answered))
-    {
+    for request in requests.iter().filter(|request| request.delivered()) {
         let order = request.order_id.clone().unwrap_or_default();
         if let Some(previous) = last.get(&order) {
             assert!(
@@ -184,9 +41,9 @@ fn assert_in_order_per_order(requests: &[Received]) {
 
 #[tokio::test]
 async fn every_accepted_event_reaches_the_http_sinks_whose_filters_it_matches() {
-    let mut all = Receiver::start(204).await;
-    let mut completions = Receiver::start(200).await;
-    let app = start_with(&format!(
+    let all = WebhookReceiver::start(204).await;
+    let completions = WebhookReceiver::start(200).await;
+    let app = spawn_app_with_file(&format!(
         r#"
 [sinks.everything]
 type = "http"
@@ -248,8 +105,8 @@ fn ids_of(requests: &[Received]) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn a_sink_that_was_down_receives_everything_once_back_in_order_within_each_order() {
-    let mut receiver = Receiver::start(503).await;
-    let app = start_with(&format!(
+    let receiver = WebhookReceiver::start(503).await;
+    let app = spawn_app_with_file(&format!(
         r#"
 [sinks.downstream]
 type = "http"
@@ -268,16 +125,13 @@ concurrency = 4
         assert_eq!(app.post(event).await.status().as_u16(), 201);
     }
     // While the sink is down, attempts fail and are retried.
-    let mut failed = 0;
-    while failed < 10 {
-        let request = tokio::time::timeout(PATIENCE, receiver.requests.recv())
-            .await
-            .expect("attempts while the sink is down")
-            .unwrap();
-        assert_eq!(request.answered, 503);
-        failed += 1;
-    }
-    receiver.status.store(200, Ordering::SeqCst);
+    let failed = receiver
+        .wait_for("10 attempts while the sink is down", |seen| {
+            seen.len() >= 10
+        })
+        .await;
+    assert!(failed.iter().all(|request| request.answered == 503));
+    receiver.answer(200);
     let seen = receiver.until_delivered(&ids(&events)).await;
     let delivered: Vec<&Received> = seen.iter().filter(|r| r.answered == 200).collect();
     assert_eq!(delivered.len(), events.len(), "each event delivered once");
@@ -286,8 +140,8 @@ concurrency = 4
 
 #[tokio::test]
 async fn a_delivery_past_the_horizon_becomes_a_dead_letter_and_later_events_go_on() {
-    let mut receiver = Receiver::start(500).await;
-    let app = start_with(&format!(
+    let receiver = WebhookReceiver::start(500).await;
+    let app = spawn_app_with_file(&format!(
         r#"
 [sinks.flaky]
 type = "http"
@@ -301,18 +155,14 @@ retry_horizon = "300ms"
     let events = lifecycles("SO-dead", 1);
     assert_eq!(app.post(&events[0]).await.status().as_u16(), 201);
     // Attempts until the horizon has passed; then the delivery is dead.
-    let started = std::time::Instant::now();
-    loop {
+    when_outbox_changes(&app.store, "a dead letter", async || {
         let statuses = app.store.sink_statuses().await.unwrap();
-        if statuses
+        statuses
             .iter()
             .any(|status| status.name == "flaky" && status.dead == 1)
-        {
-            break;
-        }
-        assert!(started.elapsed() < PATIENCE, "no dead letter: {statuses:?}");
-        let _ = tokio::time::timeout(PATIENCE, receiver.requests.recv()).await;
-    }
+            .then_some(())
+    })
+    .await;
     let dead = app
         .store
         .dead_letters(Some("flaky".into()), None, 10)
@@ -331,7 +181,7 @@ retry_horizon = "300ms"
 
     // The dead letter does not block its order: the next events are delivered once the sink
     // is back, and the retried dead letter too.
-    receiver.status.store(200, Ordering::SeqCst);
+    receiver.answer(200);
     for event in &events[1..] {
         assert_eq!(app.post(event).await.status().as_u16(), 201);
     }
@@ -349,18 +199,30 @@ retry_horizon = "300ms"
     assert_eq!(requeued.count, 1);
     receiver.until_delivered(&ids(&events[..1])).await;
     // The receiver answered; the worker records that right after.
-    let mut outbox = app.store.commits().unwrap().outbox;
-    loop {
+    let settled = when_outbox_changes(&app.store, "the outbox to settle", async || {
         let statuses = app.store.sink_statuses().await.unwrap();
-        if (statuses[0].dead, statuses[0].pending) == (0, 0) {
-            assert_eq!(statuses[0].delivered, events.len() as u64);
-            break;
-        }
-        tokio::time::timeout(PATIENCE, outbox.changed())
-            .await
-            .unwrap_or_else(|_| panic!("the outbox did not settle: {statuses:?}"))
-            .unwrap();
-    }
+        ((statuses[0].dead, statuses[0].pending) == (0, 0)).then_some(statuses)
+    })
+    .await;
+    assert_eq!(settled[0].delivered, events.len() as u64);
+}
+
+/// POSTs `event` to the listener at `url`, expects a 201 and records its eventId.
+async fn post_acknowledged(
+    http: &reqwest::Client,
+    url: &str,
+    event: &Value,
+    acknowledged: &mut BTreeSet<String>,
+) {
+    let response = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(event.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    acknowledged.insert(event["eventId"].as_str().unwrap().to_owned());
 }
 
 /// The broker URLs from `.ci/run`; `None` (and a note) when unset.
@@ -494,7 +356,7 @@ async fn nats_jetstream_and_rabbitmq_get_every_event_their_filters_take() {
     };
     let (stream, prefix, exchange) = (unique("OLTEST"), unique("oltest"), unique("oltest-"));
     let (_connection, mut consumer) = amqp_queue(&amqp, &exchange).await;
-    let app = start_with(&format!(
+    let app = spawn_app_with_file(&format!(
         r#"
 [sinks.bus]
 type = "nats"
@@ -537,7 +399,7 @@ item_states = ["completed"]
 async fn sigkill_during_forwarding_loses_nothing_and_only_sinks_that_cannot_deduplicate_see_duplicates()
  {
     init();
-    let mut receiver = Receiver::start(200).await;
+    let receiver = WebhookReceiver::start(200).await;
     let dir = tempfile::tempdir().unwrap();
     let brokers =
         broker("ORDER_LISTENER_TEST_NATS_URL").zip(broker("ORDER_LISTENER_TEST_AMQP_URL"));
@@ -563,23 +425,13 @@ async fn sigkill_during_forwarding_loses_nothing_and_only_sinks_that_cannot_dedu
     let url = child.listener_url.clone();
     let http = reqwest::Client::new();
     let mut acknowledged = BTreeSet::new();
-    let mut before_kill = Vec::new();
     for (index, event) in events.iter().enumerate() {
-        let response = http
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(event.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 201);
-        acknowledged.insert(event["eventId"].as_str().unwrap().to_owned());
+        post_acknowledged(&http, &url, event, &mut acknowledged).await;
         if index == events.len() / 2 {
             // Kill once the receiver is seeing deliveries: forwarding is under way.
-            let first = tokio::time::timeout(PATIENCE, receiver.requests.recv())
-                .await
-                .unwrap();
-            before_kill.extend(first);
+            receiver
+                .wait_for("a first delivery", |seen| !seen.is_empty())
+                .await;
             nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(child.child.id() as i32),
                 nix::sys::signal::Signal::SIGKILL,
@@ -593,19 +445,10 @@ async fn sigkill_during_forwarding_loses_nothing_and_only_sinks_that_cannot_dedu
     let mut child = start_binary_with(&data_dir, Some(&config));
     let url = child.listener_url.clone();
     for event in &events {
-        let response = http
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(event.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 201);
-        acknowledged.insert(event["eventId"].as_str().unwrap().to_owned());
+        post_acknowledged(&http, &url, event, &mut acknowledged).await;
     }
-    let seen = receiver
-        .until_delivered_after(before_kill, &acknowledged)
-        .await;
+    // Every request counts, those to the killed process included.
+    let seen = receiver.until_delivered(&acknowledged).await;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for request in seen.iter().filter(|r| r.answered == 200) {
         *counts.entry(request.event_id.as_str()).or_default() += 1;

@@ -1,18 +1,23 @@
 //! Shared test helpers: spawning the app, ONAP-shaped payloads, and the running binary.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Once;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
 use figment::providers::Env;
 use order_listener::app::App;
 use order_listener::config::{Config, Overrides, Secret};
 use order_listener::store::Store;
 use serde_json::{Value, json};
 use tempfile::TempDir;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -51,21 +56,88 @@ pub struct TestApp {
     pub _dir: Option<TempDir>,
 }
 
-/// A test configuration: plain HTTP, anonymous, both ports 0, a fresh data directory.
-pub fn test_config(data_dir: &Path) -> Config {
-    let overrides = Overrides {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        data_dir: Some(data_dir.to_path_buf()),
-        plain_http: Some(true),
-        allow_anonymous: Some(true),
-        ..Overrides::default()
-    };
-    let mut config =
-        Config::load_from(None, Env::prefixed("ORDER_LISTENER_IT_UNUSED_"), &overrides)
-            .expect("the test configuration is valid");
-    config.admin_token = Some(Secret::new(ADMIN_TOKEN));
-    config
+/// The one way tests build a configuration, as `serve` loads one: command-line overrides
+/// (plain HTTP, anonymous, both ports 0, a data directory), an optional configuration file,
+/// no environment, and the admin token [`ADMIN_TOKEN`].
+pub struct TestConfig {
+    overrides: Overrides,
+    file: Option<PathBuf>,
+}
+
+impl TestConfig {
+    /// Plain HTTP, anonymous, both ports 0, the data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> TestConfig {
+        TestConfig {
+            overrides: Overrides {
+                listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+                admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+                data_dir: Some(data_dir.into()),
+                plain_http: Some(true),
+                allow_anonymous: Some(true),
+                ..Overrides::default()
+            },
+            file: None,
+        }
+    }
+
+    /// Reads `path` as the configuration file, as `--config` does.
+    pub fn file(mut self, path: impl Into<PathBuf>) -> TestConfig {
+        self.file = Some(path.into());
+        self
+    }
+
+    /// Leaves the transport and access to the file: no `--plain-http`, no `--allow-anonymous`.
+    pub fn transport_and_access_from_file(self) -> TestConfig {
+        self.overrides(|overrides| {
+            overrides.plain_http = None;
+            overrides.allow_anonymous = None;
+        })
+    }
+
+    /// Changes the command-line overrides.
+    pub fn overrides(mut self, change: impl FnOnce(&mut Overrides)) -> TestConfig {
+        change(&mut self.overrides);
+        self
+    }
+
+    /// The configuration; fails the test if it does not load.
+    pub fn build(self) -> Config {
+        let mut config = Config::load_from(
+            self.file.as_deref(),
+            Env::prefixed("ORDER_LISTENER_IT_UNUSED_"),
+            &self.overrides,
+        )
+        .expect("the test configuration is valid");
+        config.admin_token = Some(Secret::new(ADMIN_TOKEN));
+        config
+    }
+}
+
+/// A fresh temporary directory with `toml` written as its `config.toml`; the configuration
+/// reads that file and keeps its data in `data/` there.
+pub fn config_dir(toml: &str) -> (TempDir, TestConfig) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, toml).expect("the configuration file is written");
+    let config = TestConfig::new(dir.path().join("data")).file(file);
+    (dir, config)
+}
+
+/// Starts the app with `toml` as its configuration file (plain HTTP, anonymous, port 0).
+pub async fn spawn_app_with_file(toml: &str) -> TestApp {
+    spawn_app_from_file(toml, |config| config).await
+}
+
+/// As [`spawn_app_with_file`], with the configuration changed by `configure`.
+pub async fn spawn_app_from_file(
+    toml: &str,
+    configure: impl FnOnce(TestConfig) -> TestConfig,
+) -> TestApp {
+    init();
+    let (dir, config) = config_dir(toml);
+    let mut app = start(configure(config).build()).await;
+    app._dir = Some(dir);
+    app
 }
 
 /// Starts the app with the test configuration.
@@ -77,7 +149,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
     init();
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut config = test_config(dir.path());
+    let mut config = TestConfig::new(dir.path()).build();
     customize(&mut config);
     let mut app = start(config).await;
     app._dir = Some(dir);
@@ -126,6 +198,27 @@ impl TestApp {
             request = request.header("content-type", content_type);
         }
         request.send().await.expect("the listener answers")
+    }
+
+    /// GETs `url`, with `token` as a bearer token if given.
+    pub async fn get(&self, url: impl reqwest::IntoUrl, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("the app answers")
+    }
+
+    /// POSTs a JSON body to the Listener API with `key` as a bearer token.
+    pub async fn post_as(&self, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(&self.listener_url)
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the listener answers")
     }
 
     /// GETs an admin API path with the admin token; returns the status and the JSON body.
@@ -438,5 +531,179 @@ pub fn service(variable: &str, to: &str) -> Option<String> {
             eprintln!("skipped: set {variable} to {to}");
             None
         }
+    }
+}
+
+/// Polls `probe` whenever the store announces an outbox change (a delivery recorded, a lease
+/// taken), until it gives a value, or fails the test after [`PATIENCE`] without one.
+pub async fn when_outbox_changes<T>(
+    store: &Store,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let mut outbox = store
+        .commits()
+        .expect("the store announces its commits")
+        .outbox;
+    loop {
+        outbox.borrow_and_update();
+        if let Some(value) = probe().await {
+            return value;
+        }
+        tokio::time::timeout(PATIENCE, outbox.changed())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+            .expect("the store runs");
+    }
+}
+
+/// One request a [`WebhookReceiver`] got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The body's `eventId`.
+    pub event_id: String,
+    /// The body's `event.id`, if any.
+    pub order_id: Option<String>,
+    /// The body's `eventDate`.
+    pub event_date: String,
+    /// The `webhook-id` header.
+    pub webhook_id: String,
+    /// Whether a `webhook-signature` (`v1,…`) came with it.
+    pub signed: bool,
+    /// What the receiver answered.
+    pub answered: u16,
+}
+
+impl Received {
+    /// Whether the receiver took it (answered 2xx).
+    pub fn delivered(&self) -> bool {
+        (200..300).contains(&self.answered)
+    }
+}
+
+/// The one webhook receiver of the tests: on port 0, it answers every POST to `/hook` with the
+/// status it is told and records every request, in arrival order. Stopped when dropped.
+pub struct WebhookReceiver {
+    /// `http://127.0.0.1:PORT/hook`.
+    pub url: String,
+    answer: Arc<AtomicU16>,
+    seen: watch::Receiver<Vec<Received>>,
+    server: JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct ReceiverState {
+    answer: Arc<AtomicU16>,
+    seen: Arc<watch::Sender<Vec<Received>>>,
+}
+
+async fn receive(
+    State(state): State<ReceiverState>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> StatusCode {
+    let answered = state.answer.load(Ordering::SeqCst);
+    let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let received = Received {
+        event_id: event["eventId"].as_str().unwrap_or_default().to_owned(),
+        order_id: event["event"]["id"].as_str().map(str::to_owned),
+        event_date: event["eventDate"].as_str().unwrap_or_default().to_owned(),
+        webhook_id: header("webhook-id"),
+        signed: header("webhook-signature").starts_with("v1,"),
+        answered,
+    };
+    state.seen.send_modify(|seen| seen.push(received));
+    StatusCode::from_u16(answered).expect("a valid status to answer with")
+}
+
+impl WebhookReceiver {
+    /// Starts a receiver that answers `answer`.
+    pub async fn start(answer: u16) -> WebhookReceiver {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("a free port");
+        let url = format!(
+            "http://{}/hook",
+            listener.local_addr().expect("a bound address")
+        );
+        let answer = Arc::new(AtomicU16::new(answer));
+        let (sender, seen) = watch::channel(Vec::new());
+        let state = ReceiverState {
+            answer: answer.clone(),
+            seen: Arc::new(sender),
+        };
+        let router = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(state);
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .await
+                .expect("the receiver serves");
+        });
+        WebhookReceiver {
+            url,
+            answer,
+            seen,
+            server,
+        }
+    }
+
+    /// From now on, answer with `status`.
+    pub fn answer(&self, status: u16) {
+        self.answer.store(status, Ordering::SeqCst);
+    }
+
+    /// The eventIds of the requests answered with 2xx, in arrival order.
+    pub fn delivered(&self) -> Vec<String> {
+        self.seen
+            .borrow()
+            .iter()
+            .filter(|received| received.delivered())
+            .map(|received| received.event_id.clone())
+            .collect()
+    }
+
+    /// Waits until what was received satisfies `done`, or fails the test after [`PATIENCE`];
+    /// returns every request so far.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        done: impl FnMut(&Vec<Received>) -> bool,
+    ) -> Vec<Received> {
+        let mut seen = self.seen.clone();
+        match tokio::time::timeout(PATIENCE, seen.wait_for(done)).await {
+            Ok(Ok(seen)) => seen.clone(),
+            _ => panic!(
+                "timed out waiting for the receiver to get {what}; it got {:?}",
+                self.seen.borrow()
+            ),
+        }
+    }
+
+    /// Waits until every one of `expected` has been answered with a 2xx; returns every request
+    /// so far.
+    pub async fn until_delivered(&self, expected: &BTreeSet<String>) -> Vec<Received> {
+        self.wait_for(&format!("every one of {expected:?} delivered"), |seen| {
+            let delivered: BTreeSet<&String> = seen
+                .iter()
+                .filter(|received| received.delivered())
+                .map(|received| &received.event_id)
+                .collect();
+            expected.iter().all(|id| delivered.contains(id))
+        })
+        .await
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        self.server.abort();
     }
 }

@@ -67,12 +67,8 @@ async fn onap_events_of_all_three_types_are_stored_and_echoed_with_201() {
 
         // The Location resolves on the admin API, and the raw bytes are kept exactly.
         let stored = app
-            .client
-            .get(format!("{location}?raw=true"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
+            .get(format!("{location}?raw=true"), Some(ADMIN_TOKEN))
+            .await;
         assert_eq!(stored.status().as_u16(), 200);
         assert_eq!(stored.bytes().await.unwrap(), body.as_bytes());
     }
@@ -274,7 +270,7 @@ async fn other_paths_methods_and_oversized_bodies_get_404_405_and_413() {
         .await
         .unwrap();
     assert_error(response, 404, 404).await;
-    let response = app.client.get(&app.listener_url).send().await.unwrap();
+    let response = app.get(&app.listener_url, None).await;
     let allow = response
         .headers()
         .get("allow")
@@ -308,40 +304,30 @@ async fn the_admin_api_is_not_served_on_the_public_port() {
         201
     );
     let response = app
-        .client
-        .get(format!("{}/api/v1/events/private", app.public_base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+        .get(
+            format!("{}/api/v1/events/private", app.public_base),
+            Some(ADMIN_TOKEN),
+        )
+        .await;
     assert_error(response, 404, 404).await;
     // And the admin API wants its token.
     let response = app
-        .client
-        .get(format!("{}/api/v1/events/private", app.admin_base))
-        .send()
-        .await
-        .unwrap();
+        .get(format!("{}/api/v1/events/private", app.admin_base), None)
+        .await;
     assert_error(response, 401, 40).await;
     let response = app
-        .client
-        .get(format!("{}/api/v1/events/private", app.admin_base))
-        .bearer_auth("wrong")
-        .send()
-        .await
-        .unwrap();
+        .get(
+            format!("{}/api/v1/events/private", app.admin_base),
+            Some("wrong"),
+        )
+        .await;
     assert_error(response, 401, 41).await;
 }
 
 #[tokio::test]
 async fn storage_that_is_shut_down_gets_503_with_retry_after() {
     let app = spawn_app().await;
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.public_base))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get(format!("{}/readyz", app.public_base), None).await;
     assert_eq!(ready.status().as_u16(), 200);
     app.store.close().await;
     let response = app.post(&creation("late", "SO-9")).await;
@@ -354,12 +340,7 @@ async fn storage_that_is_shut_down_gets_503_with_retry_after() {
         Some("5")
     );
     assert_error(response, 503, 5).await;
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.public_base))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get(format!("{}/readyz", app.public_base), None).await;
     assert_error(ready, 503, 5).await;
 }
 
@@ -393,7 +374,7 @@ async fn an_internal_storage_fault_gets_500_code_1_without_details() {
 async fn without_anonymous_access_an_api_key_is_required() {
     init();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path());
+    let mut config = TestConfig::new(dir.path()).build();
     config.access.allow_anonymous = false;
     let built = order_listener::app::App::build(config.clone())
         .await
@@ -413,26 +394,10 @@ async fn without_anonymous_access_an_api_key_is_required() {
 
     let event = creation("secured", "SO-11");
     assert_error(app.post(&event).await, 401, 40).await;
-    let response = app
-        .client
-        .post(&app.listener_url)
-        .bearer_auth("olk_wrong")
-        .header("content-type", "application/json")
-        .body(event.to_string())
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_as("olk_wrong", &event).await;
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     assert_error(response, 401, 41).await;
-    let response = app
-        .client
-        .post(&app.listener_url)
-        .bearer_auth(&key)
-        .header("content-type", "application/json")
-        .body(event.to_string())
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_as(&key, &event).await;
     assert_eq!(response.status().as_u16(), 201);
     let (_, stored) = app.admin_get("/api/v1/events/secured").await;
     assert_eq!(stored["client"], "default");
@@ -454,14 +419,11 @@ async fn service_inventory_events_are_stored_when_enabled() {
 async fn the_openapi_document_is_served_and_lists_every_code() {
     let app = spawn_app().await;
     let response = app
-        .client
-        .get(format!(
-            "{}/externalapi/listener/v1/openapi.json",
-            app.public_base
-        ))
-        .send()
-        .await
-        .unwrap();
+        .get(
+            format!("{}/externalapi/listener/v1/openapi.json", app.public_base),
+            None,
+        )
+        .await;
     assert_eq!(response.status().as_u16(), 200);
     let document: Value = response.json().await.unwrap();
     assert!(document["openapi"].as_str().unwrap().starts_with("3."));
@@ -489,12 +451,7 @@ async fn health_answers_on_both_ports() {
     let app = spawn_app().await;
     for base in [&app.public_base, &app.admin_base] {
         for path in ["/healthz", "/readyz"] {
-            let response = app
-                .client
-                .get(format!("{base}{path}"))
-                .send()
-                .await
-                .unwrap();
+            let response = app.get(format!("{base}{path}"), None).await;
             assert_eq!(response.status().as_u16(), 200, "{base}{path}");
         }
     }

@@ -11,6 +11,7 @@ mod durability;
 mod forwarding;
 mod helpers;
 mod house;
+mod lingering;
 mod listener_api;
 mod metrics;
 mod openapi;

@@ -1,9 +1,6 @@
 //! `GET /metrics` on the admin port: Listener API answers by eventType and status, refusals by
 //! code, commit batches, outbox gauges and delivery attempts, as OpenMetrics text.
 
-use std::net::SocketAddr;
-
-use order_listener::config::{Config, Overrides};
 use order_listener::domain::envelope::EventId;
 use serde_json::json;
 
@@ -18,39 +15,21 @@ fn sha256_hex(text: &str) -> String {
 
 /// An app that requires an API key, with an HTTP sink whose address refuses connections.
 async fn spawn_secured_app_with_a_failing_sink() -> TestApp {
-    init();
-    let dir = tempfile::tempdir().unwrap();
     // A port that was just free and is closed again: connecting to it is refused.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    std::fs::write(
-        dir.path().join("config.toml"),
-        format!(
+    spawn_app_from_file(
+        &format!(
             "plain_http = true\nallow_anonymous = false\n\
              [clients.seller]\n[[clients.seller.api_keys]]\nhash = \"sha256:{}\"\n\
              [sinks.hook]\ntype = \"http\"\nurl = \"http://{closed}/hook\"\nretry_schedule = [\"1h\"]\n",
             sha256_hex(KEY)
         ),
+        TestConfig::transport_and_access_from_file,
     )
-    .unwrap();
-    let overrides = Overrides {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        data_dir: Some(dir.path().join("data")),
-        ..Overrides::default()
-    };
-    let mut config = Config::load_from(
-        Some(&dir.path().join("config.toml")),
-        figment::providers::Env::prefixed("ORDER_LISTENER_IT_UNUSED_"),
-        &overrides,
-    )
-    .expect("the metrics test configuration is valid");
-    config.admin_token = Some(order_listener::config::Secret::new(ADMIN_TOKEN));
-    let mut app = start(config).await;
-    app._dir = Some(dir);
-    app
+    .await
 }
 
 async fn post_with_key(app: &TestApp, key: Option<&str>, body: String) -> reqwest::Response {
@@ -67,12 +46,7 @@ async fn post_with_key(app: &TestApp, key: Option<&str>, body: String) -> reqwes
 
 /// Scrapes `/metrics` without a token; returns the text.
 async fn scrape(app: &TestApp) -> String {
-    let response = app
-        .client
-        .get(format!("{}/metrics", app.admin_base))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get(format!("{}/metrics", app.admin_base), None).await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(
         response
@@ -98,18 +72,14 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 /// records an attempt's metrics before its outcome, and the store announces the outcome.
 async fn wait_for_first_attempt(app: &TestApp, event_id: &str) {
     let event_id: EventId = event_id.parse().unwrap();
-    let mut outbox = app.store.commits().unwrap().outbox;
-    loop {
-        outbox.borrow_and_update();
+    when_outbox_changes(&app.store, "a first attempt", async || {
         let deliveries = app.store.deliveries_of(&event_id).await.unwrap();
-        if deliveries.iter().any(|delivery| delivery.attempts > 0) {
-            return;
-        }
-        tokio::time::timeout(PATIENCE, outbox.changed())
-            .await
-            .expect("the sink is tried within the patience")
-            .unwrap();
-    }
+        deliveries
+            .iter()
+            .any(|delivery| delivery.attempts > 0)
+            .then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -186,11 +156,6 @@ async fn listener_answers_refusals_commits_and_the_outbox_show_in_metrics() {
 async fn metrics_need_no_token_and_are_not_on_the_public_port() {
     let app = spawn_app().await;
     scrape(&app).await;
-    let response = app
-        .client
-        .get(format!("{}/metrics", app.public_base))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get(format!("{}/metrics", app.public_base), None).await;
     assert_eq!(response.status().as_u16(), 404);
 }

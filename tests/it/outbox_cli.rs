@@ -4,137 +4,17 @@
 //! same data directory while the app runs. Tests wait on the receiver's record or poll the admin
 //! API until a state appears, with a timeout; never on a sleep.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use bytes::Bytes;
-use order_listener::config::{Config, Overrides, Secret};
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tokio::sync::watch;
 
 use crate::helpers::*;
-
-/// One request the receiver got.
-#[derive(Debug, Clone)]
-struct Received {
-    /// The `webhook-id` header.
-    webhook_id: String,
-    /// The body's eventId.
-    event_id: String,
-    /// What the receiver answered.
-    status: u16,
-}
-
-#[derive(Clone)]
-struct ReceiverState {
-    answer: Arc<AtomicU16>,
-    seen: Arc<watch::Sender<Vec<Received>>>,
-}
-
-/// A webhook receiver on port 0.
-struct Receiver {
-    url: String,
-    answer: Arc<AtomicU16>,
-    seen: watch::Receiver<Vec<Received>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-async fn receive(
-    State(state): State<ReceiverState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let status = state.answer.load(Ordering::SeqCst);
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let received = Received {
-        webhook_id: header("webhook-id"),
-        event_id: body["eventId"].as_str().unwrap_or_default().to_owned(),
-        status,
-    };
-    state.seen.send_modify(|seen| seen.push(received));
-    StatusCode::from_u16(status).unwrap()
-}
-
-impl Receiver {
-    async fn start(answer: u16) -> Receiver {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let answer = Arc::new(AtomicU16::new(answer));
-        let (sender, seen) = watch::channel(Vec::new());
-        let state = ReceiverState {
-            answer: answer.clone(),
-            seen: Arc::new(sender),
-        };
-        let router = axum::Router::new()
-            .route("/hook", axum::routing::post(receive))
-            .with_state(state);
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
-        });
-        Receiver {
-            url,
-            answer,
-            seen,
-            server,
-        }
-    }
-
-    /// From now on, answer with this status.
-    fn answer(&self, status: u16) {
-        self.answer.store(status, Ordering::SeqCst);
-    }
-
-    /// Waits until what was received satisfies `done`; returns it.
-    async fn wait_for(
-        &self,
-        what: &str,
-        done: impl FnMut(&Vec<Received>) -> bool,
-    ) -> Vec<Received> {
-        let mut seen = self.seen.clone();
-        match tokio::time::timeout(PATIENCE, seen.wait_for(done)).await {
-            Ok(Ok(seen)) => seen.clone(),
-            _ => panic!(
-                "timed out waiting for the receiver to get {what}; it got {:?}",
-                self.seen.borrow()
-            ),
-        }
-    }
-
-    /// Event ids of the requests answered with 2xx, in arrival order.
-    fn delivered(&self) -> Vec<String> {
-        self.seen
-            .borrow()
-            .iter()
-            .filter(|received| (200..300).contains(&received.status))
-            .map(|received| received.event_id.clone())
-            .collect()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
 
 /// The app with `[sinks.hook]` pointing at a receiver, and a config file the CLI reads.
 struct Fixture {
     app: TestApp,
-    receiver: Receiver,
+    receiver: WebhookReceiver,
     config_path: PathBuf,
     _dir: TempDir,
 }
@@ -143,34 +23,14 @@ impl Fixture {
     /// A sink that retries after 1 s and gives up 2 s after a delivery was queued.
     async fn start(answer: u16) -> Fixture {
         init();
-        let receiver = Receiver::start(answer).await;
-        let dir = tempfile::tempdir().unwrap();
+        let receiver = WebhookReceiver::start(answer).await;
+        let (dir, config) = config_dir(&format!(
+            "[sinks.hook]\ntype = \"http\"\nurl = \"{}\"\nretry_schedule = [\"1s\"]\n\
+             retry_horizon = \"2s\"\ntimeout_seconds = 5\n",
+            receiver.url
+        ));
         let config_path = dir.path().join("config.toml");
-        std::fs::write(
-            &config_path,
-            format!(
-                "[sinks.hook]\ntype = \"http\"\nurl = \"{}\"\nretry_schedule = [\"1s\"]\n\
-                 retry_horizon = \"2s\"\ntimeout_seconds = 5\n",
-                receiver.url
-            ),
-        )
-        .unwrap();
-        let overrides = Overrides {
-            listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            data_dir: Some(dir.path().join("data")),
-            plain_http: Some(true),
-            allow_anonymous: Some(true),
-            ..Overrides::default()
-        };
-        let mut config = Config::load_from(
-            Some(&config_path),
-            figment::providers::Env::prefixed("ORDER_LISTENER_IT_UNUSED_"),
-            &overrides,
-        )
-        .expect("the sink test configuration is valid");
-        config.admin_token = Some(Secret::new(ADMIN_TOKEN));
-        let app = start(config).await;
+        let app = start(config.build()).await;
         Fixture {
             app,
             receiver,
@@ -264,12 +124,7 @@ async fn a_dead_letter_is_listed_and_after_dead_letters_retry_it_is_delivered() 
     assert!(letter.get("body").is_none(), "{letter}");
     let id = letter["id"].as_i64().unwrap();
     assert!(
-        fixture
-            .receiver
-            .seen
-            .borrow()
-            .iter()
-            .all(|received| received.status == 500),
+        fixture.receiver.delivered().is_empty(),
         "nothing was delivered yet"
     );
 
@@ -342,7 +197,7 @@ async fn a_dead_letter_is_listed_and_after_dead_letters_retry_it_is_delivered() 
         .receiver
         .wait_for("dl-1 answered 201", |seen| {
             seen.iter()
-                .any(|received| received.event_id == "dl-1" && received.status == 201)
+                .any(|received| received.event_id == "dl-1" && received.answered == 201)
         })
         .await;
     let hook = fixture
@@ -499,7 +354,7 @@ async fn a_410_disables_the_sink_until_sinks_enable_and_then_delivery_resumes() 
         .wait_for("both events answered 201", |seen| {
             ["gone-1", "gone-2"].iter().all(|id| {
                 seen.iter()
-                    .any(|received| received.event_id == *id && received.status == 201)
+                    .any(|received| received.event_id == *id && received.answered == 201)
             })
         })
         .await;

@@ -9,15 +9,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use order_listener::config::{Config, Overrides, Secret};
+use order_listener::config::Secret;
 use order_listener::store::{EventFilter, OrderFilter, Storage, Store};
 use rand::seq::SliceRandom;
 use serde_json::Value;
 use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::*;
@@ -25,23 +22,6 @@ use crate::store_contract::{fresh_postgres_schema, postgres_url};
 
 fn postgres_or_skip() -> Option<String> {
     postgres_url()
-}
-
-/// A receiver that answers 200 and reports each eventId delivered.
-async fn receiver() -> (String, mpsc::UnboundedReceiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let (sender, received) = mpsc::unbounded_channel::<String>();
-    async fn hook(State(sender): State<mpsc::UnboundedSender<String>>, body: String) -> StatusCode {
-        let event: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-        let _ = sender.send(event["eventId"].as_str().unwrap_or_default().to_owned());
-        StatusCode::OK
-    }
-    let router = axum::Router::new()
-        .route("/hook", axum::routing::post(hook))
-        .with_state(sender);
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (format!("http://{address}/hook"), received)
 }
 
 fn replica(config: &Path, data_dir: &Path) -> RunningBinary {
@@ -95,7 +75,8 @@ async fn two_replicas_share_one_database_store_once_deliver_once_and_survive_a_k
     };
     init();
     let url = fresh_postgres_schema(&base).await;
-    let (hook, mut delivered) = receiver().await;
+    let receiver = WebhookReceiver::start(200).await;
+    let hook = &receiver.url;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(
@@ -180,20 +161,7 @@ async fn two_replicas_share_one_database_store_once_deliver_once_and_survive_a_k
         "SO-contested-created".to_owned(),
         "SO-same-created".to_owned(),
     ]);
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    while !expected.iter().all(|id| seen.contains_key(id)) {
-        let id = tokio::time::timeout(PATIENCE, delivered.recv())
-            .await
-            .unwrap_or_else(|_| {
-                let missing: Vec<_> = acknowledged
-                    .iter()
-                    .filter(|id| !seen.contains_key(*id))
-                    .collect();
-                panic!("not delivered: {missing:?}")
-            })
-            .unwrap();
-        *seen.entry(id).or_default() += 1;
-    }
+    receiver.until_delivered(&expected).await;
 
     // Stored once each, and projected as a single node projects the same events.
     let shared = Store::open_read_only(&Storage::Postgres {
@@ -229,17 +197,14 @@ async fn two_replicas_share_one_database_store_once_deliver_once_and_survive_a_k
     single.post(&same).await;
     assert_eq!(projections(&shared).await, projections(&single.store).await);
     // The receiver has every event; the replicas record that right after answering.
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
+    eventually("the outbox to settle", async || {
         let statuses = shared.sink_statuses().await.unwrap();
-        if statuses[0].delivered == expected.len() as u64 && statuses[0].pending == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "outbox not settled: {statuses:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        (statuses[0].delivered == expected.len() as u64 && statuses[0].pending == 0).then_some(())
+    })
+    .await;
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for id in receiver.delivered() {
+        *seen.entry(id).or_default() += 1;
     }
     // A delivery is made twice only if the killed replica had sent it and not yet recorded the
     // outcome: at most its worker's attempts in flight (the sink's default concurrency, 8).
@@ -324,21 +289,9 @@ async fn a_postgres_outage_gives_503_with_code_5_and_the_listener_recovers_witho
     let through_proxy = direct.replacen(&format!("{host}:{port}"), &proxy.address.to_string(), 1);
 
     let dir = tempfile::tempdir().unwrap();
-    let overrides = Overrides {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        data_dir: Some(dir.path().to_path_buf()),
-        database_url: Some(through_proxy),
-        plain_http: Some(true),
-        allow_anonymous: Some(true),
-        ..Overrides::default()
-    };
-    let config = Config::load_from(
-        None,
-        figment::providers::Env::prefixed("ORDER_LISTENER_IT_UNUSED_"),
-        &overrides,
-    )
-    .unwrap();
+    let config = TestConfig::new(dir.path())
+        .overrides(|overrides| overrides.database_url = Some(through_proxy))
+        .build();
     let app = start(config).await;
     let events: Vec<Value> = (0..3)
         .flat_map(|index| onap_lifecycle(&format!("SO-out-{index}"), 1))

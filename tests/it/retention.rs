@@ -408,18 +408,13 @@ async fn serve_prunes_old_events_every_interval_and_stops_with_the_app() {
     let recent = onap_lifecycle("SO-serve-new", 1);
     append_all(&app.store, &recent, Utc::now()).await;
 
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while app.stored_events().await.len() > recent.len() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "old events still stored after {PATIENCE:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let left = eventually("the old events pruned", async || {
+        let events = app.stored_events().await;
+        (events.len() <= recent.len()).then_some(events)
+    })
+    .await;
     assert!(
-        app.stored_events()
-            .await
-            .iter()
+        left.iter()
             .all(|event| event.order_id.as_ref().unwrap().as_str() == "SO-serve-new")
     );
     app.stop().await;

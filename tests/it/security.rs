@@ -4,14 +4,12 @@
 
 use std::fmt::Write as _;
 use std::io::Read;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::{EncodingKey, Header, encode};
-use order_listener::config::{Config, Overrides};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use ring::signature::KeyPair as _;
 use serde_json::{Value, json};
@@ -392,23 +390,6 @@ enum PendingProof {
     Certificate(String),
 }
 
-fn load_config(dir: &Path) -> Config {
-    let overrides = Overrides {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        data_dir: Some(dir.join("data")),
-        ..Overrides::default()
-    };
-    let mut config = Config::load_from(
-        Some(&dir.join("config.toml")),
-        figment::providers::Env::prefixed("ORDER_LISTENER_IT_UNUSED_"),
-        &overrides,
-    )
-    .expect("the security test configuration is valid");
-    config.admin_token = Some(order_listener::config::Secret::new(ADMIN_TOKEN));
-    config
-}
-
 impl Fixture {
     async fn start(variants: &[Variant], extra: &str) -> Fixture {
         init();
@@ -418,7 +399,11 @@ impl Fixture {
             pki,
             ..
         } = write_config(dir.path(), variants, extra);
-        let mut app = start(load_config(dir.path())).await;
+        let config = TestConfig::new(dir.path().join("data"))
+            .file(dir.path().join("config.toml"))
+            .transport_and_access_from_file()
+            .build();
+        let mut app = start(config).await;
         let server_pem = std::fs::read(app.data_dir.join("tls/cert.pem")).unwrap();
         let https = https_client(&server_pem, None);
         let clients = pending
@@ -533,6 +518,14 @@ impl Fixture {
         };
         sender.send(client, body, spoil).await.0
     }
+
+    /// Sends the creation event `event_id` as `kind`'s client in good standing.
+    async fn send_creation(&self, kind: Kind, event_id: &str) -> reqwest::Response {
+        let body = event_body(event_id, "ServiceOrderCreationNotification");
+        self.send(self.client(kind, Variant::Ok), &body, Spoil::None)
+            .await
+            .unwrap()
+    }
 }
 
 async fn expect(
@@ -560,10 +553,15 @@ async fn every_refusal_code_holds_for_every_kind_of_credential() {
     for kind in KINDS {
         let id = |what: &str| format!("{}-{what}", kind.slug());
         let ok = fixture.client(kind, Variant::Ok);
+        // Sends the event `name` of `event_type` as `client`, its proof spoiled as asked.
+        let send = async |client: &TestClient, name: &str, event_type: &str, spoil: Spoil| {
+            let body = event_body(&id(name), event_type);
+            fixture.send(client, &body, spoil).await
+        };
+        let variant = |variant: Variant| fixture.client(kind, variant);
 
         // Accepted, and recorded with the client's name.
-        let body = event_body(&id("accepted"), creation);
-        let response = fixture.send(ok, &body, Spoil::None).await.unwrap();
+        let response = send(ok, "accepted", creation, Spoil::None).await.unwrap();
         assert_eq!(
             response.status().as_u16(),
             201,
@@ -604,13 +602,7 @@ async fn every_refusal_code_holds_for_every_kind_of_credential() {
                 foreign.is_err(),
                 "a certificate from another CA fails the handshake"
             );
-            let expired = fixture
-                .send(
-                    fixture.client(kind, Variant::Expired),
-                    &event_body(&id("expired"), creation),
-                    Spoil::None,
-                )
-                .await;
+            let expired = send(variant(Variant::Expired), "expired", creation, Spoil::None).await;
             assert!(
                 expired.is_err(),
                 "an expired certificate fails the handshake"
@@ -628,58 +620,31 @@ async fn every_refusal_code_holds_for_every_kind_of_credential() {
                 "{body}"
             );
         } else {
-            let wrong = fixture
-                .send(ok, &event_body(&id("wrong"), creation), Spoil::Wrong)
-                .await;
+            let wrong = send(ok, "wrong", creation, Spoil::Wrong).await;
             expect(wrong, 401, 41, &format!("{kind:?} with a wrong secret")).await;
-            let expired_client = fixture.client(kind, Variant::Expired);
-            let expired = fixture
-                .send(
-                    expired_client,
-                    &event_body(&id("expired"), creation),
-                    Spoil::Stale,
-                )
-                .await;
+            let expired = send(variant(Variant::Expired), "expired", creation, Spoil::Stale).await;
             expect(expired, 401, 42, &format!("{kind:?} expired")).await;
         }
 
         // 50: a disabled client.
-        let response = fixture
-            .send(
-                fixture.client(kind, Variant::Disabled),
-                &event_body(&id("disabled"), creation),
-                Spoil::None,
-            )
-            .await;
-        expect(response, 403, 50, &format!("{kind:?} disabled")).await;
-
-        // 51: a client that may only call from 192.0.2.0/24.
-        let response = fixture
-            .send(
-                fixture.client(kind, Variant::FarSource),
-                &event_body(&id("far"), creation),
-                Spoil::None,
-            )
-            .await;
-        expect(
-            response,
-            403,
-            51,
-            &format!("{kind:?} from a source not allowed"),
+        let disabled = send(
+            variant(Variant::Disabled),
+            "disabled",
+            creation,
+            Spoil::None,
         )
         .await;
+        expect(disabled, 403, 50, &format!("{kind:?} disabled")).await;
+
+        // 51: a client that may only call from 192.0.2.0/24.
+        let far = send(variant(Variant::FarSource), "far", creation, Spoil::None).await;
+        expect(far, 403, 51, &format!("{kind:?} from a source not allowed")).await;
 
         // 52: a client that may only send state changes.
-        let typed = fixture.client(kind, Variant::StateChangesOnly);
-        let response = fixture
-            .send(
-                typed,
-                &event_body(&id("typed-creation"), creation),
-                Spoil::None,
-            )
-            .await;
+        let typed = variant(Variant::StateChangesOnly);
+        let refused = send(typed, "typed-creation", creation, Spoil::None).await;
         let body = expect(
-            response,
+            refused,
             403,
             52,
             &format!("{kind:?} sending a type it may not"),
@@ -689,12 +654,7 @@ async fn every_refusal_code_holds_for_every_kind_of_credential() {
             body["message"].as_str().unwrap().contains(state_change),
             "{body}"
         );
-        let response = fixture
-            .send(
-                typed,
-                &event_body(&id("typed-change"), state_change),
-                Spoil::None,
-            )
+        let response = send(typed, "typed-change", state_change, Spoil::None)
             .await
             .unwrap();
         assert_eq!(
@@ -704,16 +664,10 @@ async fn every_refusal_code_holds_for_every_kind_of_credential() {
         );
 
         // 53: over the rate (a burst of one, then one request in about 17 minutes).
-        let slow = fixture.client(kind, Variant::Slow);
-        let first = fixture
-            .send(slow, &event_body(&id("slow-1"), creation), Spoil::None)
-            .await
-            .unwrap();
+        let slow = variant(Variant::Slow);
+        let first = send(slow, "slow-1", creation, Spoil::None).await.unwrap();
         assert_eq!(first.status().as_u16(), 201, "{kind:?} within its rate");
-        let second = fixture
-            .send(slow, &event_body(&id("slow-2"), creation), Spoil::None)
-            .await
-            .unwrap();
+        let second = send(slow, "slow-2", creation, Spoil::None).await.unwrap();
         let retry_after: u64 = second
             .headers()
             .get("retry-after")
@@ -769,37 +723,22 @@ async fn past_the_global_bound_every_kind_gets_503_with_code_6() {
     };
     let mut blocker = block();
     let mut probes = 0;
-    loop {
+    eventually("the blocking request to take the slot", async || {
         probes += 1;
-        assert!(probes < 10_000, "the blocking request never took the slot");
         if blocker.task.is_finished() {
             blocker = block();
         }
-        let client = fixture.client(Kind::Bearer, Variant::Ok);
-        let probe = event_body(
-            &format!("probe-{probes}"),
-            "ServiceOrderCreationNotification",
-        );
-        let response = fixture.send(client, &probe, Spoil::None).await.unwrap();
-        // Probes go one at a time, so a 503 means the blocker holds the slot.
-        if response.status().as_u16() == 503 {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    for kind in KINDS {
-        let client = fixture.client(kind, Variant::Ok);
         let response = fixture
-            .send(
-                client,
-                &event_body(
-                    &format!("{}-overload", kind.slug()),
-                    "ServiceOrderCreationNotification",
-                ),
-                Spoil::None,
-            )
-            .await
-            .unwrap();
+            .send_creation(Kind::Bearer, &format!("probe-{probes}"))
+            .await;
+        // Probes go one at a time, so a 503 means the blocker holds the slot.
+        (response.status().as_u16() == 503).then_some(())
+    })
+    .await;
+    for kind in KINDS {
+        let response = fixture
+            .send_creation(kind, &format!("{}-overload", kind.slug()))
+            .await;
         assert_eq!(
             response
                 .headers()
@@ -815,18 +754,9 @@ async fn past_the_global_bound_every_kind_gets_503_with_code_6() {
     drop(blocker.sender);
     let _ = blocker.task.await;
     for kind in KINDS {
-        let client = fixture.client(kind, Variant::Ok);
         let response = fixture
-            .send(
-                client,
-                &event_body(
-                    &format!("{}-after", kind.slug()),
-                    "ServiceOrderCreationNotification",
-                ),
-                Spoil::None,
-            )
-            .await
-            .unwrap();
+            .send_creation(kind, &format!("{}-after", kind.slug()))
+            .await;
         assert_eq!(
             response.status().as_u16(),
             201,
@@ -843,19 +773,16 @@ fn tokio_stream_from(
 
 #[tokio::test]
 async fn a_trusted_proxy_header_places_the_caller_and_others_cannot_forge_it() {
-    let dir = tempfile::tempdir().unwrap();
     let key = "olk_proxy_test_key_0123456789";
-    std::fs::write(
-        dir.path().join("config.toml"),
-        format!(
-            "plain_http = true\n[security]\nclient_ip_header = \"X-Forwarded-For\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n\
-             [clients.seller]\nallowed_sources = [\"198.51.100.0/24\"]\n[[clients.seller.api_keys]]\nhash = \"sha256:{}\"\n",
-            sha256_hex(key)
-        ),
+    let app = spawn_app_from_file(
+        &format!(
+                "plain_http = true\n[security]\nclient_ip_header = \"X-Forwarded-For\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n\
+                 [clients.seller]\nallowed_sources = [\"198.51.100.0/24\"]\n[[clients.seller.api_keys]]\nhash = \"sha256:{}\"\n",
+                sha256_hex(key)
+            ),
+        TestConfig::transport_and_access_from_file,
     )
-    .unwrap();
-    let mut app = start(load_config(dir.path())).await;
-    app._dir = Some(dir);
+    .await;
     let post = |forwarded: &str, id: &str| {
         app.client
             .post(&app.listener_url)
@@ -894,19 +821,16 @@ async fn a_trusted_proxy_header_places_the_caller_and_others_cannot_forge_it() {
 
 #[tokio::test]
 async fn anonymous_access_keeps_its_own_policy_and_credentials_still_identify() {
-    let dir = tempfile::tempdir().unwrap();
     let key = "olk_anonymous_test_key_0123456789";
-    std::fs::write(
-        dir.path().join("config.toml"),
-        format!(
-            "plain_http = true\nallow_anonymous = true\n[anonymous]\nevent_types = [\"ServiceOrderCreationNotification\"]\n\
-             [clients.seller]\n[[clients.seller.api_keys]]\nhash = \"sha256:{}\"\n",
-            sha256_hex(key)
-        ),
+    let app = spawn_app_from_file(
+        &format!(
+                "plain_http = true\nallow_anonymous = true\n[anonymous]\nevent_types = [\"ServiceOrderCreationNotification\"]\n\
+                 [clients.seller]\n[[clients.seller.api_keys]]\nhash = \"sha256:{}\"\n",
+                sha256_hex(key)
+            ),
+        TestConfig::transport_and_access_from_file,
     )
-    .unwrap();
-    let mut app = start(load_config(dir.path())).await;
-    app._dir = Some(dir);
+    .await;
     let creation = event_body("anon-1", "ServiceOrderCreationNotification");
     assert_eq!(
         app.post_raw(creation, Some("application/json"))
@@ -994,14 +918,11 @@ async fn requests_signed_by_the_python_standardwebhooks_package_are_accepted_and
         return;
     };
     let secret = format!("whsec_{}", STANDARD.encode(random_bytes::<32>()));
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("config.toml"),
-        format!("plain_http = true\n[clients.python-seller.webhook]\nkeys = [\"{secret}\"]\n"),
+    let app = spawn_app_from_file(
+        &format!("plain_http = true\n[clients.python-seller.webhook]\nkeys = [\"{secret}\"]\n"),
+        TestConfig::transport_and_access_from_file,
     )
-    .unwrap();
-    let mut app = start(load_config(dir.path())).await;
-    app._dir = Some(dir);
+    .await;
     let run = |event_id: &'static str, tamper: &'static str| {
         let (python, url, secret) = (python.clone(), app.listener_url.clone(), secret.clone());
         tokio::task::spawn_blocking(move || {
@@ -1308,36 +1229,25 @@ async fn sighup_applies_client_changes_without_a_restart() {
     let (ok, _, stderr) = run_cli(&["client", "disable", "seller", "--config", config_arg]);
     assert!(ok, "{stderr}");
     hangup();
-    // The reload is asynchronous: ask until the new rules answer (bounded by PATIENCE).
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
+    // The reload is asynchronous: ask until the new rules answer.
+    let refused = eventually("SIGHUP to disable the client", async || {
         let response = post().await.unwrap();
         if response.status().as_u16() == 403 {
-            assert_error(response, 403, 50).await;
-            break;
+            return Some(response);
         }
         assert_eq!(response.status().as_u16(), 201);
-        assert!(
-            std::time::Instant::now() < deadline,
-            "SIGHUP did not disable the client"
-        );
-        tokio::task::yield_now().await;
-    }
+        None
+    })
+    .await;
+    assert_error(refused, 403, 50).await;
 
     let (ok, _, stderr) = run_cli(&["client", "enable", "seller", "--config", config_arg]);
     assert!(ok, "{stderr}");
     hangup();
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
+    eventually("SIGHUP to enable the client", async || {
         let status = post().await.unwrap().status().as_u16();
-        if status == 201 {
-            break;
-        }
-        assert_eq!(status, 403);
-        assert!(
-            std::time::Instant::now() < deadline,
-            "SIGHUP did not enable the client"
-        );
-        tokio::task::yield_now().await;
-    }
+        assert!(status == 201 || status == 403, "{status}");
+        (status == 201).then_some(())
+    })
+    .await;
 }

@@ -204,15 +204,9 @@ async fn last_event_id_wins_over_since() {
 async fn the_stream_without_the_admin_token_is_refused_with_401() {
     let app = spawn_app().await;
     let url = format!("{}/api/v1/stream", app.admin_base);
-    let response = app.client.get(&url).send().await.unwrap();
+    let response = app.get(&url, None).await;
     assert_error(response, 401, 40).await;
-    let response = app
-        .client
-        .get(&url)
-        .bearer_auth("wrong")
-        .send()
-        .await
-        .unwrap();
+    let response = app.get(&url, Some("wrong")).await;
     assert_error(response, 401, 41).await;
 }
 
@@ -220,12 +214,11 @@ async fn the_stream_without_the_admin_token_is_refused_with_401() {
 async fn a_resume_point_that_is_not_a_sequence_is_refused_with_400() {
     let app = spawn_app().await;
     let response = app
-        .client
-        .get(format!("{}/api/v1/stream?since=yesterday", app.admin_base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+        .get(
+            format!("{}/api/v1/stream?since=yesterday", app.admin_base),
+            Some(ADMIN_TOKEN),
+        )
+        .await;
     assert_error(response, 400, 28).await;
 }
 

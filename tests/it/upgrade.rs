@@ -129,7 +129,7 @@ impl DataDir {
 
     /// The store of this data directory, as `serve` finds it.
     fn storage(&self) -> Storage {
-        test_config(self.path()).storage
+        TestConfig::new(self.path()).build().storage
     }
 
     fn database_file(&self) -> PathBuf {
@@ -560,7 +560,7 @@ async fn opening_a_version_4_data_directory_migrates_it_to_the_newest_schema() {
 async fn the_app_serves_an_upgraded_version_4_data_directory() {
     let data = DataDir::copy_of_fixture();
     let recorded = recorded_events();
-    let app = start(test_config(data.path())).await;
+    let app = start(TestConfig::new(data.path()).build()).await;
 
     // A seller's resend of an old event is answered 201 with the body first received.
     let odd = recorded

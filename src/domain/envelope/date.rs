@@ -1,0 +1,114 @@
+//! [`EventDate`]: when the seller says an event happened, parsed tolerantly from the forms
+//! senders are known to use (RFC 3339, and Java's `+0000` offsets) and kept in UTC to the
+//! microsecond. No IO.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+/// When the seller says the event happened (`eventDate`), in UTC with microsecond precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventDate(DateTime<Utc>);
+
+impl EventDate {
+    /// Microseconds since the Unix epoch; what the store sorts on.
+    pub fn timestamp_micros(self) -> i64 {
+        self.0.timestamp_micros()
+    }
+
+    /// The inverse of [`EventDate::timestamp_micros`].
+    pub fn from_timestamp_micros(micros: i64) -> Option<Self> {
+        DateTime::from_timestamp_micros(micros).map(EventDate)
+    }
+
+    /// The date as a UTC date-time.
+    pub fn as_datetime(self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+impl From<DateTime<Utc>> for EventDate {
+    fn from(date: DateTime<Utc>) -> Self {
+        // Sub-microsecond digits are dropped so that a date survives a round trip through the
+        // store unchanged.
+        let micros = date.timestamp_micros();
+        EventDate(DateTime::from_timestamp_micros(micros).unwrap_or(date))
+    }
+}
+
+impl fmt::Display for EventDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+}
+
+/// The text was not a date-time in any form that senders are known to use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not an RFC 3339 date-time; send a date with a time and an offset, \
+     such as 2019-03-25T08:08:56.310Z"
+)]
+pub struct InvalidDate(pub String);
+
+impl FromStr for EventDate {
+    type Err = InvalidDate;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        // RFC 3339 covers ONAP's `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'` and dates with no fraction.
+        // Java's `Z` pattern letter gives `+0000` offsets, with or without a fraction.
+        DateTime::parse_from_rfc3339(text)
+            .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
+            .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%z"))
+            .map(|date| EventDate::from(date.with_timezone(&Utc)))
+            .map_err(|_| InvalidDate(text.to_owned()))
+    }
+}
+
+impl Serialize for EventDate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventDate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_in_the_forms_senders_use_are_accepted() {
+        let cases = [
+            ("2019-03-25T08:08:56.310Z", "2019-03-25T08:08:56.310Z"),
+            ("2019-03-25T08:08:56Z", "2019-03-25T08:08:56Z"),
+            ("2019-03-25T09:08:56.310+01:00", "2019-03-25T08:08:56.310Z"),
+            ("2019-03-25T08:08:56.310+0000", "2019-03-25T08:08:56.310Z"),
+            ("2019-03-25T08:08:56+0000", "2019-03-25T08:08:56Z"),
+            (
+                "2019-03-25T08:08:56.123456789Z",
+                "2019-03-25T08:08:56.123456Z",
+            ),
+        ];
+        for (given, normalised) in cases {
+            let date: EventDate = given.parse().unwrap_or_else(|e| panic!("{given}: {e}"));
+            assert_eq!(date.to_string(), normalised);
+        }
+        for bad in [
+            "2019-03-25",
+            "2019-03-25T08:08:56",
+            "yesterday",
+            "",
+            "2019-13-25T08:08:56Z",
+        ] {
+            assert!(bad.parse::<EventDate>().is_err(), "{bad} should be refused");
+        }
+    }
+}
