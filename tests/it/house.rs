@@ -5,7 +5,9 @@
 //! it names. A module and its own submodules are one unit; between *sibling* modules, at every
 //! level (`store` and `metrics`, `http::admin` and `http::console`, …), the graph of "uses
 //! something of" must have no cycle. That is the equivalent of `cargo modules dependencies
-//! --acyclic`, without a tool to install.
+//! --acyclic`, without a tool to install. Test code (`#[cfg(test)]` modules inside a file) is
+//! left out: a test module may use shared test helpers that use the module under test. Paths
+//! inside macro calls are not read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -133,11 +135,24 @@ impl<'ast> Visit<'ast> for Collector<'_> {
     }
 
     fn visit_item_mod(&mut self, item: &'ast syn::ItemMod) {
+        if is_test_only(&item.attrs) {
+            return; // tests may use shared test helpers that use the module under test
+        }
         self.module.push(item.ident.to_string());
         self.modules.insert(self.module.clone());
         syn::visit::visit_item_mod(self, item);
         self.module.pop();
     }
+}
+
+/// `#[cfg(test)]`: test code, left out of the layering.
+fn is_test_only(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|attr| {
+        attr.path().is_ident("cfg")
+            && attr
+                .parse_args::<syn::Ident>()
+                .is_ok_and(|ident| ident == "test")
+    })
 }
 
 /// Every reference between sibling modules, as `parent → (from child, to child) → where`.
