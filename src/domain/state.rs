@@ -53,6 +53,15 @@ impl State {
         State::PendingCancellation,
     ];
 
+    /// The final states, which have no way out.
+    pub const FINAL: [State; 5] = [
+        State::Rejected,
+        State::Completed,
+        State::Failed,
+        State::Partial,
+        State::Cancelled,
+    ];
+
     /// The wire name, in lower camel case as TMF641 writes it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -72,10 +81,7 @@ impl State {
 
     /// A final state has no way out.
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            State::Rejected | State::Completed | State::Failed | State::Partial | State::Cancelled
-        )
+        State::FINAL.contains(&self)
     }
 
     /// Whether the state machine allows going from `self` to `next`. Staying in the same state

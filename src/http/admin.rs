@@ -299,6 +299,7 @@ async fn service_orders(
             external_id: query.external_id,
             updated_since: parse_instant("updatedSince", query.updated_since.as_deref())?,
             limit: parse_limit(query.limit.as_deref())?,
+            ..OrderFilter::default()
         })
         .await?;
     let body =

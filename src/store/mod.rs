@@ -217,19 +217,8 @@ pub struct OrderFilter {
     pub external_id: Option<String>,
     /// Only orders the listener changed at or after this instant.
     pub updated_since: Option<DateTime<Utc>>,
-    /// At most this many.
-    pub limit: usize,
-}
-
-/// Which orders the web console lists, most recently updated first: [`OrderFilter`]'s state
-/// and anomaly filters, with a text search and the stuck test.
-#[derive(Debug, Clone, Default)]
-pub struct OrderSearch {
-    /// Only orders in this state.
-    pub state: Option<State>,
-    /// Only orders with at least one anomaly.
-    pub with_anomalies: bool,
-    /// Only orders whose id or externalId contains this text, ignoring ASCII case.
+    /// Only orders whose id or externalId contains this text, ignoring ASCII case (the
+    /// console's search); empty is no filter.
     pub text: Option<String>,
     /// Only stuck orders: in no state or a non-final one, last changed before this instant.
     pub unchanged_before: Option<DateTime<Utc>>,
@@ -578,17 +567,6 @@ impl Store {
         match self {
             Store::Sqlite(store) => store.orders(filter).await,
             Store::Postgres(store) => store.orders(filter).await,
-        }
-    }
-
-    /// Orders for the web console: a search by state, text, anomalies and staleness.
-    pub async fn search_orders(
-        &self,
-        search: OrderSearch,
-    ) -> Result<Vec<OrderSummary>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.search_orders(search).await,
-            Store::Postgres(store) => store.search_orders(search).await,
         }
     }
 

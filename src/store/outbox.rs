@@ -144,9 +144,9 @@ pub enum OutcomeKind {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RequeueScope {
     /// Dead letters only (`dead-letters retry`).
-    #[default]
     DeadLetters,
     /// Every matching event, delivered or not, and events the sink never had (`replay`).
+    #[default]
     Replay,
 }
 

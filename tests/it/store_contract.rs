@@ -382,20 +382,20 @@ async fn the_console_searches_orders_and_counts_events_by_minute() {
         }
         let open_order = onap_lifecycle("so-search-open", 1).remove(0);
         store.append(new_event(&open_order)).await.unwrap();
-        let search = |text: &str, stuck: bool| order_listener::store::OrderSearch {
+        let search = |text: &str, stuck: bool| order_listener::store::OrderFilter {
             text: Some(text.to_owned()),
             unchanged_before: stuck.then(|| Utc::now() + chrono::Duration::hours(1)),
             limit: 10,
             ..Default::default()
         };
-        let found = store.search_orders(search("SEARCH", false)).await.unwrap();
+        let found = store.orders(search("SEARCH", false)).await.unwrap();
         assert_eq!(found.len(), 2, "{}: text ignores case", backend.name);
         let found = store
-            .search_orders(search("ext-so-search-open", false))
+            .orders(search("ext-so-search-open", false))
             .await
             .unwrap();
         assert_eq!(found.len(), 1, "{}: externalId", backend.name);
-        let stuck = store.search_orders(search("search", true)).await.unwrap();
+        let stuck = store.orders(search("search", true)).await.unwrap();
         assert_eq!(
             stuck
                 .iter()

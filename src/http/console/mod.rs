@@ -8,7 +8,7 @@
 //! console's own forms, which carry the session's CSRF token and must come from the same origin.
 //!
 //! The console reads only through the same `Store` methods as the admin API (plus
-//! `search_orders` and `events_per_minute`) and `Metrics`; it never writes except to requeue a
+//! `events_per_minute`) and `Metrics`; it never writes except to requeue a
 //! dead letter, through the same `http::outbox::retry_dead_letter` as
 //! `POST /api/v1/dead-letters/{id}/retry`.
 //!

@@ -35,6 +35,7 @@ use super::{
 use crate::domain::envelope::{EventId, OrderId};
 use crate::domain::projection::{ServiceOrder, project};
 use crate::domain::routing::Route;
+use crate::domain::state::State;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 
@@ -344,8 +345,9 @@ impl PostgresStore {
         ))
     }
 
-    /// Orders, most recently updated first.
+    /// Orders matching `filter`, most recently updated first.
     pub async fn orders(&self, filter: OrderFilter) -> Result<Vec<OrderSummary>, StoreError> {
+        let final_states = State::FINAL.map(State::as_str);
         let rows = self
             .client()
             .await?
@@ -354,16 +356,23 @@ impl PostgresStore {
                     "SELECT {SUMMARY_COLUMNS}
                      FROM service_orders
                      WHERE ($1::text IS NULL OR state = $1) AND (NOT $2 OR anomaly_count > 0)
-                       AND ($4::text IS NULL OR external_id = $4)
-                       AND ($5::bigint IS NULL OR updated_at_us >= $5)
-                     ORDER BY updated_at_us DESC, id LIMIT $3"
+                       AND ($3::text IS NULL OR external_id = $3)
+                       AND ($4::bigint IS NULL OR updated_at_us >= $4)
+                       AND ($5::text IS NULL OR strpos(lower(id), lower($5)) > 0
+                            OR strpos(lower(coalesce(external_id, '')), lower($5)) > 0)
+                       AND ($6::bigint IS NULL OR (updated_at_us < $6
+                            AND (state IS NULL OR NOT (state = ANY($7)))))
+                     ORDER BY updated_at_us DESC, id LIMIT $8"
                 ),
                 &[
-                    &filter.state.map(|state| state.as_str()),
+                    &filter.state.map(State::as_str),
                     &filter.with_anomalies,
-                    &limit(filter.limit),
                     &filter.external_id,
                     &filter.updated_since.map(micros),
+                    &filter.text.filter(|text| !text.is_empty()),
+                    &filter.unchanged_before.map(micros),
+                    &&final_states[..],
+                    &limit(filter.limit),
                 ],
             )
             .await

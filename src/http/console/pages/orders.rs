@@ -17,7 +17,7 @@ use crate::http::console::html::{
     Nav, checked, duration, esc, path_segment, select_options, state_badge, time,
 };
 use crate::http::error::ApiError;
-use crate::store::{OrderSearch, OrderSummary};
+use crate::store::{OrderFilter, OrderSummary};
 
 /// Rows shown at most.
 const LIST_LIMIT: usize = 200;
@@ -82,12 +82,13 @@ pub(super) async fn show(
     let stuck_after = app.console.stuck_after;
     let orders = app
         .store
-        .search_orders(OrderSearch {
+        .orders(OrderFilter {
             state: filter.state,
             with_anomalies: filter.anomalies_only,
             text: filter.text.clone(),
             unchanged_before: filter.stuck_only.then(|| stuck_before(now, stuck_after)),
             limit: LIST_LIMIT,
+            ..OrderFilter::default()
         })
         .await
         .map_err(failed)?;

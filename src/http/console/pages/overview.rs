@@ -15,7 +15,7 @@ use crate::http::AppState;
 use crate::http::console::html::Nav;
 use crate::http::outbox::{self, SinkOverview};
 use crate::metrics::Snapshot;
-use crate::store::{MinuteCount, OrderSearch};
+use crate::store::{MinuteCount, OrderFilter};
 
 /// Minutes in the chart.
 const CHART_MINUTES: i64 = 30;
@@ -38,9 +38,9 @@ pub(super) async fn show(
     let metrics = app.metrics.snapshot();
     let sinks = outbox::sink_overview(&app).await.map_err(failed)?;
     let store = &app.store;
-    let count_orders = |search: OrderSearch| async move {
+    let count_orders = |search: OrderFilter| async move {
         store
-            .search_orders(OrderSearch {
+            .orders(OrderFilter {
                 limit: TILE_LIMIT,
                 ..search
             })
@@ -48,14 +48,14 @@ pub(super) async fn show(
             .map(|orders| orders.len())
             .map_err(failed)
     };
-    let stuck = count_orders(OrderSearch {
+    let stuck = count_orders(OrderFilter {
         unchanged_before: Some(stuck_before(now, app.console.stuck_after)),
-        ..OrderSearch::default()
+        ..OrderFilter::default()
     })
     .await?;
-    let anomalous = count_orders(OrderSearch {
+    let anomalous = count_orders(OrderFilter {
         with_anomalies: true,
-        ..OrderSearch::default()
+        ..OrderFilter::default()
     })
     .await?;
     Ok(ok(render_overview(
