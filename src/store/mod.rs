@@ -339,7 +339,7 @@ impl Store {
                 SqliteStore::open(path.clone(), options, routes, metrics).await?,
             )),
             Storage::Postgres { url } => Ok(Store::Postgres(
-                PostgresStore::open(url, options, routes, metrics, true).await?,
+                PostgresStore::open(url, options, routes, metrics, postgres::Access::ReadWrite).await?,
             )),
         }
     }
@@ -502,7 +502,13 @@ impl Store {
                 ))
             }
             Storage::Postgres { url } => Ok(Store::Postgres(
-                PostgresStore::open(url, WriterOptions::default(), Vec::new(), None, true).await?,
+                PostgresStore::open(
+                    url,
+                    WriterOptions::default(),
+                    Vec::new(),
+                    None,
+                    postgres::Access::ReadWrite,
+                ).await?,
             )),
         }
     }
@@ -514,7 +520,13 @@ impl Store {
                 SqliteStore::open_read_only(path.clone()).await?,
             )),
             Storage::Postgres { url } => Ok(Store::Postgres(
-                PostgresStore::open(url, WriterOptions::default(), Vec::new(), None, false).await?,
+                PostgresStore::open(
+                    url,
+                    WriterOptions::default(),
+                    Vec::new(),
+                    None,
+                    postgres::Access::ReadOnly,
+                ).await?,
             )),
         }
     }

@@ -140,20 +140,29 @@ fn pool(url: &Secret) -> Result<Pool, StoreError> {
         .map_err(|error| internal(format!("cannot build the PostgreSQL pool: {error}")))
 }
 
+/// What a [`PostgresStore`] may do: append and change the outbox, or only read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Migrates, appends, announces commits (`serve`, the outbox commands).
+    ReadWrite,
+    /// Reads only (the CLI's queries).
+    ReadOnly,
+}
+
 impl PostgresStore {
     /// Connects, migrates (one replica at a time) and starts watching for other replicas'
-    /// commits. With `writer` false, the store only reads (the CLI's queries).
+    /// commits. With [`Access::ReadOnly`], the store only reads (the CLI's queries).
     pub async fn open(
         url: &Secret,
         options: WriterOptions,
         routes: Vec<Route>,
         metrics: Option<Arc<Metrics>>,
-        writer: bool,
+        access: Access,
     ) -> Result<Self, StoreError> {
         let pool = pool(url)?;
         {
             let mut client = pool.get().await.map_err(pool_error)?;
-            if writer {
+            if access == Access::ReadWrite {
                 client
                     .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
                     .await
@@ -181,7 +190,7 @@ impl PostgresStore {
             }
         }
         let stop = CancellationToken::new();
-        let (commits, announce) = if writer {
+        let (commits, announce) = if access == Access::ReadWrite {
             let last: i64 = pool
                 .get()
                 .await
@@ -202,7 +211,7 @@ impl PostgresStore {
         } else {
             (None, None)
         };
-        let (appends, queue) = if writer {
+        let (appends, queue) = if access == Access::ReadWrite {
             let (sender, receiver) = tokio::sync::mpsc::channel(options.queue_capacity.max(1));
             (Some(sender), Some(receiver))
         } else {
