@@ -8,14 +8,14 @@ use super::projection::TimelineEntry;
 use super::state::State;
 
 /// The order every generated event is about.
-pub fn order_id() -> OrderId {
+pub(super) fn order_id() -> OrderId {
     "order-1".parse().expect("a valid order id")
 }
 
 /// One service-order event of any type, with or without an order state, with up to three
 /// items among three ids (states and actions optional) and a buyer's reference and completion
 /// date sometimes. Its eventId is a placeholder: [`timeline`] numbers them.
-pub fn entry() -> impl Strategy<Value = TimelineEntry> {
+pub(super) fn entry() -> impl Strategy<Value = TimelineEntry> {
     let kinds = prop_oneof![
         Just(EventType::ServiceOrderCreation),
         Just(EventType::ServiceOrderStateChange),
@@ -66,7 +66,7 @@ pub fn entry() -> impl Strategy<Value = TimelineEntry> {
 
 /// Between one and `most - 1` events with unique eventIds (`e00`, `e01`, …), as the store
 /// guarantees.
-pub fn timeline(most: usize) -> impl Strategy<Value = Vec<TimelineEntry>> {
+pub(super) fn timeline(most: usize) -> impl Strategy<Value = Vec<TimelineEntry>> {
     proptest::collection::vec(entry(), 1..most).prop_map(|entries| {
         entries
             .into_iter()
@@ -80,7 +80,7 @@ pub fn timeline(most: usize) -> impl Strategy<Value = Vec<TimelineEntry>> {
 }
 
 /// Shuffles `items` deterministically from `seed` (xorshift).
-pub fn shuffle<T>(items: &mut [T], seed: u64) {
+pub(super) fn shuffle<T>(items: &mut [T], seed: u64) {
     let mut state = seed | 1;
     for index in (1..items.len()).rev() {
         state ^= state << 13;

@@ -11,7 +11,7 @@ use crate::store::{Requeue, RequeueScope, SinkStatus, Store};
 
 /// One sink as an operator sees it: its outbox, and whether the configuration names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SinkOverview {
+pub(crate) struct SinkOverview {
     /// The outbox's counts and the sink's disabled mark.
     pub status: SinkStatus,
     /// Whether the configuration names the sink (one removed from it may keep an outbox).
@@ -19,7 +19,7 @@ pub struct SinkOverview {
 }
 
 /// Every configured sink, and every sink that has an outbox or is disabled, by name.
-pub async fn sink_overview(app: &AppState) -> Result<Vec<SinkOverview>, ApiError> {
+pub(crate) async fn sink_overview(app: &AppState) -> Result<Vec<SinkOverview>, ApiError> {
     let statuses = app.store.sink_statuses().await?;
     Ok(overview_of(statuses, &app.sinks))
 }
@@ -52,7 +52,7 @@ fn overview_of(mut statuses: Vec<SinkStatus>, configured: &[String]) -> Vec<Sink
 
 /// What a dead-letter retry did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
+pub(crate) enum Retry {
     /// The delivery is pending again; the worker sends it.
     Queued,
     /// No dead letter has that id (any more): it never was one, or was retried already.
@@ -61,7 +61,7 @@ pub enum Retry {
 
 /// Queues the dead letter with outbox row `delivery` again, as `POST
 /// /api/v1/dead-letters/{id}/retry` and the console's Retry button do.
-pub async fn retry_dead_letter(store: &Store, delivery: i64) -> Result<Retry, ApiError> {
+pub(crate) async fn retry_dead_letter(store: &Store, delivery: i64) -> Result<Retry, ApiError> {
     let requeued = store
         .requeue(Requeue {
             scope: RequeueScope::DeadLetters,

@@ -586,7 +586,7 @@ pub(crate) struct Counters {
 
 impl Counters {
     /// A snapshot.
-    pub fn stats(&self) -> WriterStats {
+    pub(super) fn stats(&self) -> WriterStats {
         WriterStats {
             commits: self.commits.load(Ordering::Relaxed),
             appends: self.appends.load(Ordering::Relaxed),
@@ -605,12 +605,12 @@ pub(crate) struct Announcer {
 
 impl Announcer {
     /// The outbox has new work.
-    pub fn outbox_changed(&self) {
+    pub(super) fn outbox_changed(&self) {
         self.outbox.send_modify(|generation| *generation += 1);
     }
 
     /// Sequences up to `newest` are committed.
-    pub fn committed(&self, newest: i64) {
+    pub(super) fn committed(&self, newest: i64) {
         self.sequence
             .send_modify(|sequence| *sequence = (*sequence).max(newest));
     }
@@ -629,7 +629,7 @@ pub(crate) struct Bookkeeper {
 
 impl Bookkeeper {
     /// Answers every append of a batch with its outcome, or with the batch's error.
-    pub fn settle(
+    pub(super) fn settle(
         &self,
         replies: impl IntoIterator<Item = Reply>,
         result: Result<BatchOutcome, StoreError>,

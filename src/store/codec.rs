@@ -53,7 +53,7 @@ fn decode<'a, T: Deserialize<'a>>(what: &str, bytes: &'a [u8]) -> Result<T, Stor
 }
 
 /// The compact form of an event's facts.
-pub fn encode_facts(facts: &OrderFacts) -> Vec<u8> {
+pub(super) fn encode_facts(facts: &OrderFacts) -> Vec<u8> {
     encode(&Facts {
         state: facts.state,
         external_id: facts.external_id.clone(),
@@ -72,7 +72,7 @@ pub fn encode_facts(facts: &OrderFacts) -> Vec<u8> {
 }
 
 /// An event's facts from its compact form, or from the JSON text of rows written before it.
-pub fn decode_facts(
+pub(super) fn decode_facts(
     order_id: &OrderId,
     compact: Option<&[u8]>,
     json: Option<&str>,
@@ -105,12 +105,12 @@ pub fn decode_facts(
 }
 
 /// The stored form of an order's fold.
-pub fn encode_fold(fold: &Fold) -> Vec<u8> {
+pub(super) fn encode_fold(fold: &Fold) -> Vec<u8> {
     encode(fold)
 }
 
 /// An order's fold from its stored form.
-pub fn decode_fold(bytes: &[u8]) -> Result<Fold, StoreError> {
+pub(super) fn decode_fold(bytes: &[u8]) -> Result<Fold, StoreError> {
     decode("fold", bytes)
 }
 

@@ -27,7 +27,7 @@ pub(crate) const RECORD_COLUMNS: &str =
     "sequence, event_id, event_type, event_date_us, order_id, received_at_us, sender, client";
 
 impl RecordRow {
-    pub fn decode(self) -> Result<EventRecord, StoreError> {
+    pub(super) fn decode(self) -> Result<EventRecord, StoreError> {
         Ok(EventRecord {
             sequence: self.sequence,
             event_id: parse_event_id(&self.event_id)?,
@@ -59,7 +59,7 @@ pub(crate) const SUMMARY_COLUMNS: &str = "id, state, external_id, item_count, an
      event_count, last_event_date_us, updated_at_us";
 
 impl SummaryRow {
-    pub fn decode(self) -> Result<OrderSummary, StoreError> {
+    pub(super) fn decode(self) -> Result<OrderSummary, StoreError> {
         let count = |value: i64| usize::try_from(value).unwrap_or_default();
         Ok(OrderSummary {
             id: parse_order_id(&self.id)?,
@@ -102,7 +102,7 @@ pub(crate) const DELIVERY_COLUMNS: &str =
      e.order_id, d.state, d.attempts, d.created_us, d.next_attempt_us, d.last_error, e.body";
 
 impl DeliveryColumns {
-    pub fn decode(self) -> Result<Delivery, StoreError> {
+    pub(super) fn decode(self) -> Result<Delivery, StoreError> {
         Ok(Delivery {
             id: self.id,
             sink: self.sink,
@@ -147,7 +147,7 @@ pub(crate) struct ReplayRow {
 impl ReplayRow {
     /// Whether the sink's `filter` takes the stored event, as its stored facts say. An event
     /// whose row no longer reads is not replayed.
-    pub fn taken_by(&self, filter: &RouteFilter) -> bool {
+    pub(super) fn taken_by(&self, filter: &RouteFilter) -> bool {
         let Ok(event_type) = self.event_type.parse::<EventType>() else {
             return false;
         };

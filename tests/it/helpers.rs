@@ -22,12 +22,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// The admin token every test app is given.
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub(crate) const ADMIN_TOKEN: &str = "test-admin-token";
 
 static INIT: Once = Once::new();
 
 /// Installs the TLS provider for the test client, and logs when `TEST_LOG=1`.
-pub fn init() {
+pub(crate) fn init() {
     INIT.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
         if std::env::var_os("TEST_LOG").is_some() {
@@ -37,7 +37,7 @@ pub fn init() {
 }
 
 /// A running app and what a test needs to talk to it.
-pub struct TestApp {
+pub(crate) struct TestApp {
     /// `http://127.0.0.1:PORT/externalapi/listener/v1/listener`.
     pub listener_url: String,
     /// `http://127.0.0.1:PORT` of the public port.
@@ -59,14 +59,14 @@ pub struct TestApp {
 /// The one way tests build a configuration, as `serve` loads one: command-line overrides
 /// (plain HTTP, anonymous, both ports 0, a data directory), an optional configuration file,
 /// no environment, and the admin token [`ADMIN_TOKEN`].
-pub struct TestConfig {
+pub(crate) struct TestConfig {
     overrides: Overrides,
     file: Option<PathBuf>,
 }
 
 impl TestConfig {
     /// Plain HTTP, anonymous, both ports 0, the data in `data_dir`.
-    pub fn new(data_dir: impl Into<PathBuf>) -> TestConfig {
+    pub(crate) fn new(data_dir: impl Into<PathBuf>) -> TestConfig {
         TestConfig {
             overrides: Overrides {
                 listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
@@ -81,13 +81,13 @@ impl TestConfig {
     }
 
     /// Reads `path` as the configuration file, as `--config` does.
-    pub fn file(mut self, path: impl Into<PathBuf>) -> TestConfig {
+    pub(crate) fn file(mut self, path: impl Into<PathBuf>) -> TestConfig {
         self.file = Some(path.into());
         self
     }
 
     /// Leaves the transport and access to the file: no `--plain-http`, no `--allow-anonymous`.
-    pub fn transport_and_access_from_file(self) -> TestConfig {
+    pub(crate) fn transport_and_access_from_file(self) -> TestConfig {
         self.overrides(|overrides| {
             overrides.plain_http = None;
             overrides.allow_anonymous = None;
@@ -95,13 +95,13 @@ impl TestConfig {
     }
 
     /// Changes the command-line overrides.
-    pub fn overrides(mut self, change: impl FnOnce(&mut Overrides)) -> TestConfig {
+    pub(crate) fn overrides(mut self, change: impl FnOnce(&mut Overrides)) -> TestConfig {
         change(&mut self.overrides);
         self
     }
 
     /// The configuration; fails the test if it does not load.
-    pub fn build(self) -> Config {
+    pub(crate) fn build(self) -> Config {
         let mut config = Config::load_from(
             self.file.as_deref(),
             Env::prefixed("ORDER_LISTENER_IT_UNUSED_"),
@@ -115,7 +115,7 @@ impl TestConfig {
 
 /// A fresh temporary directory with `toml` written as its `config.toml`; the configuration
 /// reads that file and keeps its data in `data/` there.
-pub fn config_dir(toml: &str) -> (TempDir, TestConfig) {
+pub(crate) fn config_dir(toml: &str) -> (TempDir, TestConfig) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let file = dir.path().join("config.toml");
     std::fs::write(&file, toml).expect("the configuration file is written");
@@ -124,12 +124,12 @@ pub fn config_dir(toml: &str) -> (TempDir, TestConfig) {
 }
 
 /// Starts the app with `toml` as its configuration file (plain HTTP, anonymous, port 0).
-pub async fn spawn_app_with_file(toml: &str) -> TestApp {
+pub(crate) async fn spawn_app_with_file(toml: &str) -> TestApp {
     spawn_app_from_file(toml, |config| config).await
 }
 
 /// As [`spawn_app_with_file`], with the configuration changed by `configure`.
-pub async fn spawn_app_from_file(
+pub(crate) async fn spawn_app_from_file(
     toml: &str,
     configure: impl FnOnce(TestConfig) -> TestConfig,
 ) -> TestApp {
@@ -141,12 +141,12 @@ pub async fn spawn_app_from_file(
 }
 
 /// Starts the app with the test configuration.
-pub async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
 /// Starts the app with the test configuration, changed by `customize`.
-pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
+pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
     init();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut config = TestConfig::new(dir.path()).build();
@@ -157,7 +157,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 /// Starts the app with exactly this configuration.
-pub async fn start(config: Config) -> TestApp {
+pub(crate) async fn start(config: Config) -> TestApp {
     init();
     let data_dir = config.data_dir.clone();
     let app = App::build(config).await.expect("the app starts");
@@ -182,13 +182,13 @@ pub async fn start(config: Config) -> TestApp {
 
 impl TestApp {
     /// POSTs a JSON body with the ONAP content type.
-    pub async fn post(&self, body: &Value) -> reqwest::Response {
+    pub(crate) async fn post(&self, body: &Value) -> reqwest::Response {
         self.post_raw(body.to_string(), Some("application/json;charset=utf-8"))
             .await
     }
 
     /// POSTs bytes with the given content type.
-    pub async fn post_raw(
+    pub(crate) async fn post_raw(
         &self,
         body: impl Into<reqwest::Body>,
         content_type: Option<&str>,
@@ -201,7 +201,7 @@ impl TestApp {
     }
 
     /// GETs `url`, with `token` as a bearer token if given.
-    pub async fn get(&self, url: impl reqwest::IntoUrl, token: Option<&str>) -> reqwest::Response {
+    pub(crate) async fn get(&self, url: impl reqwest::IntoUrl, token: Option<&str>) -> reqwest::Response {
         let mut request = self.client.get(url);
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -210,7 +210,7 @@ impl TestApp {
     }
 
     /// POSTs a JSON body to the Listener API with `key` as a bearer token.
-    pub async fn post_as(&self, key: &str, body: &Value) -> reqwest::Response {
+    pub(crate) async fn post_as(&self, key: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(&self.listener_url)
             .bearer_auth(key)
@@ -222,7 +222,7 @@ impl TestApp {
     }
 
     /// GETs an admin API path with the admin token; returns the status and the JSON body.
-    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn admin_get(&self, path: &str) -> (u16, Value) {
         let response = self
             .client
             .get(format!("{}{path}", self.admin_base))
@@ -235,7 +235,7 @@ impl TestApp {
     }
 
     /// Every stored event, newest first (up to the store's listing limit of 10,000).
-    pub async fn stored_events(&self) -> Vec<order_listener::store::EventRecord> {
+    pub(crate) async fn stored_events(&self) -> Vec<order_listener::store::EventRecord> {
         let filter = order_listener::store::EventFilter {
             limit: 10_000,
             ..Default::default()
@@ -247,7 +247,7 @@ impl TestApp {
     }
 
     /// Stops the app gracefully and waits for it.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(handle) = self.handle.take() {
             handle
@@ -265,7 +265,7 @@ impl Drop for TestApp {
 }
 
 /// Asserts an ErrorRepresentation with this status and code; returns the body.
-pub async fn assert_error(response: reqwest::Response, status: u16, code: u64) -> Value {
+pub(crate) async fn assert_error(response: reqwest::Response, status: u16, code: u64) -> Value {
     assert_eq!(response.status().as_u16(), status, "status");
     assert_eq!(
         response
@@ -290,7 +290,7 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: u64) -
 
 /// A date as ONAP's EventFactory writes it: `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'`, `millis` after a
 /// fixed start.
-pub fn onap_date(millis: i64) -> String {
+pub(crate) fn onap_date(millis: i64) -> String {
     let start =
         chrono::DateTime::parse_from_rfc3339("2019-03-25T08:08:56.310Z").expect("a valid date");
     (start + chrono::Duration::milliseconds(millis))
@@ -299,7 +299,7 @@ pub fn onap_date(millis: i64) -> String {
 }
 
 /// A full ONAP order item, nulls included.
-pub fn onap_item(id: &str, action: &str, state: &str) -> Value {
+pub(crate) fn onap_item(id: &str, action: &str, state: &str) -> Value {
     json!({
         "orderMessage": [],
         "id": id,
@@ -324,7 +324,7 @@ pub fn onap_item(id: &str, action: &str, state: &str) -> Value {
 }
 
 /// An ONAP notification: the envelope around the filtered order.
-pub fn onap_event(
+pub(crate) fn onap_event(
     event_id: &str,
     event_type: &str,
     millis: i64,
@@ -350,7 +350,7 @@ pub fn onap_event(
 
 /// The notifications ONAP sends for one order whose items all complete: creation, each item
 /// going inProgress then completed, and the order's completion.
-pub fn onap_lifecycle(order_id: &str, item_count: usize) -> Vec<Value> {
+pub(crate) fn onap_lifecycle(order_id: &str, item_count: usize) -> Vec<Value> {
     let ids: Vec<String> = (1..=item_count).map(|i| i.to_string()).collect();
     let all = |state: &str| {
         ids.iter()
@@ -391,13 +391,13 @@ pub fn onap_lifecycle(order_id: &str, item_count: usize) -> Vec<Value> {
 }
 
 /// The built binary.
-pub fn binary() -> &'static str {
+pub(crate) fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_order-listener")
 }
 
 /// The binary running `serve` on port 0; knows its URL from the start-up banner. Killed when
 /// dropped, so that a failing test leaves no process behind.
-pub struct RunningBinary {
+pub(crate) struct RunningBinary {
     /// The process.
     pub child: Child,
     /// The listener URL it printed.
@@ -415,12 +415,12 @@ impl Drop for RunningBinary {
 
 /// Starts `order-listener serve --plain-http --allow-anonymous` on `data_dir` and waits for its
 /// banner.
-pub fn start_binary(data_dir: &Path) -> RunningBinary {
+pub(crate) fn start_binary(data_dir: &Path) -> RunningBinary {
     start_binary_with(data_dir, None)
 }
 
 /// As [`start_binary`], with a config file.
-pub fn start_binary_with(data_dir: &Path, config: Option<&Path>) -> RunningBinary {
+pub(crate) fn start_binary_with(data_dir: &Path, config: Option<&Path>) -> RunningBinary {
     let mut command = Command::new(binary());
     command.args([
         "serve",
@@ -439,7 +439,7 @@ pub fn start_binary_with(data_dir: &Path, config: Option<&Path>) -> RunningBinar
 
 /// Spawns a prepared `serve` command and reads its banner, up to the curl line after
 /// "Try it:".
-pub fn spawn_serve(command: &mut Command) -> RunningBinary {
+pub(crate) fn spawn_serve(command: &mut Command) -> RunningBinary {
     let mut child = command
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -478,7 +478,7 @@ pub fn spawn_serve(command: &mut Command) -> RunningBinary {
 }
 
 /// The value the banner prints after `label` (`"admin token"`, `"console"`, …).
-pub fn banner_value(banner: &[String], label: &str) -> Option<String> {
+pub(crate) fn banner_value(banner: &[String], label: &str) -> Option<String> {
     banner.iter().find_map(|line| {
         let rest = line.trim().strip_prefix(label)?;
         rest.starts_with(' ').then(|| rest.trim().to_owned())
@@ -486,7 +486,7 @@ pub fn banner_value(banner: &[String], label: &str) -> Option<String> {
 }
 
 /// Runs the CLI with arguments and returns (exit success, stdout, stderr).
-pub fn run_cli(args: &[&str]) -> (bool, String, String) {
+pub(crate) fn run_cli(args: &[&str]) -> (bool, String, String) {
     let output = Command::new(binary())
         .args(args)
         .env("RUST_LOG", "warn")
@@ -500,10 +500,10 @@ pub fn run_cli(args: &[&str]) -> (bool, String, String) {
 }
 
 /// How long a test waits for something that should happen at once.
-pub const PATIENCE: Duration = Duration::from_secs(30);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 
 /// Polls `probe` until it gives a value, or fails the test after [`PATIENCE`].
-pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+pub(crate) async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         if let Some(value) = probe().await {
@@ -520,7 +520,7 @@ pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>
 /// What a service test needs from `.ci/run` (a URL, or a program's path), read from
 /// `variable`. Without it, the test is skipped with a note saying what to set; but when `CI`
 /// is set, a missing service is a failure, so that CI never passes by skipping.
-pub fn service(variable: &str, to: &str) -> Option<String> {
+pub(crate) fn service(variable: &str, to: &str) -> Option<String> {
     match std::env::var(variable) {
         Ok(value) if !value.is_empty() => Some(value),
         _ => {
@@ -536,7 +536,7 @@ pub fn service(variable: &str, to: &str) -> Option<String> {
 
 /// Polls `probe` whenever the store announces an outbox change (a delivery recorded, a lease
 /// taken), until it gives a value, or fails the test after [`PATIENCE`] without one.
-pub async fn when_outbox_changes<T>(
+pub(crate) async fn when_outbox_changes<T>(
     store: &Store,
     what: &str,
     mut probe: impl AsyncFnMut() -> Option<T>,
@@ -559,7 +559,7 @@ pub async fn when_outbox_changes<T>(
 
 /// One request a [`WebhookReceiver`] got.
 #[derive(Debug, Clone)]
-pub struct Received {
+pub(crate) struct Received {
     /// The body's `eventId`.
     pub event_id: String,
     /// The body's `event.id`, if any.
@@ -576,14 +576,14 @@ pub struct Received {
 
 impl Received {
     /// Whether the receiver took it (answered 2xx).
-    pub fn delivered(&self) -> bool {
+    pub(crate) fn delivered(&self) -> bool {
         (200..300).contains(&self.answered)
     }
 }
 
 /// The one webhook receiver of the tests: on port 0, it answers every POST to `/hook` with the
 /// status it is told and records every request, in arrival order. Stopped when dropped.
-pub struct WebhookReceiver {
+pub(crate) struct WebhookReceiver {
     /// `http://127.0.0.1:PORT/hook`.
     pub url: String,
     answer: Arc<AtomicU16>,
@@ -625,7 +625,7 @@ async fn receive(
 
 impl WebhookReceiver {
     /// Starts a receiver that answers `answer`.
-    pub async fn start(answer: u16) -> WebhookReceiver {
+    pub(crate) async fn start(answer: u16) -> WebhookReceiver {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("a free port");
@@ -656,12 +656,12 @@ impl WebhookReceiver {
     }
 
     /// From now on, answer with `status`.
-    pub fn answer(&self, status: u16) {
+    pub(crate) fn answer(&self, status: u16) {
         self.answer.store(status, Ordering::SeqCst);
     }
 
     /// The eventIds of the requests answered with 2xx, in arrival order.
-    pub fn delivered(&self) -> Vec<String> {
+    pub(crate) fn delivered(&self) -> Vec<String> {
         self.seen
             .borrow()
             .iter()
@@ -672,7 +672,7 @@ impl WebhookReceiver {
 
     /// Waits until what was received satisfies `done`, or fails the test after [`PATIENCE`];
     /// returns every request so far.
-    pub async fn wait_for(
+    pub(crate) async fn wait_for(
         &self,
         what: &str,
         done: impl FnMut(&Vec<Received>) -> bool,
@@ -689,7 +689,7 @@ impl WebhookReceiver {
 
     /// Waits until every one of `expected` has been answered with a 2xx; returns every request
     /// so far.
-    pub async fn until_delivered(&self, expected: &BTreeSet<String>) -> Vec<Received> {
+    pub(crate) async fn until_delivered(&self, expected: &BTreeSet<String>) -> Vec<Received> {
         self.wait_for(&format!("every one of {expected:?} delivered"), |seen| {
             let delivered: BTreeSet<&String> = seen
                 .iter()

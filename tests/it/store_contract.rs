@@ -19,14 +19,14 @@ use serde_json::Value;
 use crate::helpers::*;
 
 /// A backend under test and what keeps it alive.
-pub struct Backend {
+pub(crate) struct Backend {
     pub name: &'static str,
     pub storage: Storage,
     _dir: Option<tempfile::TempDir>,
 }
 
 /// The PostgreSQL database of this run, from `.ci/run`.
-pub fn postgres_url() -> Option<String> {
+pub(crate) fn postgres_url() -> Option<String> {
     service(
         "ORDER_LISTENER_TEST_POSTGRES_URL",
         "a PostgreSQL database's URL (each test makes its own schema there)",
@@ -34,7 +34,7 @@ pub fn postgres_url() -> Option<String> {
 }
 
 /// A fresh schema in the run's database, as a URL whose connections use it.
-pub async fn fresh_postgres_schema(url: &str) -> String {
+pub(crate) async fn fresh_postgres_schema(url: &str) -> String {
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
@@ -49,7 +49,7 @@ pub async fn fresh_postgres_schema(url: &str) -> String {
 }
 
 /// SQLite in a temporary directory, and PostgreSQL in a fresh schema when configured.
-pub async fn backends() -> Vec<Backend> {
+pub(crate) async fn backends() -> Vec<Backend> {
     init();
     let dir = tempfile::tempdir().unwrap();
     let mut backends = vec![Backend {

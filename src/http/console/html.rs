@@ -10,7 +10,7 @@ use crate::domain::envelope::OrderId;
 use crate::domain::state::State;
 
 /// Text escaped for HTML content and for attribute values in double or single quotes.
-pub fn esc(text: &str) -> String {
+pub(super) fn esc(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for character in text.chars() {
         match character {
@@ -26,13 +26,13 @@ pub fn esc(text: &str) -> String {
 }
 
 /// A path segment percent-encoded for an `href` (and then HTML-escaped by the caller).
-pub fn path_segment(text: &str) -> String {
+pub(super) fn path_segment(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// The console's pages, for the navigation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Nav {
+pub(super) enum Nav {
     /// `/console/`.
     Overview,
     /// `/console/orders` and an order's page.
@@ -45,7 +45,7 @@ pub enum Nav {
 
 /// What the layout needs beyond the page's own content.
 #[derive(Debug)]
-pub struct Layout<'a> {
+pub(super) struct Layout<'a> {
     /// The page's title and `h1`.
     pub title: &'a str,
     /// Which navigation entry is current.
@@ -58,7 +58,7 @@ pub struct Layout<'a> {
 
 /// How console.js keeps a page current.
 #[derive(Debug, Clone, Copy)]
-pub enum Live<'a> {
+pub(super) enum Live<'a> {
     /// Regions marked `data-live` are fetched again on every event of the stream after this
     /// sequence.
     Stream {
@@ -78,7 +78,7 @@ pub enum Live<'a> {
 }
 
 /// A whole console page around `content`.
-pub fn page(layout: &Layout<'_>, content: &str) -> String {
+pub(super) fn page(layout: &Layout<'_>, content: &str) -> String {
     let mut body_attributes = String::new();
     match layout.live {
         Live::Stream { since } => {
@@ -142,7 +142,7 @@ pub fn page(layout: &Layout<'_>, content: &str) -> String {
 
 /// The `<option>`s of a filter's `<select>`: "any" first (the empty value), then each of
 /// `choices`, with `selected` marked.
-pub fn select_options<'a>(
+pub(super) fn select_options<'a>(
     any: &str,
     choices: impl IntoIterator<Item = &'a str>,
     selected: Option<&str>,
@@ -164,12 +164,12 @@ pub fn select_options<'a>(
 }
 
 /// A checkbox's `checked` attribute when `on`.
-pub fn checked(on: bool) -> &'static str {
+pub(super) fn checked(on: bool) -> &'static str {
     if on { " checked" } else { "" }
 }
 
 /// A link to an order's page, or a dash for an event without an order.
-pub fn order_link(order: Option<&OrderId>) -> String {
+pub(super) fn order_link(order: Option<&OrderId>) -> String {
     order.map_or_else(
         || "—".to_owned(),
         |order| {
@@ -183,7 +183,7 @@ pub fn order_link(order: Option<&OrderId>) -> String {
 }
 
 /// A state as a badge: its name in text, and a class for its colour.
-pub fn state_badge(state: Option<State>) -> String {
+pub(super) fn state_badge(state: Option<State>) -> String {
     match state {
         Some(state) => format!(
             r#"<span class="badge state-{}" data-state="{}">{}</span>"#,
@@ -196,7 +196,7 @@ pub fn state_badge(state: Option<State>) -> String {
 }
 
 /// An instant as a `<time>` element, in UTC to the second.
-pub fn time(at: DateTime<Utc>) -> String {
+pub(super) fn time(at: DateTime<Utc>) -> String {
     format!(
         r#"<time datetime="{}">{}</time>"#,
         at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -205,7 +205,7 @@ pub fn time(at: DateTime<Utc>) -> String {
 }
 
 /// A duration for people: the two largest units.
-pub fn duration(span: chrono::TimeDelta) -> String {
+pub(super) fn duration(span: chrono::TimeDelta) -> String {
     let millis = span.num_milliseconds();
     let sign = if millis < 0 { "−" } else { "" };
     let millis = millis.unsigned_abs();
