@@ -10,7 +10,7 @@ use crate::secret::Secret;
 
 /// Which servers the client trusts.
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct TlsOptions {
+pub(crate) struct TlsOptions {
     /// Trust the server certificates signed by this PEM file (such as the listener's generated
     /// {data_dir}/tls/cert.pem), on top of the system's roots.
     #[arg(long, value_name = "FILE")]
@@ -45,7 +45,7 @@ impl std::fmt::Debug for Credentials {
 
 /// Credentials given on the command line.
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct CredentialArgs {
+pub(crate) struct CredentialArgs {
     /// Send `Authorization: Bearer TOKEN`. Prefer the environment variable to the flag, which
     /// other users can see in the process list.
     #[arg(
@@ -72,7 +72,7 @@ pub struct CredentialArgs {
 
 impl CredentialArgs {
     /// The credentials, if any were given.
-    pub fn credentials(&self) -> anyhow::Result<Option<Credentials>> {
+    pub(crate) fn credentials(&self) -> anyhow::Result<Option<Credentials>> {
         if let Some(token) = &self.token {
             return Ok(Some(Credentials::Bearer(Secret::new(token.clone()))));
         }
@@ -96,7 +96,7 @@ impl CredentialArgs {
 }
 
 /// Adds the credentials to a request.
-pub fn authorize(
+pub(crate) fn authorize(
     request: reqwest::RequestBuilder,
     credentials: Option<&Credentials>,
 ) -> reqwest::RequestBuilder {
@@ -111,7 +111,7 @@ pub fn authorize(
 
 /// Builds an HTTP client with these trust options, a request timeout and a connection pool of
 /// `max_idle` connections per host.
-pub fn client(
+pub(crate) fn client(
     tls: &TlsOptions,
     timeout: Duration,
     max_idle: usize,

@@ -10,7 +10,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 /// Writes `contents` to `path` atomically, readable by its owner only; creates the directory.
-pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
     PrivateFile::next_to(path, contents)?.persist(path)
 }
 
@@ -26,7 +26,7 @@ fn directory_of(path: &Path) -> &Path {
 /// dropped unless it was persisted. Between `next_to` and `persist` the caller may check it (the
 /// CLI loads an edited config file as `serve` would).
 #[derive(Debug)]
-pub struct PrivateFile {
+pub(crate) struct PrivateFile {
     path: PathBuf,
     persisted: bool,
 }
@@ -34,7 +34,7 @@ pub struct PrivateFile {
 impl PrivateFile {
     /// Writes `contents` to a new hidden file `.{name}.{random}.tmp` in the directory of
     /// `target`, which is created if missing.
-    pub fn next_to(target: &Path, contents: &[u8]) -> io::Result<PrivateFile> {
+    pub(crate) fn next_to(target: &Path, contents: &[u8]) -> io::Result<PrivateFile> {
         let file_name = target.file_name().ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -65,12 +65,12 @@ impl PrivateFile {
     }
 
     /// Where the temporary file is.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Renames the file over `target`.
-    pub fn persist(mut self, target: &Path) -> io::Result<()> {
+    pub(crate) fn persist(mut self, target: &Path) -> io::Result<()> {
         fs::rename(&self.path, target)?;
         self.persisted = true;
         // Make the rename itself durable; the file is complete either way, so a failure here

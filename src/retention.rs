@@ -11,7 +11,7 @@ use crate::store::{Pruned, Store};
 
 /// Prunes on every tick until `shutdown`; a failed batch is logged and tried again at the next
 /// tick.
-pub async fn run(store: Store, retention: Retention, shutdown: CancellationToken) {
+pub(crate) async fn run(store: Store, retention: Retention, shutdown: CancellationToken) {
     let mut ticks = tokio::time::interval(retention.interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -43,7 +43,7 @@ pub async fn run(store: Store, retention: Retention, shutdown: CancellationToken
 
 /// One run: batches until a batch is not full, or `shutdown`. The limits are fixed at the start
 /// of the run, so that events arriving meanwhile never keep it going.
-pub async fn prune_once(
+pub(crate) async fn prune_once(
     store: &Store,
     retention: &Retention,
     shutdown: &CancellationToken,

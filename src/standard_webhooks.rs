@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use ring::{hmac, signature};
 
 /// How far the timestamp may be from now, by default.
-pub const DEFAULT_TOLERANCE_SECONDS: i64 = 5 * 60;
+pub(crate) const DEFAULT_TOLERANCE_SECONDS: i64 = 5 * 60;
 
 const SECRET_PREFIX: &str = "whsec_";
 const PUBLIC_KEY_PREFIX: &str = "whpk_";
@@ -180,7 +180,7 @@ impl FromStr for VerifyingKey {
 
 /// Why a signed request was refused; each maps to a 401 code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
+pub(crate) enum SignatureError {
     /// A header is missing (40).
     #[error("the webhook-id, webhook-timestamp and webhook-signature headers are required")]
     Missing,
@@ -194,7 +194,7 @@ pub enum SignatureError {
 
 /// The three headers of a signed request.
 #[derive(Debug, Clone, Copy)]
-pub struct SignedHeaders<'a> {
+pub(crate) struct SignedHeaders<'a> {
     /// `webhook-id`.
     pub id: Option<&'a str>,
     /// `webhook-timestamp`, Unix seconds.
@@ -216,7 +216,7 @@ fn signed_content(id: &str, timestamp: &str, body: &[u8]) -> Vec<u8> {
 
 /// Verifies the request: the timestamp is within `tolerance_seconds` of `now`, and at least one
 /// of the signatures verifies with at least one of the keys.
-pub fn verify(
+pub(crate) fn verify(
     headers: SignedHeaders<'_>,
     body: &[u8],
     keys: &[VerifyingKey],

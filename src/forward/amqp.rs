@@ -15,7 +15,7 @@ use crate::secret::Secret;
 use crate::store::Delivery;
 
 /// A RabbitMQ publisher.
-pub struct AmqpSink {
+pub(crate) struct AmqpSink {
     url: Secret,
     exchange: String,
     routing_key: String,
@@ -33,7 +33,7 @@ impl std::fmt::Debug for AmqpSink {
 
 impl AmqpSink {
     /// A sink publishing to `exchange` on the broker at `url`.
-    pub fn new(url: Secret, exchange: String, routing_key: String, declare_exchange: bool) -> Self {
+    pub(crate) fn new(url: Secret, exchange: String, routing_key: String, declare_exchange: bool) -> Self {
         AmqpSink {
             url,
             exchange,
@@ -87,7 +87,7 @@ impl AmqpSink {
     }
 
     /// Publishes one event and waits for the broker's confirm.
-    pub async fn deliver(&self, delivery: &Delivery) -> Result<Sent, ForwardError> {
+    pub(crate) async fn deliver(&self, delivery: &Delivery) -> Result<Sent, ForwardError> {
         let channel = self.channel().await?;
         let routing_key = render(&self.routing_key, delivery);
         let properties = BasicProperties::default()

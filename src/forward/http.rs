@@ -14,7 +14,7 @@ use crate::standard_webhooks::WebhookSecret;
 use crate::store::Delivery;
 
 /// An HTTP webhook.
-pub struct HttpSink {
+pub(crate) struct HttpSink {
     client: reqwest::Client,
     url: Secret,
     signing_key: Option<WebhookSecret>,
@@ -28,7 +28,7 @@ impl std::fmt::Debug for HttpSink {
 
 impl HttpSink {
     /// A sink posting to `url`.
-    pub fn new(
+    pub(crate) fn new(
         url: &Secret,
         signing_key: Option<&WebhookSecret>,
         timeout: Duration,
@@ -42,7 +42,7 @@ impl HttpSink {
     }
 
     /// POSTs one event.
-    pub async fn deliver(&self, delivery: &Delivery) -> Result<Sent, ForwardError> {
+    pub(crate) async fn deliver(&self, delivery: &Delivery) -> Result<Sent, ForwardError> {
         let timestamp = chrono::Utc::now().timestamp().to_string();
         let id = delivery.event_id.as_str();
         let mut request = self

@@ -2,10 +2,10 @@
 //! that delivers from the store's outbox. Handlers never call a sink; the outbox is written with
 //! the event, so nothing acknowledged is lost when a sink is slow or down.
 
-pub mod amqp;
-pub mod http;
-pub mod nats;
-pub mod worker;
+pub(crate) mod amqp;
+pub(crate) mod http;
+pub(crate) mod nats;
+pub(crate) mod worker;
 
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use crate::store::Delivery;
 /// Why a delivery failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
-pub struct ForwardError {
+pub(crate) struct ForwardError {
     /// What happened, for the outbox's `last_error` and the logs (never a secret).
     pub message: String,
     /// The sink asked to wait this long (HTTP `Retry-After`).
@@ -26,7 +26,7 @@ pub struct ForwardError {
 
 impl ForwardError {
     /// A failure worth retrying.
-    pub fn retry(message: impl Into<String>) -> Self {
+    pub(crate) fn retry(message: impl Into<String>) -> Self {
         ForwardError {
             message: message.into(),
             retry_after: None,
@@ -37,14 +37,14 @@ impl ForwardError {
 
 /// What a sink said about a delivery it took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Sent {
+pub(crate) struct Sent {
     /// The broker already had this event (it deduplicated it).
     pub duplicate: bool,
 }
 
 /// A configured sink, ready to deliver (it connects on first use and again after failures).
 #[derive(Debug)]
-pub enum Sink {
+pub(crate) enum Sink {
     /// An HTTP webhook.
     Http(http::HttpSink),
     /// NATS JetStream.
@@ -55,7 +55,7 @@ pub enum Sink {
 
 impl Sink {
     /// Prepares the sink; nothing is connected yet.
-    pub fn new(config: &SinkConfig) -> anyhow::Result<Sink> {
+    pub(crate) fn new(config: &SinkConfig) -> anyhow::Result<Sink> {
         Ok(match &config.target {
             SinkTarget::Http {
                 url,
@@ -89,7 +89,7 @@ impl Sink {
     }
 
     /// Delivers one event; returns once the sink has taken it for good (a 2xx, a broker ack).
-    pub async fn deliver(&self, delivery: &Delivery) -> Result<Sent, ForwardError> {
+    pub(crate) async fn deliver(&self, delivery: &Delivery) -> Result<Sent, ForwardError> {
         match self {
             Sink::Http(sink) => sink.deliver(delivery).await,
             Sink::Nats(sink) => sink.deliver(delivery).await,
@@ -100,7 +100,7 @@ impl Sink {
 
 /// Fills `{eventType}`, `{orderId}` and `{eventId}` in a subject or routing key. Values are
 /// made single tokens: `.`, `*`, `>`, `#` and white space become `_`.
-pub fn render(template: &str, delivery: &Delivery) -> String {
+pub(crate) fn render(template: &str, delivery: &Delivery) -> String {
     let token = |value: &str| -> String {
         value
             .chars()

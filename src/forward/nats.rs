@@ -10,7 +10,7 @@ use crate::secret::Secret;
 use crate::store::Delivery;
 
 /// A NATS JetStream publisher.
-pub struct NatsSink {
+pub(crate) struct NatsSink {
     url: Secret,
     subject: String,
     stream: Option<String>,
@@ -27,7 +27,7 @@ impl std::fmt::Debug for NatsSink {
 
 impl NatsSink {
     /// A sink publishing to `subject` (a template) on the server at `url`.
-    pub fn new(url: Secret, subject: String, stream: Option<String>) -> Self {
+    pub(crate) fn new(url: Secret, subject: String, stream: Option<String>) -> Self {
         NatsSink {
             url,
             subject,
@@ -66,7 +66,7 @@ impl NatsSink {
     }
 
     /// Publishes one event and waits for the stream's ack.
-    pub async fn deliver(&self, delivery: &Delivery) -> Result<Sent, ForwardError> {
+    pub(crate) async fn deliver(&self, delivery: &Delivery) -> Result<Sent, ForwardError> {
         let context = self.context().await?;
         let subject = render(&self.subject, delivery);
         let mut headers = async_nats::HeaderMap::new();

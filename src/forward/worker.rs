@@ -33,7 +33,7 @@ struct Attempt {
 }
 
 /// Delivers `config`'s outbox until `shutdown`.
-pub async fn run(
+pub(crate) async fn run(
     store: Store,
     sink: Arc<Sink>,
     config: SinkConfig,

@@ -28,7 +28,7 @@ const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
 /// The admin port's routes.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     // Every API route checks its credentials before anything of the request is read: reads
     // take the admin token or a console session, changes the admin token only.
     let api = Router::new()
@@ -67,12 +67,12 @@ fn json(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 /// Answers while the process runs.
-pub async fn live() -> Response {
+pub(crate) async fn live() -> Response {
     json(StatusCode::OK, br#"{"status":"ok"}"#.to_vec())
 }
 
 /// Answers 200 when the store answers and takes writes, 503 otherwise.
-pub async fn ready(State(app): State<AppState>) -> Result<Response, ApiError> {
+pub(crate) async fn ready(State(app): State<AppState>) -> Result<Response, ApiError> {
     app.store.ping().await?;
     Ok(json(StatusCode::OK, br#"{"status":"ready"}"#.to_vec()))
 }

@@ -10,18 +10,18 @@ use crate::domain::envelope::{EnvelopeError, FunctionalError};
 use crate::store::StoreError;
 
 /// The media type of every JSON answer.
-pub const JSON_UTF8: &str = "application/json;charset=utf-8";
+pub(crate) const JSON_UTF8: &str = "application/json;charset=utf-8";
 
 /// How long a sender should wait before retrying after a 503, in seconds.
-pub const RETRY_AFTER_SECONDS: u32 = 5;
+pub(crate) const RETRY_AFTER_SECONDS: u32 = 5;
 
 /// How long a sender should wait before retrying after an overload (503/6), in seconds.
-pub const OVERLOAD_RETRY_AFTER_SECONDS: u32 = 1;
+pub(crate) const OVERLOAD_RETRY_AFTER_SECONDS: u32 = 1;
 
 /// The body of every error answer (the spec's `ErrorRepresentation`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ErrorRepresentation {
+pub(crate) struct ErrorRepresentation {
     /// The spec's numbered code.
     pub code: u16,
     /// A short phrase.
@@ -37,7 +37,7 @@ pub struct ErrorRepresentation {
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// The body broke the envelope's rules (400/21–24 or 422).
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
@@ -111,7 +111,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// An [`ApiError::Internal`] for `error`.
-    pub fn internal(error: impl std::error::Error + Send + Sync + 'static) -> ApiError {
+    pub(crate) fn internal(error: impl std::error::Error + Send + Sync + 'static) -> ApiError {
         ApiError::Internal(std::sync::Arc::new(error))
     }
 

@@ -35,7 +35,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// Receives one notification; every answer, refusals included, is counted in the metrics by
 /// status and by eventType (once the body has been parsed).
-pub async fn create_event(
+pub(crate) async fn create_event(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     certificate: Option<Extension<Arc<PeerIdentity>>>,
@@ -198,7 +198,7 @@ async fn read_body(
 }
 
 /// Accepts `application/json`, with or without a UTF-8 charset, in any case and spacing.
-pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let value = headers
         .get(header::CONTENT_TYPE)
         .ok_or(ApiError::MissingContentType)?;

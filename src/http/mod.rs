@@ -4,17 +4,17 @@
 //!
 //! Handlers parse at the edge and call the store; they never call a downstream system.
 
-pub mod admin;
-pub mod auth;
-pub mod console;
-pub mod error;
-pub mod listener;
-pub mod openapi;
+pub(crate) mod admin;
+pub(crate) mod auth;
+pub(crate) mod console;
+pub(crate) mod error;
+pub(crate) mod listener;
+pub(crate) mod openapi;
 pub(crate) mod outbox;
-pub mod query;
-pub mod server;
-pub mod stream;
-pub mod tls;
+pub(crate) mod query;
+pub(crate) mod server;
+pub(crate) mod stream;
+pub(crate) mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,7 @@ use crate::store::Store;
 
 /// What every handler shares.
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     /// The app's metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The names of the configured, enabled sinks.
@@ -65,7 +65,7 @@ pub struct AppState {
 }
 
 /// The public port: only the Listener API, its OpenAPI document and health.
-pub fn public_router(state: AppState) -> Router {
+pub(crate) fn public_router(state: AppState) -> Router {
     let base = state.base_path.clone();
     let document = openapi::public(&base, state.parse);
     Router::new()

@@ -13,16 +13,16 @@ use serde_json::{Value, json};
 use crate::domain::envelope::{EventType, ParseOptions};
 
 /// The public port's document as written, for the default base path.
-pub const PUBLIC: &str = include_str!("../../docs/openapi/public.json");
+pub(crate) const PUBLIC: &str = include_str!("../../docs/openapi/public.json");
 
 /// The admin port's document.
-pub const ADMIN: &str = include_str!("../../docs/openapi/admin.json");
+pub(crate) const ADMIN: &str = include_str!("../../docs/openapi/admin.json");
 
 /// The base path the public document is written for.
-pub const SPEC_BASE_PATH: &str = "/externalapi/listener/v1";
+pub(crate) const SPEC_BASE_PATH: &str = "/externalapi/listener/v1";
 
 /// The public port's document for a listener under `base_path` that parses with `parse`.
-pub fn public(base_path: &str, parse: ParseOptions) -> Bytes {
+pub(crate) fn public(base_path: &str, parse: ParseOptions) -> Bytes {
     // The document is a constant of this crate, checked by the tests: it always reads.
     let mut document: Value = serde_json::from_str(PUBLIC).unwrap_or(Value::Null);
     if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) {
@@ -65,7 +65,7 @@ pub fn public(base_path: &str, parse: ParseOptions) -> Bytes {
 const INVENTORY_VARIANT: &str = "#/components/schemas/ServiceInventoryNotification";
 
 /// The admin port's document.
-pub fn admin() -> Bytes {
+pub(crate) fn admin() -> Bytes {
     Bytes::from_static(ADMIN.as_bytes())
 }
 

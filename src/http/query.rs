@@ -11,7 +11,7 @@ use super::error::ApiError;
 
 /// The query string, read into `T`.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ApiQuery<T>(pub T);
+pub(crate) struct ApiQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
@@ -22,7 +22,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 }
 
 /// Reads a query string into `T`, naming the parameter that did not read.
-pub fn read<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+pub(crate) fn read<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let deserializer =
         serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(deserializer).map_err(|error| {

@@ -37,15 +37,15 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The most a closing connection reads and throws away: more than a refused body of a few MiB
 /// (the default body limit is 1 MiB), little enough not to be a sink for anyone's traffic.
-pub const LINGER_BYTES: u64 = 8 * 1024 * 1024;
+pub(crate) const LINGER_BYTES: u64 = 8 * 1024 * 1024;
 
 /// The longest a closing connection waits for the client to stop sending. The connection keeps
 /// its slot (`max_connections`) meanwhile.
-pub const LINGER_TIME: Duration = Duration::from_secs(5);
+pub(crate) const LINGER_TIME: Duration = Duration::from_secs(5);
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets in-flight requests
 /// finish for up to `limits.shutdown_grace`.
-pub async fn serve(
+pub(crate) async fn serve(
     name: &'static str,
     listener: TcpListener,
     router: Router,
@@ -276,7 +276,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Lent<I> {
 }
 
 /// Binds a TCP listener, with an error that says what to do when the port is taken.
-pub async fn bind(address: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+pub(crate) async fn bind(address: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(address).await.map_err(|error| {
         anyhow::anyhow!(
             "cannot listen on {address} for the {what}: {error}; choose another address with \

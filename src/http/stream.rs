@@ -40,7 +40,7 @@ const LAST_EVENT_ID: &str = "last-event-id";
 
 /// `GET /api/v1/stream` parameters.
 #[derive(Debug, Deserialize)]
-pub struct StreamQuery {
+pub(crate) struct StreamQuery {
     /// Send events after this position (an SSE message's id), for clients that cannot set
     /// `Last-Event-ID`.
     since: Option<String>,
@@ -48,7 +48,7 @@ pub struct StreamQuery {
 
 /// Streams events after the resume point, then live ones, until the client leaves or the app
 /// stops.
-pub async fn stream(
+pub(crate) async fn stream(
     State(app): State<AppState>,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<StreamQuery>,

@@ -30,7 +30,7 @@ pub struct CertificateInfo {
 }
 
 /// Builds the TLS acceptor for the public listener.
-pub fn acceptor(
+pub(crate) fn acceptor(
     certificate: &Certificate,
     listen: SocketAddr,
     client_ca: Option<&Path>,

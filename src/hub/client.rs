@@ -10,7 +10,7 @@ use crate::outbound::{Credentials, TlsOptions, authorize};
 
 /// Why a hub call failed.
 #[derive(Debug, thiserror::Error)]
-pub enum HubError {
+pub(crate) enum HubError {
     /// The server URL cannot be used.
     #[error("the hub URL {0:?} is not a valid http(s) URL")]
     InvalidUrl(String),
@@ -44,7 +44,7 @@ pub enum HubError {
 
 /// A client for one hub.
 #[derive(Debug, Clone)]
-pub struct HubClient {
+pub(crate) struct HubClient {
     http: reqwest::Client,
     base: Url,
     credentials: Option<Credentials>,
@@ -53,7 +53,7 @@ pub struct HubClient {
 impl HubClient {
     /// A client for the hub at `server`: either the full base (`…/nbi/api/v4`) or just the
     /// scheme, host and port, to which the base path is added.
-    pub fn new(
+    pub(crate) fn new(
         server: &str,
         credentials: Option<Credentials>,
         tls: &TlsOptions,
@@ -110,7 +110,7 @@ impl HubClient {
     }
 
     /// `POST /hub`: registers `callback` for the notifications that `query` selects.
-    pub async fn subscribe(&self, callback: &str, query: &str) -> Result<Hub, HubError> {
+    pub(crate) async fn subscribe(&self, callback: &str, query: &str) -> Result<Hub, HubError> {
         let url = self.url("/hub");
         let body = HubIn {
             callback: callback.to_owned(),
@@ -121,21 +121,21 @@ impl HubClient {
     }
 
     /// `GET /hub`: every subscription.
-    pub async fn list(&self) -> Result<Vec<Hub>, HubError> {
+    pub(crate) async fn list(&self) -> Result<Vec<Hub>, HubError> {
         let url = self.url("/hub");
         let response = self.send(self.http.get(&url), &url).await?;
         Self::json(response, None).await
     }
 
     /// `GET /hub/{id}`.
-    pub async fn show(&self, id: &str) -> Result<Hub, HubError> {
+    pub(crate) async fn show(&self, id: &str) -> Result<Hub, HubError> {
         let url = self.url(&format!("/hub/{}", encode(id)));
         let response = self.send(self.http.get(&url), &url).await?;
         Self::json(response, Some(id)).await
     }
 
     /// `DELETE /hub/{id}`.
-    pub async fn delete(&self, id: &str) -> Result<(), HubError> {
+    pub(crate) async fn delete(&self, id: &str) -> Result<(), HubError> {
         let url = self.url(&format!("/hub/{}", encode(id)));
         let response = self.send(self.http.delete(&url), &url).await?;
         let status = response.status();

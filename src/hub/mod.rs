@@ -1,17 +1,17 @@
 //! The seller side of subscriptions: the Hub API's types, a client for it, and the query rules
 //! of ONAP's hub. The simulator serves the same API.
 
-pub mod client;
-pub mod query;
+pub(crate) mod client;
+pub(crate) mod query;
 
 use serde::{Deserialize, Serialize};
 
 /// The Hub API's base path.
-pub const BASE_PATH: &str = "/nbi/api/v4";
+pub(crate) const BASE_PATH: &str = "/nbi/api/v4";
 
 /// A subscription request (`HubIn`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HubIn {
+pub(crate) struct HubIn {
     /// Where notifications are POSTed: the listener's URL.
     pub callback: String,
     /// Which notifications, as `key=value[,value]&key=value`.

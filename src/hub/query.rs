@@ -16,21 +16,21 @@ use crate::domain::envelope::EventType;
 use crate::domain::state::State;
 
 /// The key every subscription needs.
-pub const EVENT_TYPE: &str = "eventType";
+pub(crate) const EVENT_TYPE: &str = "eventType";
 /// Narrows order state changes.
-pub const ORDER_STATE: &str = "serviceOrder.state";
+pub(crate) const ORDER_STATE: &str = "serviceOrder.state";
 /// Narrows item state changes.
-pub const ITEM_STATE: &str = "serviceOrder.serviceOrderItem.state";
+pub(crate) const ITEM_STATE: &str = "serviceOrder.serviceOrderItem.state";
 
 /// A query as the hub stores it: each key with its values, exactly as split.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HubQuery {
+pub(crate) struct HubQuery {
     criteria: BTreeMap<String, Vec<String>>,
 }
 
 impl HubQuery {
     /// Reads a query the way the hub does. Parts it would drop are dropped here too.
-    pub fn parse(text: &str) -> HubQuery {
+    pub(crate) fn parse(text: &str) -> HubQuery {
         let mut criteria = BTreeMap::new();
         for part in text.split('&') {
             let pieces: Vec<&str> = part.split('=').collect();
@@ -43,7 +43,7 @@ impl HubQuery {
     }
 
     /// Whether the hub would send this notification to a subscriber with this query.
-    pub fn matches(&self, event_type: &str, event: &Value) -> bool {
+    pub(crate) fn matches(&self, event_type: &str, event: &Value) -> bool {
         let Some(types) = self.criteria.get(EVENT_TYPE) else {
             return false;
         };
@@ -75,7 +75,7 @@ impl HubQuery {
 
 /// Reads a query and says, in plain words, every way in which it will not do what its author
 /// probably means. An empty list means the query is sound.
-pub fn warnings(text: &str) -> Vec<String> {
+pub(crate) fn warnings(text: &str) -> Vec<String> {
     let mut warnings = Vec::new();
     for part in text.split('&') {
         let pieces = part.split('=').count();

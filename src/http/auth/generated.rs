@@ -15,7 +15,7 @@ use crate::private_file::write_private;
 use crate::secret::Secret;
 
 /// The name recorded as the sender's client for requests made with the generated key.
-pub const GENERATED_KEY_CLIENT: &str = "default";
+pub(crate) const GENERATED_KEY_CLIENT: &str = "default";
 
 /// A key generated on first start, to be shown once.
 #[derive(Debug)]
@@ -32,10 +32,10 @@ fn hash(key: &[u8]) -> [u8; 32] {
 
 /// An `Authorization` header that is not `Bearer <token>`: invalid credentials (401, 41).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NotBearer;
+pub(crate) struct NotBearer;
 
 /// The bearer token of `Authorization: Bearer <token>`; `None` without the header.
-pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, NotBearer> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, NotBearer> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -49,7 +49,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, NotBearer> {
 
 /// The admin token the admin API and the console expect.
 #[derive(Debug)]
-pub enum AdminToken {
+pub(crate) enum AdminToken {
     /// Configured (`admin_token`, `ORDER_LISTENER_ADMIN_TOKEN`).
     Configured(Secret),
     /// Generated on a first start: only its SHA-256 is known.
@@ -58,7 +58,7 @@ pub enum AdminToken {
 
 impl AdminToken {
     /// Whether `presented` is the token, compared in constant time.
-    pub fn matches(&self, presented: &str) -> bool {
+    pub(crate) fn matches(&self, presented: &str) -> bool {
         match self {
             AdminToken::Configured(expected) => secrets_match(presented, expected),
             AdminToken::Generated(expected) => hash(presented.as_bytes()).ct_eq(expected).into(),
@@ -67,7 +67,7 @@ impl AdminToken {
 }
 
 /// The admin token when none is configured: read from the data directory, or generated now.
-pub fn generated_admin_token(
+pub(crate) fn generated_admin_token(
     data_dir: &Path,
 ) -> anyhow::Result<(AdminToken, Option<GeneratedKey>)> {
     let hash_file = data_dir.join("credentials").join("admin-token.sha256");
@@ -118,7 +118,7 @@ fn read_or_generate(
 
 /// Compares a presented secret with an expected one in constant time (through their hashes,
 /// so that lengths leak nothing either).
-pub fn secrets_match(presented: &str, expected: &Secret) -> bool {
+pub(crate) fn secrets_match(presented: &str, expected: &Secret) -> bool {
     hash(presented.as_bytes())
         .ct_eq(&hash(expected.expose().as_bytes()))
         .into()
@@ -126,7 +126,7 @@ pub fn secrets_match(presented: &str, expected: &Secret) -> bool {
 
 /// The client of the generated key: reads the key hash kept in the data directory, or
 /// generates a key on first start.
-pub fn default_client(data_dir: &Path) -> anyhow::Result<(Client, Option<GeneratedKey>)> {
+pub(crate) fn default_client(data_dir: &Path) -> anyhow::Result<(Client, Option<GeneratedKey>)> {
     let hash_file = data_dir.join("credentials").join("api-key.sha256");
     let (hashes, generated) = read_or_generate(&hash_file, "olk_")?;
     let client = Client {
@@ -146,7 +146,7 @@ pub fn default_client(data_dir: &Path) -> anyhow::Result<(Client, Option<Generat
 }
 
 /// A new random API key and its hash.
-pub fn generate_key() -> anyhow::Result<(Secret, [u8; 32])> {
+pub(crate) fn generate_key() -> anyhow::Result<(Secret, [u8; 32])> {
     generate_secret("olk_")
 }
 

@@ -18,7 +18,7 @@ use crate::standard_webhooks::{self, SignatureError, SignedHeaders};
 
 impl Gate {
     /// Identifies the caller from the headers and the client certificate.
-    pub async fn identify(
+    pub(crate) async fn identify(
         &self,
         headers: &HeaderMap,
         certificate: Option<&PeerIdentity>,
@@ -227,7 +227,7 @@ impl Gate {
     }
 
     /// Identifies a signed request from its Standard Webhooks headers and the raw body.
-    pub fn identify_signed(&self, headers: &HeaderMap, body: &[u8]) -> Result<Caller, Denied> {
+    pub(crate) fn identify_signed(&self, headers: &HeaderMap, body: &[u8]) -> Result<Caller, Denied> {
         let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
         let signed = SignedHeaders {
             id: text("webhook-id"),

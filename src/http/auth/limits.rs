@@ -10,7 +10,7 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
 /// A token bucket: `per_second` on average, up to `burst` at once.
-pub struct RateLimit<C: Clock = DefaultClock> {
+pub(crate) struct RateLimit<C: Clock = DefaultClock> {
     limiter: RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<C::Instant>>,
     clock: C,
 }
@@ -23,14 +23,14 @@ impl<C: Clock> std::fmt::Debug for RateLimit<C> {
 
 impl RateLimit {
     /// A limit on the real clock.
-    pub fn new(per_second: f64, burst: NonZeroU32) -> Self {
+    pub(crate) fn new(per_second: f64, burst: NonZeroU32) -> Self {
         Self::with_clock(per_second, burst, DefaultClock::default())
     }
 }
 
 impl<C: Clock + Clone> RateLimit<C> {
     /// A limit on the given clock (tests use a fake one). `per_second` must be positive.
-    pub fn with_clock(per_second: f64, burst: NonZeroU32, clock: C) -> Self {
+    pub(crate) fn with_clock(per_second: f64, burst: NonZeroU32, clock: C) -> Self {
         let period =
             Duration::from_secs_f64(1.0 / per_second.max(1e-6)).max(Duration::from_nanos(1));
         let quota = Quota::with_period(period)
@@ -43,7 +43,7 @@ impl<C: Clock + Clone> RateLimit<C> {
     }
 
     /// Takes a token, or says how long until one is free (for `Retry-After`).
-    pub fn check(&self) -> Result<(), Duration> {
+    pub(crate) fn check(&self) -> Result<(), Duration> {
         self.limiter
             .check()
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))

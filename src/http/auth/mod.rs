@@ -10,11 +10,11 @@
 //! with the source address and the code. Identification is in `identify.rs`; this file holds
 //! the gate, its policy checks and the refusals.
 
-pub mod generated;
+pub(crate) mod generated;
 mod identify;
-pub mod limits;
-pub mod mtls;
-pub mod overload;
+pub(crate) mod limits;
+pub(crate) mod mtls;
+pub(crate) mod overload;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -32,7 +32,7 @@ use crate::domain::envelope::EventType;
 
 /// The spec's reason for refusing a caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeniedCode {
+pub(crate) enum DeniedCode {
     /// 401/40: no credentials.
     Missing,
     /// 401/41: credentials that do not verify.
@@ -51,7 +51,7 @@ pub enum DeniedCode {
 
 impl DeniedCode {
     /// The spec's numbered code.
-    pub fn code(self) -> u16 {
+    pub(crate) fn code(self) -> u16 {
         match self {
             DeniedCode::Missing => 40,
             DeniedCode::Invalid => 41,
@@ -67,7 +67,7 @@ impl DeniedCode {
 /// A refused request: the code, and a message for the caller that names no secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
-pub struct Denied {
+pub(crate) struct Denied {
     /// Why.
     pub code: DeniedCode,
     /// What went wrong and what to do.
@@ -109,7 +109,7 @@ impl Denied {
 
 /// Whom a request was identified as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Caller {
+pub(crate) enum Caller {
     /// The configured client with this index.
     Client(usize),
     /// No credentials, accepted because anonymous access is on.
@@ -119,7 +119,7 @@ pub enum Caller {
 /// What is known after the headers: the caller, or that the body is needed to check a
 /// signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Identified {
+pub(crate) enum Identified {
     /// The caller is known.
     Caller(Caller),
     /// Standard Webhooks headers were sent: verify them against the body.
@@ -163,7 +163,7 @@ struct ApiKeyEntry {
 const BASIC_CACHE_LIMIT: usize = 1024;
 
 /// Checks every Listener API request; built once at start.
-pub struct Gate {
+pub(crate) struct Gate {
     clients: Vec<ClientState>,
     anonymous: Option<PolicyState>,
     allowed_sources: SourceAllowlist,
@@ -203,7 +203,7 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 
 impl Gate {
     /// Builds the gate from the checked configuration.
-    pub fn new(access: &AccessConfig) -> Gate {
+    pub(crate) fn new(access: &AccessConfig) -> Gate {
         let clients: Vec<ClientState> = access
             .clients
             .iter()
@@ -263,7 +263,7 @@ impl Gate {
     }
 
     /// The name of a client, to record with its events.
-    pub fn client_name(&self, caller: Caller) -> Option<Arc<str>> {
+    pub(crate) fn client_name(&self, caller: Caller) -> Option<Arc<str>> {
         match caller {
             Caller::Client(index) => self.clients.get(index).map(|client| client.name.clone()),
             Caller::Anonymous => None,
@@ -272,7 +272,7 @@ impl Gate {
 
     /// The caller's address: the TCP peer, or the address a trusted proxy put in the configured
     /// header (the nearest one that is not itself a trusted proxy).
-    pub fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    pub(crate) fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
         let peer = peer.ip();
         let ClientIp::Header { name, trusted } = &self.client_ip else {
             return peer;
@@ -297,7 +297,7 @@ impl Gate {
     }
 
     /// Refuses sources outside the global allowlist (403/51).
-    pub fn check_source(&self, ip: IpAddr) -> Result<(), Denied> {
+    pub(crate) fn check_source(&self, ip: IpAddr) -> Result<(), Denied> {
         if self.allowed_sources.allows(ip) {
             Ok(())
         } else {
@@ -310,7 +310,7 @@ impl Gate {
 
     /// Checks what the identified caller may do, before the body is parsed: enabled (50), source
     /// (51) and rate (53).
-    pub fn authorize(&self, caller: Caller, ip: IpAddr) -> Result<(), Denied> {
+    pub(crate) fn authorize(&self, caller: Caller, ip: IpAddr) -> Result<(), Denied> {
         let (policy, name) = match caller {
             Caller::Client(index) => {
                 let client = &self.clients[index];
@@ -358,7 +358,7 @@ impl Gate {
     }
 
     /// Refuses event types the caller may not send (403/52).
-    pub fn permit_event_type(&self, caller: Caller, event_type: EventType) -> Result<(), Denied> {
+    pub(crate) fn permit_event_type(&self, caller: Caller, event_type: EventType) -> Result<(), Denied> {
         let (allowed, name) = match caller {
             Caller::Client(index) => (
                 &self.clients[index].policy.event_types,

@@ -16,7 +16,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 /// The names of an accepted client certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerIdentity {
+pub(crate) struct PeerIdentity {
     /// The subject DN, as `CN=nbi.seller.example, O=Seller`.
     pub subject: String,
     /// DNS names, URIs, e-mail and IP addresses of the subject alternative names.
@@ -26,7 +26,7 @@ pub struct PeerIdentity {
 impl PeerIdentity {
     /// Reads the names of a DER certificate; `None` if it cannot be parsed (rustls has already
     /// verified it, so this does not happen in practice).
-    pub fn from_der(der: &[u8]) -> Option<PeerIdentity> {
+    pub(crate) fn from_der(der: &[u8]) -> Option<PeerIdentity> {
         let (_, certificate) = X509Certificate::from_der(der).ok()?;
         let subject = certificate.subject().to_string();
         let mut sans = Vec::new();
@@ -53,7 +53,7 @@ impl PeerIdentity {
 
 /// A verifier that trusts the CA certificates in `ca_file` and lets clients without a
 /// certificate through (they must then authenticate otherwise).
-pub fn client_verifier(ca_file: &Path) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
+pub(crate) fn client_verifier(ca_file: &Path) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
     let mut roots = RootCertStore::empty();
     let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
         .and_then(|certs| certs.collect())

@@ -9,7 +9,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Admission control for the Listener API.
 #[derive(Debug)]
-pub struct Overload {
+pub(crate) struct Overload {
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_queued: usize,
@@ -18,7 +18,7 @@ pub struct Overload {
 /// The listener is past its bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the listener is overloaded")]
-pub struct Overloaded;
+pub(crate) struct Overloaded;
 
 /// Decrements the waiting count even when the waiting request is dropped.
 struct Waiting<'a>(&'a AtomicUsize);
@@ -31,7 +31,7 @@ impl Drop for Waiting<'_> {
 
 impl Overload {
     /// A bound of `max_in_flight` running and `max_queued` waiting.
-    pub fn new(max_in_flight: usize, max_queued: usize) -> Self {
+    pub(crate) fn new(max_in_flight: usize, max_queued: usize) -> Self {
         Overload {
             slots: Arc::new(Semaphore::new(max_in_flight)),
             waiting: AtomicUsize::new(0),
@@ -40,7 +40,7 @@ impl Overload {
     }
 
     /// Waits for a slot, or refuses at once when too many already wait.
-    pub async fn admit(&self) -> Result<OwnedSemaphorePermit, Overloaded> {
+    pub(crate) async fn admit(&self) -> Result<OwnedSemaphorePermit, Overloaded> {
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
             return Ok(permit);
         }

@@ -20,7 +20,7 @@ mod html;
 mod login;
 mod pages;
 mod respond;
-pub mod session;
+pub(crate) mod session;
 
 use std::time::Duration;
 
@@ -38,7 +38,7 @@ const JS: &str = include_str!("console.js");
 
 /// The console's settings and sessions, shared by its handlers.
 #[derive(Debug)]
-pub struct Console {
+pub(crate) struct Console {
     /// The live sessions.
     pub sessions: Sessions,
     /// How long a non-final order may stay unchanged before it is shown as stuck.
@@ -51,7 +51,7 @@ pub struct Console {
 
 impl Console {
     /// The console for these settings; `admin_url` is how browsers reach the admin listener.
-    pub fn new(config: &ConsoleConfig, admin_url: &str) -> Self {
+    pub(crate) fn new(config: &ConsoleConfig, admin_url: &str) -> Self {
         Console {
             sessions: Sessions::new(config.session_ttl),
             stuck_after: config.stuck_after,
@@ -62,7 +62,7 @@ impl Console {
 
     /// A code that opens the console once, within [`LOGIN_CODE_TTL`], without the admin token:
     /// the login link a first start prints. A new code replaces the last.
-    pub fn issue_login_code(&self) -> Result<String, session::NoRandomness> {
+    pub(crate) fn issue_login_code(&self) -> Result<String, session::NoRandomness> {
         let code = session::random_token()?;
         *self
             .login_code
@@ -93,10 +93,10 @@ impl Console {
 }
 
 /// How long the login link of a first start works.
-pub const LOGIN_CODE_TTL: Duration = Duration::from_secs(60 * 60);
+pub(crate) const LOGIN_CODE_TTL: Duration = Duration::from_secs(60 * 60);
 
 /// The console's routes, merged into the admin router.
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/console",

@@ -16,14 +16,14 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// The session cookie's name.
-pub const COOKIE: &str = "order_listener_console";
+pub(crate) const COOKIE: &str = "order_listener_console";
 
 /// The most sessions kept at once.
 const MAX_SESSIONS: usize = 1024;
 
 /// A live session, as a handler sees it.
 #[derive(Debug, Clone)]
-pub struct Session {
+pub(crate) struct Session {
     /// The token the session's forms carry.
     pub csrf: String,
     /// The session id, to end it.
@@ -32,7 +32,7 @@ pub struct Session {
 
 impl Session {
     /// Whether `presented` is this session's CSRF token, compared in constant time.
-    pub fn csrf_matches(&self, presented: &str) -> bool {
+    pub(crate) fn csrf_matches(&self, presented: &str) -> bool {
         self.csrf.as_bytes().ct_eq(presented.as_bytes()).into()
     }
 }
@@ -45,7 +45,7 @@ struct Entry {
 
 /// The live sessions of this process.
 #[derive(Debug)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     ttl: Duration,
     live: Mutex<HashMap<[u8; 32], Entry>>,
 }
@@ -53,7 +53,7 @@ pub struct Sessions {
 /// No randomness was available for a session id.
 #[derive(Debug, thiserror::Error)]
 #[error("no randomness for a console session")]
-pub struct NoRandomness(#[source] getrandom::Error);
+pub(crate) struct NoRandomness(#[source] getrandom::Error);
 
 pub(super) fn random_token() -> Result<String, NoRandomness> {
     let mut bytes = [0u8; 32];
@@ -67,7 +67,7 @@ pub(super) fn digest(id: &str) -> [u8; 32] {
 
 impl Sessions {
     /// No sessions yet; each will last `ttl`.
-    pub fn new(ttl: Duration) -> Self {
+    pub(crate) fn new(ttl: Duration) -> Self {
         Sessions {
             ttl,
             live: Mutex::new(HashMap::new()),
@@ -75,12 +75,12 @@ impl Sessions {
     }
 
     /// How long a session lasts.
-    pub fn ttl(&self) -> Duration {
+    pub(crate) fn ttl(&self) -> Duration {
         self.ttl
     }
 
     /// Starts a session; returns its id, for the cookie.
-    pub fn start(&self) -> Result<String, NoRandomness> {
+    pub(crate) fn start(&self) -> Result<String, NoRandomness> {
         let id = random_token()?;
         let csrf = random_token()?;
         let now = Instant::now();
@@ -108,7 +108,7 @@ impl Sessions {
     }
 
     /// The live session named by the request's cookie, if any.
-    pub fn find(&self, headers: &HeaderMap) -> Option<Session> {
+    pub(crate) fn find(&self, headers: &HeaderMap) -> Option<Session> {
         let id = cookie(headers)?;
         let id_hash = digest(id);
         let mut live = self
@@ -129,7 +129,7 @@ impl Sessions {
     }
 
     /// Ends a session (logout).
-    pub fn end(&self, session: &Session) {
+    pub(crate) fn end(&self, session: &Session) {
         let mut live = self
             .live
             .lock()
@@ -154,7 +154,7 @@ fn cookie(headers: &HeaderMap) -> Option<&str> {
 /// Whether the session cookie is marked `Secure`, which follows from how browsers reach the
 /// admin listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CookieSecurity {
+pub(crate) enum CookieSecurity {
     /// Marked `Secure`: the admin listener is reached over HTTPS.
     Secure,
     /// Not marked: the admin listener is reached over plain HTTP, where a `Secure` cookie would
@@ -164,7 +164,7 @@ pub enum CookieSecurity {
 
 impl CookieSecurity {
     /// The cookie's security for an admin listener that browsers reach at `admin_url`.
-    pub fn for_url(admin_url: &str) -> Self {
+    pub(crate) fn for_url(admin_url: &str) -> Self {
         if admin_url.starts_with("https://") {
             CookieSecurity::Secure
         } else {
@@ -181,7 +181,7 @@ impl CookieSecurity {
 }
 
 /// The `Set-Cookie` value that names session `id`.
-pub fn set_cookie(id: &str, ttl: Duration, security: CookieSecurity) -> String {
+pub(crate) fn set_cookie(id: &str, ttl: Duration, security: CookieSecurity) -> String {
     format!(
         "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
         ttl.as_secs(),
@@ -190,7 +190,7 @@ pub fn set_cookie(id: &str, ttl: Duration, security: CookieSecurity) -> String {
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
-pub fn clear_cookie(security: CookieSecurity) -> String {
+pub(crate) fn clear_cookie(security: CookieSecurity) -> String {
     format!(
         "{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
         security.attribute()
