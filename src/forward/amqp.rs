@@ -10,6 +10,7 @@ use lapin::{
 };
 use tokio::sync::Mutex;
 
+use super::error::AmqpStep;
 use super::{ForwardError, Sent, render};
 use crate::secret::Secret;
 use crate::store::Delivery;
@@ -33,7 +34,12 @@ impl std::fmt::Debug for AmqpSink {
 
 impl AmqpSink {
     /// A sink publishing to `exchange` on the broker at `url`.
-    pub(crate) fn new(url: Secret, exchange: String, routing_key: String, declare_exchange: bool) -> Self {
+    pub(crate) fn new(
+        url: Secret,
+        exchange: String,
+        routing_key: String,
+        declare_exchange: bool,
+    ) -> Self {
         AmqpSink {
             url,
             exchange,
@@ -53,16 +59,15 @@ impl AmqpSink {
         }
         let connection = Connection::connect(self.url.expose(), ConnectionProperties::default())
             .await
-            .map_err(|error| ForwardError::retry(format!("AMQP: cannot connect: {error}")))?;
-        let channel = connection.create_channel().await.map_err(|error| {
-            ForwardError::retry(format!("AMQP: cannot open a channel: {error}"))
-        })?;
+            .map_err(failed(AmqpStep::Connect))?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(failed(AmqpStep::OpenChannel))?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
-            .map_err(|error| {
-                ForwardError::retry(format!("AMQP: no publisher confirms: {error}"))
-            })?;
+            .map_err(failed(AmqpStep::ConfirmSelect))?;
         if self.declare_exchange {
             channel
                 .exchange_declare(
@@ -75,12 +80,7 @@ impl AmqpSink {
                     FieldTable::default(),
                 )
                 .await
-                .map_err(|error| {
-                    ForwardError::retry(format!(
-                        "AMQP: cannot declare exchange {}: {error}",
-                        self.exchange
-                    ))
-                })?;
+                .map_err(failed(AmqpStep::DeclareExchange(self.exchange.clone())))?;
         }
         *slot = Some((connection, channel.clone()));
         Ok(channel)
@@ -108,28 +108,35 @@ impl AmqpSink {
                     properties,
                 )
                 .await
-                .map_err(|error| format!("AMQP: cannot publish: {error}"))?
+                .map_err(failed(AmqpStep::Publish))?
                 .await
-                .map_err(|error| format!("AMQP: no confirm: {error}"))?;
+                .map_err(failed(AmqpStep::Confirm))?;
             match confirm {
                 Confirmation::Ack(None) => Ok(()),
-                Confirmation::Ack(Some(returned)) => Err(format!(
-                    "AMQP: {} routed nowhere ({}): bind a queue to exchange {}",
-                    routing_key, returned.reply_text, self.exchange
-                )),
-                Confirmation::Nack(_) => Err("AMQP: the broker refused the message".to_owned()),
-                Confirmation::NotRequested => Err("AMQP: the broker did not confirm".to_owned()),
+                Confirmation::Ack(Some(returned)) => Err(ForwardError::Unroutable {
+                    routing_key: routing_key.clone(),
+                    exchange: self.exchange.clone(),
+                    reply: returned.reply_text.to_string(),
+                }),
+                Confirmation::Nack(_) => Err(ForwardError::Refused),
+                Confirmation::NotRequested => Err(ForwardError::NotConfirmed),
             }
         }
         .await;
         match outcome {
             Ok(()) => Ok(Sent::default()),
-            Err(message) => {
-                if !message.contains("routed nowhere") {
+            Err(error) => {
+                // The channel is fine when only the routing failed; otherwise open another.
+                if !matches!(error, ForwardError::Unroutable { .. }) {
                     *self.channel.lock().await = None;
                 }
-                Err(ForwardError::retry(message))
+                Err(error)
             }
         }
     }
+}
+
+/// Makes a failed `step`'s lapin error a `ForwardError`.
+fn failed(step: AmqpStep) -> impl FnOnce(lapin::Error) -> ForwardError {
+    move |source| ForwardError::Amqp { step, source }
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 
 use super::{ForwardError, Sent};
@@ -43,32 +43,28 @@ impl HttpSink {
 
     /// POSTs one event.
     pub(crate) async fn deliver(&self, delivery: &Delivery) -> Result<Sent, ForwardError> {
+        self.post(delivery.event_id.as_str(), delivery.body.clone())
+            .await
+    }
+
+    /// POSTs `body` as the message `id`.
+    async fn post(&self, id: &str, body: Bytes) -> Result<Sent, ForwardError> {
         let timestamp = chrono::Utc::now().timestamp().to_string();
-        let id = delivery.event_id.as_str();
         let mut request = self
             .client
             .post(self.url.expose())
             .header(CONTENT_TYPE, "application/json;charset=utf-8")
             .header("webhook-id", id)
-            .header("webhook-timestamp", &timestamp)
-            .body(delivery.body.clone());
+            .header("webhook-timestamp", &timestamp);
         if let Some(key) = &self.signing_key {
-            request = request.header(
-                "webhook-signature",
-                key.sign(id, &timestamp, &delivery.body),
-            );
+            request = request.header("webhook-signature", key.sign(id, &timestamp, &body));
         }
-        let response = request.send().await.map_err(|error| {
-            // reqwest's message names the URL, which may hold a token: keep only the kind.
-            let kind = if error.is_timeout() {
-                "timed out"
-            } else if error.is_connect() {
-                "could not connect"
-            } else {
-                "request failed"
-            };
-            ForwardError::retry(format!("HTTP sink: {kind}"))
-        })?;
+        // reqwest's error names the URL, which may hold a token: `from_request` drops it.
+        let response = request
+            .body(body)
+            .send()
+            .await
+            .map_err(ForwardError::from_request)?;
         let status = response.status();
         if status.is_success() {
             return Ok(Sent::default());
@@ -76,41 +72,124 @@ impl HttpSink {
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(parse_retry_after);
-        Err(ForwardError {
-            message: format!("HTTP sink answered {status}"),
-            retry_after,
-            gone: status == StatusCode::GONE,
-        })
+            .and_then(|value| value.to_str().ok());
+        Err(ForwardError::from_status(status, retry_after))
     }
-}
-
-/// `Retry-After` as seconds or as an HTTP date.
-fn parse_retry_after(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let date = chrono::DateTime::parse_from_rfc2822(text).ok()?;
-    (date.with_timezone(&chrono::Utc) - chrono::Utc::now())
-        .to_std()
-        .ok()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use reqwest::StatusCode;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
 
-    #[test]
-    fn retry_after_is_read_as_seconds_or_a_date() {
-        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
-        let later = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
-        let wait = parse_retry_after(&later).unwrap();
+    use super::*;
+    use crate::telemetry::error_chain;
+
+    /// A sink posting to a URL whose user, path and query hold secrets.
+    fn sink(port: u16, timeout: Duration) -> HttpSink {
+        let url = Secret::new(format!(
+            "http://hook:pa55word@127.0.0.1:{port}/hooks/tok3n-path?key=tok3n-query"
+        ));
+        HttpSink::new(&url, None, timeout).unwrap()
+    }
+
+    fn assert_no_secret(error: &ForwardError) {
+        for text in [error_chain(error), format!("{error:?}")] {
+            assert!(
+                !text.contains("tok3n") && !text.contains("pa55word"),
+                "the URL's secrets leak: {text}"
+            );
+        }
+    }
+
+    /// Answers one request with `answer` (a status line and headers); returns the port.
+    async fn answering(answer: &'static str) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0; 1024];
+            while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+                let read = stream.read(&mut buffer).await.unwrap();
+                assert!(read > 0, "the request ended early");
+                request.extend_from_slice(&buffer[..read]);
+            }
+            let answer = format!("{answer}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            stream.write_all(answer.as_bytes()).await.unwrap();
+            stream.shutdown().await.unwrap();
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_503_with_retry_after_is_rejected_with_that_wait() {
+        let port = answering("HTTP/1.1 503 Service Unavailable\r\nretry-after: 7").await;
+        let error = sink(port, Duration::from_secs(5))
+            .post("e-1", Bytes::new())
+            .await
+            .unwrap_err();
         assert!(
-            wait > Duration::from_secs(80) && wait <= Duration::from_secs(90),
-            "{wait:?}"
+            matches!(
+                error,
+                ForwardError::Rejected { status, .. } if status == StatusCode::SERVICE_UNAVAILABLE
+            ),
+            "{error:?}"
         );
-        assert_eq!(parse_retry_after("soon"), None);
+        assert!(error.is_retryable());
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
+        assert_no_secret(&error);
+    }
+
+    #[tokio::test]
+    async fn a_410_is_gone() {
+        let port = answering("HTTP/1.1 410 Gone").await;
+        let error = sink(port, Duration::from_secs(5))
+            .post("e-1", Bytes::new())
+            .await
+            .unwrap_err();
+        assert!(error.is_gone(), "{error:?}");
+        assert!(!error.is_retryable());
+        assert_no_secret(&error);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_unreachable_and_its_message_keeps_the_url_secret() {
+        // A port that was just free: nothing listens on it.
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let error = sink(port, Duration::from_secs(5))
+            .post("e-1", Bytes::new())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, ForwardError::Unreachable { .. }),
+            "{error:?}"
+        );
+        assert!(error.is_retryable());
+        let chain = error_chain(&error);
+        assert!(
+            chain.starts_with("HTTP sink: could not connect: "),
+            "the source is kept: {chain}"
+        );
+        assert_no_secret(&error);
+    }
+
+    #[tokio::test]
+    async fn a_silent_receiver_times_out_and_its_message_keeps_the_url_secret() {
+        // The kernel accepts the connection into the backlog; nothing ever answers.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let error = sink(port, Duration::from_millis(200))
+            .post("e-1", Bytes::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, ForwardError::TimedOut { .. }), "{error:?}");
+        assert!(error.is_retryable());
+        assert_no_secret(&error);
+        drop(listener);
     }
 }

@@ -3,37 +3,15 @@
 //! the event, so nothing acknowledged is lost when a sink is slow or down.
 
 pub(crate) mod amqp;
+pub(crate) mod error;
 pub(crate) mod http;
 pub(crate) mod nats;
 pub(crate) mod worker;
 
-use std::time::Duration;
+pub(crate) use error::ForwardError;
 
 use crate::config::sinks::{SinkConfig, SinkTarget};
 use crate::store::Delivery;
-
-/// Why a delivery failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub(crate) struct ForwardError {
-    /// What happened, for the outbox's `last_error` and the logs (never a secret).
-    pub message: String,
-    /// The sink asked to wait this long (HTTP `Retry-After`).
-    pub retry_after: Option<Duration>,
-    /// The sink said it is gone for good (HTTP 410): the sink is disabled.
-    pub gone: bool,
-}
-
-impl ForwardError {
-    /// A failure worth retrying.
-    pub(crate) fn retry(message: impl Into<String>) -> Self {
-        ForwardError {
-            message: message.into(),
-            retry_after: None,
-            gone: false,
-        }
-    }
-}
 
 /// What a sink said about a delivery it took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -46,7 +46,7 @@ impl NatsSink {
             .max_reconnects(Some(3))
             .connect(self.url.expose())
             .await
-            .map_err(|error| ForwardError::retry(format!("NATS: cannot connect: {error}")))?;
+            .map_err(|source| ForwardError::NatsConnect { source })?;
         let context = jetstream::new(client);
         if let Some(stream) = &self.stream {
             let subjects = vec![stream_subjects(&self.subject)];
@@ -57,8 +57,9 @@ impl NatsSink {
                     ..Default::default()
                 })
                 .await
-                .map_err(|error| {
-                    ForwardError::retry(format!("NATS: cannot create stream {stream}: {error}"))
+                .map_err(|source| ForwardError::NatsStream {
+                    stream: stream.clone(),
+                    source,
                 })?;
         }
         *slot = Some(context.clone());
@@ -79,19 +80,25 @@ impl NatsSink {
             context
                 .publish_with_headers(subject.clone(), headers, delivery.body.clone())
                 .await
-                .map_err(|error| format!("NATS: cannot publish to {subject}: {error}"))?
+                .map_err(|source| ForwardError::NatsPublish {
+                    subject: subject.clone(),
+                    source,
+                })?
                 .await
-                .map_err(|error| format!("NATS: no ack for {subject}: {error}"))
+                .map_err(|source| ForwardError::NatsNoAck {
+                    subject: subject.clone(),
+                    source,
+                })
         }
         .await;
         match outcome {
             Ok(ack) => Ok(Sent {
                 duplicate: ack.duplicate,
             }),
-            Err(message) => {
+            Err(error) => {
                 // Connect again next time.
                 *self.context.lock().await = None;
-                Err(ForwardError::retry(message))
+                Err(error)
             }
         }
     }

@@ -65,12 +65,7 @@ pub(crate) async fn run(
                             let started = Instant::now();
                             let result = tokio::time::timeout(timeout, sink.deliver(&delivery))
                                 .await
-                                .unwrap_or_else(|_| {
-                                    Err(ForwardError::retry(format!(
-                                        "no answer within {}s",
-                                        timeout.as_secs()
-                                    )))
-                                });
+                                .unwrap_or(Err(ForwardError::NoAnswer { after: timeout }));
                             Attempt {
                                 lane,
                                 delivery,
@@ -138,28 +133,30 @@ pub(crate) async fn run(
 }
 
 /// After a failed attempt: the next one, on the schedule and no sooner than the sink asked, or
-/// a dead letter when that would be past the horizon.
+/// a dead letter when that would be past the horizon or the error is not worth retrying.
 fn after_failure(
     retry: &RetryPolicy,
     delivery: &Delivery,
     error: &ForwardError,
     now: DateTime<Utc>,
 ) -> OutcomeKind {
+    let error_text = crate::telemetry::error_chain(error);
+    if !error.is_retryable() {
+        return OutcomeKind::Dead { error: error_text };
+    }
     let failures = delivery.attempts + 1;
     let wait = retry
         .wait_after(failures)
-        .max(error.retry_after.unwrap_or_default());
+        .max(error.retry_after().unwrap_or_default());
     let next_attempt_at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
     let horizon = delivery.created_at
         + chrono::Duration::from_std(retry.horizon).unwrap_or(chrono::Duration::MAX);
     if next_attempt_at > horizon {
-        OutcomeKind::Dead {
-            error: error.message.clone(),
-        }
+        OutcomeKind::Dead { error: error_text }
     } else {
         OutcomeKind::Retry {
             next_attempt_at,
-            error: error.message.clone(),
+            error: error_text,
         }
     }
 }
@@ -198,13 +195,14 @@ async fn record(
                 tracing::debug!(sink = name, event_id = %delivery.event_id, "delivered");
                 OutcomeKind::Delivered
             }
-            Err(error) if error.gone => {
-                gone = Some(error.message.clone());
+            Err(error) if error.is_gone() => {
+                let reason = crate::telemetry::error_chain(error);
+                gone = Some(reason.clone());
                 metrics.delivery(name, AttemptResult::Failed, attempt.elapsed);
                 // Not the delivery's fault: it waits, untouched, for the sink to come back.
                 OutcomeKind::Retry {
                     next_attempt_at: now,
-                    error: error.message.clone(),
+                    error: reason,
                 }
             }
             Err(error) => {
@@ -213,11 +211,11 @@ async fn record(
                 match &outcome {
                     OutcomeKind::Dead { .. } => {
                         metrics.delivery(name, AttemptResult::Dead, attempt.elapsed);
-                        tracing::warn!(sink = name, event_id = %delivery.event_id, attempts = failures, error = %error, "delivery failed past the retry horizon: now a dead letter");
+                        tracing::warn!(sink = name, event_id = %delivery.event_id, attempts = failures, error = %crate::telemetry::error_chain(error), "delivery failed past the retry horizon: now a dead letter");
                     }
                     _ => {
                         metrics.delivery(name, AttemptResult::Failed, attempt.elapsed);
-                        tracing::info!(sink = name, event_id = %delivery.event_id, attempts = failures, error = %error, "delivery failed; will retry");
+                        tracing::info!(sink = name, event_id = %delivery.event_id, attempts = failures, error = %crate::telemetry::error_chain(error), "delivery failed; will retry");
                     }
                 }
                 outcome
@@ -285,10 +283,13 @@ mod tests {
             horizon: Duration::from_secs(600),
         };
         let now = Utc::now();
-        let plain = ForwardError::retry("503");
-        let patient = ForwardError {
+        let plain = ForwardError::Rejected {
+            status: reqwest::StatusCode::SERVICE_UNAVAILABLE,
+            retry_after: None,
+        };
+        let patient = ForwardError::Rejected {
+            status: reqwest::StatusCode::TOO_MANY_REQUESTS,
             retry_after: Some(Duration::from_secs(120)),
-            ..ForwardError::retry("429")
         };
         assert_eq!(
             next_in(
@@ -330,5 +331,33 @@ mod tests {
             ),
             "a Retry-After past the horizon makes a dead letter now"
         );
+    }
+
+    #[test]
+    fn the_outcome_says_what_happened_and_an_error_not_worth_retrying_is_dead_at_once() {
+        let retry = RetryPolicy {
+            schedule: vec![Duration::from_secs(5)],
+            horizon: Duration::from_secs(600),
+        };
+        let now = Utc::now();
+        let rejected = ForwardError::from_status(reqwest::StatusCode::BAD_REQUEST, None);
+        match after_failure(&retry, &delivery(0, 0, now), &rejected, now) {
+            OutcomeKind::Retry { error, .. } => {
+                assert_eq!(error, "HTTP sink answered 400 Bad Request")
+            }
+            other => panic!("a 400 is retried: {other:?}"),
+        }
+        let no_answer = ForwardError::NoAnswer {
+            after: Duration::from_secs(3),
+        };
+        match after_failure(&retry, &delivery(0, 0, now), &no_answer, now) {
+            OutcomeKind::Retry { error, .. } => assert_eq!(error, "no answer within 3s"),
+            other => panic!("a timeout is retried: {other:?}"),
+        }
+        // `record` disables the sink on a 410 before it gets here; on its own, it is final.
+        match after_failure(&retry, &delivery(0, 0, now), &ForwardError::Gone, now) {
+            OutcomeKind::Dead { error } => assert_eq!(error, "HTTP sink answered 410 Gone"),
+            other => panic!("not retryable: {other:?}"),
+        }
     }
 }

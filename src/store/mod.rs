@@ -339,7 +339,8 @@ impl Store {
                 SqliteStore::open(path.clone(), options, routes, metrics).await?,
             )),
             Storage::Postgres { url } => Ok(Store::Postgres(
-                PostgresStore::open(url, options, routes, metrics, postgres::Access::ReadWrite).await?,
+                PostgresStore::open(url, options, routes, metrics, postgres::Access::ReadWrite)
+                    .await?,
             )),
         }
     }
@@ -508,7 +509,8 @@ impl Store {
                     Vec::new(),
                     None,
                     postgres::Access::ReadWrite,
-                ).await?,
+                )
+                .await?,
             )),
         }
     }
@@ -526,7 +528,8 @@ impl Store {
                     Vec::new(),
                     None,
                     postgres::Access::ReadOnly,
-                ).await?,
+                )
+                .await?,
             )),
         }
     }

@@ -201,7 +201,11 @@ impl TestApp {
     }
 
     /// GETs `url`, with `token` as a bearer token if given.
-    pub(crate) async fn get(&self, url: impl reqwest::IntoUrl, token: Option<&str>) -> reqwest::Response {
+    pub(crate) async fn get(
+        &self,
+        url: impl reqwest::IntoUrl,
+        token: Option<&str>,
+    ) -> reqwest::Response {
         let mut request = self.client.get(url);
         if let Some(token) = token {
             request = request.bearer_auth(token);

@@ -227,7 +227,11 @@ impl Gate {
     }
 
     /// Identifies a signed request from its Standard Webhooks headers and the raw body.
-    pub(crate) fn identify_signed(&self, headers: &HeaderMap, body: &[u8]) -> Result<Caller, Denied> {
+    pub(crate) fn identify_signed(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Caller, Denied> {
         let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
         let signed = SignedHeaders {
             id: text("webhook-id"),

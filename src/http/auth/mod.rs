@@ -358,7 +358,11 @@ impl Gate {
     }
 
     /// Refuses event types the caller may not send (403/52).
-    pub(crate) fn permit_event_type(&self, caller: Caller, event_type: EventType) -> Result<(), Denied> {
+    pub(crate) fn permit_event_type(
+        &self,
+        caller: Caller,
+        event_type: EventType,
+    ) -> Result<(), Denied> {
         let (allowed, name) = match caller {
             Caller::Client(index) => (
                 &self.clients[index].policy.event_types,

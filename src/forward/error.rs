@@ -1,0 +1,272 @@
+//! `ForwardError`: why a delivery failed, as the sinks see it, with the underlying error kept as
+//! its source. The worker branches on it (`is_gone`, `is_retryable`, `retry_after`) and records
+//! `telemetry::error_chain` of it. It must never carry a secret: a sink URL may hold a token,
+//! so reqwest's errors are kept without their URL, and no variant holds a URL.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+/// Why a delivery failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ForwardError {
+    /// The webhook answered, but not with a 2xx (nor 410). Retried, no sooner than `retry_after`.
+    #[error("HTTP sink answered {status}")]
+    Rejected {
+        /// Its status.
+        status: StatusCode,
+        /// The wait it asked for with `Retry-After`.
+        retry_after: Option<Duration>,
+    },
+    /// The webhook answered 410: it is gone for good. The sink is disabled and the delivery
+    /// waits, untouched, for `sinks enable`.
+    #[error("HTTP sink answered {}", StatusCode::GONE)]
+    Gone,
+    /// No connection to the webhook could be made.
+    #[error("HTTP sink: could not connect")]
+    Unreachable {
+        /// reqwest's error, without its URL.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The HTTP client's timeout (connecting, or the whole request) passed.
+    #[error("HTTP sink: timed out")]
+    TimedOut {
+        /// reqwest's error, without its URL.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The request failed after connecting (a reset, a protocol error).
+    #[error("HTTP sink: request failed")]
+    Request {
+        /// reqwest's error, without its URL.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The worker's bound on one attempt (the sink's `timeout`) passed, whatever the sink.
+    #[error("no answer within {}s", .after.as_secs())]
+    NoAnswer {
+        /// The bound.
+        after: Duration,
+    },
+    /// No connection to the NATS server could be made.
+    #[error("NATS: cannot connect")]
+    NatsConnect {
+        /// async-nats' error.
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    /// The configured JetStream stream could not be found or created.
+    #[error("NATS: cannot create stream {stream}")]
+    NatsStream {
+        /// The stream's name.
+        stream: String,
+        /// async-nats' error.
+        #[source]
+        source: async_nats::jetstream::context::CreateStreamError,
+    },
+    /// The message could not be published.
+    #[error("NATS: cannot publish to {subject}")]
+    NatsPublish {
+        /// The subject.
+        subject: String,
+        /// async-nats' error.
+        #[source]
+        source: async_nats::jetstream::context::PublishError,
+    },
+    /// The stream did not acknowledge the message.
+    #[error("NATS: no ack for {subject}")]
+    NatsNoAck {
+        /// The subject.
+        subject: String,
+        /// async-nats' error.
+        #[source]
+        source: async_nats::jetstream::context::PublishError,
+    },
+    /// A step with RabbitMQ failed (connecting, opening the channel, publishing…).
+    #[error("AMQP: {step}")]
+    Amqp {
+        /// The step.
+        step: AmqpStep,
+        /// lapin's error.
+        #[source]
+        source: lapin::Error,
+    },
+    /// RabbitMQ returned the (mandatory) message: no queue is bound for its routing key.
+    #[error("AMQP: {routing_key} routed nowhere ({reply}): bind a queue to exchange {exchange}")]
+    Unroutable {
+        /// The message's routing key.
+        routing_key: String,
+        /// The exchange.
+        exchange: String,
+        /// The broker's reply text.
+        reply: String,
+    },
+    /// RabbitMQ refused the message (a publisher-confirm nack).
+    #[error("AMQP: the broker refused the message")]
+    Refused,
+    /// RabbitMQ did not confirm the message (confirms were not on for the channel).
+    #[error("AMQP: the broker did not confirm")]
+    NotConfirmed,
+}
+
+/// The step of a RabbitMQ exchange that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum AmqpStep {
+    /// Connecting.
+    #[error("cannot connect")]
+    Connect,
+    /// Opening a channel.
+    #[error("cannot open a channel")]
+    OpenChannel,
+    /// Turning publisher confirms on.
+    #[error("no publisher confirms")]
+    ConfirmSelect,
+    /// Declaring the exchange.
+    #[error("cannot declare exchange {0}")]
+    DeclareExchange(String),
+    /// Publishing.
+    #[error("cannot publish")]
+    Publish,
+    /// Waiting for the confirm.
+    #[error("no confirm")]
+    Confirm,
+}
+
+impl ForwardError {
+    /// The failure an HTTP answer other than a 2xx means: 410 is `Gone`, anything else is
+    /// `Rejected`, with the wait that `retry_after` (the header's text) asks for.
+    pub(crate) fn from_status(status: StatusCode, retry_after: Option<&str>) -> ForwardError {
+        if status == StatusCode::GONE {
+            return ForwardError::Gone;
+        }
+        ForwardError::Rejected {
+            status,
+            retry_after: retry_after.and_then(parse_retry_after),
+        }
+    }
+
+    /// A failed request: the kind is kept, the URL (which may hold a token) is dropped.
+    pub(crate) fn from_request(error: reqwest::Error) -> ForwardError {
+        let source = error.without_url();
+        if source.is_timeout() {
+            ForwardError::TimedOut { source }
+        } else if source.is_connect() {
+            ForwardError::Unreachable { source }
+        } else {
+            ForwardError::Request { source }
+        }
+    }
+
+    /// The sink is gone for good (HTTP 410): it must be disabled.
+    pub(crate) fn is_gone(&self) -> bool {
+        matches!(self, ForwardError::Gone)
+    }
+
+    /// Another attempt may succeed. Every failure is, except `Gone`: a 4xx is retried as well,
+    /// since a receiver's refusal is often a configuration fixed later.
+    pub(crate) fn is_retryable(&self) -> bool {
+        !self.is_gone()
+    }
+
+    /// The sink asked to wait at least this long before the next attempt.
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ForwardError::Rejected { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+fn parse_retry_after(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = chrono::DateTime::parse_from_rfc2822(text).ok()?;
+    (date.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::error_chain;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_a_date() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
+        let wait = parse_retry_after(&later).unwrap();
+        assert!(
+            wait > Duration::from_secs(80) && wait <= Duration::from_secs(90),
+            "{wait:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn a_503_with_retry_after_is_retried_no_sooner_than_it_asks() {
+        let error = ForwardError::from_status(StatusCode::SERVICE_UNAVAILABLE, Some("7"));
+        assert!(error.is_retryable());
+        assert!(!error.is_gone());
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(
+            error.to_string(),
+            "HTTP sink answered 503 Service Unavailable"
+        );
+    }
+
+    #[test]
+    fn a_410_is_gone_and_not_retried_whatever_its_retry_after() {
+        let error = ForwardError::from_status(StatusCode::GONE, Some("60"));
+        assert!(error.is_gone());
+        assert!(!error.is_retryable());
+        assert_eq!(error.retry_after(), None);
+        assert_eq!(error.to_string(), "HTTP sink answered 410 Gone");
+    }
+
+    #[test]
+    fn a_4xx_other_than_410_is_retried_on_the_schedule() {
+        for status in [
+            StatusCode::BAD_REQUEST,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::NOT_FOUND,
+        ] {
+            let error = ForwardError::from_status(status, None);
+            assert!(error.is_retryable(), "{status}");
+            assert!(!error.is_gone(), "{status}");
+            assert_eq!(error.retry_after(), None, "{status}");
+        }
+        let unreadable = ForwardError::from_status(StatusCode::TOO_MANY_REQUESTS, Some("soon"));
+        assert!(unreadable.is_retryable());
+        assert_eq!(unreadable.retry_after(), None);
+    }
+
+    #[test]
+    fn broker_failures_are_retried_and_keep_their_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused here");
+        let error = ForwardError::Amqp {
+            step: AmqpStep::Connect,
+            source: lapin::Error::from(io),
+        };
+        assert!(error.is_retryable());
+        assert_eq!(error.retry_after(), None);
+        assert!(
+            std::error::Error::source(&error).is_some(),
+            "lapin's error is the source"
+        );
+        let chain = error_chain(&error);
+        assert!(
+            chain.starts_with("AMQP: cannot connect: ") && chain.contains("refused here"),
+            "{chain}"
+        );
+        let no_answer = ForwardError::NoAnswer {
+            after: Duration::from_secs(10),
+        };
+        assert!(no_answer.is_retryable());
+        assert_eq!(no_answer.to_string(), "no answer within 10s");
+    }
+}
