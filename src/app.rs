@@ -132,10 +132,7 @@ impl App {
                 &config.console,
                 &admin_url,
             )),
-            sinks: sinks
-                .iter()
-                .map(|(sink, _)| sink.name.to_string())
-                .collect(),
+            sinks: sinks.iter().map(|(sink, _)| sink.name.clone()).collect(),
             metrics,
             store,
             gate: Arc::new(arc_swap::ArcSwap::from_pointee(Gate::new(&config.access))),

@@ -180,7 +180,7 @@ async fn disabled_mark(store: &Store, name: &str) -> anyhow::Result<Option<Strin
         .sink_statuses()
         .await?
         .into_iter()
-        .find(|status| status.name == name)
+        .find(|status| status.name.as_str() == name)
         .and_then(|status| status.disabled)
         .map(|(_, reason)| reason))
 }
@@ -247,7 +247,7 @@ async fn replay_batches(
     loop {
         let requeued = store
             .requeue(Requeue {
-                sink: Some(sink.name.as_str().to_owned()),
+                sink: Some(sink.name.clone()),
                 scope: RequeueScope::Replay,
                 since: args.since,
                 order_id: args.order.clone(),
@@ -278,11 +278,7 @@ pub(super) async fn list_dead_letters(args: DeadLetterListArgs) -> anyhow::Resul
     let config = args.store.config()?;
     let store = open_read_only(&config).await?;
     let letters = store
-        .dead_letters(
-            args.sink.as_ref().map(|sink| sink.as_str().to_owned()),
-            None,
-            args.limit,
-        )
+        .dead_letters(args.sink.as_ref(), None, args.limit)
         .await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&letters)?);
@@ -302,7 +298,7 @@ pub(super) async fn list_dead_letters(args: DeadLetterListArgs) -> anyhow::Resul
     for letter in &letters {
         out.add_row(vec![
             letter.id.to_string(),
-            letter.sink.clone(),
+            letter.sink.to_string(),
             letter.event_id.to_string(),
             letter.event_type.to_string(),
             letter
@@ -337,7 +333,7 @@ pub(super) async fn retry_dead_letters(args: DeadLetterRetryArgs) -> anyhow::Res
     }
     let config = args.store.config()?;
     let store = open_for_admin(&config).await?;
-    let sink = args.sink.as_ref().map(|sink| sink.as_str().to_owned());
+    let sink = args.sink.clone();
     let result = retry_batches(&store, sink.clone(), &args.ids).await;
     let statuses = store.sink_statuses().await;
     store.close().await;
@@ -349,7 +345,7 @@ pub(super) async fn retry_dead_letters(args: DeadLetterRetryArgs) -> anyhow::Res
     for status in statuses? {
         if sink.as_ref().is_none_or(|sink| sink == &status.name) {
             let reason = status.disabled.as_ref().map(|(_, reason)| reason.as_str());
-            warn_if_disabled(&config, &status.name, reason);
+            warn_if_disabled(&config, status.name.as_str(), reason);
         }
     }
     if !args.ids.is_empty() && queued < args.ids.len() {
@@ -372,7 +368,11 @@ pub(super) async fn retry_dead_letters(args: DeadLetterRetryArgs) -> anyhow::Res
 }
 
 /// Requeues dead letters a batch at a time until a batch comes back short.
-async fn retry_batches(store: &Store, sink: Option<String>, ids: &[i64]) -> anyhow::Result<usize> {
+async fn retry_batches(
+    store: &Store,
+    sink: Option<SinkName>,
+    ids: &[i64],
+) -> anyhow::Result<usize> {
     let total = if ids.is_empty() {
         store
             .sink_statuses()
@@ -437,7 +437,7 @@ fn sink_lines(config: &Config, statuses: Vec<SinkStatus>) -> Vec<SinkLine> {
         .map(|status| {
             let (disabled_at, disabled_reason) = status.disabled.unzip();
             SinkLine {
-                name: status.name,
+                name: status.name.to_string(),
                 kind: None,
                 enabled_in_config: false,
                 pending: status.pending,
@@ -543,7 +543,7 @@ pub(super) async fn enable_sink(args: SinkEnableArgs) -> anyhow::Result<ExitCode
     let result = async {
         let mark = disabled_mark(&store, name).await?;
         if mark.is_some() {
-            store.set_sink_disabled(name, None).await?;
+            store.set_sink_disabled(&args.name, None).await?;
         }
         Ok::<_, anyhow::Error>(mark)
     }

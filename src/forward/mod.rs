@@ -108,7 +108,7 @@ mod tests {
     fn subjects_are_rendered_with_single_tokens() {
         let delivery = Delivery {
             id: 1,
-            sink: "s".into(),
+            sink: "s".parse().unwrap(),
             sequence: 1,
             event_id: "e.1".parse().unwrap(),
             event_type: crate::domain::envelope::EventType::ServiceOrderStateChange,

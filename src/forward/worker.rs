@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ForwardError, Sent, Sink};
 use crate::config::sinks::{RetryPolicy, SinkConfig};
+use crate::domain::routing::SinkName;
 use crate::metrics::{AttemptResult, Metrics};
 use crate::store::{Delivery, DeliveryOutcome, OutcomeKind, Store};
 
@@ -40,7 +41,7 @@ pub(crate) async fn run(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
-    let name = config.name.as_str().to_owned();
+    let name = config.name.clone();
     let mut outbox = store.commits().map(|commits| commits.outbox);
     let mut in_flight: JoinSet<Attempt> = JoinSet::new();
     let mut busy: HashSet<String> = HashSet::new();
@@ -161,11 +162,11 @@ fn after_failure(
     }
 }
 
-async fn is_disabled(store: &Store, name: &str) -> bool {
+async fn is_disabled(store: &Store, name: &SinkName) -> bool {
     store.sink_statuses().await.is_ok_and(|statuses| {
         statuses
             .iter()
-            .any(|status| status.name == name && status.disabled.is_some())
+            .any(|status| &status.name == name && status.disabled.is_some())
     })
 }
 
@@ -229,7 +230,10 @@ async fn record(
     }
     if let Some(reason) = &gone {
         tracing::error!(sink = name, reason = %reason, "the sink answered 410 Gone: it is disabled until `order-listener sinks enable {name}`");
-        if let Err(error) = store.set_sink_disabled(name, Some(reason.clone())).await {
+        if let Err(error) = store
+            .set_sink_disabled(&config.name, Some(reason.clone()))
+            .await
+        {
             tracing::error!(sink = name, error = %crate::telemetry::error_chain(&error), "cannot record that the sink is disabled");
         }
     }
@@ -252,7 +256,7 @@ mod tests {
     fn delivery(attempts: u32, queued_seconds_ago: i64, now: DateTime<Utc>) -> Delivery {
         Delivery {
             id: 1,
-            sink: "s".into(),
+            sink: "s".parse().unwrap(),
             sequence: 1,
             event_id: "e".parse().unwrap(),
             event_type: crate::domain::envelope::EventType::ServiceOrderCreation,

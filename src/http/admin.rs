@@ -401,8 +401,8 @@ async fn enable_sink(
         .sink_statuses()
         .await?
         .iter()
-        .any(|status| status.name == sink.as_str() && status.disabled.is_some());
-    app.store.set_sink_disabled(sink.as_str(), None).await?;
+        .any(|status| status.name == sink && status.disabled.is_some());
+    app.store.set_sink_disabled(&sink, None).await?;
     let body = serde_json::json!({ "name": sink.as_str(), "wasDisabled": was_disabled });
     Ok(json(StatusCode::OK, to_body(&body)?))
 }
@@ -432,7 +432,7 @@ async fn dead_letters(
     let before_id = query.cursor.as_deref().map(parse_cursor).transpose()?;
     let letters = app
         .store
-        .dead_letters(sink.map(|sink| sink.as_str().to_owned()), before_id, limit)
+        .dead_letters(sink.as_ref(), before_id, limit)
         .await?;
     let next_cursor = (letters.len() == limit)
         .then(|| letters.last().map(|letter| letter.id.to_string()))

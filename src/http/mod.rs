@@ -38,7 +38,7 @@ pub(crate) struct AppState {
     /// The app's metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The names of the configured, enabled sinks.
-    pub sinks: Arc<[String]>,
+    pub sinks: Arc<[crate::domain::routing::SinkName]>,
     /// The event store.
     pub store: Store,
     /// Checks who may post and what.

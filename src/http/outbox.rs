@@ -7,6 +7,7 @@
 
 use super::AppState;
 use super::error::ApiError;
+use crate::domain::routing::SinkName;
 use crate::store::{Requeue, RequeueScope, SinkStatus, Store};
 
 /// One sink as an operator sees it: its outbox, and whether the configuration names it.
@@ -26,7 +27,7 @@ pub(crate) async fn sink_overview(app: &AppState) -> Result<Vec<SinkOverview>, A
 
 /// The store's statuses with a zero status for each configured sink the store does not know
 /// yet, each marked configured or not, sorted by name.
-fn overview_of(mut statuses: Vec<SinkStatus>, configured: &[String]) -> Vec<SinkOverview> {
+fn overview_of(mut statuses: Vec<SinkStatus>, configured: &[SinkName]) -> Vec<SinkOverview> {
     for name in configured {
         if !statuses.iter().any(|status| &status.name == name) {
             statuses.push(SinkStatus {
@@ -83,7 +84,7 @@ mod tests {
 
     fn status(name: &str, dead: u64) -> SinkStatus {
         SinkStatus {
-            name: name.to_owned(),
+            name: name.parse().unwrap(),
             pending: 1,
             delivered: 2,
             dead,
@@ -97,7 +98,7 @@ mod tests {
     fn a_configured_sink_without_an_outbox_is_shown_empty_and_every_sink_is_sorted_by_name() {
         let overview = overview_of(
             vec![status("zeta", 3), status("gone", 1)],
-            &["zeta".to_owned(), "alpha".to_owned()],
+            &["zeta".parse().unwrap(), "alpha".parse().unwrap()],
         );
         let names: Vec<(&str, bool)> = overview
             .iter()

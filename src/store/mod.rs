@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::domain::envelope::{EventDate, EventId, EventType, Notification, OrderId};
 use crate::domain::projection::ServiceOrder;
-use crate::domain::routing::Route;
+use crate::domain::routing::{Route, SinkName};
 use crate::domain::state::State;
 use crate::metrics::Metrics;
 
@@ -405,30 +405,24 @@ impl Store {
     /// by eventDate), skipping `busy` lanes.
     pub async fn due_deliveries(
         &self,
-        sink: &str,
+        sink: &SinkName,
         now: DateTime<Utc>,
         busy: Vec<String>,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
+        let sink = sink.as_str().to_owned();
         match self {
-            Store::Sqlite(store) => {
-                store
-                    .due_deliveries(sink.to_owned(), now, busy, limit)
-                    .await
-            }
-            Store::Postgres(store) => {
-                store
-                    .due_deliveries(sink.to_owned(), now, busy, limit)
-                    .await
-            }
+            Store::Sqlite(store) => store.due_deliveries(sink, now, busy, limit).await,
+            Store::Postgres(store) => store.due_deliveries(sink, now, busy, limit).await,
         }
     }
 
     /// When the next pending delivery of `sink` is due, if any.
-    pub async fn next_due(&self, sink: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    pub async fn next_due(&self, sink: &SinkName) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let sink = sink.as_str().to_owned();
         match self {
-            Store::Sqlite(store) => store.next_due(sink.to_owned()).await,
-            Store::Postgres(store) => store.next_due(sink.to_owned()).await,
+            Store::Sqlite(store) => store.next_due(sink).await,
+            Store::Postgres(store) => store.next_due(sink).await,
         }
     }
 
@@ -451,12 +445,13 @@ impl Store {
     /// Disables a sink (it answered 410 Gone), or enables it again with `None`.
     pub async fn set_sink_disabled(
         &self,
-        sink: &str,
+        sink: &SinkName,
         reason: Option<String>,
     ) -> Result<(), StoreError> {
+        let sink = sink.as_str().to_owned();
         match self {
-            Store::Sqlite(store) => store.set_sink_disabled(sink.to_owned(), reason).await,
-            Store::Postgres(store) => store.set_sink_disabled(sink.to_owned(), reason).await,
+            Store::Sqlite(store) => store.set_sink_disabled(sink, reason).await,
+            Store::Postgres(store) => store.set_sink_disabled(sink, reason).await,
         }
     }
 
@@ -471,10 +466,11 @@ impl Store {
     /// Dead letters, newest first; `before_id` pages.
     pub async fn dead_letters(
         &self,
-        sink: Option<String>,
+        sink: Option<&SinkName>,
         before_id: Option<i64>,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
+        let sink = sink.map(|sink| sink.as_str().to_owned());
         match self {
             Store::Sqlite(store) => store.dead_letters(sink, before_id, limit).await,
             Store::Postgres(store) => store.dead_letters(sink, before_id, limit).await,

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::envelope::{EventDate, EventId, EventType, OrderId};
-use crate::domain::routing::RouteFilter;
+use crate::domain::routing::{RouteFilter, SinkName};
 
 /// Where a delivery is in its life; stored as its lower-case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -63,7 +63,7 @@ pub struct Delivery {
     /// The outbox row.
     pub id: i64,
     /// The sink it is for.
-    pub sink: String,
+    pub sink: SinkName,
     /// The event's place in receipt order.
     pub sequence: i64,
     /// The event.
@@ -154,7 +154,7 @@ pub enum RequeueScope {
 #[derive(Debug, Clone, Default)]
 pub struct Requeue {
     /// For this sink only; `None` means every sink (dead letters only).
-    pub sink: Option<String>,
+    pub sink: Option<SinkName>,
     /// Dead letters only, or a replay.
     pub scope: RequeueScope,
     /// Only these outbox rows.
@@ -187,7 +187,7 @@ pub struct Requeued {
 #[serde(rename_all = "camelCase")]
 pub struct SinkStatus {
     /// The sink.
-    pub name: String,
+    pub name: SinkName,
     /// Deliveries waiting.
     pub pending: u64,
     /// Deliveries made.
@@ -205,7 +205,7 @@ pub struct SinkStatus {
 impl From<&SinkStatus> for crate::metrics::OutboxGauges {
     fn from(status: &SinkStatus) -> Self {
         crate::metrics::OutboxGauges {
-            sink: status.name.clone(),
+            sink: status.name.to_string(),
             pending: status.pending,
             dead: status.dead,
         }

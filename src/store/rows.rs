@@ -7,7 +7,7 @@ use super::append::{event_date, parse_event_id, parse_event_type};
 use super::codec::decode_facts;
 use super::{Delivery, EventRecord, OrderSummary, StoreError, internal};
 use crate::domain::envelope::{EventType, OrderFacts, OrderId};
-use crate::domain::routing::RouteFilter;
+use crate::domain::routing::{RouteFilter, SinkName};
 
 /// The columns of an [`EventRecord`], in the order both backends select them
 /// ([`RECORD_COLUMNS`]).
@@ -105,7 +105,7 @@ impl DeliveryColumns {
     pub(super) fn decode(self) -> Result<Delivery, StoreError> {
         Ok(Delivery {
             id: self.id,
-            sink: self.sink,
+            sink: parse_sink_name(&self.sink)?,
             sequence: self.sequence,
             event_id: parse_event_id(&self.event_id)?,
             event_type: parse_event_type(&self.event_type)?,
@@ -122,6 +122,12 @@ impl DeliveryColumns {
             body: bytes::Bytes::from(self.body),
         })
     }
+}
+
+/// A stored sink name.
+pub(crate) fn parse_sink_name(text: &str) -> Result<SinkName, StoreError> {
+    text.parse()
+        .map_err(|why| internal(format!("stored sink name: {why}")))
 }
 
 /// A stored order id.

@@ -528,7 +528,7 @@ retry_horizon = "300ms"
     let store = app.store.clone();
     let dead_letter = || async {
         store
-            .dead_letters(Some("hooks".into()), None, 1000)
+            .dead_letters(Some(&"hooks".parse().unwrap()), None, 1000)
             .await
             .unwrap()
             .into_iter()

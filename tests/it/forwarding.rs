@@ -159,13 +159,13 @@ retry_horizon = "300ms"
         let statuses = app.store.sink_statuses().await.unwrap();
         statuses
             .iter()
-            .any(|status| status.name == "flaky" && status.dead == 1)
+            .any(|status| status.name.as_str() == "flaky" && status.dead == 1)
             .then_some(())
     })
     .await;
     let dead = app
         .store
-        .dead_letters(Some("flaky".into()), None, 10)
+        .dead_letters(Some(&"flaky".parse().unwrap()), None, 10)
         .await
         .unwrap();
     assert_eq!(dead.len(), 1);
@@ -190,7 +190,7 @@ retry_horizon = "300ms"
         .store
         .requeue(order_listener::store::Requeue {
             scope: order_listener::store::RequeueScope::DeadLetters,
-            sink: Some("flaky".into()),
+            sink: Some("flaky".parse().unwrap()),
             limit: 100,
             ..Default::default()
         })

@@ -184,7 +184,7 @@ async fn delivered_outbox_rows_go_after_their_own_retention_and_their_events_sta
         let events = onap_lifecycle("SO-outbox", 1);
         append_all(&store, &events, Utc::now()).await;
         let due = store
-            .due_deliveries("billing", Utc::now(), Vec::new(), 100)
+            .due_deliveries(&"billing".parse().unwrap(), Utc::now(), Vec::new(), 100)
             .await
             .unwrap();
         assert_eq!(due.len(), 1, "one lane, one head");

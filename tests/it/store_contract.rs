@@ -277,7 +277,7 @@ async fn the_outbox_routes_orders_lanes_records_outcomes_and_requeues() {
         let now = Utc::now();
         // One lane: only its earliest event is due, whatever the arrival order.
         let due = store
-            .due_deliveries("all", now, Vec::new(), 10)
+            .due_deliveries(&"all".parse().unwrap(), now, Vec::new(), 10)
             .await
             .unwrap();
         assert_eq!(due.len(), 1, "{}", backend.name);
@@ -288,7 +288,7 @@ async fn the_outbox_routes_orders_lanes_records_outcomes_and_requeues() {
             backend.name
         );
         let done = store
-            .due_deliveries("done", now, Vec::new(), 10)
+            .due_deliveries(&"done".parse().unwrap(), now, Vec::new(), 10)
             .await
             .unwrap();
         assert_eq!(done.len(), 1, "{}: only the completion", backend.name);
@@ -305,13 +305,13 @@ async fn the_outbox_routes_orders_lanes_records_outcomes_and_requeues() {
             .await
             .unwrap();
         let next = store
-            .due_deliveries("all", Utc::now(), Vec::new(), 10)
+            .due_deliveries(&"all".parse().unwrap(), Utc::now(), Vec::new(), 10)
             .await
             .unwrap();
         let second = onap_lifecycle("SO-o1", 1)[1]["eventId"].clone();
         assert_eq!(next[0].event_id.as_str(), second, "{}", backend.name);
         let dead = store
-            .dead_letters(Some("all".into()), None, 10)
+            .dead_letters(Some(&"all".parse().unwrap()), None, 10)
             .await
             .unwrap();
         assert_eq!(dead.len(), 1, "{}", backend.name);
@@ -321,7 +321,10 @@ async fn the_outbox_routes_orders_lanes_records_outcomes_and_requeues() {
         );
 
         let statuses = store.sink_statuses().await.unwrap();
-        let all = statuses.iter().find(|status| status.name == "all").unwrap();
+        let all = statuses
+            .iter()
+            .find(|status| status.name.as_str() == "all")
+            .unwrap();
         assert_eq!(
             (all.pending, all.dead),
             (events.len() as u64 - 1, 1),
@@ -333,7 +336,7 @@ async fn the_outbox_routes_orders_lanes_records_outcomes_and_requeues() {
         let requeued = store
             .requeue(Requeue {
                 scope: order_listener::store::RequeueScope::DeadLetters,
-                sink: Some("all".into()),
+                sink: Some("all".parse().unwrap()),
                 limit: 10,
                 ..Requeue::default()
             })
@@ -343,7 +346,7 @@ async fn the_outbox_routes_orders_lanes_records_outcomes_and_requeues() {
         // A replay of one event queues it again even when delivered.
         let replayed = store
             .requeue(Requeue {
-                sink: Some("done".into()),
+                sink: Some("done".parse().unwrap()),
                 event_id: Some("SO-o1-completed".parse().unwrap()),
                 limit: 100,
                 ..Requeue::default()
@@ -353,16 +356,19 @@ async fn the_outbox_routes_orders_lanes_records_outcomes_and_requeues() {
         assert_eq!(replayed.count, 1, "{}", backend.name);
 
         store
-            .set_sink_disabled("done", Some("410 Gone".into()))
+            .set_sink_disabled(&"done".parse().unwrap(), Some("410 Gone".into()))
             .await
             .unwrap();
         let statuses = store.sink_statuses().await.unwrap();
         let done = statuses
             .iter()
-            .find(|status| status.name == "done")
+            .find(|status| status.name.as_str() == "done")
             .unwrap();
         assert!(done.disabled.is_some(), "{}", backend.name);
-        store.set_sink_disabled("done", None).await.unwrap();
+        store
+            .set_sink_disabled(&"done".parse().unwrap(), None)
+            .await
+            .unwrap();
         let deliveries = store
             .deliveries_of(&"SO-o1-completed".parse().unwrap())
             .await

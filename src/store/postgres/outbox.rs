@@ -8,7 +8,8 @@ use tokio_postgres::Row;
 
 use super::{PostgresStore, RECORD_COLUMNS, classify, instant, internal, micros, record_from_row};
 use crate::domain::envelope::EventId;
-use crate::store::rows::{DELIVERY_COLUMNS, DeliveryColumns, ReplayRow};
+use crate::domain::routing::SinkName;
+use crate::store::rows::{DELIVERY_COLUMNS, DeliveryColumns, ReplayRow, parse_sink_name};
 use crate::store::{
     Cursor, Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, RequeueScope, Requeued,
     SinkStatus, StoreError, lane,
@@ -275,7 +276,7 @@ impl PostgresStore {
                                   ORDER BY d.id LIMIT $6)",
                     &[
                         &now,
-                        &request.sink,
+                        &request.sink.as_ref().map(SinkName::as_str),
                         &request.since.map(micros),
                         &request.order_id.as_ref().map(|id| id.as_str()),
                         &request.event_id.as_ref().map(EventId::as_str),
@@ -289,7 +290,7 @@ impl PostgresStore {
                 count: count as usize,
                 last_sequence: 0,
             }
-        } else if let Some(sink) = &request.sink {
+        } else if let Some(sink) = request.sink.as_ref().map(SinkName::as_str) {
             let rows = transaction
                 .query(
                     "SELECT sequence, event_id, event_type, event_date_us, order_id, facts, facts_c
@@ -337,7 +338,7 @@ impl PostgresStore {
                              attempts = 0, created_us = $5, next_attempt_us = $5,
                              last_error = NULL, lease_until_us = NULL",
                         &[
-                            sink,
+                            &sink,
                             &sequence,
                             &lane(order_id.as_deref(), &event_id),
                             &event_date_us,
@@ -417,7 +418,7 @@ impl PostgresStore {
                 let disabled: Option<i64> = row.get(6);
                 let reason: Option<String> = row.get(7);
                 Ok(SinkStatus {
-                    name: row.get(0),
+                    name: parse_sink_name(row.get(0))?,
                     pending: row.get::<_, i64>(1) as u64,
                     delivered: row.get::<_, i64>(2) as u64,
                     dead: row.get::<_, i64>(3) as u64,

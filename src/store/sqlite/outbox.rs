@@ -9,7 +9,7 @@ use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
 use super::{RECORD_COLUMNS, SqliteStore, classify, received_at, record_from_row};
 use crate::domain::envelope::EventId;
 use crate::store::lane;
-use crate::store::rows::{DELIVERY_COLUMNS, DeliveryColumns, ReplayRow};
+use crate::store::rows::{DELIVERY_COLUMNS, DeliveryColumns, ReplayRow, parse_sink_name};
 use crate::store::{
     Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, RequeueScope, Requeued,
     SinkStatus, StoreError,
@@ -269,7 +269,7 @@ impl SqliteStore {
                 let (name, pending, delivered, dead, failing, oldest, disabled, reason) =
                     row.map_err(classify)?;
                 statuses.push(SinkStatus {
-                    name,
+                    name: parse_sink_name(&name)?,
                     pending: pending as u64,
                     delivered: delivered as u64,
                     dead: dead as u64,
@@ -354,7 +354,11 @@ fn requeue(connection: &mut Connection, request: &Requeue) -> rusqlite::Result<R
         sql.push_str(" ORDER BY d.id LIMIT ?6)");
         let mut values: Vec<rusqlite::types::Value> = vec![
             now.into(),
-            request.sink.clone().into(),
+            request
+                .sink
+                .as_ref()
+                .map(|sink| sink.as_str().to_owned())
+                .into(),
             request.since.map(|at| at.timestamp_micros()).into(),
             request
                 .order_id
@@ -378,7 +382,7 @@ fn requeue(connection: &mut Connection, request: &Requeue) -> rusqlite::Result<R
         let Some(sink) = &request.sink else {
             return Ok(Requeued::default());
         };
-        replay(&transaction, sink, request, now, limit)?
+        replay(&transaction, sink.as_str(), request, now, limit)?
     };
     transaction.commit()?;
     Ok(outcome)
@@ -546,7 +550,7 @@ mod tests {
         // Replayed while the attempt is in flight…
         let replayed = store
             .requeue(Requeue {
-                sink: Some("hook".into()),
+                sink: Some("hook".parse().unwrap()),
                 limit: 10,
                 ..Requeue::default()
             })

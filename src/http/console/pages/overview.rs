@@ -302,7 +302,7 @@ mod tests {
     fn sink(name: &str, pending: u64, dead: u64) -> SinkOverview {
         SinkOverview {
             status: SinkStatus {
-                name: name.to_owned(),
+                name: name.parse().unwrap(),
                 pending,
                 delivered: 0,
                 dead,

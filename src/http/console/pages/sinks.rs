@@ -52,7 +52,7 @@ pub(super) async fn show(
     for sink in outbox::sink_overview(&app).await.map_err(failed)? {
         let dead_letters = if sink.status.dead > 0 {
             app.store
-                .dead_letters(Some(sink.status.name.clone()), None, DEAD_LETTERS_LIMIT)
+                .dead_letters(Some(&sink.status.name), None, DEAD_LETTERS_LIMIT)
                 .await
                 .map_err(failed)?
         } else {
@@ -133,7 +133,7 @@ pub(super) fn render_sinks(csrf: &str, last_retry: &SinksQuery, panels: &[SinkPa
         let _ = write!(
             content,
             r#"<tr data-sink="{name}"><th scope="row">{name}</th><td>{pending}</td><td>{failing}</td><td>{delivered}</td><td>{dead}</td><td>{oldest}</td><td>{state}</td></tr>"#,
-            name = esc(&status.name),
+            name = esc(status.name.as_str()),
             pending = status.pending,
             failing = status.failing,
             delivered = status.delivered,
@@ -174,7 +174,7 @@ fn dead_letters(content: &mut String, csrf: &str, panel: &SinkPanel) {
 <div class="scroll"><table class="dead-letters" data-sink="{name}">
 <caption class="visually-hidden">Dead letters of {name}, newest first</caption>
 <thead><tr><th scope="col">Delivery</th><th scope="col">Event</th><th scope="col">Type</th><th scope="col">Order</th><th scope="col">Attempts</th><th scope="col">Last error</th><th scope="col">Queued</th><th scope="col">Action</th></tr></thead><tbody>"#,
-        name = esc(&status.name),
+        name = esc(status.name.as_str()),
     );
     for letter in letters {
         let _ = write!(
@@ -197,7 +197,7 @@ fn dead_letters(content: &mut String, csrf: &str, panel: &SinkPanel) {
             r#"<p class="hint">The newest {} of {}; <code>order-listener dead-letters retry --sink {}</code> retries them all.</p>"#,
             letters.len(),
             status.dead,
-            esc(&status.name)
+            esc(status.name.as_str())
         );
     }
 }
@@ -217,7 +217,7 @@ mod tests {
         SinkPanel {
             sink: SinkOverview {
                 status: SinkStatus {
-                    name: name.to_owned(),
+                    name: name.parse().unwrap(),
                     pending: 4,
                     delivered: 10,
                     dead,
@@ -234,7 +234,7 @@ mod tests {
     fn letter(id: i64, error: &str) -> Delivery {
         Delivery {
             id,
-            sink: "hooks".to_owned(),
+            sink: "hooks".parse().unwrap(),
             sequence: id,
             event_id: format!("event-{id}").parse().unwrap(),
             event_type: EventType::ServiceOrderStateChange,
