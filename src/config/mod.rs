@@ -16,7 +16,7 @@ use figment::providers::{Env, Serialized};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::envelope::ParseOptions;
-pub use crate::secret::Secret;
+use crate::secret::Secret;
 use crate::store::{Storage, WriterOptions};
 use crate::telemetry::LogFormat;
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use order_listener::config::Secret;
+use order_listener::secret::Secret;
 use order_listener::store::{EventFilter, OrderFilter, Storage, Store};
 use rand::seq::SliceRandom;
 use serde_json::Value;

@@ -281,7 +281,7 @@ async fn import_target(dir: &std::path::Path) -> (String, Storage) {
             (
                 url.clone(),
                 Storage::Postgres {
-                    url: order_listener::config::Secret::new(url),
+                    url: order_listener::secret::Secret::new(url),
                 },
             )
         }

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::Utc;
-use order_listener::config::Secret;
 use order_listener::domain::envelope::{ParseOptions, parse_notification};
 use order_listener::domain::routing::{Route, RouteFilter};
 use order_listener::domain::state::State;
 use order_listener::metrics::Metrics;
+use order_listener::secret::Secret;
 use order_listener::store::{
     Appended, DeliveryOutcome, EventFilter, NewEvent, OrderFilter, OutcomeKind, Requeue, Storage,
     Store, StoreError, WriterOptions,
