@@ -302,6 +302,17 @@ pub struct Commits {
     pub outbox: tokio::sync::watch::Receiver<u64>,
 }
 
+/// Calls the same method, with the same arguments, on whichever backend is behind a
+/// [`Store`], and awaits it.
+macro_rules! on_backend {
+    ($store:expr, $method:ident($($argument:expr),*)) => {
+        match $store {
+            Store::Sqlite(store) => store.$method($($argument),*).await,
+            Store::Postgres(store) => store.$method($($argument),*).await,
+        }
+    };
+}
+
 /// The store, whichever backend is behind it. Cheap to clone.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -359,10 +370,7 @@ impl Store {
         sequence: i64,
         limit: usize,
     ) -> Result<Vec<(EventRecord, Bytes)>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.events_after(sequence, limit).await,
-            Store::Postgres(store) => store.events_after(sequence, limit).await,
-        }
+        on_backend!(self, events_after(sequence, limit))
     }
 
     /// Events committed after `cursor`, in the stream's order (see [`Cursor`]), with their
@@ -411,35 +419,23 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let sink = sink.as_str().to_owned();
-        match self {
-            Store::Sqlite(store) => store.due_deliveries(sink, now, busy, limit).await,
-            Store::Postgres(store) => store.due_deliveries(sink, now, busy, limit).await,
-        }
+        on_backend!(self, due_deliveries(sink, now, busy, limit))
     }
 
     /// When the next pending delivery of `sink` is due, if any.
     pub async fn next_due(&self, sink: &SinkName) -> Result<Option<DateTime<Utc>>, StoreError> {
         let sink = sink.as_str().to_owned();
-        match self {
-            Store::Sqlite(store) => store.next_due(sink).await,
-            Store::Postgres(store) => store.next_due(sink).await,
-        }
+        on_backend!(self, next_due(sink))
     }
 
     /// Records what became of delivery attempts.
     pub async fn record_outcomes(&self, outcomes: Vec<DeliveryOutcome>) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(store) => store.record_outcomes(outcomes).await,
-            Store::Postgres(store) => store.record_outcomes(outcomes).await,
-        }
+        on_backend!(self, record_outcomes(outcomes))
     }
 
     /// Queues deliveries again (replay, dead-letter retry).
     pub async fn requeue(&self, request: Requeue) -> Result<Requeued, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.requeue(request).await,
-            Store::Postgres(store) => store.requeue(request).await,
-        }
+        on_backend!(self, requeue(request))
     }
 
     /// Disables a sink (it answered 410 Gone), or enables it again with `None`.
@@ -449,18 +445,12 @@ impl Store {
         reason: Option<String>,
     ) -> Result<(), StoreError> {
         let sink = sink.as_str().to_owned();
-        match self {
-            Store::Sqlite(store) => store.set_sink_disabled(sink, reason).await,
-            Store::Postgres(store) => store.set_sink_disabled(sink, reason).await,
-        }
+        on_backend!(self, set_sink_disabled(sink, reason))
     }
 
     /// The outbox of every sink that has one, or is disabled.
     pub async fn sink_statuses(&self) -> Result<Vec<SinkStatus>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.sink_statuses().await,
-            Store::Postgres(store) => store.sink_statuses().await,
-        }
+        on_backend!(self, sink_statuses())
     }
 
     /// Dead letters, newest first; `before_id` pages.
@@ -471,18 +461,12 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let sink = sink.map(|sink| sink.as_str().to_owned());
-        match self {
-            Store::Sqlite(store) => store.dead_letters(sink, before_id, limit).await,
-            Store::Postgres(store) => store.dead_letters(sink, before_id, limit).await,
-        }
+        on_backend!(self, dead_letters(sink, before_id, limit))
     }
 
     /// Deliveries of one event, to every sink.
     pub async fn deliveries_of(&self, event_id: &EventId) -> Result<Vec<Delivery>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.deliveries_of(event_id.clone()).await,
-            Store::Postgres(store) => store.deliveries_of(event_id.clone()).await,
-        }
+        on_backend!(self, deliveries_of(event_id.clone()))
     }
 
     /// Opens an existing store to change its outbox from another process (replay and
@@ -498,16 +482,7 @@ impl Store {
                         .await?,
                 ))
             }
-            Storage::Postgres { url } => Ok(Store::Postgres(
-                PostgresStore::open(
-                    url,
-                    WriterOptions::default(),
-                    Vec::new(),
-                    None,
-                    postgres::Access::ReadWrite,
-                )
-                .await?,
-            )),
+            Storage::Postgres { url } => cli_postgres(url, postgres::Access::ReadWrite).await,
         }
     }
 
@@ -517,33 +492,18 @@ impl Store {
             Storage::Sqlite { path } => Ok(Store::Sqlite(
                 SqliteStore::open_read_only(path.clone()).await?,
             )),
-            Storage::Postgres { url } => Ok(Store::Postgres(
-                PostgresStore::open(
-                    url,
-                    WriterOptions::default(),
-                    Vec::new(),
-                    None,
-                    postgres::Access::ReadOnly,
-                )
-                .await?,
-            )),
+            Storage::Postgres { url } => cli_postgres(url, postgres::Access::ReadOnly).await,
         }
     }
 
     /// Stores the event durably, or recognises a resend. Returns only after the commit.
     pub async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.append(event).await,
-            Store::Postgres(store) => store.append(event).await,
-        }
+        on_backend!(self, append(event))
     }
 
     /// Checks that the storage answers and takes writes.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(store) => store.ping().await,
-            Store::Postgres(store) => store.ping().await,
-        }
+        on_backend!(self, ping())
     }
 
     /// One stored event with its raw body.
@@ -551,34 +511,22 @@ impl Store {
         &self,
         event_id: &EventId,
     ) -> Result<Option<(EventRecord, Bytes)>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.event(event_id.clone()).await,
-            Store::Postgres(store) => store.event(event_id.clone()).await,
-        }
+        on_backend!(self, event(event_id.clone()))
     }
 
     /// Stored events, newest first.
     pub async fn events(&self, filter: EventFilter) -> Result<Vec<EventRecord>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.events(filter).await,
-            Store::Postgres(store) => store.events(filter).await,
-        }
+        on_backend!(self, events(filter))
     }
 
     /// The projection of one order, timeline included.
     pub async fn order(&self, order_id: &OrderId) -> Result<Option<ServiceOrder>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.order(order_id.clone()).await,
-            Store::Postgres(store) => store.order(order_id.clone()).await,
-        }
+        on_backend!(self, order(order_id.clone()))
     }
 
     /// Orders, most recently updated first.
     pub async fn orders(&self, filter: OrderFilter) -> Result<Vec<OrderSummary>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.orders(filter).await,
-            Store::Postgres(store) => store.orders(filter).await,
-        }
+        on_backend!(self, orders(filter))
     }
 
     /// Events received since `since`, counted by minute and type, oldest minute first.
@@ -586,10 +534,7 @@ impl Store {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<MinuteCount>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.events_per_minute(since).await,
-            Store::Postgres(store) => store.events_per_minute(since).await,
-        }
+        on_backend!(self, events_per_minute(since))
     }
 
     /// Deletes one batch of what retention lets go: at most `batch` old events (with their
@@ -598,19 +543,13 @@ impl Store {
     /// `service_orders` row; the others' row is refreshed from the events left (keeping its
     /// `updatedAt`). Call again while [`Pruned::filled`] says so.
     pub async fn prune(&self, limits: PruneLimits, batch: usize) -> Result<Pruned, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.prune(limits, batch.max(1)).await,
-            Store::Postgres(store) => store.prune(limits, batch.max(1)).await,
-        }
+        on_backend!(self, prune(limits, batch.max(1)))
     }
 
     /// What [`Store::prune`] would remove, counted without changing anything (works
     /// read-only).
     pub async fn prunable(&self, limits: PruneLimits) -> Result<Pruned, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.prunable(limits).await,
-            Store::Postgres(store) => store.prunable(limits).await,
-        }
+        on_backend!(self, prunable(limits))
     }
 
     /// How many commits and appends the writer has made since it started.
@@ -624,11 +563,17 @@ impl Store {
     /// Commits everything already queued, then stops the writer. Later appends fail with
     /// [`StoreError::ShuttingDown`].
     pub async fn close(&self) {
-        match self {
-            Store::Sqlite(store) => store.close().await,
-            Store::Postgres(store) => store.close().await,
-        }
+        on_backend!(self, close())
     }
+}
+
+/// A PostgreSQL store as the CLI opens it: default options, no routes, no metrics.
+async fn cli_postgres(
+    url: &crate::secret::Secret,
+    access: postgres::Access,
+) -> Result<Store, StoreError> {
+    let store = PostgresStore::open(url, WriterOptions::default(), Vec::new(), None, access);
+    Ok(Store::Postgres(store.await?))
 }
 
 /// How the writer batches commits.
