@@ -16,7 +16,7 @@ mod date;
 mod event_type;
 mod ids;
 
-pub use self::date::{EventDate, InvalidDate};
+pub use self::date::{EventDate, InvalidDate, InvalidEpochMillis, MAX_EPOCH_MILLIS};
 pub use self::event_type::EventType;
 pub use self::ids::{EventId, MAX_ID_LEN, OrderId};
 
@@ -249,11 +249,18 @@ pub fn parse_notification(
                     message: error.to_string(),
                 })?
         }
+        // Casablanca's NBI sent epoch milliseconds.
+        Value::Number(number) => {
+            EventDate::from_epoch_millis(number).map_err(|error| EnvelopeError::InvalidField {
+                field: "eventDate",
+                message: error.to_string(),
+            })?
+        }
         other => {
             return Err(EnvelopeError::InvalidField {
                 field: "eventDate",
                 message: format!(
-                    "must be an RFC 3339 date-time string, not {}",
+                    "must be an RFC 3339 date-time string or epoch milliseconds, not {}",
                     json_type(other)
                 ),
             });
@@ -338,6 +345,18 @@ fn optional_state(value: Option<&Value>, path: &str) -> Result<Option<State>, En
 /// informative, and real senders fill them loosely.
 fn optional_text(event: &Map<String, Value>, key: &str) -> Option<String> {
     event.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Reads an optional date as text: a string is kept as sent; epoch milliseconds (Casablanca)
+/// become RFC 3339; anything else is ignored, like other informative fields.
+fn optional_date(event: &Map<String, Value>, key: &str) -> Option<String> {
+    match event.get(key)? {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => EventDate::from_epoch_millis(number)
+            .ok()
+            .map(|date| date.to_string()),
+        _ => None,
+    }
 }
 
 fn order_facts(kind: EventType, event: &Map<String, Value>) -> Result<OrderFacts, EnvelopeError> {
@@ -427,8 +446,8 @@ fn order_facts(kind: EventType, event: &Map<String, Value>) -> Result<OrderFacts
         order_id,
         state,
         external_id: optional_text(event, "externalId"),
-        order_date: optional_text(event, "orderDate"),
-        completion_date_time: optional_text(event, "completionDateTime"),
+        order_date: optional_date(event, "orderDate"),
+        completion_date_time: optional_date(event, "completionDateTime"),
         items,
     })
 }
@@ -510,6 +529,35 @@ mod tests {
     }
 
     #[test]
+    fn casablanca_epoch_milliseconds_are_dates() {
+        let mut event = onap_item_event();
+        event["eventDate"] = json!(1553501336310_i64);
+        event["event"]["orderDate"] = json!(1553501336297_i64);
+        event["event"]["completionDateTime"] = json!(1553501336310.0);
+        let body = Bytes::from(event.to_string());
+        let notification = parse_notification(body.clone(), ParseOptions::default()).unwrap();
+        assert_eq!(
+            notification.event_date.to_string(),
+            "2019-03-25T08:08:56.310Z"
+        );
+        let order = notification.order.unwrap();
+        assert_eq!(
+            order.order_date.as_deref(),
+            Some("2019-03-25T08:08:56.297Z")
+        );
+        assert_eq!(
+            order.completion_date_time.as_deref(),
+            Some("2019-03-25T08:08:56.310Z")
+        );
+        assert_eq!(notification.raw, body, "the body is kept as received");
+        // An informative date that is no date is left out, as other loose fields are.
+        let mut loose = onap_item_event();
+        loose["event"]["orderDate"] = json!(-5);
+        let order = parse(loose).unwrap().order.unwrap();
+        assert_eq!(order.order_date, None);
+    }
+
+    #[test]
     fn missing_fields_are_all_named() {
         let error =
             parse(json!({"eventType": "ServiceOrderCreationNotification", "eventId": null}))
@@ -527,6 +575,10 @@ mod tests {
             ("eventId", json!(""), "eventId"),
             ("eventId", json!(42), "eventId"),
             ("eventDate", json!("25/03/2019"), "eventDate"),
+            ("eventDate", json!(1553501336310.5), "eventDate"),
+            ("eventDate", json!(-1), "eventDate"),
+            ("eventDate", json!(MAX_EPOCH_MILLIS + 1), "eventDate"),
+            ("eventDate", json!(true), "eventDate"),
             (
                 "eventType",
                 json!("ServiceOrderDeletedNotification"),

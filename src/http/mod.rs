@@ -70,6 +70,9 @@ pub(crate) fn public_router(state: AppState) -> Router {
     let document = openapi::public(&base, state.parse);
     Router::new()
         .route(&format!("{base}/listener"), post(listener::create_event))
+        // A callback registered with a trailing slash gets every notification too: ONAP never
+        // retries, so a 404 there would lose them all.
+        .route(&format!("{base}/listener/"), post(listener::create_event))
         .route(
             &format!("{base}/openapi.json"),
             get(move || std::future::ready(json_document(document.clone()))),

@@ -35,6 +35,16 @@ pub(crate) fn public(base_path: &str, parse: ParseOptions) -> Bytes {
             .collect();
         *paths = renamed;
     }
+    // The trailing-slash spelling of the listener path is served too (see `public_router`).
+    let listener = format!("{base_path}/listener");
+    if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut)
+        && let Some(mut item) = paths.get(&listener).cloned()
+    {
+        item["post"]["operationId"] = json!("listenerTrailingSlash");
+        item["post"]["summary"] =
+            json!("The same endpoint, for callbacks registered with a trailing slash");
+        paths.insert(format!("{listener}/"), item);
+    }
     let accepted: Vec<&str> = EventType::ALL
         .into_iter()
         .filter(|kind| kind.is_service_order() || parse.accept_service_inventory)
@@ -91,6 +101,7 @@ mod tests {
     fn the_public_paths_follow_the_base_path() {
         let document = read(&public("/hooks/onap", ParseOptions::default()));
         assert!(document["paths"]["/hooks/onap/listener"].is_object());
+        assert!(document["paths"]["/hooks/onap/listener/"]["post"].is_object());
         assert!(document["paths"]["/hooks/onap/openapi.json"].is_object());
         assert!(document["paths"][format!("{SPEC_BASE_PATH}/listener")].is_null());
         assert!(document["paths"]["/healthz"].is_object());

@@ -166,7 +166,9 @@ async fn bad_bodies_get_400_with_the_spec_codes() {
         ("eventType", json!("ServiceOrderDeleteNotification")),
         ("eventType", json!(7)),
         ("eventDate", json!("25/03/2019 08:08")),
-        ("eventDate", json!(1553501336310u64)),
+        // Epoch milliseconds are a date (Casablanca); these numbers are not.
+        ("eventDate", json!(1553501336310.5)),
+        ("eventDate", json!(-1)),
         ("event", json!("not an object")),
         ("event", json!([])),
         ("eventId", json!("")),
@@ -456,4 +458,32 @@ async fn health_answers_on_both_ports() {
         }
     }
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_callback_registered_with_a_trailing_slash_reaches_the_listener() {
+    let app = spawn_app().await;
+    let event = creation("slash-1", "SO-slash");
+    let response = app
+        .client
+        .post(format!("{}/", app.listener_url))
+        .header("content-type", "application/json")
+        .body(event.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    assert_eq!(response.json::<Value>().await.unwrap(), event);
+    // The same event through the other spelling is the same event: stored once.
+    assert_eq!(app.post(&event).await.status().as_u16(), 201);
+    let stored = app.stored_events().await;
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|record| record.event_id.as_str() == "slash-1")
+            .count(),
+        1
+    );
+    let (status, order) = app.admin_get("/api/v1/service-orders/SO-slash").await;
+    assert_eq!(status, 200, "{order}");
 }

@@ -134,3 +134,69 @@ async fn concurrent_requests_share_commits() {
         "{appends} appends took {commits} commits: no commit was shared"
     );
 }
+
+/// The same lifecycle as Casablanca's NBI sent it: every date as a JSON number of epoch
+/// milliseconds.
+fn as_casablanca(mut event: Value, order_id: &str) -> Value {
+    let millis = |value: &Value| {
+        value.as_str().map(|text| {
+            Value::from(
+                chrono::DateTime::parse_from_rfc3339(text)
+                    .unwrap()
+                    .timestamp_millis(),
+            )
+        })
+    };
+    event["eventId"] = Value::from(format!("casablanca-{}", event["eventId"].as_str().unwrap()));
+    event["eventDate"] = millis(&event["eventDate"]).unwrap();
+    event["event"]["id"] = Value::from(order_id);
+    for field in ["orderDate", "completionDateTime"] {
+        if let Some(number) = millis(&event["event"][field]) {
+            event["event"][field] = number;
+        }
+    }
+    event
+}
+
+#[tokio::test]
+async fn a_casablanca_order_with_epoch_millisecond_dates_projects_as_its_dublin_twin() {
+    let app = spawn_app().await;
+    for event in onap_lifecycle("SO-dublin", 2) {
+        let casablanca = as_casablanca(event.clone(), "SO-casablanca");
+        assert!(casablanca["eventDate"].is_i64(), "{casablanca}");
+        assert_eq!(app.post(&event).await.status().as_u16(), 201);
+        let response = app.post(&casablanca).await;
+        assert_eq!(response.status().as_u16(), 201, "{casablanca}");
+        let echoed: Value = response.json().await.unwrap();
+        assert_eq!(echoed, casablanca, "the answer echoes the body as sent");
+    }
+    let (_, dublin) = app.admin_get("/api/v1/service-orders/SO-dublin").await;
+    let (status, casablanca) = app.admin_get("/api/v1/service-orders/SO-casablanca").await;
+    assert_eq!(status, 200, "{casablanca}");
+    assert_eq!(casablanca["state"], "completed");
+    for field in [
+        "state",
+        "items",
+        "orderDate",
+        "completionDateTime",
+        "lastEventDate",
+        "anomalies",
+    ] {
+        assert_eq!(casablanca[field], dublin[field], "{field}");
+    }
+    let dates = |order: &Value| -> Vec<Value> {
+        order["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["eventDate"].clone())
+            .collect()
+    };
+    assert_eq!(dates(&dublin).len(), 6, "{dublin}");
+    assert_eq!(dates(&casablanca), dates(&dublin));
+    // The stored body keeps the numbers as they were sent.
+    let (_, raw) = app
+        .admin_get("/api/v1/events/casablanca-SO-dublin-created?raw=true")
+        .await;
+    assert!(raw["eventDate"].is_i64(), "{raw}");
+}

@@ -44,6 +44,38 @@ impl fmt::Display for EventDate {
     }
 }
 
+/// The latest date accepted as epoch milliseconds: 9999-12-31T23:59:59.999Z.
+pub const MAX_EPOCH_MILLIS: i64 = 253_402_300_799_999;
+
+impl EventDate {
+    /// A date sent as a JSON number of milliseconds since the Unix epoch, as Casablanca's NBI
+    /// wrote `java.util.Date` (Jackson's default before Dublin's date format): a whole number
+    /// from 0 (1970) to [`MAX_EPOCH_MILLIS`] (9999). `1553501336310.0` is whole too.
+    pub fn from_epoch_millis(number: &serde_json::Number) -> Result<Self, InvalidEpochMillis> {
+        let millis = number
+            .as_i64()
+            .or_else(|| {
+                number
+                    .as_f64()
+                    .filter(|float| float.fract() == 0.0 && float.abs() < 1e18)
+                    .map(|float| float as i64)
+            })
+            .filter(|millis| (0..=MAX_EPOCH_MILLIS).contains(millis))
+            .ok_or_else(|| InvalidEpochMillis(number.to_string()))?;
+        DateTime::from_timestamp_millis(millis)
+            .map(EventDate::from)
+            .ok_or_else(|| InvalidEpochMillis(number.to_string()))
+    }
+}
+
+/// A number that is not whole epoch milliseconds between 1970 and 9999.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0} is not a date: a number must be whole milliseconds since 1970-01-01T00:00:00Z, \
+     from 0 to 253402300799999; or send an RFC 3339 string such as 2019-03-25T08:08:56.310Z"
+)]
+pub struct InvalidEpochMillis(pub String);
+
 /// The text was not a date-time in any form that senders are known to use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
