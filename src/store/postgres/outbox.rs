@@ -440,34 +440,36 @@ impl PostgresStore {
         before_id: Option<i64>,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                &format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.sequence = d.sequence
-                     WHERE d.state = 'dead' AND ($1::text IS NULL OR d.sink = $1)
-                       AND ($2::bigint IS NULL OR d.id < $2)
-                     ORDER BY d.id DESC LIMIT $3"
-                ),
-                &[&sink, &before_id, &(limit.clamp(1, 10_000) as i64)],
-            )
-            .await
-            .map_err(classify)?;
-        rows.iter().map(delivery_from_row).collect()
+        self.deliveries_where(
+            "d.state = 'dead' AND ($1::text IS NULL OR d.sink = $1)
+               AND ($2::bigint IS NULL OR d.id < $2)
+             ORDER BY d.id DESC LIMIT $3",
+            &[&sink, &before_id, &(limit.clamp(1, 10_000) as i64)],
+        )
+        .await
     }
 
     /// The deliveries of one event.
     pub async fn deliveries_of(&self, event_id: EventId) -> Result<Vec<Delivery>, StoreError> {
+        self.deliveries_where("e.event_id = $1 ORDER BY d.sink", &[&event_id.as_str()])
+            .await
+    }
+
+    /// Deliveries with their events, as `WHERE {condition}` (and its order and limit) picks them.
+    async fn deliveries_where(
+        &self,
+        condition: &str,
+        parameters: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Delivery>, StoreError> {
         let rows = self
             .client()
             .await?
             .query(
                 &format!(
                     "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.sequence = d.sequence
-                     WHERE e.event_id = $1 ORDER BY d.sink"
+                     WHERE {condition}"
                 ),
-                &[&event_id.as_str()],
+                parameters,
             )
             .await
             .map_err(classify)?;
