@@ -194,7 +194,18 @@ impl TestApp {
         body: impl Into<reqwest::Body>,
         content_type: Option<&str>,
     ) -> reqwest::Response {
-        let mut request = self.client.post(&self.listener_url).body(body);
+        self.post_raw_to(&self.listener_url, body, content_type)
+            .await
+    }
+
+    /// POSTs bytes with the given content type to `url` (another spelling of a listener path).
+    pub(crate) async fn post_raw_to(
+        &self,
+        url: &str,
+        body: impl Into<reqwest::Body>,
+        content_type: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(url).body(body);
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }

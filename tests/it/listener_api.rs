@@ -465,13 +465,12 @@ async fn a_callback_registered_with_a_trailing_slash_reaches_the_listener() {
     let app = spawn_app().await;
     let event = creation("slash-1", "SO-slash");
     let response = app
-        .client
-        .post(format!("{}/", app.listener_url))
-        .header("content-type", "application/json")
-        .body(event.to_string())
-        .send()
-        .await
-        .unwrap();
+        .post_raw_to(
+            &format!("{}/", app.listener_url),
+            event.to_string(),
+            Some("application/json"),
+        )
+        .await;
     assert_eq!(response.status().as_u16(), 201);
     assert_eq!(response.json::<Value>().await.unwrap(), event);
     // The same event through the other spelling is the same event: stored once.
