@@ -36,13 +36,60 @@ pub fn init(format: LogFormat, level: &str) {
 }
 
 /// Formats an error with its sources: `outer: middle: root`.
+///
+/// A cause whose text the message before it already ends with is not repeated: some errors
+/// (async-nats', lapin's) print their source in their own message and report it as the source
+/// too.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{message}")]
+    struct Layer {
+        message: String,
+        #[source]
+        source: Option<Box<Layer>>,
+    }
+
+    fn layer(message: &str, source: Option<Layer>) -> Layer {
+        Layer {
+            message: message.to_owned(),
+            source: source.map(Box::new),
+        }
+    }
+
+    #[test]
+    fn every_cause_is_named_once() {
+        let root = layer("connection refused", None);
+        let chain = layer("publish", Some(layer("cannot connect", Some(root))));
+        assert_eq!(
+            error_chain(&chain),
+            "publish: cannot connect: connection refused"
+        );
+        // A middle error that prints its source itself does not make it appear twice.
+        let root = layer("connection refused", None);
+        let chain = layer(
+            "AMQP: cannot connect",
+            Some(layer("IO error: connection refused", Some(root))),
+        );
+        assert_eq!(
+            error_chain(&chain),
+            "AMQP: cannot connect: IO error: connection refused"
+        );
+    }
 }
