@@ -524,8 +524,17 @@ async fn the_stream_never_skips_an_event_that_commits_late() {
         .await
         .unwrap();
     let late_order = onap_lifecycle("SO-late", 1);
-    a.append(new_event(&late_order[0])).await.unwrap();
-    let start = b.stream_head().await.unwrap();
+    let Appended::Stored { sequence: first } = a.append(new_event(&late_order[0])).await.unwrap()
+    else {
+        panic!("the first event is new");
+    };
+    // The head covers a committed event only once every older transaction of the cluster has
+    // ended, and other tests' transactions run on the same server.
+    let start = eventually("the stream's head to reach the first event", async || {
+        let head = b.stream_head().await.unwrap();
+        (head.sequence >= first).then_some(head)
+    })
+    .await;
 
     let (mut locker, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
