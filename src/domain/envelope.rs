@@ -1,10 +1,12 @@
-//! The Listener envelope `{eventId, eventDate, eventType, event}`: its value types and the one
-//! function that turns received bytes into a [`Notification`] or says exactly what is wrong.
+//! The envelopes of every [`Dialect`]: their value types and [`parse`], which turns received
+//! bytes into a [`Notification`] or says exactly what is wrong.
 //!
 //! Parsing happens here once, at the edge; everything behind it receives valid types. This
-//! module does no IO and knows nothing of HTTP: the HTTP layer maps [`EnvelopeError`] to status
-//! codes. Its value types live in submodules: `ids` ([`EventId`], [`OrderId`]), `event_type`
-//! ([`EventType`]) and `date` ([`EventDate`]), re-exported here.
+//! module does no IO and knows nothing of HTTP: the HTTP layer maps [`EnvelopeError`] to each
+//! dialect's status codes and error shape. Each dialect's parser is a submodule (`onap`, `tmf`,
+//! `mef`) over the shared readers here (ids, dates, an order's facts). The value types live in
+//! submodules too: `ids` ([`EventId`], [`OrderId`]), `event_type` ([`EventType`], [`Role`]),
+//! `date` ([`EventDate`]) and `dialect` ([`Dialect`]), re-exported here.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -13,12 +15,18 @@ use serde_json::{Map, Value};
 use super::state::State;
 
 mod date;
+mod dialect;
 mod event_type;
 mod ids;
+mod mef;
+mod onap;
+mod tmf;
 
 pub use self::date::{EventDate, InvalidDate, InvalidEpochMillis, MAX_EPOCH_MILLIS};
-pub use self::event_type::EventType;
+pub use self::dialect::{Dialect, Family};
+pub use self::event_type::{EventType, Role};
 pub use self::ids::{EventId, MAX_ID_LEN, OrderId};
+pub use self::onap::parse_notification;
 
 /// What one item of `event.orderItem` says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,10 +72,15 @@ pub struct Notification {
     pub event_id: EventId,
     /// `eventType`.
     pub event_type: EventType,
-    /// `eventDate`.
+    /// `eventDate` (`eventTime` in the TM Forum's dialects).
     pub event_date: EventDate,
     /// The facts about the order, for service-order events.
     pub order: Option<OrderFacts>,
+    /// How the seller sent it.
+    pub dialect: Dialect,
+    /// Where the seller serves the order, when the event carries only a reference to it
+    /// (MEF's `event.href`).
+    pub reference: Option<String>,
     /// The body exactly as received.
     pub raw: Bytes,
 }
@@ -143,7 +156,7 @@ pub enum EnvelopeError {
     #[error("{field}: {message}")]
     InvalidField {
         /// The JSON path of the field.
-        field: &'static str,
+        field: String,
         /// What is wrong and what is expected.
         message: String,
     },
@@ -172,7 +185,7 @@ impl EnvelopeError {
 }
 
 /// The JSON type of a value, for error messages.
-fn json_type(value: &Value) -> &'static str {
+pub(super) fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -198,122 +211,113 @@ pub fn same_payload(stored: &[u8], received: &[u8]) -> bool {
     }
 }
 
-/// Turns the received bytes into a [`Notification`], or says what the sender must fix.
-///
-/// Checks run in the order of the error codes: body, JSON, required fields, field types, then
-/// the functional rules of the event type.
-pub fn parse_notification(
+/// Turns the bytes received at a listener of `dialect` into a [`Notification`], or says what
+/// the sender must fix. `path_event` is the event type the path names (TMF641 and MEF have a
+/// path per event; ONAP's one path names none).
+pub fn parse(
+    dialect: Dialect,
+    path_event: Option<EventType>,
     raw: Bytes,
     options: ParseOptions,
 ) -> Result<Notification, EnvelopeError> {
+    match (dialect.family(), path_event) {
+        (Family::Onap, _) => parse_notification(raw, options),
+        (Family::Tmf, Some(kind)) => tmf::parse(dialect, kind, raw),
+        (Family::Mef, Some(kind)) => mef::parse(dialect, kind, raw),
+        (_, None) => Err(EnvelopeError::InvalidBody(format!(
+            "a {dialect} listener path names its event"
+        ))),
+    }
+}
+
+/// The body as a JSON object: the first checks of every dialect (codes 21 and 22).
+pub(super) fn body_object(raw: &[u8]) -> Result<Map<String, Value>, EnvelopeError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(EnvelopeError::MissingBody);
     }
-    let document: Value = serde_json::from_slice(&raw).map_err(|error| {
+    let document: Value = serde_json::from_slice(raw).map_err(|error| {
         EnvelopeError::InvalidBody(format!("the body is not valid JSON: {error}"))
     })?;
-    let Value::Object(fields) = &document else {
-        return Err(EnvelopeError::InvalidBody(format!(
+    match document {
+        Value::Object(fields) => Ok(fields),
+        other => Err(EnvelopeError::InvalidBody(format!(
             "the body must be a JSON object, not {}",
-            json_type(&document)
-        )));
-    };
+            json_type(&other)
+        ))),
+    }
+}
 
-    let missing: Vec<&'static str> = ["eventId", "eventDate", "eventType", "event"]
-        .into_iter()
+/// Refuses the body if any of `names` is absent or null, naming them all (code 23).
+pub(super) fn require(
+    fields: &Map<String, Value>,
+    names: &[&'static str],
+) -> Result<(), EnvelopeError> {
+    let missing: Vec<&'static str> = names
+        .iter()
+        .copied()
         .filter(|name| fields.get(*name).is_none_or(Value::is_null))
         .collect();
-    if !missing.is_empty() {
-        return Err(EnvelopeError::MissingFields(missing));
-    }
-
-    let event_id = match &fields["eventId"] {
-        Value::String(text) => {
-            EventId::try_from(text.clone()).map_err(|why| EnvelopeError::InvalidField {
-                field: "eventId",
-                message: why.to_owned(),
-            })?
-        }
-        other => {
-            return Err(EnvelopeError::InvalidField {
-                field: "eventId",
-                message: format!("must be a string, not {}", json_type(other)),
-            });
-        }
-    };
-    let event_date = match &fields["eventDate"] {
-        Value::String(text) => {
-            text.parse::<EventDate>()
-                .map_err(|error| EnvelopeError::InvalidField {
-                    field: "eventDate",
-                    message: error.to_string(),
-                })?
-        }
-        // Casablanca's NBI sent epoch milliseconds.
-        Value::Number(number) => {
-            EventDate::from_epoch_millis(number).map_err(|error| EnvelopeError::InvalidField {
-                field: "eventDate",
-                message: error.to_string(),
-            })?
-        }
-        other => {
-            return Err(EnvelopeError::InvalidField {
-                field: "eventDate",
-                message: format!(
-                    "must be an RFC 3339 date-time string or epoch milliseconds, not {}",
-                    json_type(other)
-                ),
-            });
-        }
-    };
-    let event_type = parse_event_type(&fields["eventType"], options)?;
-    let Value::Object(event) = &fields["event"] else {
-        return Err(EnvelopeError::InvalidField {
-            field: "event",
-            message: format!("must be a JSON object, not {}", json_type(&fields["event"])),
-        });
-    };
-
-    let order = if event_type.is_service_order() {
-        Some(order_facts(event_type, event)?)
+    if missing.is_empty() {
+        Ok(())
     } else {
-        None
-    };
-    Ok(Notification {
-        event_id,
-        event_type,
-        event_date,
-        order,
-        raw,
-    })
-}
-
-fn parse_event_type(value: &Value, options: ParseOptions) -> Result<EventType, EnvelopeError> {
-    let expected = "expected ServiceOrderCreationNotification, ServiceOrderStateChangeNotification \
-                    or ServiceOrderItemStateChangeNotification";
-    let Value::String(text) = value else {
-        return Err(EnvelopeError::InvalidField {
-            field: "eventType",
-            message: format!("must be a string, not {}; {expected}", json_type(value)),
-        });
-    };
-    match text.parse::<EventType>() {
-        Ok(kind) if kind.is_service_order() || options.accept_service_inventory => Ok(kind),
-        Ok(kind) => Err(EnvelopeError::InvalidField {
-            field: "eventType",
-            message: format!(
-                "{kind} is a service-inventory event, which this listener does not accept; \
-                 set accept_service_inventory_events = true to store and forward them"
-            ),
-        }),
-        Err(_) => Err(EnvelopeError::InvalidField {
-            field: "eventType",
-            message: format!("`{text}` is not an event type; {expected}"),
-        }),
+        Err(EnvelopeError::MissingFields(missing))
     }
 }
 
-fn functional(
+/// An invalid field (code 24).
+pub(super) fn invalid(field: impl Into<String>, message: impl Into<String>) -> EnvelopeError {
+    EnvelopeError::InvalidField {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Reads the eventId at `field`.
+pub(super) fn event_id(value: &Value, field: &str) -> Result<EventId, EnvelopeError> {
+    match value {
+        Value::String(text) => EventId::try_from(text.clone()).map_err(|why| invalid(field, why)),
+        other => Err(invalid(
+            field,
+            format!("must be a string, not {}", json_type(other)),
+        )),
+    }
+}
+
+/// Reads the event's date at `field`: an RFC 3339 string, or epoch milliseconds as Casablanca's
+/// NBI sent them.
+pub(super) fn event_date(value: &Value, field: &str) -> Result<EventDate, EnvelopeError> {
+    match value {
+        Value::String(text) => text
+            .parse::<EventDate>()
+            .map_err(|error| invalid(field, error.to_string())),
+        Value::Number(number) => {
+            EventDate::from_epoch_millis(number).map_err(|error| invalid(field, error.to_string()))
+        }
+        other => Err(invalid(
+            field,
+            format!(
+                "must be an RFC 3339 date-time string or epoch milliseconds, not {}",
+                json_type(other)
+            ),
+        )),
+    }
+}
+
+/// Reads the object at `field`, which must be one.
+pub(super) fn object<'a>(
+    value: &'a Value,
+    field: &str,
+) -> Result<&'a Map<String, Value>, EnvelopeError> {
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(invalid(
+            field,
+            format!("must be a JSON object, not {}", json_type(other)),
+        )),
+    }
+}
+
+pub(super) fn functional(
     kind: FunctionalError,
     field: impl Into<String>,
     message: impl Into<String>,
@@ -326,7 +330,10 @@ fn functional(
 }
 
 /// Reads an optional state at `path`: absent or null is `None`, anything else must be a state.
-fn optional_state(value: Option<&Value>, path: &str) -> Result<Option<State>, EnvelopeError> {
+pub(super) fn optional_state(
+    value: Option<&Value>,
+    path: &str,
+) -> Result<Option<State>, EnvelopeError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => text
@@ -343,13 +350,13 @@ fn optional_state(value: Option<&Value>, path: &str) -> Result<Option<State>, En
 
 /// Reads an optional string, tolerating null and ignoring other types: these fields are only
 /// informative, and real senders fill them loosely.
-fn optional_text(event: &Map<String, Value>, key: &str) -> Option<String> {
+pub(super) fn optional_text(event: &Map<String, Value>, key: &str) -> Option<String> {
     event.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
 /// Reads an optional date as text: a string is kept as sent; epoch milliseconds (Casablanca)
 /// become RFC 3339; anything else is ignored, like other informative fields.
-fn optional_date(event: &Map<String, Value>, key: &str) -> Option<String> {
+pub(super) fn optional_date(event: &Map<String, Value>, key: &str) -> Option<String> {
     match event.get(key)? {
         Value::String(text) => Some(text.clone()),
         Value::Number(number) => EventDate::from_epoch_millis(number)
@@ -359,26 +366,35 @@ fn optional_date(event: &Map<String, Value>, key: &str) -> Option<String> {
     }
 }
 
-fn order_facts(kind: EventType, event: &Map<String, Value>) -> Result<OrderFacts, EnvelopeError> {
-    let order_id = match event.get("id") {
+/// Reads the facts of the order object at `path` (ONAP's `event`, TMF641's
+/// `event.serviceOrder`). It takes either spelling of the fields that differ: `orderItem` or
+/// `serviceOrderItem`, `completionDateTime` or `completionDate`, `externalId` or the first
+/// `externalReference`'s name.
+pub(super) fn order_facts(
+    kind: EventType,
+    order: &Map<String, Value>,
+    path: &str,
+) -> Result<OrderFacts, EnvelopeError> {
+    let id_path = format!("{path}.id");
+    let order_id = match order.get("id") {
         Some(Value::String(text)) => OrderId::try_from(text.clone()).map_err(|why| {
             functional(
                 FunctionalError::MissingOrderId,
-                "event.id",
+                &id_path,
                 format!("the service order id {why}"),
             )
         })?,
         None | Some(Value::Null) => {
             return Err(functional(
                 FunctionalError::MissingOrderId,
-                "event.id",
-                format!("{kind} must carry the service order id in event.id"),
+                &id_path,
+                format!("{kind} must carry the service order id in {id_path}"),
             ));
         }
         Some(other) => {
             return Err(functional(
                 FunctionalError::MissingOrderId,
-                "event.id",
+                &id_path,
                 format!(
                     "the service order id must be a string, not {}",
                     json_type(other)
@@ -386,290 +402,94 @@ fn order_facts(kind: EventType, event: &Map<String, Value>) -> Result<OrderFacts
             ));
         }
     };
-    let state = optional_state(event.get("state"), "event.state")?;
-    if kind == EventType::ServiceOrderStateChange && state.is_none() {
-        return Err(functional(
-            FunctionalError::MissingOrderState,
-            "event.state",
-            "a ServiceOrderStateChangeNotification must carry the new state in event.state",
-        ));
-    }
+    let state = optional_state(order.get("state"), &format!("{path}.state"))?;
 
     let mut items = Vec::new();
-    match event.get("orderItem") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(entries)) => {
-            for (index, entry) in entries.iter().enumerate() {
-                let Value::Object(item) = entry else { continue };
-                let state = optional_state(
-                    item.get("state"),
-                    &format!("event.orderItem[{index}].state"),
-                )?;
-                // Items without an id cannot be followed; they are kept in the raw body only.
-                let Some(id) = item
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .filter(|id| !id.is_empty())
-                else {
-                    continue;
-                };
-                let action = item
-                    .get("action")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                items.push(ItemFact {
-                    id: id.to_owned(),
-                    state,
-                    action,
-                });
-            }
-        }
-        Some(other) => {
-            return Err(EnvelopeError::InvalidField {
-                field: "event.orderItem",
-                message: format!("must be an array of order items, not {}", json_type(other)),
+    let items_key = ["orderItem", "serviceOrderItem"]
+        .into_iter()
+        .find(|key| order.get(*key).is_some_and(|value| !value.is_null()));
+    if let Some(key) = items_key {
+        let items_path = format!("{path}.{key}");
+        let Value::Array(entries) = &order[key] else {
+            return Err(invalid(
+                &items_path,
+                format!(
+                    "must be an array of order items, not {}",
+                    json_type(&order[key])
+                ),
+            ));
+        };
+        for (index, entry) in entries.iter().enumerate() {
+            let Value::Object(item) = entry else { continue };
+            let state = optional_state(item.get("state"), &format!("{items_path}[{index}].state"))?;
+            // Items without an id cannot be followed; they are kept in the raw body only.
+            let Some(id) = item
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|id| !id.is_empty())
+            else {
+                continue;
+            };
+            let action = item
+                .get("action")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            items.push(ItemFact {
+                id: id.to_owned(),
+                state,
+                action,
             });
         }
     }
-    if kind == EventType::ServiceOrderItemStateChange
-        && !items.iter().any(|item| item.state.is_some())
-    {
-        return Err(functional(
-            FunctionalError::MissingItemState,
-            "event.orderItem",
-            "a ServiceOrderItemStateChangeNotification must carry the changed item, with its id \
-             and state, in event.orderItem",
-        ));
-    }
-
+    let external_id = optional_text(order, "externalId").or_else(|| {
+        order
+            .get("externalReference")
+            .and_then(Value::as_array)
+            .and_then(|references| references.first())
+            .and_then(|reference| reference.get("name"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
     Ok(OrderFacts {
         order_id,
         state,
-        external_id: optional_text(event, "externalId"),
-        order_date: optional_date(event, "orderDate"),
-        completion_date_time: optional_date(event, "completionDateTime"),
+        external_id,
+        order_date: optional_date(order, "orderDate"),
+        completion_date_time: optional_date(order, "completionDateTime")
+            .or_else(|| optional_date(order, "completionDate")),
         items,
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn parse(value: Value) -> Result<Notification, EnvelopeError> {
-        parse_notification(Bytes::from(value.to_string()), ParseOptions::default())
+/// Refuses a state change without the order's new state (422/62).
+pub(super) fn require_order_state(
+    kind: EventType,
+    facts: &OrderFacts,
+    path: &str,
+) -> Result<(), EnvelopeError> {
+    if facts.state.is_some() {
+        return Ok(());
     }
+    Err(functional(
+        FunctionalError::MissingOrderState,
+        format!("{path}.state"),
+        format!("a {kind} must carry the new state in {path}.state"),
+    ))
+}
 
-    fn onap_item_event() -> Value {
-        json!({
-            "eventId": "0f1f6b8e-2b5a-4a8e-9d3c-7f1b2c3d4e5f",
-            "eventDate": "2019-03-25T08:08:56.310Z",
-            "eventType": "ServiceOrderItemStateChangeNotification",
-            "event": {
-                "id": "5c988c98e3caf4000173cb4d",
-                "href": "serviceOrder/5c988c98e3caf4000173cb4d",
-                "externalId": "BBS_BSS_TrackindId6979",
-                "state": "inProgress",
-                "orderDate": "2019-03-25T08:08:56.297Z",
-                "completionDateTime": null,
-                "orderItem": [{
-                    "id": "1", "action": "add", "state": "inProgress", "percentProgress": "0",
-                    "@type": null, "@schemaLocation": null, "@baseType": null,
-                    "orderItemRelationship": [], "service": {"id": null, "name": "x"},
-                    "orderItemMessage": []
-                }]
-            }
-        })
+/// Refuses an item state change without an item carrying an id and a state (422/63).
+pub(super) fn require_item_state(
+    kind: EventType,
+    facts: &OrderFacts,
+    field: &str,
+    what: &str,
+) -> Result<(), EnvelopeError> {
+    if facts.items.iter().any(|item| item.state.is_some()) {
+        return Ok(());
     }
-
-    #[test]
-    fn onap_item_event_is_parsed_with_its_facts() {
-        let notification = parse(onap_item_event()).unwrap();
-        assert_eq!(
-            notification.event_type,
-            EventType::ServiceOrderItemStateChange
-        );
-        assert_eq!(
-            notification.event_date.to_string(),
-            "2019-03-25T08:08:56.310Z"
-        );
-        let order = notification.order.unwrap();
-        assert_eq!(order.order_id.as_str(), "5c988c98e3caf4000173cb4d");
-        assert_eq!(order.state, Some(State::InProgress));
-        assert_eq!(order.completion_date_time, None);
-        assert_eq!(
-            order.items,
-            vec![ItemFact {
-                id: "1".into(),
-                state: Some(State::InProgress),
-                action: Some("add".into())
-            }]
-        );
-    }
-
-    #[test]
-    fn empty_and_non_json_bodies_are_told_apart() {
-        assert_eq!(
-            parse_notification(Bytes::new(), ParseOptions::default()).unwrap_err(),
-            EnvelopeError::MissingBody
-        );
-        assert_eq!(
-            parse_notification(Bytes::from_static(b" \n"), ParseOptions::default()).unwrap_err(),
-            EnvelopeError::MissingBody
-        );
-        assert!(matches!(
-            parse_notification(Bytes::from_static(b"{oops"), ParseOptions::default()),
-            Err(EnvelopeError::InvalidBody(_))
-        ));
-        assert!(
-            matches!(parse(json!([1, 2])), Err(EnvelopeError::InvalidBody(m)) if m.contains("an array"))
-        );
-    }
-
-    #[test]
-    fn casablanca_epoch_milliseconds_are_dates() {
-        let mut event = onap_item_event();
-        event["eventDate"] = json!(1553501336310_i64);
-        event["event"]["orderDate"] = json!(1553501336297_i64);
-        event["event"]["completionDateTime"] = json!(1553501336310.0);
-        let body = Bytes::from(event.to_string());
-        let notification = parse_notification(body.clone(), ParseOptions::default()).unwrap();
-        assert_eq!(
-            notification.event_date.to_string(),
-            "2019-03-25T08:08:56.310Z"
-        );
-        let order = notification.order.unwrap();
-        assert_eq!(
-            order.order_date.as_deref(),
-            Some("2019-03-25T08:08:56.297Z")
-        );
-        assert_eq!(
-            order.completion_date_time.as_deref(),
-            Some("2019-03-25T08:08:56.310Z")
-        );
-        assert_eq!(notification.raw, body, "the body is kept as received");
-        // An informative date that is no date is left out, as other loose fields are.
-        let mut loose = onap_item_event();
-        loose["event"]["orderDate"] = json!(-5);
-        let order = parse(loose).unwrap().order.unwrap();
-        assert_eq!(order.order_date, None);
-    }
-
-    #[test]
-    fn missing_fields_are_all_named() {
-        let error =
-            parse(json!({"eventType": "ServiceOrderCreationNotification", "eventId": null}))
-                .unwrap_err();
-        assert_eq!(
-            error,
-            EnvelopeError::MissingFields(vec!["eventId", "eventDate", "event"])
-        );
-        assert_eq!(error.field(), Some("eventId"));
-    }
-
-    #[test]
-    fn wrong_field_types_and_values_name_the_field() {
-        let cases = [
-            ("eventId", json!(""), "eventId"),
-            ("eventId", json!(42), "eventId"),
-            ("eventDate", json!("25/03/2019"), "eventDate"),
-            ("eventDate", json!(1553501336310.5), "eventDate"),
-            ("eventDate", json!(-1), "eventDate"),
-            ("eventDate", json!(MAX_EPOCH_MILLIS + 1), "eventDate"),
-            ("eventDate", json!(true), "eventDate"),
-            (
-                "eventType",
-                json!("ServiceOrderDeletedNotification"),
-                "eventType",
-            ),
-            (
-                "eventType",
-                json!("ServiceCreationNotification"),
-                "eventType",
-            ),
-            ("event", json!("a string"), "event"),
-        ];
-        for (key, value, field) in cases {
-            let mut body = onap_item_event();
-            body[key] = value;
-            match parse(body) {
-                Err(EnvelopeError::InvalidField { field: got, .. }) => assert_eq!(got, field),
-                other => panic!("{key}: expected an invalid field, got {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn service_inventory_events_need_the_option() {
-        let body = json!({"eventId": "s1", "eventDate": "2019-03-25T08:08:56.310Z",
-            "eventType": "ServiceCreationNotification", "event": {"id": "svc-1"}});
-        assert!(parse(body.clone()).is_err());
-        let notification = parse_notification(
-            Bytes::from(body.to_string()),
-            ParseOptions {
-                accept_service_inventory: true,
-            },
-        )
-        .unwrap();
-        assert_eq!(notification.event_type, EventType::ServiceCreation);
-        assert!(notification.order.is_none());
-    }
-
-    #[test]
-    fn functional_rules_give_their_codes() {
-        let mut no_id = onap_item_event();
-        no_id["event"]["id"] = Value::Null;
-        let mut no_state = onap_item_event();
-        no_state["eventType"] = json!("ServiceOrderStateChangeNotification");
-        no_state["event"]["state"] = Value::Null;
-        let mut no_item_state = onap_item_event();
-        no_item_state["event"]["orderItem"][0]["state"] = Value::Null;
-        let mut no_items = onap_item_event();
-        no_items["event"]["orderItem"] = json!([]);
-        let mut bad_state = onap_item_event();
-        bad_state["event"]["state"] = json!("COMPLETED");
-        let mut bad_item_state = onap_item_event();
-        bad_item_state["event"]["orderItem"][0]["state"] = json!("done");
-
-        let cases = [
-            (no_id, 61, "event.id"),
-            (no_state, 62, "event.state"),
-            (no_item_state, 63, "event.orderItem"),
-            (no_items, 63, "event.orderItem"),
-            (bad_state, 64, "event.state"),
-            (bad_item_state, 64, "event.orderItem[0].state"),
-        ];
-        for (body, code, path) in cases {
-            match parse(body) {
-                Err(EnvelopeError::Functional { kind, field, .. }) => {
-                    assert_eq!((kind.code(), field.as_str()), (code, path));
-                }
-                other => panic!("expected {code}, got {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn payloads_are_compared_as_json() {
-        assert!(same_payload(
-            br#"{"a":1,"b":[1,2]}"#,
-            br#"{ "b": [1, 2], "a": 1 }"#
-        ));
-        assert!(!same_payload(br#"{"a":1}"#, br#"{"a":2}"#));
-        assert!(!same_payload(br#"{"a":[1,2]}"#, br#"{"a":[2,1]}"#));
-        assert!(!same_payload(b"not json", b"not json either"));
-    }
-
-    #[test]
-    fn nulls_and_unknown_fields_are_tolerated() {
-        let mut body = onap_item_event();
-        body["sellerExtension"] = json!({"any": "thing"});
-        body["event"]["externalId"] = Value::Null;
-        let notification = parse(body).unwrap();
-        let stored: Value = serde_json::from_slice(&notification.raw).unwrap();
-        assert_eq!(stored["sellerExtension"]["any"], "thing");
-        assert_eq!(notification.order.unwrap().external_id, None);
-    }
+    Err(functional(
+        FunctionalError::MissingItemState,
+        field,
+        format!("a {kind} must carry {what}"),
+    ))
 }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::envelope::{EventDate, EventId, EventType};
+use super::envelope::{EventDate, EventId, EventType, Role};
 use super::state::State;
 
 /// Where an event sits among its order's events: eventDate, then a creation before item
@@ -40,10 +40,10 @@ impl FoldKey {
 /// The tie-break between events of one date: creation (0) before item changes (1) before
 /// order changes (2), then the order state's [`State::lifecycle_rank`].
 pub fn rank(event_type: EventType, state: Option<State>) -> u8 {
-    let type_rank = match event_type {
-        EventType::ServiceOrderCreation => 0,
-        EventType::ServiceOrderItemStateChange => 1,
-        _ => 2,
+    let type_rank = match event_type.role() {
+        Role::Creation => 0,
+        Role::ItemStateChange => 1,
+        Role::StateChange | Role::Other | Role::NotAnOrder => 2,
     };
     type_rank * 8 + state.map_or(0, State::lifecycle_rank)
 }

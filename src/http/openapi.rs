@@ -10,7 +10,7 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::domain::envelope::{EventType, ParseOptions};
+use crate::domain::envelope::{Dialect, EventType, ParseOptions};
 
 /// The public port's document as written, for the default base path.
 pub(crate) const PUBLIC: &str = include_str!("../../docs/openapi/public.json");
@@ -47,7 +47,10 @@ pub(crate) fn public(base_path: &str, parse: ParseOptions) -> Bytes {
     }
     let accepted: Vec<&str> = EventType::ALL
         .into_iter()
-        .filter(|kind| kind.is_service_order() || parse.accept_service_inventory)
+        .filter(|kind| {
+            Dialect::Onap.event_types().contains(kind)
+                || (!kind.is_service_order() && parse.accept_service_inventory)
+        })
         .map(EventType::as_str)
         .collect();
     if let Some(event_type) = document.pointer_mut("/components/schemas/EventType") {

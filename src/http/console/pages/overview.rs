@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{PageResult, Reader, failed, ok, reader, stuck_before};
-use crate::domain::envelope::EventType;
+use crate::domain::envelope::{EventType, Role};
 use crate::http::AppState;
 use crate::http::console::html::Nav;
 use crate::http::outbox::{self, SinkOverview};
@@ -180,15 +180,19 @@ pub(super) fn render_overview(reader: &Reader, view: &OverviewView<'_>) -> Strin
     reader.stream_page("Overview", Nav::Overview, &content)
 }
 
-/// The chart's colour and short name for each event type.
+/// The chart's colour and short name for each event type: one colour per role, whatever the
+/// dialect, so that creations are blue whoever sent them.
 fn type_style(event_type: EventType) -> (&'static str, &'static str) {
     match event_type {
-        EventType::ServiceOrderCreation => ("#1d4ed8", "creation"),
-        EventType::ServiceOrderStateChange => ("#047857", "order state"),
-        EventType::ServiceOrderItemStateChange => ("#b45309", "item state"),
         EventType::ServiceCreation => ("#7c3aed", "service created"),
         EventType::ServiceAttributeValueChange => ("#be185d", "service changed"),
         EventType::ServiceRemove => ("#374151", "service removed"),
+        other => match other.role() {
+            Role::Creation => ("#1d4ed8", "creation"),
+            Role::StateChange => ("#047857", "order state"),
+            Role::ItemStateChange => ("#b45309", "item state"),
+            Role::Other | Role::NotAnOrder => ("#0e7490", "other order event"),
+        },
     }
 }
 

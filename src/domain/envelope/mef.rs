@@ -1,0 +1,155 @@
+//! MEF LSO Legato service-ordering notifications (v5 and v6): `{eventId, eventTime, eventType,
+//! event}`, all required, with a lower-camel-case `eventType` that must be the path's, and a
+//! payload that only refers to the order: `{id, href}`, plus `state` in v6 and `orderItemId`
+//! (and its `state`) for an item's state change. The order itself is fetched from the seller.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::{
+    Dialect, EnvelopeError, EventType, FunctionalError, ItemFact, Notification, OrderFacts,
+    OrderId, Role, body_object, event_date, event_id, functional, invalid, json_type, object,
+    optional_state, optional_text, require,
+};
+
+/// Parses an event of type `kind` (named by its path) sent by a MEF Legato `dialect` seller.
+pub(super) fn parse(
+    dialect: Dialect,
+    kind: EventType,
+    raw: Bytes,
+) -> Result<Notification, EnvelopeError> {
+    let fields = body_object(&raw)?;
+    require(&fields, &["eventId", "eventTime", "eventType", "event"])?;
+    let event_id = event_id(&fields["eventId"], "eventId")?;
+    let event_date = event_date(&fields["eventTime"], "eventTime")?;
+    let expected = kind.path_name().unwrap_or_default();
+    match &fields["eventType"] {
+        Value::String(text) if *text == expected => {}
+        Value::String(text) => {
+            return Err(invalid(
+                "eventType",
+                format!(
+                    "`{text}` does not match the listener path, which is for {expected}; post \
+                     the event to the path of its type"
+                ),
+            ));
+        }
+        other => {
+            return Err(invalid(
+                "eventType",
+                format!("must be a string, not {}", json_type(other)),
+            ));
+        }
+    }
+    let event = object(&fields["event"], "event")?;
+    let order_id = match event.get("id") {
+        Some(Value::String(text)) => OrderId::try_from(text.clone()).map_err(|why| {
+            functional(
+                FunctionalError::MissingOrderId,
+                "event.id",
+                format!("the service order id {why}"),
+            )
+        })?,
+        _ => {
+            return Err(functional(
+                FunctionalError::MissingOrderId,
+                "event.id",
+                format!("{expected} must carry the service order id in event.id as a string"),
+            ));
+        }
+    };
+    let state = optional_state(event.get("state"), "event.state")?;
+    let (order_state, items) = if kind.role() == Role::ItemStateChange {
+        let Some(item_id) = event
+            .get("orderItemId")
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty())
+        else {
+            return Err(functional(
+                FunctionalError::MissingItemState,
+                "event.orderItemId",
+                format!("{expected} must carry the changed item's id in event.orderItemId"),
+            ));
+        };
+        let item = ItemFact {
+            id: item_id.to_owned(),
+            state,
+            action: None,
+        };
+        (None, vec![item])
+    } else {
+        (state, Vec::new())
+    };
+    Ok(Notification {
+        event_id,
+        event_type: kind,
+        event_date,
+        order: Some(OrderFacts {
+            order_id,
+            state: order_state,
+            external_id: None,
+            order_date: None,
+            completion_date_time: None,
+            items,
+        }),
+        dialect,
+        reference: optional_text(event, "href"),
+        raw,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::state::State;
+
+    fn parse_json(kind: EventType, body: &Value) -> Result<Notification, EnvelopeError> {
+        parse(Dialect::MefLegatoV6, kind, Bytes::from(body.to_string()))
+    }
+
+    #[test]
+    fn an_item_event_refers_to_its_order_and_names_the_item() {
+        let body = json!({
+            "eventId": "m-1", "eventTime": "2026-11-30T10:00:00Z",
+            "eventType": "serviceOrderItemStateChangeEvent",
+            "event": {"id": "SO-9", "orderItemId": "2", "state": "completed",
+                      "href": "https://seller.example/serviceOrder/SO-9"}
+        });
+        let notification = parse_json(EventType::ServiceOrderItemStateChangeEvent, &body).unwrap();
+        assert_eq!(
+            notification.reference.as_deref(),
+            Some("https://seller.example/serviceOrder/SO-9")
+        );
+        let order = notification.order.unwrap();
+        assert_eq!(order.state, None, "the state is the item's");
+        assert_eq!(order.items[0].id, "2");
+        assert_eq!(order.items[0].state, Some(State::Completed));
+    }
+
+    #[test]
+    fn every_field_is_required_and_the_type_is_the_paths() {
+        assert_eq!(
+            parse_json(EventType::ServiceOrderCreateEvent, &json!({"eventId": "x"})).unwrap_err(),
+            EnvelopeError::MissingFields(vec!["eventTime", "eventType", "event"])
+        );
+        let body = json!({"eventId": "m-2", "eventTime": "2026-11-30T10:00:00Z",
+            "eventType": "ServiceOrderCreateEvent", "event": {"id": "SO-9"}});
+        assert_eq!(
+            parse_json(EventType::ServiceOrderCreateEvent, &body)
+                .unwrap_err()
+                .field(),
+            Some("eventType"),
+            "MEF writes its types in lower camel case"
+        );
+        let body = json!({"eventId": "m-2", "eventTime": "2026-11-30T10:00:00Z",
+            "eventType": "serviceOrderItemStateChangeEvent", "event": {"id": "SO-9"}});
+        match parse_json(EventType::ServiceOrderItemStateChangeEvent, &body) {
+            Err(EnvelopeError::Functional { kind, .. }) => {
+                assert_eq!(kind, FunctionalError::MissingItemState)
+            }
+            other => panic!("expected 63, got {other:?}"),
+        }
+    }
+}
