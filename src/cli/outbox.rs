@@ -15,8 +15,8 @@ use serde::Serialize;
 use super::StoreArgs;
 use crate::config::Config;
 use crate::config::sinks::{SinkConfig, SinkTarget};
-use crate::domain::envelope::{EventId, OrderId};
-use crate::domain::routing::SinkName;
+use crate::domain::envelope::{Dialect, EventId, OrderId};
+use crate::domain::routing::{RouteFilter, SinkName};
 use crate::store::{EventFilter, Requeue, RequeueScope, SinkStatus, Store, StoreError};
 
 /// Events looked at, or dead letters queued, in one store call: small enough that the serving
@@ -40,6 +40,10 @@ pub(super) struct ReplayArgs {
     /// Only this event.
     #[arg(long, value_name = "ID")]
     event: Option<EventId>,
+    /// Only events sent in this dialect (onap, tmf641-v4, tmf641-v5, mef-legato-v5,
+    /// mef-legato-v6), among those the sink's filter takes.
+    #[arg(long, value_name = "DIALECT")]
+    dialect: Option<Dialect>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,8 +211,9 @@ fn warn_if_disabled(config: &Config, name: &str, mark: Option<&str>) {
 pub(super) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let config = args.store.config()?;
     let sink = configured(&config, &args.sink)?;
+    let filter = replay_filter(sink, args.dialect)?;
     let store = open_for_admin(&config).await?;
-    let result = replay_batches(&store, sink, &args).await;
+    let result = replay_batches(&store, sink, &filter, &args).await;
     let mark = disabled_mark(&store, sink.name.as_str()).await;
     // Closing joins the writer, so the last batch is committed before the process exits.
     store.close().await;
@@ -222,11 +227,33 @@ pub(super) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The sink's filter, narrowed to `dialect` when one is asked for; a dialect the sink does not
+/// take is a mistake worth saying, not an empty replay.
+fn replay_filter(sink: &SinkConfig, dialect: Option<Dialect>) -> anyhow::Result<RouteFilter> {
+    let mut filter = sink.filter.clone();
+    if let Some(dialect) = dialect {
+        if let Some(taken) = &filter.dialects
+            && !taken.contains(&dialect)
+        {
+            let names: Vec<&str> = taken.iter().map(|dialect| dialect.as_str()).collect();
+            bail!(
+                "sink {} takes only {} events (its `dialects`), so none of dialect {dialect} \
+                 can be replayed to it",
+                sink.name,
+                names.join(", ")
+            );
+        }
+        filter.dialects = Some([dialect].into());
+    }
+    Ok(filter)
+}
+
 /// Requeues a batch of events at a time, continuing after the last one looked at, until a call
 /// finds no more; returns how many deliveries were queued.
 async fn replay_batches(
     store: &Store,
     sink: &SinkConfig,
+    filter: &RouteFilter,
     args: &ReplayArgs,
 ) -> anyhow::Result<usize> {
     // The newest event now: the bar runs through sequence numbers up to it.
@@ -254,7 +281,7 @@ async fn replay_batches(
                 event_id: args.event.clone(),
                 limit: BATCH,
                 after_sequence,
-                filter: Some(sink.filter.clone()),
+                filter: Some(filter.clone()),
                 ..Requeue::default()
             })
             .await?;
@@ -565,6 +592,43 @@ pub(super) async fn enable_sink(args: SinkEnableArgs) -> anyhow::Result<ExitCode
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sink(dialects: &[&str]) -> SinkConfig {
+        let settings = crate::config::sinks::SinkSettings {
+            kind: "http".into(),
+            url: Some(crate::secret::Secret::new("http://127.0.0.1:9/")),
+            dialects: dialects.iter().map(|name| (*name).to_owned()).collect(),
+            ..Default::default()
+        };
+        crate::config::sinks::check(&[("hook".to_owned(), settings)].into())
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn a_replay_by_dialect_narrows_the_sinks_filter_and_refuses_a_dialect_it_does_not_take() {
+        let every = sink(&[]);
+        assert_eq!(replay_filter(&every, None).unwrap().dialects, None);
+        assert_eq!(
+            replay_filter(&every, Some(Dialect::MefLegatoV5))
+                .unwrap()
+                .dialects,
+            Some([Dialect::MefLegatoV5].into())
+        );
+        let tm_forum = sink(&["tmf641-v4", "tmf641-v5"]);
+        assert_eq!(
+            replay_filter(&tm_forum, Some(Dialect::Tmf641V5))
+                .unwrap()
+                .dialects,
+            Some([Dialect::Tmf641V5].into())
+        );
+        let refused = replay_filter(&tm_forum, Some(Dialect::Onap)).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "sink hook takes only tmf641-v4, tmf641-v5 events (its `dialects`), so none of \
+             dialect onap can be replayed to it"
+        );
+    }
 
     #[test]
     fn since_takes_an_instant_or_a_duration_ago() {

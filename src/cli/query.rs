@@ -7,7 +7,7 @@ use clap::Args;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use super::StoreArgs;
-use crate::domain::envelope::{EventId, EventType, OrderId};
+use crate::domain::envelope::{Dialect, EventId, EventType, OrderId};
 use crate::domain::projection::AnomalySubject;
 use crate::domain::state::State;
 use crate::store::{EventFilter, OrderFilter, Store};
@@ -22,6 +22,10 @@ pub(super) struct EventListArgs {
     /// Only events of this type, such as ServiceOrderStateChangeNotification.
     #[arg(long = "type", value_name = "EVENT_TYPE")]
     event_type: Option<EventType>,
+    /// Only events sent in this dialect: onap, tmf641-v4, tmf641-v5, mef-legato-v5 or
+    /// mef-legato-v6.
+    #[arg(long, value_name = "DIALECT")]
+    dialect: Option<Dialect>,
     /// At most this many.
     #[arg(long, default_value_t = 50)]
     limit: usize,
@@ -101,6 +105,7 @@ pub(super) async fn list_events(args: EventListArgs) -> anyhow::Result<ExitCode>
         .events(EventFilter {
             event_type: args.event_type,
             order_id: args.order,
+            dialect: args.dialect,
             limit: args.limit,
             ..EventFilter::default()
         })
@@ -112,6 +117,7 @@ pub(super) async fn list_events(args: EventListArgs) -> anyhow::Result<ExitCode>
     let mut out = table(&[
         "#",
         "eventId",
+        "dialect",
         "eventType",
         "eventDate",
         "order",
@@ -122,6 +128,7 @@ pub(super) async fn list_events(args: EventListArgs) -> anyhow::Result<ExitCode>
         out.add_row(vec![
             event.sequence.to_string(),
             event.event_id.to_string(),
+            event.dialect.to_string(),
             event.event_type.to_string(),
             event.event_date.to_string(),
             or_dash(event.order_id.as_ref()),
@@ -161,9 +168,13 @@ pub(super) async fn show_event(args: EventShowArgs) -> anyhow::Result<ExitCode> 
     }
     let mut out = table(&["field", "value"]);
     out.add_row(vec!["eventId".to_owned(), record.event_id.to_string()]);
+    out.add_row(vec!["dialect".to_owned(), record.dialect.to_string()]);
     out.add_row(vec!["eventType".to_owned(), record.event_type.to_string()]);
     out.add_row(vec!["eventDate".to_owned(), record.event_date.to_string()]);
     out.add_row(vec!["order".to_owned(), or_dash(record.order_id.as_ref())]);
+    if let Some(reference) = &record.reference {
+        out.add_row(vec!["reference".to_owned(), reference.clone()]);
+    }
     out.add_row(vec!["received".to_owned(), record.received_at.to_rfc3339()]);
     out.add_row(vec!["sender".to_owned(), or_dash(record.sender.as_ref())]);
     out.add_row(vec!["client".to_owned(), or_dash(record.client.as_ref())]);

@@ -1,11 +1,13 @@
 //! `order-listener export` and `import`: move stored events between stores (SQLite to
 //! PostgreSQL and back) as JSON lines, one event a line:
 //!
-//! `{"sequence":7,"eventId":"…","receivedAt":"2024-05-01T12:00:00.123456Z","sender":"192.0.2.1","client":"seller","body":"<the body as received>"}`
+//! `{"sequence":7,"eventId":"…","eventType":"…","dialect":"onap","receivedAt":"2024-05-01T12:00:00.123456Z","sender":"192.0.2.1","client":"seller","body":"<the body as received>"}`
 //!
 //! The body is kept as the exact text received (a JSON string, not parsed JSON), so that the
-//! imported store holds the same bytes and a seller's resend still compares equal. Import
-//! appends through [`Store::append`], as the Listener API does: resends are duplicates, other
+//! imported store holds the same bytes and a seller's resend still compares equal. Import parses
+//! it as its `dialect`'s listener did, at the path of its `eventType` (TMF641 and MEF have a path
+//! per event type); a line without a dialect, written before dialects were recorded, is ONAP's.
+//! Import appends through [`Store::append`], as the Listener API does: resends are duplicates, other
 //! payloads under a stored eventId are conflicts, projections are computed by the target. The
 //! source's sequence numbers are not kept: the target numbers events in the order it stores
 //! them. Imported events queue no deliveries: the history was handed on by the source already.
@@ -24,7 +26,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 
 use super::StoreArgs;
 use super::outbox::{parse_since, plural, progress, store_error};
-use crate::domain::envelope::{ParseOptions, parse_notification};
+use crate::domain::envelope::{Dialect, EventType, Family, ParseOptions, parse};
 use crate::store::{Appended, EventFilter, NewEvent, Store, StoreError};
 
 /// Events read from the store in one call.
@@ -65,6 +67,13 @@ struct ExportedEvent {
     /// The eventId, for people reading the file; import takes it from the body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     event_id: Option<String>,
+    /// The event's type as stored: in a dialect with a path per event type, the path's, which
+    /// the parser needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event_type: Option<EventType>,
+    /// How the seller sent it; ONAP when absent (exports written before dialects were stored).
+    #[serde(default)]
+    dialect: Dialect,
     received_at: DateTime<Utc>,
     sender: Option<String>,
     client: Option<String>,
@@ -112,6 +121,8 @@ pub(super) async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
             let line = ExportedEvent {
                 sequence: Some(record.sequence),
                 event_id: Some(record.event_id.to_string()),
+                event_type: Some(record.event_type),
+                dialect: record.dialect,
                 received_at: record.received_at,
                 sender: record.sender,
                 client: record.client,
@@ -155,8 +166,28 @@ fn parse_line(line: &[u8]) -> Result<NewEvent, String> {
     let options = ParseOptions {
         accept_service_inventory: true,
     };
-    let notification = parse_notification(Bytes::from(exported.body), options)
-        .map_err(|error| format!("the body is not a notification: {error}"))?;
+    let dialect = exported.dialect;
+    if dialect.family() != Family::Onap && exported.event_type.is_none() {
+        return Err(format!(
+            "a {dialect} event needs its eventType (its listener path's), which `order-listener \
+             export` writes; add it to the line"
+        ));
+    }
+    let notification = parse(
+        dialect,
+        exported.event_type,
+        Bytes::from(exported.body),
+        options,
+    )
+    .map_err(|error| format!("the body is not a {dialect} notification: {error}"))?;
+    if let Some(event_type) = exported.event_type
+        && event_type != notification.event_type
+    {
+        return Err(format!(
+            "eventType {event_type} does not match the body's {}",
+            notification.event_type
+        ));
+    }
     if let Some(event_id) = exported.event_id
         && event_id != notification.event_id.as_str()
     {

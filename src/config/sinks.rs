@@ -1,5 +1,6 @@
 //! `[sinks.NAME]`: where accepted events are handed on — an HTTP webhook, NATS JetStream or
-//! RabbitMQ — with a filter, a retry schedule and a horizon. Read as plain settings, checked
+//! RabbitMQ — with a filter (dialects, event types, order and item states), a retry schedule
+//! and a horizon. Read as plain settings, checked
 //! once into [`SinkConfig`].
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::domain::envelope::EventType;
+use crate::domain::envelope::{Dialect, EventType};
 use crate::domain::routing::{Route, RouteFilter, SinkName};
 use crate::domain::state::State;
 use crate::secret::Secret;
@@ -24,6 +25,8 @@ pub struct SinkSettings {
     pub kind: String,
     /// A disabled sink gets no new deliveries.
     pub enabled: bool,
+    /// Only events sent in these dialects (`onap`, `tmf641-v4`, …); empty means all.
+    pub dialects: Vec<String>,
     /// Only these event types; empty means all.
     pub event_types: Vec<String>,
     /// Only events whose order is in one of these states.
@@ -59,6 +62,7 @@ impl Default for SinkSettings {
         SinkSettings {
             kind: String::new(),
             enabled: true,
+            dialects: Vec::new(),
             event_types: Vec::new(),
             order_states: Vec::new(),
             item_states: Vec::new(),
@@ -196,7 +200,14 @@ fn check_sink(name: &str, settings: &SinkSettings) -> anyhow::Result<SinkConfig>
     let name = SinkName::from_str(name).map_err(anyhow::Error::msg)?;
     let states = State::ALL.map(|state| state.as_str()).join(", ");
     let types = EventType::ALL.map(|kind| kind.as_str()).join(", ");
+    let dialects = Dialect::ALL.map(Dialect::as_str).join(", ");
     let filter = RouteFilter {
+        dialects: set(
+            "dialects",
+            &settings.dialects,
+            |text| text.parse().ok(),
+            &dialects,
+        )?,
         event_types: set(
             "event_types",
             &settings.event_types,
@@ -308,6 +319,21 @@ mod tests {
     }
 
     #[test]
+    fn a_sink_takes_the_dialects_it_names() {
+        let settings = SinkSettings {
+            dialects: vec!["tmf641-v4".into(), "mef-legato-v6".into()],
+            ..sink("http", "http://x/")
+        };
+        let filter = check_sink("s", &settings).unwrap().filter;
+        assert_eq!(
+            filter.dialects,
+            Some([Dialect::Tmf641V4, Dialect::MefLegatoV6].into())
+        );
+        let every = check_sink("s", &sink("http", "http://x/")).unwrap().filter;
+        assert_eq!(every.dialects, None, "no dialects: every dialect");
+    }
+
+    #[test]
     fn mistakes_are_named() {
         let cases = [
             (sink("smtp", "x"), "smtp"),
@@ -319,6 +345,13 @@ mod tests {
                     ..sink("http", "http://x/")
                 },
                 "COMPLETED",
+            ),
+            (
+                SinkSettings {
+                    dialects: vec!["onap".into(), "tmf641".into()],
+                    ..sink("http", "http://x/")
+                },
+                "dialects has \"tmf641\"; use one of onap, tmf641-v4, tmf641-v5, mef-legato-v5, mef-legato-v6",
             ),
             (
                 SinkSettings {

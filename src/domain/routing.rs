@@ -1,12 +1,12 @@
 //! Which events go to which sink: a [`Route`] names a sink and a [`RouteFilter`] on the event's
-//! type, its order's state and its items' states. Pure: the store applies routes when it writes
+//! dialect, its type, its order's state and its items' states. Pure: the store applies routes when it writes
 //! an event, so that the event and its pending deliveries commit together.
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-use super::envelope::{EventType, Notification, OrderFacts};
+use super::envelope::{Dialect, EventType, Notification, OrderFacts};
 use super::state::State;
 
 /// A sink's name: 1 to 64 letters, digits, `.`, `_` or `-`.
@@ -55,6 +55,8 @@ impl FromStr for SinkName {
 /// filter takes every event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteFilter {
+    /// Sent in one of these dialects; `None` means any.
+    pub dialects: Option<BTreeSet<Dialect>>,
     /// One of these types; `None` means any.
     pub event_types: Option<BTreeSet<EventType>>,
     /// The order's state (`event.state`) is one of these; `None` means any.
@@ -66,11 +68,25 @@ pub struct RouteFilter {
 impl RouteFilter {
     /// Whether `notification` passes.
     pub fn matches(&self, notification: &Notification) -> bool {
-        self.matches_facts(notification.event_type, notification.order.as_ref())
+        self.matches_facts(
+            notification.dialect,
+            notification.event_type,
+            notification.order.as_ref(),
+        )
     }
 
-    /// Whether an event of this type, saying this about its order, passes.
-    pub fn matches_facts(&self, event_type: EventType, order: Option<&OrderFacts>) -> bool {
+    /// Whether an event of this dialect and type, saying this about its order, passes.
+    pub fn matches_facts(
+        &self,
+        dialect: Dialect,
+        event_type: EventType,
+        order: Option<&OrderFacts>,
+    ) -> bool {
+        if let Some(dialects) = &self.dialects
+            && !dialects.contains(&dialect)
+        {
+            return false;
+        }
         if let Some(types) = &self.event_types
             && !types.contains(&event_type)
         {
@@ -109,7 +125,7 @@ pub struct Route {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::envelope::{ParseOptions, parse_notification};
+    use crate::domain::envelope::{ParseOptions, parse, parse_notification};
 
     fn notification(event_type: &str, order_state: Option<&str>, item_state: &str) -> Notification {
         let mut event = serde_json::json!({
@@ -184,6 +200,47 @@ mod tests {
             assert_eq!(filter.matches(&completed_order), first, "{filter:?}");
             assert_eq!(filter.matches(&item_failed), second, "{filter:?}");
         }
+    }
+
+    #[test]
+    fn a_dialect_filter_takes_only_the_events_of_its_dialects() {
+        let onap = notification(
+            "ServiceOrderStateChangeNotification",
+            Some("completed"),
+            "completed",
+        );
+        let body = serde_json::json!({
+            "eventId": "tmf-1",
+            "eventTime": "2026-11-30T10:00:00Z",
+            "eventType": "ServiceOrderStateChangeEvent",
+            "event": {"serviceOrder": {"id": "SO-2", "state": "completed"}}
+        });
+        let tmf = parse(
+            Dialect::Tmf641V4,
+            Some(EventType::ServiceOrderStateChangeEvent),
+            body.to_string().into(),
+            ParseOptions::default(),
+        )
+        .unwrap();
+        let tm_forum = RouteFilter {
+            dialects: set([Dialect::Tmf641V4, Dialect::Tmf641V5]),
+            ..RouteFilter::default()
+        };
+        assert!(tm_forum.matches(&tmf));
+        assert!(!tm_forum.matches(&onap));
+        // Every part must match: the dialect does not widen the other parts.
+        let failures = RouteFilter {
+            order_states: set([State::Failed]),
+            ..tm_forum.clone()
+        };
+        assert!(!failures.matches(&tmf));
+        // A replay asks with the stored dialect, and gets the same answer.
+        let onap_only = RouteFilter {
+            dialects: set([Dialect::Onap]),
+            ..RouteFilter::default()
+        };
+        assert!(!onap_only.matches_facts(tmf.dialect, tmf.event_type, tmf.order.as_ref()));
+        assert!(onap_only.matches_facts(Dialect::Onap, tmf.event_type, tmf.order.as_ref()));
     }
 
     #[test]

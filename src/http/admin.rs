@@ -17,7 +17,7 @@ use super::error::{ApiError, JSON_UTF8};
 use super::outbox::{self, Retry, SinkOverview};
 use super::query::ApiQuery;
 use super::{AppState, method_not_allowed, not_found};
-use crate::domain::envelope::{EventDate, EventId, EventType, OrderId};
+use crate::domain::envelope::{Dialect, EventDate, EventId, EventType, OrderId};
 use crate::domain::routing::SinkName;
 use crate::domain::state::State as OrderState;
 use crate::metrics::OutboxGauges;
@@ -142,6 +142,7 @@ async fn event(
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct EventsQuery {
+    dialect: Option<String>,
     event_type: Option<String>,
     order_id: Option<String>,
     since: Option<String>,
@@ -223,6 +224,14 @@ async fn events(
                 .map_err(|_| invalid("orderId", "is not a service order id"))
         })
         .transpose()?;
+    let dialect = query
+        .dialect
+        .as_deref()
+        .map(|text| {
+            text.parse::<Dialect>()
+                .map_err(|problem| invalid("dialect", problem))
+        })
+        .transpose()?;
     let time = match query.time.as_deref() {
         None | Some("eventDate") => TimeField::EventDate,
         Some("receivedAt") => TimeField::ReceivedAt,
@@ -239,6 +248,7 @@ async fn events(
         .events(EventFilter {
             event_type,
             order_id,
+            dialect,
             before_sequence,
             since: parse_instant("since", query.since.as_deref())?,
             until: parse_instant("until", query.until.as_deref())?,

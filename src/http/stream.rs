@@ -2,11 +2,11 @@
 //! order, first those after the client's resume point, then new ones as they are committed.
 //!
 //! Each message is `id:` the event's stream position ([`Cursor`]: its sequence on SQLite),
-//! `event:` its eventType, and `data:` one JSON line:
-//! the event's record (as `GET /api/v1/events` lists it) with `body`, the notification. A client
-//! that reconnects with `Last-Event-ID` (or `?since=`) gets every event after that id, so nothing
-//! is missed or repeated. Without either, the stream starts at the newest committed event: only
-//! events committed after the connection are sent.
+//! `event:` its eventType, and `data:` one JSON line: the event's record (as `GET
+//! /api/v1/events` lists it, its dialect and reference included) with `body`, the notification
+//! as its dialect sent it. A client that reconnects with `Last-Event-ID` (or `?since=`) gets
+//! every event after that id, so nothing is missed or repeated. Without either, the stream
+//! starts at the newest committed event: only events committed after the connection are sent.
 //!
 //! The stream reads the store a bounded page at a time and waits on the store's commit
 //! announcements between pages; it holds no lock across an await, and ends when the app stops.

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::envelope::{EventDate, EventId, EventType, Notification, OrderId};
+use crate::domain::envelope::{Dialect, EventDate, EventId, EventType, Notification, OrderId};
 use crate::domain::projection::ServiceOrder;
 use crate::domain::routing::{Route, SinkName};
 use crate::domain::state::State;
@@ -153,6 +153,12 @@ pub struct EventRecord {
     pub sender: Option<String>,
     /// The authenticated client that sent it.
     pub client: Option<String>,
+    /// How the seller sent it.
+    pub dialect: Dialect,
+    /// Where the seller serves the order, when the event only refers to it (MEF's
+    /// `event.href`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 /// Which events to list, newest first.
@@ -162,6 +168,8 @@ pub struct EventFilter {
     pub event_type: Option<EventType>,
     /// Only events of this order.
     pub order_id: Option<OrderId>,
+    /// Only events sent in this dialect.
+    pub dialect: Option<Dialect>,
     /// Only events received before this sequence number (a cursor).
     pub before_sequence: Option<i64>,
     /// Only events at or after this instant (of `time`).

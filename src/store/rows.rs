@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::append::{event_date, parse_event_id, parse_event_type};
 use super::codec::decode_facts;
 use super::{Delivery, EventRecord, OrderSummary, StoreError, internal};
-use crate::domain::envelope::{EventType, OrderFacts, OrderId};
+use crate::domain::envelope::{Dialect, EventType, OrderFacts, OrderId};
 use crate::domain::routing::{RouteFilter, SinkName};
 
 /// The columns of an [`EventRecord`], in the order both backends select them
@@ -20,11 +20,17 @@ pub(crate) struct RecordRow {
     pub received_at_us: i64,
     pub sender: Option<String>,
     pub client: Option<String>,
+    pub dialect: String,
+    pub reference: Option<String>,
 }
 
 /// The columns [`RecordRow`] reads.
-pub(crate) const RECORD_COLUMNS: &str =
-    "sequence, event_id, event_type, event_date_us, order_id, received_at_us, sender, client";
+pub(crate) const RECORD_COLUMNS: &str = "sequence, event_id, event_type, event_date_us, order_id,
+     received_at_us, sender, client, dialect, reference";
+
+/// How many columns [`RECORD_COLUMNS`] names: a query that selects more after them (the body,
+/// PostgreSQL's `tx`) reads those from this index on.
+pub(crate) const RECORD_COLUMN_COUNT: usize = 10;
 
 impl RecordRow {
     pub(super) fn decode(self) -> Result<EventRecord, StoreError> {
@@ -37,6 +43,8 @@ impl RecordRow {
             received_at: instant(self.received_at_us)?,
             sender: self.sender,
             client: self.client,
+            dialect: parse_dialect(&self.dialect)?,
+            reference: self.reference,
         })
     }
 }
@@ -130,6 +138,12 @@ pub(crate) fn parse_sink_name(text: &str) -> Result<SinkName, StoreError> {
         .map_err(|why| internal(format!("stored sink name: {why}")))
 }
 
+/// A stored dialect.
+pub(crate) fn parse_dialect(text: &str) -> Result<Dialect, StoreError> {
+    text.parse()
+        .map_err(|why| internal(format!("stored dialect: {why}")))
+}
+
 /// A stored order id.
 pub(crate) fn parse_order_id(text: &str) -> Result<OrderId, StoreError> {
     text.parse()
@@ -142,19 +156,27 @@ pub(crate) fn instant(micros: i64) -> Result<DateTime<Utc>, StoreError> {
         .ok_or_else(|| internal(format!("stored time {micros} is out of range")))
 }
 
-/// The columns a replay reads to apply a sink's filter to a stored event.
+/// The columns a replay reads to apply a sink's filter to a stored event
+/// ([`REPLAY_FILTER_COLUMNS`]).
 pub(crate) struct ReplayRow {
+    pub dialect: String,
     pub event_type: String,
     pub order_id: Option<String>,
     pub facts: Option<Vec<u8>>,
     pub facts_json: Option<String>,
 }
 
+/// The columns [`ReplayRow`] reads, in its order.
+pub(crate) const REPLAY_FILTER_COLUMNS: &str = "dialect, event_type, order_id, facts_c, facts";
+
 impl ReplayRow {
     /// Whether the sink's `filter` takes the stored event, as its stored facts say. An event
     /// whose row no longer reads is not replayed.
     pub(super) fn taken_by(&self, filter: &RouteFilter) -> bool {
-        let Ok(event_type) = self.event_type.parse::<EventType>() else {
+        let (Ok(dialect), Ok(event_type)) = (
+            self.dialect.parse::<Dialect>(),
+            self.event_type.parse::<EventType>(),
+        ) else {
             return false;
         };
         let facts: Option<OrderFacts> = match &self.order_id {
@@ -163,6 +185,16 @@ impl ReplayRow {
             }),
             None => None,
         };
-        filter.matches_facts(event_type, facts.as_ref())
+        filter.matches_facts(dialect, event_type, facts.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_column_count_is_the_number_of_record_columns() {
+        assert_eq!(RECORD_COLUMNS.split(',').count(), RECORD_COLUMN_COUNT);
     }
 }

@@ -3,7 +3,10 @@
 
 use serde_json::{Value, json};
 
+use order_listener::domain::envelope::{Dialect, EventType};
+
 use crate::helpers::*;
+use crate::store_contract::{dialect_event, mef_href, mef_v6_state_change, tmf641_v4_state_change};
 
 /// Asserts that `path` is answered 400/28 naming the query `parameter`.
 async fn assert_bad_query(app: &TestApp, path: &str, parameter: &str) {
@@ -85,6 +88,61 @@ async fn events_are_listed_newest_first_a_page_at_a_time_with_filters() {
         .await;
     assert_eq!(page["items"], json!([]));
     assert_eq!(page["nextCursor"], Value::Null);
+}
+
+#[tokio::test]
+async fn events_are_listed_by_dialect_and_an_unknown_dialect_is_refused_naming_the_dialects() {
+    let app = spawn_app().await;
+    let created = onap_lifecycle("SO-onap", 1).remove(0);
+    assert_eq!(app.post(&created).await.status().as_u16(), 201);
+    // The other dialects' listeners are not this test's subject: their events go to the store
+    // as those listeners hand them over.
+    let state_change = EventType::ServiceOrderStateChangeEvent;
+    let tmf = tmf641_v4_state_change("tmf-1", "SO-tmf", "inProgress");
+    let mef = mef_v6_state_change("mef-1", "SO-mef", "completed");
+    for (dialect, body) in [(Dialect::Tmf641V4, &tmf), (Dialect::MefLegatoV6, &mef)] {
+        app.store
+            .append(dialect_event(dialect, state_change, body))
+            .await
+            .unwrap();
+    }
+
+    let (status, page) = app.admin_get("/api/v1/events?dialect=tmf641-v4").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(ids(&page), ["tmf-1"], "{page}");
+    assert_eq!(page["items"][0]["dialect"], "tmf641-v4");
+    assert_eq!(
+        page["items"][0]["eventType"],
+        "ServiceOrderStateChangeEvent"
+    );
+    assert!(page["items"][0].get("reference").is_none(), "{page}");
+    let (_, page) = app.admin_get("/api/v1/events?dialect=mef-legato-v6").await;
+    assert_eq!(ids(&page), ["mef-1"], "{page}");
+    assert_eq!(page["items"][0]["reference"], json!(mef_href("SO-mef")));
+    let (_, page) = app
+        .admin_get("/api/v1/events?dialect=onap&orderId=SO-onap")
+        .await;
+    assert_eq!(ids(&page), ["SO-onap-created"], "{page}");
+    assert_eq!(page["items"][0]["dialect"], "onap");
+    let (_, page) = app.admin_get("/api/v1/events?dialect=tmf641-v5").await;
+    assert_eq!(page["items"], json!([]));
+    let (_, page) = app.admin_get("/api/v1/events").await;
+    assert_eq!(ids(&page), ["mef-1", "tmf-1", "SO-onap-created"], "{page}");
+    let (_, event) = app.admin_get("/api/v1/events/mef-1").await;
+    assert_eq!(
+        (&event["dialect"], &event["body"]),
+        (&json!("mef-legato-v6"), &mef)
+    );
+
+    for bad in ["tmf641", "ONAP", ""] {
+        let path = format!("/api/v1/events?dialect={bad}");
+        assert_bad_query(&app, &path, "dialect").await;
+        let (_, body) = app.admin_get(&path).await;
+        let message = body["message"].as_str().unwrap();
+        for name in Dialect::ALL.map(Dialect::as_str) {
+            assert!(message.contains(name), "{message}");
+        }
+    }
 }
 
 #[tokio::test]

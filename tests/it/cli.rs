@@ -1,9 +1,11 @@
 //! The command line: `init`, `--help`, and the read-only queries, run as the real binary while
 //! the listener serves.
 
+use order_listener::domain::envelope::{Dialect, EventType};
 use serde_json::Value;
 
 use crate::helpers::*;
+use crate::store_contract::{dialect_event, mef_href, mef_v6_state_change};
 
 #[tokio::test]
 async fn orders_and_events_can_be_read_with_the_cli_while_the_listener_runs() {
@@ -79,6 +81,64 @@ async fn orders_and_events_can_be_read_with_the_cli_while_the_listener_runs() {
     assert!(!ok);
     assert!(
         stderr.contains("no service order with id SO-missing"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_cli_lists_shows_and_filters_events_by_dialect() {
+    let app = spawn_app().await;
+    let created = onap_lifecycle("SO-cli-onap", 1).remove(0);
+    assert_eq!(app.post(&created).await.status().as_u16(), 201);
+    // As the MEF listener hands its events to the store.
+    let mef = mef_v6_state_change("cli-mef-1", "SO-cli-mef", "inProgress");
+    let kind = EventType::ServiceOrderStateChangeEvent;
+    app.store
+        .append(dialect_event(Dialect::MefLegatoV6, kind, &mef))
+        .await
+        .unwrap();
+    let dir = app.data_dir.to_str().unwrap().to_owned();
+
+    let (ok, stdout, stderr) = run_cli(&[
+        "events",
+        "list",
+        "--dialect",
+        "mef-legato-v6",
+        "--json",
+        "--data-dir",
+        &dir,
+    ]);
+    assert!(ok, "{stderr}");
+    let listed: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(listed.len(), 1, "{stdout}");
+    assert_eq!(listed[0]["eventId"], "cli-mef-1");
+    assert_eq!(listed[0]["dialect"], "mef-legato-v6");
+    assert_eq!(listed[0]["reference"], mef_href("SO-cli-mef").as_str());
+
+    let (ok, stdout, _) = run_cli(&["events", "list", "--data-dir", &dir]);
+    assert!(ok);
+    let row = |id: &str| {
+        stdout
+            .lines()
+            .find(|line| line.contains(id))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(row("cli-mef-1").contains("mef-legato-v6"), "{stdout}");
+    assert!(row("SO-cli-onap-created").contains("onap"), "{stdout}");
+    assert!(stdout.contains("dialect"), "the column is named: {stdout}");
+
+    let (ok, stdout, _) = run_cli(&["events", "show", "cli-mef-1", "--data-dir", &dir]);
+    assert!(ok);
+    assert!(
+        stdout.contains("mef-legato-v6") && stdout.contains(&mef_href("SO-cli-mef")),
+        "{stdout}"
+    );
+
+    let (ok, _, stderr) = run_cli(&["events", "list", "--dialect", "mef", "--data-dir", &dir]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("`mef` is not a dialect") && stderr.contains("mef-legato-v5"),
         "{stderr}"
     );
 }

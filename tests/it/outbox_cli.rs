@@ -9,7 +9,10 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use order_listener::domain::envelope::{Dialect, EventType};
+
 use crate::helpers::*;
+use crate::store_contract::{dialect_event, tmf641_v4_state_change};
 
 /// The app with `[sinks.hook]` pointing at a receiver, and a config file the CLI reads.
 struct Fixture {
@@ -313,6 +316,68 @@ async fn replay_delivers_delivered_events_again_in_order_with_the_event_id_as_we
         .await;
     assert!(!ok);
     assert!(stderr.contains("RFC 3339"), "{stderr}");
+}
+
+#[tokio::test]
+async fn replay_by_dialect_sends_again_only_that_dialects_events() {
+    let fixture = Fixture::start(201).await;
+    assert_eq!(
+        fixture
+            .app
+            .post(&creation("r-onap-1", "SO-r-onap"))
+            .await
+            .status(),
+        201
+    );
+    // As the TMF641 v4 listener hands its events to the store.
+    let tmf = tmf641_v4_state_change("r-tmf-1", "SO-r-tmf", "inProgress");
+    let kind = EventType::ServiceOrderStateChangeEvent;
+    fixture
+        .app
+        .store
+        .append(dialect_event(Dialect::Tmf641V4, kind, &tmf))
+        .await
+        .unwrap();
+    fixture
+        .receiver
+        .wait_for("both events once", |seen| seen.len() == 2)
+        .await;
+    fixture
+        .wait_for_hook("both deliveries recorded", |hook| hook["delivered"] == 2)
+        .await;
+
+    let (ok, stdout, stderr) = fixture
+        .cli(&["replay", "--sink", "hook", "--dialect", "tmf641-v4"])
+        .await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("queued 1 delivery"), "{stdout}");
+    fixture
+        .receiver
+        .wait_for("the TMF641 event again", |seen| seen.len() == 3)
+        .await;
+    assert_eq!(
+        fixture.receiver.delivered().last().map(String::as_str),
+        Some("r-tmf-1")
+    );
+    fixture
+        .wait_for_hook("the replay recorded", |hook| {
+            hook["pending"] == 0 && hook["delivered"] == 2
+        })
+        .await;
+    let (ok, stdout, stderr) = fixture
+        .cli(&["replay", "--sink", "hook", "--dialect", "mef-legato-v6"])
+        .await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("queued 0 deliveries"), "{stdout}");
+
+    let (ok, _, stderr) = fixture
+        .cli(&["replay", "--sink", "hook", "--dialect", "tmf641"])
+        .await;
+    assert!(!ok);
+    assert!(
+        stderr.contains("not a dialect") && stderr.contains("tmf641-v4, tmf641-v5"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
-use order_listener::domain::envelope::{OrderId, ParseOptions, parse_notification};
+use order_listener::domain::envelope::{
+    Dialect, EventType, OrderId, ParseOptions, parse_notification,
+};
 use order_listener::domain::routing::{Route, RouteFilter};
 use order_listener::metrics::Metrics;
 use order_listener::store::{
@@ -16,7 +18,10 @@ use order_listener::store::{
 use serde_json::Value;
 
 use crate::helpers::*;
-use crate::store_contract::{backends, fresh_postgres_schema, postgres_url};
+use crate::store_contract::{
+    backends, dialect_event, fresh_postgres_schema, mef_href, mef_v6_state_change, postgres_url,
+    tmf641_v4_state_change,
+};
 
 fn received(body: &Value, received_at: DateTime<Utc>) -> NewEvent {
     NewEvent {
@@ -391,6 +396,117 @@ async fn export_then_import_keeps_every_body_byte_for_byte_and_every_projection(
             && stdout.contains("1 error"),
         "{stdout}"
     );
+}
+
+#[tokio::test]
+async fn export_then_import_keeps_each_events_dialect_and_an_older_export_imports_as_onap() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let source_path = dir.path().join("source.sqlite3");
+    let source_storage = Storage::Sqlite {
+        path: source_path.clone(),
+    };
+    let source = open(&source_storage, Vec::new()).await;
+    let state_change = EventType::ServiceOrderStateChangeEvent;
+    let onap = onap_lifecycle("SO-t-onap", 1).remove(0);
+    source.append(received(&onap, Utc::now())).await.unwrap();
+    let tmf = tmf641_v4_state_change("tmf-t-1", "SO-t-tmf", "inProgress");
+    let mef = mef_v6_state_change("mef-t-1", "SO-t-mef", "completed");
+    for (dialect, body) in [(Dialect::Tmf641V4, &tmf), (Dialect::MefLegatoV6, &mef)] {
+        source
+            .append(dialect_event(dialect, state_change, body))
+            .await
+            .unwrap();
+    }
+    let source_events = source.events_after(0, 100).await.unwrap();
+    source.close().await;
+
+    let source_url = format!("sqlite://{}", source_path.display());
+    let (ok, exported, stderr) = run_cli(&["export", "--database-url", &source_url]);
+    assert!(ok, "{stderr}");
+    let lines: Vec<Value> = exported
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let written: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|line| {
+            (
+                line["dialect"].as_str().unwrap(),
+                line["eventType"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        written,
+        [
+            ("onap", "ServiceOrderCreationNotification"),
+            ("tmf641-v4", "ServiceOrderStateChangeEvent"),
+            ("mef-legato-v6", "ServiceOrderStateChangeEvent"),
+        ]
+    );
+    let export_file = dir.path().join("events.jsonl");
+    std::fs::write(&export_file, &exported).unwrap();
+    let (target_url, target_storage) = import_target(dir.path()).await;
+    let file = export_file.to_str().unwrap();
+    let (ok, stdout, stderr) = run_cli(&["import", file, "--database-url", &target_url]);
+    assert!(ok && stdout.contains("3 stored"), "{stdout}{stderr}");
+
+    let target = Store::open_read_only(&target_storage).await.unwrap();
+    for (record, body) in &source_events {
+        let (stored, stored_body) = target.event(&record.event_id).await.unwrap().unwrap();
+        assert_eq!(&stored_body[..], &body[..], "{}", record.event_id);
+        assert_eq!(
+            (stored.dialect, &stored.reference, stored.event_type),
+            (record.dialect, &record.reference, record.event_type),
+            "{}",
+            record.event_id
+        );
+    }
+    let (mef_record, _) = target
+        .event(&"mef-t-1".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mef_record.reference, Some(mef_href("SO-t-mef")));
+    let projected = target.order(&order_id("SO-t-mef")).await.unwrap().unwrap();
+    assert_eq!(
+        projected.state,
+        Some(order_listener::domain::state::State::Completed)
+    );
+    target.close().await;
+
+    // A line written before dialects were stored has neither dialect nor eventType: ONAP's. A
+    // line of another dialect without its eventType cannot be parsed, and says so.
+    let old_body = onap_lifecycle("SO-t-old", 1).remove(0).to_string();
+    let old_line = serde_json::json!({
+        "sequence": 9, "eventId": "SO-t-old-created", "receivedAt": "2024-05-01T12:00:00Z",
+        "sender": null, "client": null, "body": old_body,
+    });
+    let mut typeless = lines[1].clone();
+    typeless.as_object_mut().unwrap().remove("eventType");
+    typeless["body"] = tmf641_v4_state_change("tmf-t-2", "SO-t-tmf", "completed")
+        .to_string()
+        .into();
+    typeless["eventId"] = "tmf-t-2".into();
+    std::fs::write(&export_file, format!("{old_line}\n{typeless}\n")).unwrap();
+    let (ok, stdout, stderr) = run_cli(&["import", file, "--database-url", &target_url]);
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("line 2: a tmf641-v4 event needs its eventType"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("1 stored") && stdout.contains("1 error"),
+        "{stdout}"
+    );
+    let target = Store::open_read_only(&target_storage).await.unwrap();
+    let (old, _) = target
+        .event(&"SO-t-old-created".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((old.dialect, old.reference), (Dialect::Onap, None));
 }
 
 #[tokio::test]

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::Utc;
-use order_listener::domain::envelope::{ParseOptions, parse_notification};
+use order_listener::domain::envelope::{
+    Dialect, EventType, ParseOptions, parse, parse_notification,
+};
 use order_listener::domain::routing::{Route, RouteFilter};
 use order_listener::domain::state::State;
 use order_listener::metrics::Metrics;
@@ -75,6 +77,60 @@ fn new_event(body: &Value) -> NewEvent {
     NewEvent {
         notification: parse_notification(Bytes::from(body.to_string()), ParseOptions::default())
             .unwrap(),
+        received_at: Utc::now(),
+        sender: Some("192.0.2.1".into()),
+        client: Some("seller".into()),
+    }
+}
+
+/// A TMF641 v4 state change of `order_id` to `state`, as a seller POSTs it to
+/// `/tmf-api/serviceOrdering/v4/listener/serviceOrderStateChangeEvent`, with the swagger's
+/// fields (`timeOcurred` spelt so).
+pub(crate) fn tmf641_v4_state_change(event_id: &str, order_id: &str, state: &str) -> Value {
+    serde_json::json!({
+        "eventId": event_id,
+        "eventTime": "2026-11-30T10:00:00.000Z",
+        "eventType": "ServiceOrderStateChangeEvent",
+        "correlationId": format!("corr-{event_id}"),
+        "domain": "serviceOrdering",
+        "title": "ServiceOrderStateChangeEvent",
+        "priority": "4",
+        "timeOcurred": "2026-11-30T10:00:00.000Z",
+        "event": {"serviceOrder": {
+            "id": order_id,
+            "href": format!("https://seller.example/tmf-api/serviceOrdering/v4/serviceOrder/{order_id}"),
+            "state": state,
+            "externalId": format!("BSS-{order_id}"),
+            "orderDate": "2026-11-30T09:00:00.000Z",
+            "serviceOrderItem": [
+                {"id": "1", "action": "add", "state": state, "service": {"name": "vCPE"}}
+            ]
+        }}
+    })
+}
+
+/// Where a MEF seller serves `order_id`.
+pub(crate) fn mef_href(order_id: &str) -> String {
+    format!("https://seller.example/mefApi/legato/serviceOrdering/v6/serviceOrder/{order_id}")
+}
+
+/// A MEF LSO Legato v6 state change of `order_id` to `state`: only a reference to the order,
+/// `{id, href, state}`, as POSTed to `…/v6/listener/serviceOrderStateChangeEvent`.
+pub(crate) fn mef_v6_state_change(event_id: &str, order_id: &str, state: &str) -> Value {
+    serde_json::json!({
+        "eventId": event_id,
+        "eventTime": "2026-11-30T10:00:01.000Z",
+        "eventType": "serviceOrderStateChangeEvent",
+        "event": {"id": order_id, "href": mef_href(order_id), "state": state}
+    })
+}
+
+/// `body` as the listener of `dialect` parses it at the path of `kind`, received now.
+pub(crate) fn dialect_event(dialect: Dialect, kind: EventType, body: &Value) -> NewEvent {
+    let raw = Bytes::from(body.to_string());
+    NewEvent {
+        notification: parse(dialect, Some(kind), raw, ParseOptions::default())
+            .unwrap_or_else(|error| panic!("a {dialect} {kind}: {error}")),
         received_at: Utc::now(),
         sender: Some("192.0.2.1".into()),
         client: Some("seller".into()),
@@ -374,6 +430,173 @@ async fn the_outbox_routes_orders_lanes_records_outcomes_and_requeues() {
             .await
             .unwrap();
         assert_eq!(deliveries.len(), 2, "{}: one per sink", backend.name);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn each_event_keeps_its_dialect_and_reference_and_is_found_routed_and_replayed_by_dialect() {
+    for backend in backends().await {
+        let name = backend.name;
+        let only = |dialects: &[Dialect]| RouteFilter {
+            dialects: Some(dialects.iter().copied().collect()),
+            ..RouteFilter::default()
+        };
+        let store = open(
+            &backend,
+            vec![
+                route("tm-forum", only(&[Dialect::Tmf641V4, Dialect::Tmf641V5])),
+                route("legato", only(&[Dialect::MefLegatoV6])),
+            ],
+        )
+        .await;
+        let onap = onap_lifecycle("SO-d-onap", 1).remove(0);
+        let tmf = tmf641_v4_state_change("tmf-d-1", "SO-d-tmf", "inProgress");
+        let mef = mef_v6_state_change("mef-d-1", "SO-d-mef", "inProgress");
+        store.append(new_event(&onap)).await.unwrap();
+        let state_change = EventType::ServiceOrderStateChangeEvent;
+        for (dialect, body) in [(Dialect::Tmf641V4, &tmf), (Dialect::MefLegatoV6, &mef)] {
+            let appended = store
+                .append(dialect_event(dialect, state_change, body))
+                .await
+                .unwrap();
+            assert!(matches!(appended, Appended::Stored { .. }), "{name}");
+        }
+
+        // By id: the dialect, the reference (MEF's href only) and the body as received.
+        let (record, body) = store
+            .event(&"mef-d-1".parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.dialect, Dialect::MefLegatoV6, "{name}");
+        assert_eq!(record.reference, Some(mef_href("SO-d-mef")), "{name}");
+        assert_eq!(record.event_type, state_change, "{name}");
+        assert_eq!(body, Bytes::from(mef.to_string()), "{name}");
+        let listed = serde_json::to_value(&record).unwrap();
+        assert_eq!(listed["dialect"], "mef-legato-v6", "{name}");
+        assert_eq!(listed["reference"], mef_href("SO-d-mef").as_str(), "{name}");
+        let (record, body) = store
+            .event(&"tmf-d-1".parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (record.dialect, record.reference.as_deref()),
+            (Dialect::Tmf641V4, None),
+            "{name}"
+        );
+        assert_eq!(body, Bytes::from(tmf.to_string()), "{name}");
+        let listed = serde_json::to_value(&record).unwrap();
+        assert!(listed.get("reference").is_none(), "{name}: {listed}");
+
+        // Listed by dialect.
+        let by_dialect = async |dialect: Option<Dialect>| -> Vec<String> {
+            let filter = EventFilter {
+                dialect,
+                limit: 100,
+                ..EventFilter::default()
+            };
+            let records = store.events(filter).await.unwrap();
+            records
+                .iter()
+                .map(|record| format!("{} {}", record.dialect, record.event_id))
+                .collect()
+        };
+        assert_eq!(
+            by_dialect(Some(Dialect::MefLegatoV6)).await,
+            ["mef-legato-v6 mef-d-1"],
+            "{name}"
+        );
+        assert_eq!(
+            by_dialect(Some(Dialect::Tmf641V4)).await,
+            ["tmf641-v4 tmf-d-1"],
+            "{name}"
+        );
+        assert_eq!(
+            by_dialect(Some(Dialect::Onap)).await,
+            ["onap SO-d-onap-created"],
+            "{name}"
+        );
+        assert!(
+            by_dialect(Some(Dialect::Tmf641V5)).await.is_empty(),
+            "{name}"
+        );
+        assert_eq!(by_dialect(None).await.len(), 3, "{name}");
+
+        // The feed and the stream read the same columns, and the body after them.
+        let feed = store.events_after(0, 100).await.unwrap();
+        let dialects: Vec<Dialect> = feed.iter().map(|(record, _)| record.dialect).collect();
+        assert_eq!(
+            dialects,
+            [Dialect::Onap, Dialect::Tmf641V4, Dialect::MefLegatoV6],
+            "{name}"
+        );
+        assert_eq!(feed[2].1, Bytes::from(mef.to_string()), "{name}");
+        let followed = eventually("the three events in the stream", async || {
+            let page = store.follow(Default::default(), 100).await.unwrap();
+            (page.len() == 3).then_some(page)
+        })
+        .await;
+        assert_eq!(followed[1].1.dialect, Dialect::Tmf641V4, "{name}");
+        assert_eq!(followed[1].2, Bytes::from(tmf.to_string()), "{name}");
+        assert!(followed[0].0 < followed[2].0, "{name}");
+
+        // Each dialect's order is projected as ONAP's are.
+        let order = store
+            .order(&"SO-d-mef".parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(order.state, Some(State::InProgress), "{name}");
+        let order = store
+            .order(&"SO-d-tmf".parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(order.external_id.as_deref(), Some("BSS-SO-d-tmf"), "{name}");
+
+        // Routes take the dialects they name.
+        let now = Utc::now();
+        let due = |sink: &'static str| {
+            let store = store.clone();
+            async move {
+                let due = store
+                    .due_deliveries(&sink.parse().unwrap(), now, Vec::new(), 10)
+                    .await
+                    .unwrap();
+                due.iter()
+                    .map(|delivery| delivery.event_id.to_string())
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(due("tm-forum").await, ["tmf-d-1"], "{name}");
+        assert_eq!(due("legato").await, ["mef-d-1"], "{name}");
+
+        // A replay reads the stored dialect: only what the filter takes is queued again.
+        let replay = |filter: RouteFilter| Requeue {
+            sink: Some("legato".parse().unwrap()),
+            scope: order_listener::store::RequeueScope::Replay,
+            limit: 100,
+            filter: Some(filter),
+            ..Requeue::default()
+        };
+        let replayed = store
+            .requeue(replay(only(&[Dialect::MefLegatoV6])))
+            .await
+            .unwrap();
+        assert_eq!(replayed.count, 1, "{name}: the MEF event only");
+        let replayed = store
+            .requeue(replay(only(&[Dialect::Onap, Dialect::Tmf641V4])))
+            .await
+            .unwrap();
+        assert_eq!(replayed.count, 2, "{name}: the ONAP and TMF events");
+        let mut queued = store
+            .deliveries_of(&"SO-d-onap-created".parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(queued.len(), 1, "{name}");
+        assert_eq!(queued.remove(0).sink.as_str(), "legato", "{name}");
         store.close().await;
     }
 }

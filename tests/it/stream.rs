@@ -186,6 +186,7 @@ async fn each_message_carries_the_sequence_the_event_type_the_record_and_the_bod
         assert_eq!(message.event, sent["eventType"].as_str().unwrap());
         assert_eq!(message.data["sequence"].as_i64(), Some(message.id));
         assert_eq!(&message.data["body"], sent);
+        assert_eq!(message.data["dialect"], "onap");
         let mut record = message.data.clone();
         record.as_object_mut().unwrap().remove("body");
         assert_eq!(

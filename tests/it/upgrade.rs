@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use order_listener::domain::envelope::{EventId, OrderId, ParseOptions, parse_notification};
+use order_listener::domain::envelope::{
+    Dialect, EventId, OrderId, ParseOptions, parse_notification,
+};
 use order_listener::store::{
     Appended, EventRecord, NewEvent, OrderFilter, Storage, Store, StoreError, WriterOptions,
 };
@@ -271,6 +273,9 @@ async fn every_event_of_a_version_4_data_directory_is_kept_byte_for_byte() {
         );
         assert_eq!(record.sender, expected.sender, "sender of {id}");
         assert_eq!(record.client, expected.client, "client of {id}");
+        // Every event stored before dialects were recorded came from ONAP's listener.
+        assert_eq!(record.dialect, Dialect::Onap, "dialect of {id}");
+        assert_eq!(record.reference, None, "reference of {id}");
         // The columns read from the body agree with it.
         let parsed = new_event(Bytes::copy_from_slice(body)).notification;
         assert_eq!(record.event_type, parsed.event_type, "eventType of {id}");
@@ -585,5 +590,13 @@ async fn the_app_serves_an_upgraded_version_4_data_directory() {
     assert_eq!(order["state"], "completed");
 
     assert_eq!(app.stored_events().await.len(), recorded.len());
+    // Old events are ONAP's, and found as such.
+    let (status, page) = app
+        .admin_get("/api/v1/events?dialect=onap&limit=1000")
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), recorded.len());
+    let (_, page) = app.admin_get("/api/v1/events?dialect=tmf641-v4").await;
+    assert_eq!(page["items"], serde_json::json!([]));
     app.stop().await;
 }

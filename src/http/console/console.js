@@ -6,13 +6,26 @@
 (function () {
   "use strict";
 
+  // Every event type the stream names a message by (EventType::ALL, every dialect's; a unit
+  // test in console/mod.rs keeps the two lists equal).
   var EVENT_TYPES = [
     "ServiceOrderCreationNotification",
     "ServiceOrderStateChangeNotification",
     "ServiceOrderItemStateChangeNotification",
     "ServiceCreationNotification",
     "ServiceAttributeValueChangeNotification",
-    "ServiceRemoveNotification"
+    "ServiceRemoveNotification",
+    "ServiceOrderCreateEvent",
+    "ServiceOrderAttributeValueChangeEvent",
+    "ServiceOrderStateChangeEvent",
+    "ServiceOrderDeleteEvent",
+    "ServiceOrderInformationRequiredEvent",
+    "ServiceOrderMilestoneEvent",
+    "ServiceOrderJeopardyEvent",
+    "ServiceOrderItemStateChangeEvent",
+    "CancelServiceOrderCreateEvent",
+    "CancelServiceOrderStateChangeEvent",
+    "CancelServiceOrderInformationRequiredEvent"
   ];
   var body = document.body;
   var status = document.getElementById("live-status");

@@ -132,3 +132,23 @@ async fn css() -> Response {
 async fn js() -> Response {
     asset("text/javascript; charset=utf-8", JS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::envelope::EventType;
+
+    #[test]
+    fn the_script_follows_every_event_type_the_stream_sends() {
+        let listed = JS
+            .split_once("var EVENT_TYPES = [")
+            .and_then(|(_, rest)| rest.split_once("];"))
+            .map(|(list, _)| list)
+            .unwrap_or_default();
+        let listed: Vec<&str> = listed
+            .split(',')
+            .map(|name| name.trim().trim_matches('"'))
+            .collect();
+        assert_eq!(listed, EventType::ALL.map(EventType::as_str));
+    }
+}

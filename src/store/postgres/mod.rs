@@ -32,7 +32,7 @@ use super::{
     Appended, Commits, Cursor, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary,
     StoreError, TimeField, WriterOptions, WriterStats, internal,
 };
-use crate::domain::envelope::{EventId, OrderId};
+use crate::domain::envelope::{Dialect, EventId, OrderId};
 use crate::domain::projection::{ServiceOrder, project};
 use crate::domain::routing::Route;
 use crate::domain::state::State;
@@ -304,7 +304,7 @@ impl PostgresStore {
             .map_err(classify)?;
         row.map(|row| {
             let record = record_from_row(&row)?;
-            let body: Vec<u8> = row.get(8);
+            let body: Vec<u8> = row.get(RECORD_COLUMN_COUNT);
             Ok((record, Bytes::from(body)))
         })
         .transpose()
@@ -324,6 +324,7 @@ impl PostgresStore {
                        AND ($3::bigint IS NULL OR sequence < $3)
                        AND ($5::bigint IS NULL OR (CASE $7::int WHEN 0 THEN event_date_us ELSE received_at_us END) >= $5)
                        AND ($6::bigint IS NULL OR (CASE $7::int WHEN 0 THEN event_date_us ELSE received_at_us END) < $6)
+                       AND ($8::text IS NULL OR dialect = $8)
                      ORDER BY sequence DESC LIMIT $4"
                 ),
                 &[
@@ -334,6 +335,7 @@ impl PostgresStore {
                     &filter.since.map(micros),
                     &filter.until.map(micros),
                     &time,
+                    &filter.dialect.map(Dialect::as_str),
                 ],
             )
             .await
@@ -520,7 +522,9 @@ fn limit(limit: usize) -> i64 {
     i64::try_from(limit.clamp(1, 10_000)).unwrap_or(10_000)
 }
 
-pub(super) use crate::store::rows::{RECORD_COLUMNS, SUMMARY_COLUMNS, instant};
+pub(super) use crate::store::rows::{
+    RECORD_COLUMN_COUNT, RECORD_COLUMNS, SUMMARY_COLUMNS, instant,
+};
 
 /// Reads an [`OrderSummary`] from a row of [`SUMMARY_COLUMNS`].
 fn summary_from_row(row: &Row) -> Result<OrderSummary, StoreError> {
@@ -548,6 +552,8 @@ fn record_from_row(row: &Row) -> Result<EventRecord, StoreError> {
         received_at_us: row.get(5),
         sender: row.get(6),
         client: row.get(7),
+        dialect: row.get(8),
+        reference: row.get(9),
     }
     .decode()
 }

@@ -6,10 +6,15 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
-use super::{PostgresStore, RECORD_COLUMNS, classify, instant, internal, micros, record_from_row};
+use super::{
+    PostgresStore, RECORD_COLUMN_COUNT, RECORD_COLUMNS, classify, instant, internal, micros,
+    record_from_row,
+};
 use crate::domain::envelope::EventId;
 use crate::domain::routing::SinkName;
-use crate::store::rows::{DELIVERY_COLUMNS, DeliveryColumns, ReplayRow, parse_sink_name};
+use crate::store::rows::{
+    DELIVERY_COLUMNS, DeliveryColumns, REPLAY_FILTER_COLUMNS, ReplayRow, parse_sink_name,
+};
 use crate::store::{
     Cursor, Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, RequeueScope, Requeued,
     SinkStatus, StoreError, lane,
@@ -66,7 +71,7 @@ impl PostgresStore {
             .map_err(classify)?;
         rows.iter()
             .map(|row| {
-                let body: Vec<u8> = row.get(8);
+                let body: Vec<u8> = row.get(RECORD_COLUMN_COUNT);
                 Ok((record_from_row(row)?, Bytes::from(body)))
             })
             .collect()
@@ -101,9 +106,9 @@ impl PostgresStore {
         rows.iter()
             .map(|row| {
                 let record = record_from_row(row)?;
-                let body: Vec<u8> = row.get(8);
+                let body: Vec<u8> = row.get(RECORD_COLUMN_COUNT);
                 let cursor = Cursor {
-                    tx: parse_tx(row.get(9))?,
+                    tx: parse_tx(row.get(RECORD_COLUMN_COUNT + 1))?,
                     sequence: record.sequence,
                 };
                 Ok((cursor, record, Bytes::from(body)))
@@ -293,12 +298,14 @@ impl PostgresStore {
         } else if let Some(sink) = request.sink.as_ref().map(SinkName::as_str) {
             let rows = transaction
                 .query(
-                    "SELECT sequence, event_id, event_type, event_date_us, order_id, facts, facts_c
-                     FROM events WHERE sequence > $1
-                       AND ($2::bigint IS NULL OR received_at_us >= $2)
-                       AND ($3::text IS NULL OR order_id = $3)
-                       AND ($4::text IS NULL OR event_id = $4)
-                     ORDER BY sequence LIMIT $5",
+                    &format!(
+                        "SELECT sequence, event_id, event_date_us, {REPLAY_FILTER_COLUMNS}
+                         FROM events WHERE sequence > $1
+                           AND ($2::bigint IS NULL OR received_at_us >= $2)
+                           AND ($3::text IS NULL OR order_id = $3)
+                           AND ($4::text IS NULL OR event_id = $4)
+                         ORDER BY sequence LIMIT $5"
+                    ),
                     &[
                         &request.after_sequence,
                         &request.since.map(micros),
@@ -314,16 +321,16 @@ impl PostgresStore {
             for row in rows {
                 let sequence: i64 = row.get(0);
                 let event_id: String = row.get(1);
-                let event_type: String = row.get(2);
-                let event_date_us: i64 = row.get(3);
-                let order_id: Option<String> = row.get(4);
+                let event_date_us: i64 = row.get(2);
+                let order_id: Option<String> = row.get(5);
                 last_sequence = sequence;
                 if let Some(filter) = &request.filter {
                     let stored = ReplayRow {
-                        event_type,
+                        dialect: row.get(3),
+                        event_type: row.get(4),
                         order_id: order_id.clone(),
                         facts: row.get(6),
-                        facts_json: row.get(5),
+                        facts_json: row.get(7),
                     };
                     if !stored.taken_by(filter) {
                         continue;

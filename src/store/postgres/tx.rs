@@ -69,8 +69,9 @@ impl AppendTx for Sql<'_, '_> {
         let rows = self
             .query(
                 "INSERT INTO events (event_id, event_type, event_date, event_date_us, order_id,
-                                     received_at_us, sender, client, facts_c, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                     received_at_us, sender, client, facts_c, body, dialect,
+                                     reference)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                  ON CONFLICT (event_id) DO NOTHING
                  RETURNING sequence",
                 &[
@@ -87,6 +88,8 @@ impl AppendTx for Sql<'_, '_> {
                     &row.event.client,
                     &row.facts,
                     &&notification.raw[..],
+                    &notification.dialect.as_str(),
+                    &notification.reference,
                 ],
             )
             .await?;

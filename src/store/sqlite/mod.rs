@@ -26,7 +26,7 @@ use super::{
     Appended, Commits, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary, SharedError,
     StoreError, TimeField, WriterOptions, WriterStats, internal,
 };
-use crate::domain::envelope::{EventId, OrderId};
+use crate::domain::envelope::{Dialect, EventId, OrderId};
 use crate::domain::projection::{ServiceOrder, project};
 use crate::domain::routing::Route;
 use crate::domain::state::State;
@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0003_outbox.sql"),
     include_str!("../migrations/sqlite/0004_retention.sql"),
     include_str!("../migrations/sqlite/0005_incremental_projection.sql"),
+    include_str!("../migrations/sqlite/0006_event_dialect.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -319,7 +320,12 @@ impl SqliteStore {
                 .query_row(
                     &format!("SELECT {RECORD_COLUMNS}, body FROM events WHERE event_id = ?1"),
                     [event_id.as_str()],
-                    |row| Ok((record_from_row(row), Bytes::from(row.get::<_, Vec<u8>>(8)?))),
+                    |row| {
+                        Ok((
+                            record_from_row(row),
+                            Bytes::from(row.get::<_, Vec<u8>>(RECORD_COLUMN_COUNT)?),
+                        ))
+                    },
                 )
                 .optional()
                 .map_err(classify)?
@@ -340,6 +346,7 @@ impl SqliteStore {
                        AND (?3 IS NULL OR sequence < ?3)
                        AND (?5 IS NULL OR (CASE ?7 WHEN 0 THEN event_date_us ELSE received_at_us END) >= ?5)
                        AND (?6 IS NULL OR (CASE ?7 WHEN 0 THEN event_date_us ELSE received_at_us END) < ?6)
+                       AND (?8 IS NULL OR dialect = ?8)
                      ORDER BY sequence DESC LIMIT ?4"
                 ))
                 .map_err(classify)?;
@@ -354,6 +361,7 @@ impl SqliteStore {
                         micros(filter.since),
                         micros(filter.until),
                         i64::from(filter.time == TimeField::ReceivedAt),
+                        filter.dialect.map(Dialect::as_str),
                     ],
                     |row| Ok(record_from_row(row)),
                 )
@@ -455,7 +463,9 @@ fn check_not_too_new(connection: &Connection, path: &Path) -> Result<(), StoreEr
     Ok(())
 }
 
-pub(super) use crate::store::rows::{RECORD_COLUMNS, SUMMARY_COLUMNS, instant as received_at};
+pub(super) use crate::store::rows::{
+    RECORD_COLUMN_COUNT, RECORD_COLUMNS, SUMMARY_COLUMNS, instant as received_at,
+};
 
 /// Reads an [`OrderSummary`] from a row of [`SUMMARY_COLUMNS`].
 fn summary_from_row(row: &rusqlite::Row<'_>) -> Result<OrderSummary, StoreError> {
@@ -483,6 +493,8 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> Result<EventRecord, StoreError> {
         received_at_us: row.get(5).map_err(classify)?,
         sender: row.get(6).map_err(classify)?,
         client: row.get(7).map_err(classify)?,
+        dialect: row.get(8).map_err(classify)?,
+        reference: row.get(9).map_err(classify)?,
     }
     .decode()
 }

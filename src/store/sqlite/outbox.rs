@@ -6,10 +6,14 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
 
-use super::{RECORD_COLUMNS, SqliteStore, classify, received_at, record_from_row};
+use super::{
+    RECORD_COLUMN_COUNT, RECORD_COLUMNS, SqliteStore, classify, received_at, record_from_row,
+};
 use crate::domain::envelope::EventId;
 use crate::store::lane;
-use crate::store::rows::{DELIVERY_COLUMNS, DeliveryColumns, ReplayRow, parse_sink_name};
+use crate::store::rows::{
+    DELIVERY_COLUMNS, DeliveryColumns, REPLAY_FILTER_COLUMNS, ReplayRow, parse_sink_name,
+};
 use crate::store::{
     Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, RequeueScope, Requeued,
     SinkStatus, StoreError,
@@ -57,7 +61,7 @@ impl SqliteStore {
             let rows = statement
                 .query_map(params![sequence, limit as i64], |row| {
                     Ok(record_from_row(row).and_then(|record| {
-                        let body: Vec<u8> = row.get(8).map_err(classify)?;
+                        let body: Vec<u8> = row.get(RECORD_COLUMN_COUNT).map_err(classify)?;
                         Ok((record, Bytes::from(body)))
                     }))
                 })
@@ -400,14 +404,14 @@ fn replay(
     now: i64,
     limit: i64,
 ) -> rusqlite::Result<Requeued> {
-    let mut statement = transaction.prepare_cached(
-        "SELECT sequence, event_id, event_type, event_date_us, order_id, facts, facts_c
+    let mut statement = transaction.prepare_cached(&format!(
+        "SELECT sequence, event_id, event_date_us, {REPLAY_FILTER_COLUMNS}
          FROM events WHERE sequence > ?1
            AND (?2 IS NULL OR received_at_us >= ?2)
            AND (?3 IS NULL OR order_id = ?3)
            AND (?4 IS NULL OR event_id = ?4)
-         ORDER BY sequence LIMIT ?5",
-    )?;
+         ORDER BY sequence LIMIT ?5"
+    ))?;
     let rows: Vec<Replayed> = statement
         .query_map(
             params![
@@ -421,12 +425,13 @@ fn replay(
                 Ok((
                     row.get(0)?,
                     row.get(1)?,
-                    row.get(3)?,
+                    row.get(2)?,
                     ReplayRow {
-                        event_type: row.get(2)?,
-                        order_id: row.get(4)?,
-                        facts_json: row.get(5)?,
+                        dialect: row.get(3)?,
+                        event_type: row.get(4)?,
+                        order_id: row.get(5)?,
                         facts: row.get(6)?,
+                        facts_json: row.get(7)?,
                     },
                 ))
             },

@@ -60,8 +60,9 @@ impl AppendTx for Sql<'_> {
             .0
             .prepare_cached(
                 "INSERT INTO events (event_id, event_type, event_date, event_date_us, order_id,
-                                     received_at_us, sender, client, facts_c, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                                     received_at_us, sender, client, facts_c, body, dialect,
+                                     reference)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT (event_id) DO NOTHING",
             )
             .and_then(|mut statement| {
@@ -79,6 +80,8 @@ impl AppendTx for Sql<'_> {
                     row.event.client,
                     row.facts,
                     &notification.raw[..],
+                    notification.dialect.as_str(),
+                    notification.reference,
                 ])
             })
             .map_err(classify)?;
