@@ -9,7 +9,8 @@
 //!   of the body's JSON with its keys sorted. A resend of the same content is then a duplicate,
 //!   and two events that differ in anything are two events.
 //! - The date is `eventTime`, else `timeOccurred` (v5) or `timeOcurred` (v4's spelling); one
-//!   of them is required, so that the event takes its place on the order's timeline.
+//!   of them is required, so that the event takes its place on the order's timeline, and each
+//!   one given (not null) must be a date.
 //! - The order is `event.serviceOrder` (v5 code generators write `event.ServiceOrder`, which
 //!   is taken too); a cancellation's order is `event.cancelServiceOrder.serviceOrder`.
 
@@ -35,15 +36,20 @@ pub(super) fn parse(
     } else {
         require(&fields, &["event"])?;
     }
-    let date_field = ["eventTime", "timeOccurred", "timeOcurred"]
-        .into_iter()
-        .find(|name| fields.get(*name).is_some_and(|value| !value.is_null()))
+    // Every date given must be one; the first given is the event's.
+    let mut dates = Vec::new();
+    for name in ["eventTime", "timeOccurred", "timeOcurred"] {
+        if let Some(value) = fields.get(name).filter(|value| !value.is_null()) {
+            dates.push(event_date(value, name)?);
+        }
+    }
+    let event_date: EventDate = *dates
+        .first()
         .ok_or(EnvelopeError::MissingFields(vec!["eventTime"]))?;
     let event_id = match fields.get("eventId") {
         None | Some(Value::Null) => derived_event_id(&fields),
         Some(value) => event_id(value, "eventId")?,
     };
-    let event_date: EventDate = event_date(&fields[date_field], date_field)?;
     for name in ["eventType", "@type"] {
         if let Some(value) = fields.get(name).filter(|value| !value.is_null()) {
             agree_with_path(kind, value, name)?;
@@ -53,22 +59,25 @@ pub(super) fn parse(
     let facts = if kind.role() == Role::Other && kind.as_str().starts_with("Cancel") {
         cancellation_facts(kind, event)?
     } else {
-        let (key, order) = ["serviceOrder", "ServiceOrder"]
-            .into_iter()
-            .find_map(|key| event.get(key).map(|order| (key, order)))
-            .ok_or_else(|| {
-                functional(
-                    FunctionalError::MissingOrderId,
-                    "event.serviceOrder",
-                    format!("{kind} must carry the service order in event.serviceOrder"),
-                )
-            })?;
-        let path = format!("event.{key}");
-        let facts = order_facts(kind, object(order, &path)?, &path)?;
-        if kind.role() == Role::StateChange {
-            require_order_state(kind, &facts, &path)?;
+        // Either spelling; when both are given, each must be an order, and the first counts.
+        let mut orders = Vec::new();
+        for key in ["serviceOrder", "ServiceOrder"] {
+            if let Some(order) = event.get(key) {
+                let path = format!("event.{key}");
+                let facts = order_facts(kind, object(order, &path)?, &path)?;
+                if kind.role() == Role::StateChange {
+                    require_order_state(kind, &facts, &path)?;
+                }
+                orders.push(facts);
+            }
         }
-        facts
+        orders.into_iter().next().ok_or_else(|| {
+            functional(
+                FunctionalError::MissingOrderId,
+                "event.serviceOrder",
+                format!("{kind} must carry the service order in event.serviceOrder"),
+            )
+        })?
     };
     Ok(Notification {
         event_id,

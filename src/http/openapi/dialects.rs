@@ -187,6 +187,11 @@ fn date() -> Value {
     })
 }
 
+/// A date, or null (ignored).
+fn nullable_date() -> Value {
+    json!({"allOf": [date()], "nullable": true})
+}
+
 /// A state, or null where the parser takes null.
 fn state(nullable: bool) -> Value {
     if nullable {
@@ -255,12 +260,15 @@ fn tmf_request(dialect: Dialect, kind: EventType, name: &str) -> Value {
         "description": format!("Posted to …/listener/{name}. Without an eventId, the key is `sha256:` and the SHA-256 of the body's JSON with sorted keys. The date is the first given of eventTime, timeOccurred and timeOcurred."),
         "additionalProperties": true,
         "required": required,
-        "anyOf": [{"required": ["eventTime"]}, {"required": ["timeOccurred"]}, {"required": ["timeOcurred"]}],
+        "anyOf": (["eventTime", "timeOccurred", "timeOcurred"].map(|name| json!({
+            "required": [name],
+            "properties": {name: date()}
+        }))),
         "properties": {
             "eventId": {"allOf": [identifier("The key for deduplication.")], "nullable": true},
-            "eventTime": date(),
-            "timeOccurred": date(),
-            "timeOcurred": date(),
+            "eventTime": nullable_date(),
+            "timeOccurred": nullable_date(),
+            "timeOcurred": nullable_date(),
             "eventType": type_names(kind, true),
             "@type": type_names(kind, dialect != Dialect::Tmf641V5),
             "event": event
