@@ -146,6 +146,7 @@ impl App {
             parse: config.parse,
             admin_public_url: admin_url.clone().into(),
             base_path: config.base_path.clone().into(),
+            listeners: config.listeners.clone().into(),
             // Replaced by the token `run` is given.
             shutdown: CancellationToken::new(),
         };

@@ -2,6 +2,7 @@
 //! parsed once at start-up into typed [`Config`]. Nothing reads the environment after this.
 
 pub mod clients;
+pub mod listeners;
 pub mod retention;
 pub mod sinks;
 
@@ -57,6 +58,7 @@ pub struct Settings {
     clients: BTreeMap<String, clients::ClientSettings>,
     sinks: BTreeMap<String, sinks::SinkSettings>,
     retention: retention::RetentionSettings,
+    dialects: BTreeMap<String, listeners::DialectSettings>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,6 +99,7 @@ impl Default for Settings {
             clients: BTreeMap::new(),
             sinks: BTreeMap::new(),
             retention: retention::RetentionSettings::default(),
+            dialects: BTreeMap::new(),
         }
     }
 }
@@ -240,6 +243,8 @@ pub struct Config {
     pub access: clients::AccessConfig,
     /// The Listener API's path prefix, without a trailing slash.
     pub base_path: String,
+    /// The dialects whose listeners the public port mounts, and where.
+    pub listeners: Vec<listeners::Mount>,
     /// The largest body accepted.
     pub body_limit: usize,
     /// Which event types are accepted.
@@ -383,6 +388,7 @@ impl TryFrom<Settings> for Config {
                 "base_path must start with /, as in /externalapi/listener/v1 (got {base_path:?})"
             );
         }
+        let listeners = listeners::check(&base_path, &settings.dialects)?;
         let access = clients::check(
             settings.allow_anonymous,
             &settings.anonymous,
@@ -424,6 +430,7 @@ impl TryFrom<Settings> for Config {
             transport,
             access,
             base_path,
+            listeners,
             body_limit: settings.body_limit_bytes,
             parse: ParseOptions {
                 accept_service_inventory: settings.accept_service_inventory_events,

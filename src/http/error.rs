@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::auth::{Denied, DeniedCode};
-use crate::domain::envelope::{EnvelopeError, FunctionalError};
+use crate::domain::envelope::{Dialect, EnvelopeError, Family, FunctionalError};
 use crate::store::StoreError;
 
 /// The media type of every JSON answer.
@@ -97,6 +97,17 @@ pub(crate) enum ApiError {
     /// No route has this path (404).
     #[error("no resource at {0}")]
     NotFound(String),
+    /// A dialect's listener path names no event of that dialect (404).
+    #[error(
+        "{dialect} has no listener for {name:?}; its listener paths end in /listener/ and one of: {known}",
+        known = dialect.event_types().iter().filter_map(|kind| kind.path_name()).collect::<Vec<_>>().join(", ")
+    )]
+    UnknownEvent {
+        /// The dialect whose path it is.
+        dialect: Dialect,
+        /// The name in the path.
+        name: String,
+    },
     /// The path exists but not with this method (405).
     #[error("method {0} is not allowed here")]
     MethodNotAllowed(String),
@@ -168,7 +179,9 @@ impl ApiError {
                 28,
                 "Invalid query-string parameter value",
             ),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, 404, "Not found"),
+            ApiError::NotFound(_) | ApiError::UnknownEvent { .. } => {
+                (StatusCode::NOT_FOUND, 404, "Not found")
+            }
             ApiError::MethodNotAllowed(_) => {
                 (StatusCode::METHOD_NOT_ALLOWED, 405, "Method not allowed")
             }
@@ -242,22 +255,53 @@ fn json_pointer(path: &str) -> String {
     pointer
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code, reason) = self.status_and_code();
+impl ApiError {
+    /// The answer in `dialect`'s error shape. ONAP's is ErrorRepresentation with numbered codes.
+    /// The TM Forum's `Error` carries the same numbers as strings; its listeners list no 422, so
+    /// a functional error is a 400 and a conflicting resend a 409. MEF's codes are strings
+    /// (`invalidBody`, `missingCredentials`, …); every error about the body is a 400
+    /// `invalidBody` there, a conflicting resend included.
+    pub(crate) fn respond(self, dialect: Dialect) -> Response {
+        let (mut status, code, reason) = self.status_and_code();
         if status.is_server_error() {
-            tracing::error!(code, error = %crate::telemetry::error_chain(&self), "request failed");
+            tracing::error!(code, %dialect, error = %crate::telemetry::error_chain(&self), "request failed");
         } else {
-            tracing::debug!(code, status = status.as_u16(), error = %self, "request refused");
+            tracing::debug!(code, %dialect, status = status.as_u16(), error = %self, "request refused");
         }
-        let body = ErrorRepresentation {
-            code,
-            reason: reason.to_owned(),
-            message: self.message(),
-            status: status.as_u16(),
-            reference_error: self.reference(),
+        let family = dialect.family();
+        if status == StatusCode::UNPROCESSABLE_ENTITY && family != Family::Onap {
+            let conflict = matches!(self, ApiError::Store(StoreError::Conflict { .. }));
+            status = if conflict && family == Family::Tmf {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+        }
+        let (message, reference_error) = (self.message(), self.reference());
+        let body = match family {
+            Family::Onap => serde_json::to_vec(&ErrorRepresentation {
+                code,
+                reason: reason.to_owned(),
+                message,
+                status: status.as_u16(),
+                reference_error,
+            }),
+            Family::Tmf => serde_json::to_vec(&TmfError {
+                code: code.to_string(),
+                reason,
+                message,
+                status: status.as_u16().to_string(),
+                reference_error,
+                kind: "Error",
+            }),
+            Family::Mef => serde_json::to_vec(&MefError {
+                code: self.mef_code(status, code),
+                reason,
+                message,
+                reference_error,
+            }),
         };
-        let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"code\":1}".to_vec());
+        let json = body.unwrap_or_else(|_| b"{\"code\":1}".to_vec());
         let mut response = (
             status,
             [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))],
@@ -283,6 +327,55 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+
+    /// MEF's string code for an answer of `status` with ONAP's numbered `code`.
+    fn mef_code(&self, status: StatusCode, code: u16) -> &'static str {
+        match (status.as_u16(), code) {
+            (401, 40) => "missingCredentials",
+            (401, _) => "invalidCredentials",
+            (403, 51) => "forbiddenRequester",
+            (403, 53) => "tooManyUsers",
+            (403, _) => "accessDenied",
+            (400, 28) => "invalidQuery",
+            (400 | 413 | 415, _) => "invalidBody",
+            (404, _) => "notFound",
+            (405, _) => "methodNotAllowed",
+            (408, _) => "timeOut",
+            (503, _) => "serviceUnavailable",
+            _ => "internalError",
+        }
+    }
+}
+
+/// The TM Forum's `Error`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TmfError {
+    code: String,
+    reason: &'static str,
+    message: String,
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference_error: Option<String>,
+    #[serde(rename = "@type")]
+    kind: &'static str,
+}
+
+/// MEF LSO Legato's `Error`, with its string code.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MefError {
+    code: &'static str,
+    reason: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference_error: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.respond(Dialect::Onap)
     }
 }
 
@@ -325,5 +418,62 @@ mod tests {
         }
         codes.dedup();
         assert_eq!(codes.len(), FunctionalError::ALL.len());
+    }
+
+    /// The status and JSON body of `error` in `dialect`'s shape.
+    async fn answer(error: ApiError, dialect: Dialect) -> (u16, serde_json::Value, bool) {
+        let response = error.respond(dialect);
+        let status = response.status().as_u16();
+        let retry_after = response.headers().contains_key(header::RETRY_AFTER);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap(), retry_after)
+    }
+
+    #[tokio::test]
+    async fn server_side_failures_answer_in_every_dialects_shape() {
+        let unavailable = || {
+            ApiError::Store(StoreError::Unavailable(std::sync::Arc::new(
+                std::io::Error::other("disk"),
+            )))
+        };
+        type Case = (fn() -> ApiError, u16, u16, &'static str);
+        let cases: [Case; 4] = [
+            (|| ApiError::BodyTimeout, 408, 408, "timeOut"),
+            (|| ApiError::Overloaded, 503, 6, "serviceUnavailable"),
+            (unavailable, 503, 5, "serviceUnavailable"),
+            (
+                || ApiError::Store(StoreError::ReadOnly),
+                500,
+                1,
+                "internalError",
+            ),
+        ];
+        for (error, status, code, mef) in cases {
+            let (got, body, retry) = answer(error(), Dialect::Onap).await;
+            assert_eq!((got, &body["code"]), (status, &serde_json::json!(code)));
+            assert_eq!(retry, status == 503, "{body}");
+            for dialect in [Dialect::Tmf641V4, Dialect::Tmf641V5] {
+                let (got, body, retry) = answer(error(), dialect).await;
+                assert_eq!(got, status);
+                assert_eq!(body["code"], code.to_string());
+                assert_eq!(body["status"], status.to_string());
+                assert_eq!(body["@type"], "Error");
+                assert_eq!(retry, status == 503);
+            }
+            for dialect in [Dialect::MefLegatoV5, Dialect::MefLegatoV6] {
+                let (got, body, retry) = answer(error(), dialect).await;
+                assert_eq!((got, body["code"].as_str()), (status, Some(mef)));
+                assert!(body.get("status").is_none());
+                assert_eq!(retry, status == 503);
+            }
+        }
+        let (_, body, _) = answer(
+            ApiError::internal(std::io::Error::other("x")),
+            Dialect::MefLegatoV6,
+        )
+        .await;
+        assert_eq!(body["code"], "internalError");
     }
 }

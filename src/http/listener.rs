@@ -1,6 +1,8 @@
-//! `POST {base_path}/listener`: the Listener API. Admits the request under the global bound,
+//! The listeners of every dialect: ONAP's `POST {base_path}/listener`, and the TM Forum's and
+//! MEF's `POST {base}/listener/{eventName}`. Each admits the request under the global bound,
 //! passes it through the [`Gate`](super::auth::Gate) (source, credentials, policy), reads and
-//! checks the body, stores the event and answers 201 only once it is committed. Every answer is
+//! checks the body with its dialect's parser, stores the event and answers (201 with the body,
+//! or 204) only once it is committed; a refusal is in its dialect's error shape. Every answer is
 //! counted in the metrics. A refusal sent before the body was read to its end says
 //! `Connection: close` on HTTP/1: the accept loop ([`super::server`]) then drains what the
 //! client still sends before it closes (a lingering close), so that the client reads the answer.
@@ -11,7 +13,8 @@ use std::time::Duration;
 
 use axum::Extension;
 use axum::body::{Body, HttpBody};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -22,7 +25,7 @@ use super::AppState;
 use super::auth::mtls::PeerIdentity;
 use super::auth::{Denied, Identified};
 use super::error::{ApiError, JSON_UTF8};
-use crate::domain::envelope::{EnvelopeError, EventType, parse_notification};
+use crate::domain::envelope::{Dialect, EnvelopeError, EventType, parse};
 use crate::metrics::Metrics;
 use crate::store::{Appended, NewEvent};
 
@@ -33,23 +36,99 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-/// Receives one notification; every answer, refusals included, is counted in the metrics by
-/// status and by eventType (once the body has been parsed).
+/// Receives one notification at ONAP's listener.
 pub(crate) async fn create_event(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    certificate: Option<Extension<Arc<PeerIdentity>>>,
-    version: Version,
+    connection: Connection,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    create(&app, Dialect::Onap, None, connection, headers, body).await
+}
+
+/// Receives one notification at a dialect's listener for the event named in the path; a name
+/// the dialect does not know is a 404 in its error shape.
+pub(crate) async fn create_dialect_event(
+    State(app): State<AppState>,
+    Extension(dialect): Extension<Dialect>,
+    Path(name): Path<String>,
+    connection: Connection,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match dialect.event_at_path(&name) {
+        Some(kind) => create(&app, dialect, Some(kind), connection, headers, body).await,
+        None => ApiError::UnknownEvent { dialect, name }.respond(dialect),
+    }
+}
+
+/// What a listener needs to know of the connection: the peer, its certificate (mTLS) and the
+/// HTTP version.
+pub(crate) struct Connection {
+    peer: SocketAddr,
+    certificate: Option<Extension<Arc<PeerIdentity>>>,
+    version: Version,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Connection {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // The accept loop gives every connection its peer; without one, nothing can be checked.
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied()
+        else {
+            return Err(ApiError::internal(std::io::Error::other(
+                "the connection has no peer address",
+            )));
+        };
+        let certificate = Option::<Extension<Arc<PeerIdentity>>>::from_request_parts(parts, state)
+            .await
+            .unwrap_or(None);
+        Ok(Connection {
+            peer,
+            certificate,
+            version: parts.version,
+        })
+    }
+}
+
+/// Every answer, refusals included, is counted in the metrics by status and by eventType (once
+/// the body has been parsed).
+async fn create(
+    app: &AppState,
+    dialect: Dialect,
+    path_event: Option<EventType>,
+    connection: Connection,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Connection {
+        peer,
+        certificate,
+        version,
+    } = connection;
     let mut progress = Progress {
         event_type: None,
         body_read: body.is_end_stream(),
     };
-    let mut response = receive(&app, peer, certificate, headers, body, &mut progress)
-        .await
-        .into_response();
+    let listener = Listener {
+        dialect,
+        path_event,
+    };
+    let mut response = match receive(
+        app,
+        listener,
+        peer,
+        certificate,
+        headers,
+        body,
+        &mut progress,
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err(error) => error.respond(dialect),
+    };
     app.metrics.request(
         progress.event_type.map(EventType::as_str),
         response.status().as_u16(),
@@ -63,6 +142,14 @@ pub(crate) async fn create_event(
     response
 }
 
+/// Which listener a request reached.
+#[derive(Debug, Clone, Copy)]
+struct Listener {
+    dialect: Dialect,
+    /// The event type its path names (none for ONAP's one path).
+    path_event: Option<EventType>,
+}
+
 /// How far a request got.
 struct Progress {
     /// Set as soon as the body names one.
@@ -74,6 +161,7 @@ struct Progress {
 /// The Listener API itself; records in `progress` how far the request got.
 async fn receive(
     app: &AppState,
+    listener: Listener,
     peer: SocketAddr,
     certificate: Option<Extension<Arc<PeerIdentity>>>,
     headers: HeaderMap,
@@ -116,7 +204,7 @@ async fn receive(
         return Err(EnvelopeError::MissingBody.into());
     }
     check_content_type(&headers)?;
-    let notification = parse_notification(raw, app.parse)?;
+    let notification = parse(listener.dialect, listener.path_event, raw, app.parse)?;
     progress.event_type = Some(notification.event_type);
     gate.permit_event_type(caller, notification.event_type)
         .map_err(refused)?;
@@ -139,14 +227,17 @@ async fn receive(
         .await?;
     let echoed = match outcome {
         Appended::Stored { sequence } => {
-            tracing::debug!(%event_id, %event_type, sequence, "event stored");
+            tracing::debug!(%event_id, %event_type, dialect = %listener.dialect, sequence, "event stored");
             received
         }
         Appended::Duplicate { sequence, body } => {
-            tracing::debug!(%event_id, %event_type, sequence, "event resent; already stored");
+            tracing::debug!(%event_id, %event_type, dialect = %listener.dialect, sequence, "event resent; already stored");
             body
         }
     };
+    if !listener.dialect.echoes_body() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let mut response = (
         StatusCode::CREATED,
         [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))],

@@ -19,17 +19,17 @@ pub(crate) mod tls;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use tokio_util::sync::CancellationToken;
 
 use self::auth::Gate;
 use self::auth::overload::Overload;
 use self::error::{ApiError, JSON_UTF8};
-use crate::domain::envelope::ParseOptions;
+use crate::domain::envelope::{Dialect, ParseOptions};
 use crate::store::Store;
 
 /// What every handler shares.
@@ -55,8 +55,10 @@ pub(crate) struct AppState {
     pub parse: ParseOptions,
     /// The admin listener's URL, for Location headers.
     pub admin_public_url: Arc<str>,
-    /// The Listener API's path prefix.
+    /// The Listener API's path prefix, where the public OpenAPI document is served.
     pub base_path: Arc<str>,
+    /// The dialects' listeners and their base paths.
+    pub listeners: Arc<[crate::config::listeners::Mount]>,
     /// The web console's sessions and settings.
     pub console: Arc<console::Console>,
     /// Cancelled when the app stops, so that long-lived answers (the event stream) end and do
@@ -64,15 +66,28 @@ pub(crate) struct AppState {
     pub shutdown: CancellationToken,
 }
 
-/// The public port: only the Listener API, its OpenAPI document and health.
+/// The public port: only the listeners of the mounted dialects, the OpenAPI document and
+/// health. A trailing slash on a listener path reaches the same listener: a callback registered
+/// with one gets every notification too (ONAP never retries, so a 404 there would lose them all).
 pub(crate) fn public_router(state: AppState) -> Router {
     let base = state.base_path.clone();
-    let document = openapi::public(&base, state.parse);
-    Router::new()
-        .route(&format!("{base}/listener"), post(listener::create_event))
-        // A callback registered with a trailing slash gets every notification too: ONAP never
-        // retries, so a 404 there would lose them all.
-        .route(&format!("{base}/listener/"), post(listener::create_event))
+    let document = openapi::public(&base, &state.listeners, state.parse);
+    let mut router = Router::new();
+    for mount in state.listeners.iter() {
+        for path in &mount.base_paths {
+            if mount.dialect == Dialect::Onap {
+                router = router
+                    .route(&format!("{path}/listener"), post(listener::create_event))
+                    .route(&format!("{path}/listener/"), post(listener::create_event));
+            } else {
+                let handler = post(listener::create_dialect_event).layer(Extension(mount.dialect));
+                router = router
+                    .route(&format!("{path}/listener/{{event}}"), handler.clone())
+                    .route(&format!("{path}/listener/{{event}}/"), handler);
+            }
+        }
+    }
+    router
         .route(
             &format!("{base}/openapi.json"),
             get(move || std::future::ready(json_document(document.clone()))),
@@ -94,10 +109,31 @@ fn json_document(document: bytes::Bytes) -> Response {
         .into_response()
 }
 
-async fn not_found(uri: Uri) -> ApiError {
-    ApiError::NotFound(uri.path().to_owned())
+/// A 404, in the error shape of the dialect whose listener path it falls under.
+async fn not_found(State(app): State<AppState>, uri: Uri) -> Response {
+    ApiError::NotFound(uri.path().to_owned()).respond(dialect_at(&app, uri.path()))
 }
 
-async fn method_not_allowed(method: Method) -> ApiError {
-    ApiError::MethodNotAllowed(method.to_string())
+/// A 405, in the error shape of the dialect whose listener path it falls under.
+async fn method_not_allowed(State(app): State<AppState>, method: Method, uri: Uri) -> Response {
+    ApiError::MethodNotAllowed(method.to_string()).respond(dialect_at(&app, uri.path()))
+}
+
+/// The dialect whose listeners are under `path` (the longest base path that prefixes it), else
+/// ONAP's.
+fn dialect_at(app: &AppState, path: &str) -> Dialect {
+    app.listeners
+        .iter()
+        .flat_map(|mount| {
+            mount
+                .base_paths
+                .iter()
+                .map(move |base| (base, mount.dialect))
+        })
+        .filter(|(base, _)| {
+            path.strip_prefix(base.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+        .max_by_key(|(base, _)| base.len())
+        .map_or(Dialect::Onap, |(_, dialect)| dialect)
 }

@@ -10,7 +10,10 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use crate::config::listeners::Mount;
 use crate::domain::envelope::{Dialect, EventType, ParseOptions};
+
+mod dialects;
 
 /// The public port's document as written, for the default base path.
 pub(crate) const PUBLIC: &str = include_str!("../../docs/openapi/public.json");
@@ -21,8 +24,9 @@ pub(crate) const ADMIN: &str = include_str!("../../docs/openapi/admin.json");
 /// The base path the public document is written for.
 pub(crate) const SPEC_BASE_PATH: &str = "/externalapi/listener/v1";
 
-/// The public port's document for a listener under `base_path` that parses with `parse`.
-pub(crate) fn public(base_path: &str, parse: ParseOptions) -> Bytes {
+/// The public port's document for the listeners of `mounts` (ONAP's document at `base_path`)
+/// that parse with `parse`.
+pub(crate) fn public(base_path: &str, mounts: &[Mount], parse: ParseOptions) -> Bytes {
     // The document is a constant of this crate, checked by the tests: it always reads.
     let mut document: Value = serde_json::from_str(PUBLIC).unwrap_or(Value::Null);
     if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) {
@@ -44,6 +48,35 @@ pub(crate) fn public(base_path: &str, parse: ParseOptions) -> Bytes {
         item["post"]["summary"] =
             json!("The same endpoint, for callbacks registered with a trailing slash");
         paths.insert(format!("{listener}/"), item);
+    }
+    let onap_paths: Vec<&str> = mounts
+        .iter()
+        .filter(|mount| mount.dialect == Dialect::Onap)
+        .flat_map(|mount| mount.base_paths.iter().map(String::as_str))
+        .collect();
+    if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) {
+        let onap: Vec<(String, Value)> = [listener.clone(), format!("{listener}/")]
+            .into_iter()
+            .filter_map(|path| paths.remove(&path).map(|item| (path, item)))
+            .collect();
+        // ONAP's listener at each of its base paths (none when it is turned off).
+        for base in &onap_paths {
+            for (path, item) in &onap {
+                let rest = path.strip_prefix(base_path).unwrap_or(path);
+                paths.insert(format!("{base}{rest}"), item.clone());
+            }
+        }
+        for mount in mounts.iter().filter(|mount| mount.dialect != Dialect::Onap) {
+            for (alias, base) in mount.base_paths.iter().enumerate() {
+                dialects::add_paths(paths, mount.dialect, base, alias);
+            }
+        }
+    }
+    if let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        dialects::add_schemas(schemas);
     }
     let accepted: Vec<&str> = EventType::ALL
         .into_iter()
@@ -86,13 +119,21 @@ pub(crate) fn admin() -> Bytes {
 mod tests {
     use super::*;
 
+    fn mounts(base: &str) -> Vec<Mount> {
+        crate::config::listeners::check(base, &Default::default()).unwrap()
+    }
+
     fn read(bytes: &Bytes) -> Value {
         serde_json::from_slice(bytes).expect("the document is JSON")
     }
 
     #[test]
     fn both_documents_read_and_name_their_port() {
-        let public = read(&public(SPEC_BASE_PATH, ParseOptions::default()));
+        let public = read(&public(
+            SPEC_BASE_PATH,
+            &mounts(SPEC_BASE_PATH),
+            ParseOptions::default(),
+        ));
         let admin = read(&admin());
         assert!(public["openapi"].as_str().unwrap_or("").starts_with("3."));
         assert!(public["paths"]["/api/v1/events"].is_null());
@@ -102,7 +143,11 @@ mod tests {
 
     #[test]
     fn the_public_paths_follow_the_base_path() {
-        let document = read(&public("/hooks/onap", ParseOptions::default()));
+        let document = read(&public(
+            "/hooks/onap",
+            &mounts("/hooks/onap"),
+            ParseOptions::default(),
+        ));
         assert!(document["paths"]["/hooks/onap/listener"].is_object());
         assert!(document["paths"]["/hooks/onap/listener/"]["post"].is_object());
         assert!(document["paths"]["/hooks/onap/openapi.json"].is_object());
@@ -113,13 +158,13 @@ mod tests {
     #[test]
     fn the_event_type_enum_follows_the_parser() {
         let names = |parse| {
-            read(&public(SPEC_BASE_PATH, parse))["components"]["schemas"]["EventType"]["enum"]
+            read(&public(SPEC_BASE_PATH, &mounts(SPEC_BASE_PATH), parse))["components"]["schemas"]["EventType"]["enum"]
                 .as_array()
                 .expect("an enum")
                 .len()
         };
         let variants = |parse| {
-            read(&public(SPEC_BASE_PATH, parse))["components"]["schemas"]["Listener"]["oneOf"]
+            read(&public(SPEC_BASE_PATH, &mounts(SPEC_BASE_PATH), parse))["components"]["schemas"]["Listener"]["oneOf"]
                 .as_array()
                 .expect("variants")
                 .len()
@@ -138,5 +183,57 @@ mod tests {
             }),
             6
         );
+    }
+
+    #[test]
+    fn every_mounted_dialect_has_a_path_per_event_and_its_answers() {
+        let document = read(&public(
+            SPEC_BASE_PATH,
+            &mounts(SPEC_BASE_PATH),
+            ParseOptions::default(),
+        ));
+        let paths = &document["paths"];
+        let v4 =
+            &paths["/tmf-api/serviceOrdering/v4/listener/serviceOrderStateChangeEvent"]["post"];
+        assert!(v4["responses"]["201"].is_object());
+        assert!(v4["responses"]["409"].is_object());
+        let v5 =
+            &paths["/tmf-api/serviceOrdering/v5/listener/cancelServiceOrderCreateEvent/"]["post"];
+        assert!(v5["responses"]["204"].is_object());
+        for base in ["serviceOrderingNotification", "serviceOrderingManagement"] {
+            let mef = &paths
+                [format!("/mefApi/legato/{base}/v6/listener/serviceOrderItemStateChangeEvent")]["post"];
+            assert_eq!(
+                mef["responses"]["400"]["content"]["application/json;charset=utf-8"]["schema"]["$ref"],
+                "#/components/schemas/MefError"
+            );
+        }
+        assert!(paths["/mefApi/legato/serviceOrderingNotification/v5/listener/serviceOrderMilestoneEvent"].is_null());
+        let operations: Vec<&str> = paths
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|item| item["post"]["operationId"].as_str())
+            .collect();
+        let unique: std::collections::BTreeSet<&str> = operations.iter().copied().collect();
+        assert_eq!(unique.len(), operations.len(), "operationIds are unique");
+    }
+
+    #[test]
+    fn a_dialect_turned_off_is_not_documented() {
+        let only_mef: Vec<Mount> = mounts(SPEC_BASE_PATH)
+            .into_iter()
+            .filter(|mount| mount.dialect == Dialect::MefLegatoV5)
+            .collect();
+        let document = read(&public(SPEC_BASE_PATH, &only_mef, ParseOptions::default()));
+        let paths: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
+        assert!(
+            paths.iter().all(
+                |path| path.starts_with("/mefApi/") || !path.contains("/listener/serviceOrder")
+            ),
+            "{paths:?}"
+        );
+        assert!(document["paths"][format!("{SPEC_BASE_PATH}/listener")].is_null());
+        assert!(document["paths"][format!("{SPEC_BASE_PATH}/openapi.json")].is_object());
     }
 }

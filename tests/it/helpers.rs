@@ -280,6 +280,12 @@ impl Drop for TestApp {
     }
 }
 
+/// The hex SHA-256 of `text`, as API key hashes are written in the configuration.
+pub(crate) fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
 /// Asserts an ErrorRepresentation with this status and code; returns the body.
 pub(crate) async fn assert_error(response: reqwest::Response, status: u16, code: u64) -> Value {
     assert_eq!(response.status().as_u16(), status, "status");

@@ -7,6 +7,7 @@ mod admin_api;
 mod cli;
 mod client_cli;
 mod console;
+mod dialects;
 mod durability;
 mod forwarding;
 mod helpers;

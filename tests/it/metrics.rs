@@ -8,11 +8,6 @@ use crate::helpers::*;
 
 const KEY: &str = "olk_metrics_test_key_0123456789";
 
-fn sha256_hex(text: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(text.as_bytes()))
-}
-
 /// An app that requires an API key, with an HTTP sink whose address refuses connections.
 async fn spawn_secured_app_with_a_failing_sink() -> TestApp {
     // A port that was just free and is closed again: connecting to it is refused.

@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::helpers::{ADMIN_TOKEN, spawn_app, spawn_app_with};
+use order_listener::domain::envelope::Dialect;
+
+use crate::helpers::{ADMIN_TOKEN, spawn_app, spawn_app_with_file};
 
 /// `/api/v1/events/{event_id}` and `/api/v1/events/{eventId}` are the same route.
 fn shape(path: &str) -> String {
@@ -35,6 +37,10 @@ fn declared_routes(file: &str) -> BTreeSet<(String, String)> {
     let compact: String = source.split_whitespace().collect();
     let mut routes = BTreeSet::new();
     for piece in compact.split(".route(").skip(1) {
+        if piece.starts_with("&format!(\"{path}") {
+            // A dialect's listener at one of its base paths: see `mounted_listener_routes`.
+            continue;
+        }
         let (path, rest) = if let Some(rest) = piece.strip_prefix("&format!(\"{base}") {
             let end = rest.find('"').unwrap();
             (
@@ -54,6 +60,31 @@ fn declared_routes(file: &str) -> BTreeSet<(String, String)> {
             .unwrap()
             .to_uppercase();
         routes.insert((method, shape(&path)));
+    }
+    routes
+}
+
+/// The listener routes the public router mounts by default: each dialect's at each of its base
+/// paths, with and without a trailing slash.
+fn mounted_listener_routes() -> BTreeSet<(String, String)> {
+    let mut routes = BTreeSet::new();
+    for dialect in Dialect::ALL {
+        for base in dialect.default_base_paths() {
+            let listeners: Vec<String> = if dialect == Dialect::Onap {
+                vec![format!("{base}/listener")]
+            } else {
+                dialect
+                    .event_types()
+                    .iter()
+                    .filter_map(|kind| kind.path_name())
+                    .map(|name| format!("{base}/listener/{name}"))
+                    .collect()
+            };
+            for path in listeners {
+                routes.insert(("POST".to_owned(), format!("{path}/")));
+                routes.insert(("POST".to_owned(), path));
+            }
+        }
     }
     routes
 }
@@ -96,7 +127,17 @@ async fn each_port_documents_exactly_the_routes_it_declares() {
     )
     .await;
 
-    assert_eq!(documented_routes(&public), declared_routes("mod.rs"));
+    let mut public_declared = declared_routes("mod.rs");
+    public_declared.extend(mounted_listener_routes());
+    assert_eq!(documented_routes(&public), public_declared);
+    assert!(
+        public_declared.contains(&(
+            "POST".to_owned(),
+            "/mefApi/legato/serviceOrderingManagement/v6/listener/serviceOrderItemStateChangeEvent"
+                .to_owned()
+        )),
+        "the MEF spelling of the hub example is mounted"
+    );
     let mut admin_declared = declared_routes("admin.rs");
     admin_declared.retain(|(_, path)| !path.starts_with("/console"));
     assert_eq!(documented_routes(&admin), admin_declared);
@@ -141,11 +182,44 @@ async fn every_documented_admin_path_is_routed() {
 }
 
 #[tokio::test]
+async fn every_documented_listener_path_is_routed() {
+    // An empty body reaches the listener's parser: 400, in the path's dialect.
+    let app = spawn_app().await;
+    let public = fetch(
+        &app.client,
+        format!("{}/externalapi/listener/v1/openapi.json", app.public_base),
+    )
+    .await;
+    for (method, path) in documented_routes(&public) {
+        if method != "POST" {
+            continue;
+        }
+        let response = app
+            .post_raw_to(
+                &format!("{}{path}", app.public_base),
+                "",
+                Some("application/json"),
+            )
+            .await;
+        assert_eq!(response.status().as_u16(), 400, "POST {path}");
+        let body: Value = response.json().await.unwrap();
+        let expected = if path.starts_with("/mefApi/") {
+            Value::from("invalidBody")
+        } else if path.starts_with("/tmf-api/") {
+            Value::from("21")
+        } else {
+            Value::from(21)
+        };
+        assert_eq!(body["code"], expected, "POST {path}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn the_public_document_follows_the_configuration() {
-    let app = spawn_app_with(|config| {
-        config.base_path = "/hooks/onap".to_owned();
-        config.parse.accept_service_inventory = true;
-    })
+    let app = spawn_app_with_file(
+        "base_path = \"/hooks/onap\"\naccept_service_inventory_events = true\n\
+         [dialects.tmf641-v5]\nenabled = false\n[dialects.mef-legato-v6]\nbase_path = \"/mef6\"\n",
+    )
     .await;
     let document = fetch(
         &app.client,
@@ -154,6 +228,38 @@ async fn the_public_document_follows_the_configuration() {
     .await;
     assert!(document["paths"]["/hooks/onap/listener"]["post"].is_object());
     assert!(document["paths"]["/externalapi/listener/v1/listener"].is_null());
+    assert!(
+        document["paths"]["/tmf-api/serviceOrdering/v4/listener/serviceOrderCreateEvent"]
+            .is_object()
+    );
+    assert!(
+        document["paths"]["/tmf-api/serviceOrdering/v5/listener/serviceOrderCreateEvent"].is_null()
+    );
+    assert!(document["paths"]["/mef6/listener/serviceOrderCreateEvent"]["post"].is_object());
+    assert!(
+        document["paths"]["/mefApi/legato/serviceOrderingNotification/v6/listener/serviceOrderCreateEvent"]
+            .is_null()
+    );
+    // What the document says is what the router does.
+    let turned_off = app
+        .post_raw_to(
+            &format!(
+                "{}/tmf-api/serviceOrdering/v5/listener/serviceOrderCreateEvent",
+                app.public_base
+            ),
+            "{}",
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(turned_off.status().as_u16(), 404);
+    let moved = app
+        .post_raw_to(
+            &format!("{}/mef6/listener/serviceOrderCreateEvent", app.public_base),
+            "{}",
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(moved.status().as_u16(), 400);
     let kinds = document["components"]["schemas"]["EventType"]["enum"]
         .as_array()
         .unwrap();

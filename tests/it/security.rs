@@ -206,11 +206,6 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
-fn sha256_hex(text: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(text.as_bytes()))
-}
-
 /// A cheap argon2id hash (the real parameters are slow in a debug build).
 fn cheap_argon2(password: &str) -> String {
     use argon2::password_hash::PasswordHasher;

@@ -11,14 +11,14 @@ use crate::helpers::*;
 
 /// One parsed SSE message.
 #[derive(Debug)]
-struct Message {
-    id: i64,
-    event: String,
-    data: Value,
+pub(crate) struct Message {
+    pub(crate) id: i64,
+    pub(crate) event: String,
+    pub(crate) data: Value,
 }
 
 /// Reads SSE messages from a streaming response, skipping keep-alive comments.
-struct SseReader {
+pub(crate) struct SseReader {
     chunks: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     buffer: String,
 }
@@ -60,7 +60,7 @@ impl SseReader {
     }
 
     /// The next `count` messages.
-    async fn take(&mut self, count: usize) -> Vec<Message> {
+    pub(crate) async fn take(&mut self, count: usize) -> Vec<Message> {
         let mut messages = Vec::with_capacity(count);
         while messages.len() < count {
             messages.push(self.next().await.expect("the stream goes on"));
@@ -99,7 +99,11 @@ fn parse_block(block: &str) -> Option<Message> {
 }
 
 /// Opens the stream with the admin token, resuming after `last_event_id` when given.
-async fn open_stream(app: &TestApp, query: &str, last_event_id: Option<i64>) -> SseReader {
+pub(crate) async fn open_stream(
+    app: &TestApp,
+    query: &str,
+    last_event_id: Option<i64>,
+) -> SseReader {
     let mut request = app
         .client
         .get(format!("{}/api/v1/stream{query}", app.admin_base))

@@ -1,7 +1,8 @@
 //! MEF LSO Legato service-ordering notifications (v5 and v6): `{eventId, eventTime, eventType,
 //! event}`, all required, with a lower-camel-case `eventType` that must be the path's, and a
-//! payload that only refers to the order: `{id, href}`, plus `state` in v6 and `orderItemId`
-//! (and its `state`) for an item's state change. The order itself is fetched from the seller.
+//! payload that only refers to the order: `{id, href}`, plus `orderItemId` for an item's state
+//! change, and in v6 a required `state` (the order's, or the item's) in both state changes.
+//! The order itself is fetched from the seller.
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -59,6 +60,26 @@ pub(super) fn parse(
         }
     };
     let state = optional_state(event.get("state"), "event.state")?;
+    // v6 requires the state in both state changes; v5 sends none.
+    if dialect == Dialect::MefLegatoV6 && state.is_none() {
+        match kind.role() {
+            Role::StateChange => {
+                return Err(functional(
+                    FunctionalError::MissingOrderState,
+                    "event.state",
+                    format!("{expected} must carry the order's new state in event.state"),
+                ));
+            }
+            Role::ItemStateChange => {
+                return Err(functional(
+                    FunctionalError::MissingItemState,
+                    "event.state",
+                    format!("{expected} must carry the item's new state in event.state"),
+                ));
+            }
+            Role::Creation | Role::Other | Role::NotAnOrder => {}
+        }
+    }
     let (order_state, items) = if kind.role() == Role::ItemStateChange {
         let Some(item_id) = event
             .get("orderItemId")
