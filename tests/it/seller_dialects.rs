@@ -195,7 +195,7 @@ async fn each_dialects_hub_takes_only_its_own_subscription_body() {
 }
 
 /// Starts the listener and `simulate --dialect DIALECT` against it through a subscription,
-/// with duplicates and reordering, and returns the simulator's summary once it has verified
+/// with duplicates, reordering and malformed bodies, and returns the simulator's summary once it has verified
 /// every order (the simulator keeps serving when `linger` is set: the caller stops it).
 async fn simulate(dialect: &str, orders: usize, linger: bool) -> (TestApp, Value, Child, String) {
     let app = spawn_app().await;
@@ -211,6 +211,8 @@ async fn simulate(dialect: &str, orders: usize, linger: bool) -> (TestApp, Value
         "0.25",
         "--reorder",
         "0.3",
+        "--malformed",
+        "0.05",
         "--concurrency",
         "8",
         "--seed",
@@ -262,7 +264,8 @@ async fn simulate(dialect: &str, orders: usize, linger: bool) -> (TestApp, Value
 }
 
 /// What every run shows: each notification acknowledged with the dialect's status and stored
-/// once, duplicates and reordering sent, and every order as the ground truth says.
+/// once, every malformed body refused with a 4xx, duplicates and reordering sent, and every
+/// order as the ground truth says.
 async fn check_run(app: &TestApp, summary: &Value, dialect: &str, orders: usize) {
     assert_eq!(summary["dialect"], dialect);
     assert_eq!(
@@ -273,8 +276,14 @@ async fn check_run(app: &TestApp, summary: &Value, dialect: &str, orders: usize)
     assert_eq!(summary["verification"]["checked"], orders);
     assert_eq!(summary["wrongSuccessStatus"], 0);
     let success = if dialect == "tmf641-v4" { "201" } else { "204" };
-    let statuses: Vec<&String> = summary["statuses"].as_object().unwrap().keys().collect();
-    assert_eq!(statuses, [success], "{summary:#}");
+    let statuses = summary["statuses"].as_object().unwrap();
+    assert!(statuses.contains_key(success), "{summary:#}");
+    for status in statuses.keys().filter(|status| *status != success) {
+        assert!(status.starts_with('4'), "{status}: {summary:#}");
+    }
+    let malformed = summary["malformedSent"].as_u64().unwrap();
+    assert!(malformed > 0);
+    assert_eq!(summary["malformedRefused"], malformed, "{summary:#}");
     assert!(summary["duplicatesSent"].as_u64().unwrap() > 0);
     assert!(summary["reordered"].as_u64().unwrap() > 0);
     let stored = app.stored_events().await;
@@ -348,6 +357,7 @@ async fn a_mef_v6_seller_gives_the_states_its_references_carry_and_serves_the_or
     for order in truth {
         let id = order["id"].as_str().unwrap();
         let (_, projection) = app.admin_get(&format!("/api/v1/service-orders/{id}")).await;
+        assert!(order["state"].is_string(), "every v6 order's state changes");
         assert_eq!(projection["state"], order["state"], "order {id}");
         assert_eq!(projection["anomalies"], json!([]), "order {id}");
     }
