@@ -1,21 +1,30 @@
-//! `order-listener hub subscribe|list|show|delete`: a client of the seller's Hub API.
+//! `order-listener hub subscribe|list|show|delete`: a client of the seller's Hub API, in the
+//! seller's dialect (`--dialect`).
 
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use crate::domain::envelope::Dialect;
 use crate::hub::Hub;
 use crate::hub::client::{HubClient, HubError};
+use crate::hub::dialect::{
+    base_path, callback_note, callback_warnings, default_query, dialect_parser,
+};
 use crate::hub::query::warnings;
 use crate::outbound::{CredentialArgs, TlsOptions};
 
-/// Where the hub is and how to reach it.
+/// Where the hub is, which dialect it speaks and how to reach it.
 #[derive(Debug, Args)]
 pub(super) struct HubServer {
-    /// The seller's hub: https://host:port (the base path /nbi/api/v4 is added) or the full
-    /// base URL.
+    /// The seller's hub: https://host:port (the dialect's base path is added: /nbi/api/v4 for
+    /// ONAP, /tmf-api/serviceOrdering/v4 or v5 for TMF641,
+    /// /mefApi/legato/serviceOrderingManagement/v5 or v6 for MEF) or the full base URL.
     #[arg(long, value_name = "URL", env = "ORDER_LISTENER_HUB_URL")]
     server: String,
+    /// The seller's dialect: which hub paths and bodies to use.
+    #[arg(long, value_name = "DIALECT", default_value = "onap", value_parser = dialect_parser())]
+    dialect: Dialect,
     #[command(flatten)]
     credentials: CredentialArgs,
     #[command(flatten)]
@@ -28,30 +37,41 @@ pub(super) struct HubServer {
 #[derive(Debug, Subcommand)]
 pub(super) enum HubCommand {
     /// Register a listener for the notifications a query selects.
+    ///
+    /// The callback is what the seller's hub stores; where the events then go depends on the
+    /// dialect. ONAP POSTs every event to the callback itself, so register the listener's URL
+    /// (…/externalapi/listener/v1/listener). A TMF641 seller POSTs each event to the callback
+    /// followed by /listener/{eventName}, so register the listener's base
+    /// (…/tmf-api/serviceOrdering/v4 or v5). A MEF Legato seller appends the notification
+    /// API's base path and the resource path
+    /// (/mefApi/legato/serviceOrderingNotification/v5|v6/listener/{eventName}), so register
+    /// the listener's root URL: https://host:port.
     Subscribe {
         #[command(flatten)]
         server: HubServer,
-        /// The listener's URL, as the seller will reach it.
+        /// The URL the seller will reach the listener at; see above for what each dialect adds
+        /// to it.
         #[arg(long, value_name = "URL")]
         callback: String,
-        /// Which notifications: key=value[,value]&key=value. The keys that select anything are
-        /// eventType, serviceOrder.state and serviceOrder.serviceOrderItem.state.
-        #[arg(
-            long,
-            value_name = "QUERY",
-            default_value = "eventType=ServiceOrderCreationNotification,ServiceOrderStateChangeNotification,ServiceOrderItemStateChangeNotification"
-        )]
-        query: String,
-        /// Refuse to send a query that has warnings.
+        /// Which notifications: key=value[,value]&key=value. ONAP's hub filters on eventType,
+        /// serviceOrder.state and serviceOrder.serviceOrderItem.state; TMF641 and MEF hubs
+        /// must filter on eventType only. [default: every service-order event type of the
+        /// dialect, in its spelling: eventType=ServiceOrderCreationNotification,… for ONAP,
+        /// eventType=ServiceOrderCreateEvent,… for TMF641,
+        /// eventType=serviceOrderCreateEvent,… for MEF]
+        #[arg(long, value_name = "QUERY")]
+        query: Option<String>,
+        /// Refuse to send a query or callback that has warnings.
         #[arg(long)]
         strict: bool,
     },
-    /// List the hub's subscriptions.
+    /// List the hub's subscriptions (ONAP defines GET /hub; TMF641 and MEF hubs may not offer
+    /// it).
     List {
         #[command(flatten)]
         server: HubServer,
     },
-    /// Show one subscription.
+    /// Show one subscription (TMF641 v4 hubs may not offer it).
     Show {
         #[command(flatten)]
         server: HubServer,
@@ -69,6 +89,7 @@ pub(super) enum HubCommand {
 
 fn client(server: &HubServer) -> anyhow::Result<HubClient> {
     Ok(HubClient::new(
+        server.dialect,
         &server.server,
         server.credentials.credentials()?,
         &server.tls,
@@ -96,6 +117,48 @@ fn failed(error: HubError) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
+async fn subscribe(
+    server: HubServer,
+    callback: String,
+    query: Option<String>,
+    strict: bool,
+) -> anyhow::Result<ExitCode> {
+    let dialect = server.dialect;
+    let query = query.unwrap_or_else(|| default_query(dialect));
+    let mut problems = warnings(dialect, &query);
+    problems.extend(callback_warnings(dialect, &callback));
+    for problem in &problems {
+        eprintln!("warning: {problem}");
+    }
+    if strict && !problems.is_empty() {
+        eprintln!("error: there are warnings and --strict is set; nothing was sent");
+        return Ok(ExitCode::FAILURE);
+    }
+    let hub = match client(&server)?.subscribe(&callback, &query).await {
+        Ok(hub) => hub,
+        Err(error) => return failed(error),
+    };
+    let note = callback_note(dialect, &hub.callback);
+    if server.json {
+        println!("{}", serde_json::to_string_pretty(&hub)?);
+        if let Some(note) = note {
+            eprintln!("note: {note}");
+        }
+    } else {
+        println!(
+            "subscribed: id {}\n  callback {}\n  query    {}",
+            hub.id, hub.callback, hub.query
+        );
+        if let Some(note) = note {
+            println!(
+                "  hub      {dialect}, {}\n  note: {note}",
+                base_path(dialect)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(super) async fn run(command: HubCommand) -> anyhow::Result<ExitCode> {
     match command {
         HubCommand::Subscribe {
@@ -103,30 +166,7 @@ pub(super) async fn run(command: HubCommand) -> anyhow::Result<ExitCode> {
             callback,
             query,
             strict,
-        } => {
-            let problems = warnings(&query);
-            for problem in &problems {
-                eprintln!("warning: {problem}");
-            }
-            if strict && !problems.is_empty() {
-                eprintln!("error: the query has warnings and --strict is set; nothing was sent");
-                return Ok(ExitCode::FAILURE);
-            }
-            match client(&server)?.subscribe(&callback, &query).await {
-                Ok(hub) => {
-                    if server.json {
-                        println!("{}", serde_json::to_string_pretty(&hub)?);
-                    } else {
-                        println!(
-                            "subscribed: id {}\n  callback {}\n  query    {}",
-                            hub.id, hub.callback, hub.query
-                        );
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(error) => failed(error),
-            }
-        }
+        } => subscribe(server, callback, query, strict).await,
         HubCommand::List { server } => match client(&server)?.list().await {
             Ok(hubs) => print(&hubs, server.json).map(|()| ExitCode::SUCCESS),
             Err(error) => failed(error),

@@ -61,7 +61,8 @@ enum Command {
     /// Read the service orders projected from the events (works while `serve` runs).
     #[command(subcommand)]
     Orders(OrdersCommand),
-    /// Subscribe a listener at the seller's hub, and list, show or delete subscriptions.
+    /// Subscribe a listener at the seller's hub, and list, show or delete subscriptions, in the
+    /// seller's dialect (--dialect onap, tmf641-v4, tmf641-v5, mef-legato-v5, mef-legato-v6).
     #[command(subcommand)]
     Hub(hub::HubCommand),
     /// Queue a sink's deliveries again: every matching event, delivered or not (works while
@@ -83,8 +84,8 @@ enum Command {
     /// with their line numbers (the exit status is then 1). Imported events are not queued
     /// for sinks: that history was handed on by the store it came from.
     Import(transfer::ImportArgs),
-    /// Play the seller: serve a hub, send realistic notifications with faults, check the
-    /// listener's result; or, with --rate and --duration, generate load.
+    /// Play the seller, in any dialect (--dialect): serve a hub, send realistic notifications
+    /// with faults, check the listener's result; or, with --rate and --duration, generate load.
     Simulate(Box<crate::simulate::SimulateArgs>),
 }
 

@@ -1,11 +1,13 @@
-//! A client of the seller's Hub API: subscribe, list, show and delete.
+//! A client of the seller's Hub API, in any dialect: subscribe, list, show and delete.
 
 use std::time::Duration;
 
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 
-use super::{BASE_PATH, Hub, HubIn};
+use super::Hub;
+use super::dialect::{base_path, subscription_request};
+use crate::domain::envelope::Dialect;
 use crate::outbound::{Credentials, TlsOptions, authorize};
 
 /// Why a hub call failed.
@@ -26,6 +28,19 @@ pub(crate) enum HubError {
     /// The hub has no subscription with this id.
     #[error("the hub has no subscription {0}")]
     NotFound(String),
+    /// The dialect's Hub API does not define the operation, and this hub does not offer it.
+    #[error(
+        "the {dialect} Hub API has no `{operation}` and this hub does not offer one \
+         (it answered {status}); keep the ids that `hub subscribe` prints"
+    )]
+    NotOffered {
+        /// The dialect.
+        dialect: Dialect,
+        /// The operation, as `GET /hub`.
+        operation: &'static str,
+        /// What the hub answered.
+        status: StatusCode,
+    },
     /// The hub refused the call.
     #[error("the hub answered {status}: {body}")]
     Refused {
@@ -46,14 +61,16 @@ pub(crate) enum HubError {
 #[derive(Debug, Clone)]
 pub(crate) struct HubClient {
     http: reqwest::Client,
+    dialect: Dialect,
     base: Url,
     credentials: Option<Credentials>,
 }
 
 impl HubClient {
-    /// A client for the hub at `server`: either the full base (`…/nbi/api/v4`) or just the
-    /// scheme, host and port, to which the base path is added.
+    /// A client for the `dialect` hub at `server`: either the full base (`…/nbi/api/v4`) or
+    /// just the scheme, host and port, to which the dialect's base path is added.
     pub(crate) fn new(
+        dialect: Dialect,
         server: &str,
         credentials: Option<Credentials>,
         tls: &TlsOptions,
@@ -63,13 +80,14 @@ impl HubClient {
             return Err(HubError::InvalidUrl(server.to_owned()));
         }
         if base.path() == "/" || base.path().is_empty() {
-            base.set_path(BASE_PATH);
+            base.set_path(base_path(dialect));
         }
         let path = base.path().trim_end_matches('/').to_owned();
         base.set_path(&path);
         let http = crate::outbound::client(tls, Duration::from_secs(30), 2)?;
         Ok(HubClient {
             http,
+            dialect,
             base,
             credentials,
         })
@@ -109,28 +127,47 @@ impl HubClient {
         serde_json::from_str(&body).map_err(|error| HubError::BadAnswer(format!("{error}: {body}")))
     }
 
-    /// `POST /hub`: registers `callback` for the notifications that `query` selects.
+    /// `POST /hub`: registers `callback` for the notifications that `query` selects, with the
+    /// body the dialect's hub takes.
     pub(crate) async fn subscribe(&self, callback: &str, query: &str) -> Result<Hub, HubError> {
         let url = self.url("/hub");
-        let body = HubIn {
-            callback: callback.to_owned(),
-            query: query.to_owned(),
-        };
+        let body = subscription_request(self.dialect, callback, query);
         let response = self.send(self.http.post(&url).json(&body), &url).await?;
         Self::json(response, None).await
     }
 
-    /// `GET /hub`: every subscription.
+    /// `GET /hub`: every subscription. Only ONAP's Hub API defines it; a TMF641 or MEF hub
+    /// that does not offer it is told apart from one that fails.
     pub(crate) async fn list(&self) -> Result<Vec<Hub>, HubError> {
         let url = self.url("/hub");
         let response = self.send(self.http.get(&url), &url).await?;
+        let status = response.status();
+        if self.dialect != Dialect::Onap
+            && matches!(
+                status,
+                StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+            )
+        {
+            return Err(HubError::NotOffered {
+                dialect: self.dialect,
+                operation: "GET /hub",
+                status,
+            });
+        }
         Self::json(response, None).await
     }
 
-    /// `GET /hub/{id}`.
+    /// `GET /hub/{id}`. TMF641 v4 does not define it; a hub that answers 405 does not offer it.
     pub(crate) async fn show(&self, id: &str) -> Result<Hub, HubError> {
         let url = self.url(&format!("/hub/{}", encode(id)));
         let response = self.send(self.http.get(&url), &url).await?;
+        if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+            return Err(HubError::NotOffered {
+                dialect: self.dialect,
+                operation: "GET /hub/{id}",
+                status: response.status(),
+            });
+        }
         Self::json(response, Some(id)).await
     }
 

@@ -1,30 +1,21 @@
-//! The seller side of subscriptions: the Hub API's types, a client for it, and the query rules
-//! of ONAP's hub. The simulator serves the same API.
+//! The seller side of subscriptions: each dialect's Hub API (`dialect`), a client for it, and
+//! the query rules of the hubs. The simulator serves the same API.
 
 pub(crate) mod client;
+pub(crate) mod dialect;
 pub(crate) mod query;
 
 use serde::{Deserialize, Serialize};
 
-/// The Hub API's base path.
-pub(crate) const BASE_PATH: &str = "/nbi/api/v4";
-
-/// A subscription request (`HubIn`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct HubIn {
-    /// Where notifications are POSTed: the listener's URL.
-    pub callback: String,
-    /// Which notifications, as `key=value[,value]&key=value`.
-    pub query: String,
-}
-
-/// A subscription as the hub stores it (`Hub`).
+/// A subscription as the hub stores it (ONAP's `Hub`, TMF641 and MEF's `EventSubscription`,
+/// TMF641 v5's `Hub`), reduced to what every dialect has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hub {
     /// The hub's id for it.
     pub id: String,
-    /// Where notifications are POSTed.
+    /// Where notifications are POSTed (TMF641 and MEF sellers add a path to it).
     pub callback: String,
-    /// Which notifications.
+    /// Which notifications; empty when the subscription has no query.
+    #[serde(default)]
     pub query: String,
 }

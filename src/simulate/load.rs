@@ -14,6 +14,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::model::{Machine, ModelOptions, generate};
+use crate::domain::envelope::Dialect;
 use crate::outbound::{Credentials, authorize};
 
 /// What to offer.
@@ -104,6 +105,8 @@ impl Bodies {
             orders: 64,
             max_items: 3,
             machine: Machine::Onap,
+            dialect: Dialect::Onap,
+            seller_url: None,
             seed,
             start: chrono::Utc::now(),
         });

@@ -22,6 +22,7 @@ mod replicas;
 mod retention;
 mod security;
 mod seller;
+mod seller_dialects;
 mod store_contract;
 mod stream;
 mod transport;

@@ -1,5 +1,6 @@
-//! The seller side end to end: `hub` against the simulator's hub, and `simulate` against the
-//! listener through a subscription.
+//! The seller side end to end, as ONAP: `hub` against the simulator's hub, and `simulate`
+//! against the listener through a subscription. `seller_dialects.rs` does the same in the
+//! other dialects.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -9,7 +10,7 @@ use serde_json::Value;
 use crate::helpers::*;
 
 /// Starts `simulate` with these arguments and waits for it to print its hub URL.
-fn start_simulator(args: &[&str]) -> (Child, String) {
+pub(crate) fn start_simulator(args: &[&str]) -> (Child, String) {
     let mut child = Command::new(binary())
         .arg("simulate")
         .args(["--hub-listen", "127.0.0.1:0"])

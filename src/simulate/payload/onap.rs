@@ -6,38 +6,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::{SimItem, SimOrder};
 use crate::domain::envelope::EventType;
 use crate::domain::state::State;
-
-/// An item of a simulated order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SimItem {
-    /// `01`, `02`, …
-    pub id: String,
-    /// add, modify or delete.
-    pub action: &'static str,
-    /// Its state now.
-    pub state: State,
-    /// The service instance it acts on.
-    pub service_id: String,
-}
-
-/// A simulated service order, as the seller sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SimOrder {
-    /// The seller's id, like ONAP's (a MongoDB ObjectId).
-    pub id: String,
-    /// The buyer's reference.
-    pub external_id: String,
-    /// When it was placed.
-    pub order_date: DateTime<Utc>,
-    /// Its state now.
-    pub state: State,
-    /// When it reached a final state.
-    pub completed_at: Option<DateTime<Utc>>,
-    /// Its items.
-    pub items: Vec<SimItem>,
-}
 
 /// ONAP's date format.
 pub fn onap_date(date: DateTime<Utc>) -> String {
@@ -117,36 +88,4 @@ pub fn notification(
         "eventType": event_type.as_str(),
         "event": event,
     })
-}
-
-/// Bodies that break the Listener contract, each with the status a correct listener answers.
-pub fn malformed(variant: usize, valid: &Value) -> (String, u16) {
-    match variant % 5 {
-        0 => {
-            let text = valid.to_string();
-            (text[..text.len() / 2].to_owned(), 400)
-        }
-        1 => {
-            let mut body = valid.clone();
-            if let Some(object) = body.as_object_mut() {
-                object.remove("eventId");
-            }
-            (body.to_string(), 400)
-        }
-        2 => {
-            let mut body = valid.clone();
-            body["eventDate"] = json!("25/03/2019 08:08");
-            (body.to_string(), 400)
-        }
-        3 => ("[]".to_owned(), 400),
-        _ => {
-            let mut body = valid.clone();
-            body["event"]["state"] = json!("COMPLETED");
-            body["eventId"] = json!(format!(
-                "{}-malformed",
-                body["eventId"].as_str().unwrap_or("x")
-            ));
-            (body.to_string(), 422)
-        }
-    }
 }
