@@ -637,3 +637,46 @@ async fn every_error_class_answers_in_each_dialects_shape() {
     // Only the accepted events were stored: one valid and one slow-1 per dialect.
     assert_eq!(app.stored_events().await.len(), Seller::ALL.len() * 2);
 }
+
+#[tokio::test]
+async fn a_tmf_event_without_an_event_id_is_keyed_by_its_content() {
+    let app = spawn_app().await;
+    let mut event = tmf_event(
+        "unused",
+        "ServiceOrderCreateEvent",
+        "2026-11-30T10:00:00Z",
+        tmf_order("SO-keyless", "acknowledged", "acknowledged"),
+    );
+    event.as_object_mut().unwrap().remove("eventId");
+    let path = format!("{TMF_V4}/serviceOrderCreateEvent");
+    assert_eq!(post_json(&app, &path, &event).await.status().as_u16(), 201);
+    // The same content again, keys in another order: a duplicate, answered the same.
+    let pairs: Vec<String> = event
+        .as_object()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|(key, value)| format!("{}: {value}", Value::from(key.as_str())))
+        .collect();
+    let text = format!("{{ {} }}", pairs.join(",\n  "));
+    assert_ne!(text, event.to_string());
+    let again = app
+        .post_raw_to(
+            &format!("{}{path}", app.public_base),
+            text,
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(again.status().as_u16(), 201);
+    // Other content is another event.
+    event["eventTime"] = json!("2026-11-30T10:00:01Z");
+    assert_eq!(post_json(&app, &path, &event).await.status().as_u16(), 201);
+    let stored = app.stored_events().await;
+    assert_eq!(stored.len(), 2);
+    assert!(
+        stored
+            .iter()
+            .all(|record| record.event_id.as_str().starts_with("sha256:")),
+        "{stored:?}"
+    );
+}
