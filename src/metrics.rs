@@ -55,6 +55,11 @@ struct CodeLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct SinkLabels {
     sink: String,
 }
@@ -83,6 +88,7 @@ pub struct Metrics {
     delivery_attempts: Family<AttemptLabels, Counter>,
     delivery_seconds: HistogramFamily<SinkLabels>,
     delivery_duplicates: Family<SinkLabels, Counter>,
+    tls_reloads: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -142,7 +148,14 @@ impl Metrics {
             "Messages the broker reported as duplicates it already had",
             delivery_duplicates.clone(),
         );
+        let tls_reloads = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "tls_reloads",
+            "Reloads of the public listener's certificate, key and client CA (on a file change or SIGHUP), by outcome (ok, failed: the running one stayed)",
+            tls_reloads.clone(),
+        );
         Metrics {
+            tls_reloads,
             registry,
             requests,
             auth_failures,
@@ -188,6 +201,14 @@ impl Metrics {
                 sink: sink.to_owned(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// The public listener's TLS files were reloaded (`ok`) or did not load (`failed`).
+    pub fn tls_reload(&self, ok: bool) {
+        let outcome = if ok { "ok" } else { "failed" };
+        self.tls_reloads
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// The broker said a published message was a duplicate it already had.

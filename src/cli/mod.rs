@@ -212,6 +212,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     #[cfg(unix)]
     {
         let reloader = app.access_reloader();
+        let tls = app.tls_reloader();
         let (file, overrides) = (args.store.config.clone(), overrides.clone());
         tokio::spawn(async move {
             let Ok(mut hangups) =
@@ -221,6 +222,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 return;
             };
             while hangups.recv().await.is_some() {
+                if let Some(tls) = &tls {
+                    tls.reload();
+                }
                 let reloaded = Config::load(file.as_deref(), &overrides)
                     .and_then(|config| reloader.reload(&config));
                 match reloaded {

@@ -25,7 +25,6 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -49,7 +48,7 @@ pub(crate) async fn serve(
     name: &'static str,
     listener: TcpListener,
     router: Router,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<super::tls::Tls>>,
     limits: Limits,
     shutdown: CancellationToken,
 ) {
@@ -92,7 +91,9 @@ pub(crate) async fn serve(
             let _slot = slot;
             match tls {
                 None => serve_connection(stream, service(None), limits, watcher).await,
-                Some(acceptor) => {
+                Some(tls) => {
+                    // The configuration of this moment: a reload changes it for later ones.
+                    let acceptor = tls.acceptor();
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
                     {
                         Ok(Ok(stream)) => {

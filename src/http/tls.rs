@@ -1,6 +1,11 @@
 //! HTTPS for the public listener: rustls with TLS 1.2 and 1.3, from the operator's PEM files or
 //! from a self-signed certificate generated into the data directory on first start; with a
 //! client CA, client certificates are asked for (mTLS).
+//!
+//! [`Tls`] reloads the certificate, its key and the client CA when their files change (it
+//! polls their metadata, so that a renewal by certbot, an ACME client or a Kubernetes secret
+//! swap is seen) and on SIGHUP: new connections get the new ones, open connections keep theirs.
+//! A file that does not load keeps the running configuration, and says why.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,26 +34,170 @@ pub struct CertificateInfo {
     pub fingerprint: String,
 }
 
-/// Builds the TLS acceptor for the public listener.
-pub(crate) fn acceptor(
-    certificate: &Certificate,
-    listen: SocketAddr,
-    client_ca: Option<&Path>,
-) -> anyhow::Result<(TlsAcceptor, CertificateInfo)> {
-    let (cert_file, key_file, generated, self_signed) = match certificate {
-        Certificate::Files { cert, key } => (cert.clone(), key.clone(), false, false),
-        Certificate::SelfSigned { dir } => {
-            let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-            let generated = if cert.exists() && key.exists() {
-                false
-            } else {
-                generate_self_signed(&cert, &key, listen)?;
-                true
-            };
-            (cert, key, generated, true)
+/// How often [`Tls::watch`] looks at the certificate, key and client CA files.
+pub(crate) const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The public listener's TLS configuration, swapped whole when its files change.
+pub(crate) struct Tls {
+    files: Files,
+    metrics: Arc<crate::metrics::Metrics>,
+    config: arc_swap::ArcSwap<ServerConfig>,
+    info: arc_swap::ArcSwap<CertificateInfo>,
+    stamps: std::sync::Mutex<Vec<Option<Stamp>>>,
+}
+
+/// The files a configuration is built from.
+#[derive(Debug, Clone)]
+struct Files {
+    cert: PathBuf,
+    key: PathBuf,
+    client_ca: Option<PathBuf>,
+    self_signed: bool,
+}
+
+impl Files {
+    fn paths(&self) -> impl Iterator<Item = &Path> {
+        [self.cert.as_path(), self.key.as_path()]
+            .into_iter()
+            .chain(self.client_ca.as_deref())
+    }
+}
+
+/// What changes when a file is replaced: its length, modification time and inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    // Follows symbolic links, so that a swapped link target (Kubernetes secrets) is a change.
+    let metadata = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(Stamp {
+        len: metadata.len(),
+        modified: metadata.modified().ok(),
+        inode,
+    })
+}
+
+impl Tls {
+    /// Loads the listener's TLS configuration (generating a self-signed certificate first if
+    /// it has none).
+    pub(crate) fn load(
+        certificate: &Certificate,
+        listen: SocketAddr,
+        client_ca: Option<&Path>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> anyhow::Result<Tls> {
+        let (cert, key, generated, self_signed) = match certificate {
+            Certificate::Files { cert, key } => (cert.clone(), key.clone(), false, false),
+            Certificate::SelfSigned { dir } => {
+                let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+                let generated = if cert.exists() && key.exists() {
+                    false
+                } else {
+                    generate_self_signed(&cert, &key, listen)?;
+                    true
+                };
+                (cert, key, generated, true)
+            }
+        };
+        let files = Files {
+            cert,
+            key,
+            client_ca: client_ca.map(Path::to_path_buf),
+            self_signed,
+        };
+        let stamps = files.paths().map(stamp).collect();
+        let (config, mut info) = build(&files)?;
+        info.generated = generated;
+        Ok(Tls {
+            files,
+            metrics,
+            config: arc_swap::ArcSwap::from_pointee(config),
+            info: arc_swap::ArcSwap::from_pointee(info),
+            stamps: std::sync::Mutex::new(stamps),
+        })
+    }
+
+    /// The acceptor for a new connection, with the configuration of this moment.
+    pub(crate) fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.config.load_full())
+    }
+
+    /// The certificate in use.
+    pub(crate) fn info(&self) -> Arc<CertificateInfo> {
+        self.info.load_full()
+    }
+
+    /// Builds the configuration from the files again and swaps it in for new connections; on
+    /// error the running one stays. Returns the new certificate.
+    pub(crate) fn reload(&self) -> anyhow::Result<Arc<CertificateInfo>> {
+        let stamps = self.files.paths().map(stamp).collect();
+        let (config, info) = build(&self.files)?;
+        self.config.store(Arc::new(config));
+        self.info.store(Arc::new(info));
+        if let Ok(mut last) = self.stamps.lock() {
+            *last = stamps;
         }
-    };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_file)
+        Ok(self.info())
+    }
+
+    /// Whether a file changed since the configuration was last built.
+    fn changed(&self) -> bool {
+        let now: Vec<Option<Stamp>> = self.files.paths().map(stamp).collect();
+        self.stamps.lock().map(|last| *last != now).unwrap_or(false)
+    }
+
+    /// Reloads whenever a file changes, until `stop`. A change that does not load is reported
+    /// once, and tried again at its next change.
+    pub(crate) async fn watch(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(WATCH_INTERVAL) => {}
+            }
+            if self.changed() {
+                self.reload_and_log("a certificate file changed");
+            }
+        }
+    }
+
+    /// Reloads and logs the outcome, saying what caused it.
+    pub(crate) fn reload_and_log(&self, cause: &str) {
+        let outcome = self.reload();
+        self.metrics.tls_reload(outcome.is_ok());
+        match outcome {
+            Ok(info) => tracing::info!(
+                cause,
+                cert_file = %info.cert_file.display(),
+                fingerprint = %info.fingerprint,
+                "TLS: new connections get the reloaded certificate; open ones keep theirs"
+            ),
+            Err(error) => {
+                // Not tried again until a file changes once more.
+                if let Ok(mut last) = self.stamps.lock() {
+                    *last = self.files.paths().map(stamp).collect();
+                }
+                tracing::error!(
+                    cause,
+                    error = %format!("{error:#}"),
+                    "TLS: the certificate was not reloaded; the running one stays"
+                );
+            }
+        }
+    }
+}
+
+/// Builds a server configuration from the files.
+fn build(files: &Files) -> anyhow::Result<(ServerConfig, CertificateInfo)> {
+    let (cert_file, key_file) = (&files.cert, &files.key);
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
         .and_then(|certs| certs.collect())
         .with_context(|| format!("cannot read the TLS certificate {}", cert_file.display()))?;
     let leaf = chain
@@ -59,14 +208,14 @@ pub(crate) fn acceptor(
         .map(|byte| format!("{byte:02X}"))
         .collect::<Vec<_>>()
         .join(":");
-    let key = PrivateKeyDer::from_pem_file(&key_file)
+    let key = PrivateKeyDer::from_pem_file(key_file)
         .with_context(|| format!("cannot read the TLS private key {}", key_file.display()))?;
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .context("TLS 1.2 and 1.3 are not available")?;
-    let builder = match client_ca {
+    let builder = match &files.client_ca {
         None => builder.with_no_client_auth(),
         Some(ca_file) => {
             builder.with_client_cert_verifier(super::auth::mtls::client_verifier(ca_file)?)
@@ -81,11 +230,11 @@ pub(crate) fn acceptor(
     })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((
-        TlsAcceptor::from(Arc::new(config)),
+        config,
         CertificateInfo {
-            cert_file,
-            generated,
-            self_signed,
+            cert_file: cert_file.clone(),
+            generated: false,
+            self_signed: files.self_signed,
             fingerprint,
         },
     ))
