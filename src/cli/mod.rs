@@ -1,7 +1,9 @@
 //! The command line: `serve`, `init`, `client`, the read-only `events` and `orders` queries,
-//! the outbox commands (`replay`, `dead-letters`, `sinks`), `prune`, and `export`/`import`.
+//! the outbox commands (`replay`, `dead-letters`, `sinks`), `prune`, `backup`/`restore`, and
+//! `export`/`import`.
 //! Parsing is clap's; each command turns its flags into [`Config`] and calls the library.
 
+mod backup;
 mod client;
 mod hub;
 mod outbox;
@@ -76,6 +78,10 @@ enum Command {
     Sinks(outbox::SinksCommand),
     /// Delete now what [retention] lets go (`serve` also does it every retention.interval).
     Prune(retention::PruneArgs),
+    /// Copy the embedded store to a file while `serve` runs, and check the copy.
+    Backup(backup::BackupArgs),
+    /// Replace the embedded store with a backup; refused while `serve` runs on it.
+    Restore(backup::RestoreArgs),
     /// Write stored events as JSON lines to standard output, oldest first, bodies byte for
     /// byte (works while `serve` runs).
     Export(transfer::ExportArgs),
@@ -187,6 +193,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sinks(outbox::SinksCommand::List(args)) => outbox::list_sinks(args).await,
         Command::Sinks(outbox::SinksCommand::Enable(args)) => outbox::enable_sink(args).await,
         Command::Prune(args) => retention::prune(args).await,
+        Command::Backup(args) => backup::backup(args).await,
+        Command::Restore(args) => backup::restore(args).await,
         Command::Export(args) => transfer::export(args).await,
         Command::Import(args) => transfer::import(args).await,
         Command::Simulate(args) => {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin_api;
+mod backup;
 mod cli;
 mod client_cli;
 mod console;

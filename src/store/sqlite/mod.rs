@@ -4,6 +4,7 @@
 //!
 //! Every commit is fsynced (`synchronous = FULL`) before any caller of that batch hears back.
 
+pub mod backup;
 mod console;
 mod outbox;
 mod retention;
