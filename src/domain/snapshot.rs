@@ -202,8 +202,12 @@ mod tests {
         assert_eq!(merged.state, Some(State::InProgress));
 
         let named = event(None, vec![item("2", Some(State::InProgress))]);
-        let merged =
-            merge(EventType::ServiceOrderItemStateChangeEvent, &named, &fetched()).unwrap();
+        let merged = merge(
+            EventType::ServiceOrderItemStateChangeEvent,
+            &named,
+            &fetched(),
+        )
+        .unwrap();
         assert_eq!(merged.state, None, "an item event gives the order no state");
         assert_eq!(merged.items[0].state, Some(State::InProgress));
         assert_eq!(merged.items[0].action.as_deref(), Some("modify"));
@@ -213,8 +217,12 @@ mod tests {
     #[test]
     fn a_v5_event_without_states_gets_the_named_items_and_the_orders() {
         let named = event(None, vec![item("1", None)]);
-        let merged =
-            merge(EventType::ServiceOrderItemStateChangeEvent, &named, &fetched()).unwrap();
+        let merged = merge(
+            EventType::ServiceOrderItemStateChangeEvent,
+            &named,
+            &fetched(),
+        )
+        .unwrap();
         assert_eq!(merged.items[0].state, Some(State::Completed));
         assert_eq!(merged.items[1].state, None);
         let change = event(None, vec![]);

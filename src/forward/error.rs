@@ -1,4 +1,4 @@
-//! `ForwardError`: why a delivery failed, as the sinks see it, with the underlying error kept as
+//! `ForwardError`: why a delivery (or a fetch from a seller API) failed, as the sinks see it, with the underlying error kept as
 //! its source. The worker branches on it (`is_gone`, `is_retryable`, `retry_after`) and records
 //! `telemetry::error_chain` of it. It must never carry a secret: a sink URL may hold a token,
 //! so reqwest's errors are kept without their URL, and no variant holds a URL.
@@ -6,6 +6,10 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
+
+use super::seller_api::SellerError;
+use crate::domain::envelope::{Dialect, EnvelopeError};
+use crate::store::StoreError;
 
 /// Why a delivery failed.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +112,42 @@ pub(crate) enum ForwardError {
     /// RabbitMQ did not confirm the message (confirms were not on for the channel).
     #[error("AMQP: the broker did not confirm")]
     NotConfirmed,
+    /// A seller API could not resolve the event's order.
+    #[error("seller API {seller}")]
+    Seller {
+        /// The seller API's name.
+        seller: String,
+        /// What went wrong.
+        #[source]
+        source: SellerError,
+    },
+    /// No seller API takes the event's dialect (a replay of an event the configuration no
+    /// longer resolves).
+    #[error("no seller API takes {dialect} events: add its dialect to a [seller_apis.NAME]")]
+    NoSellerApi {
+        /// The event's dialect.
+        dialect: Dialect,
+    },
+    /// The store could not be read or written.
+    #[error("the store failed")]
+    Store {
+        /// The store's error.
+        #[source]
+        source: StoreError,
+    },
+    /// The event is no longer stored.
+    #[error("event {event_id} is no longer stored")]
+    EventGone {
+        /// The event.
+        event_id: String,
+    },
+    /// The stored event no longer parses.
+    #[error("the stored event cannot be read")]
+    StoredEvent {
+        /// The parser's error.
+        #[source]
+        source: EnvelopeError,
+    },
 }
 
 /// The step of a RabbitMQ exchange that failed.
@@ -173,13 +213,14 @@ impl ForwardError {
     pub(crate) fn retry_after(&self) -> Option<Duration> {
         match self {
             ForwardError::Rejected { retry_after, .. } => *retry_after,
+            ForwardError::Seller { source, .. } => source.retry_after(),
             _ => None,
         }
     }
 }
 
 /// `Retry-After` as seconds or as an HTTP date.
-fn parse_retry_after(text: &str) -> Option<Duration> {
+pub(super) fn parse_retry_after(text: &str) -> Option<Duration> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

@@ -227,7 +227,12 @@ impl AppendTx for Sql<'_> {
                      fetched_at_us = excluded.fetched_at_us, body = excluded.body",
             )
             .and_then(|mut statement| {
-                statement.execute(params![row.sequence, row.order_id, row.fetched_at_us, row.body])
+                statement.execute(params![
+                    row.sequence,
+                    row.order_id,
+                    row.fetched_at_us,
+                    row.body
+                ])
             })
             .map_err(classify)?;
         Ok(())
