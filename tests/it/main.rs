@@ -19,6 +19,7 @@ mod openapi;
 mod outbox_cli;
 mod projection;
 mod replicas;
+mod resolve;
 mod retention;
 mod security;
 mod seller;
