@@ -394,6 +394,36 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's own test harness
+    fn a_seller_apis_secret_can_come_from_the_environment_and_the_sink_joins_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[seller_apis.acme]\nbase_url = \"https://seller.example/api\"\n\
+             [sinks.hooks]\ntype = \"http\"\nurl = \"http://hooks.example/\"\n",
+        )
+        .unwrap();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("OLTEST_SELLER_APIS__ACME__BEARER_TOKEN", "env-t0ken");
+            let config = crate::config::Config::load_from(
+                Some(&path),
+                figment::providers::Env::prefixed("OLTEST_").split("__"),
+                &crate::config::Overrides::default(),
+            )
+            .unwrap();
+            assert!(matches!(
+                &config.seller_apis[0].auth,
+                Some(SellerAuth::Fixed(Credentials::Bearer(token))) if token.expose() == "env-t0ken"
+            ));
+            let names: Vec<&str> = config.sinks.iter().map(|sink| sink.name.as_str()).collect();
+            assert_eq!(names, ["hooks", SELLER_API_SINK]);
+            assert!(!format!("{config:?}").contains("env-t0ken"));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn the_fetch_sink_takes_every_seller_apis_dialects_and_its_own_retries() {
         assert!(
             fetch_sink(&[], &FetchSettings::default())
