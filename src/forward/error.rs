@@ -1,5 +1,5 @@
-//! `ForwardError`: why a delivery (or a fetch from a seller API) failed, as the sinks see it, with the underlying error kept as
-//! its source. The worker branches on it (`is_gone`, `is_retryable`, `retry_after`) and records
+//! `ForwardError`: why a delivery (or a fetch from a seller API, `SellerError`) failed, as the
+//! sinks see it, with the underlying error kept as its source. The worker branches on it (`is_gone`, `is_retryable`, `retry_after`) and records
 //! `telemetry::error_chain` of it. It must never carry a secret: a sink URL may hold a token,
 //! so reqwest's errors are kept without their URL, and no variant holds a URL.
 
@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use super::seller_api::SellerError;
 use crate::domain::envelope::{Dialect, EnvelopeError};
+use crate::domain::snapshot::OtherOrder;
 use crate::store::StoreError;
 
 /// Why a delivery failed.
@@ -171,6 +171,80 @@ pub(crate) enum AmqpStep {
     /// Waiting for the confirm.
     #[error("no confirm")]
     Confirm,
+}
+
+/// What went wrong with one seller API.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SellerError {
+    /// It answered, but not with a 2xx.
+    #[error("answered {status}{}", hint(*status))]
+    Answered {
+        /// Its status.
+        status: StatusCode,
+        /// The wait it asked for with `Retry-After`.
+        retry_after: Option<Duration>,
+    },
+    /// A request failed before an answer (connecting, a timeout, a reset).
+    #[error("cannot {step}")]
+    Request {
+        /// What was asked.
+        step: Step,
+        /// reqwest's error, without its URL.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The OAuth2 token endpoint refused the client.
+    #[error(
+        "the OAuth2 token endpoint answered {status}; check oauth2's client_id, client_secret and scope"
+    )]
+    TokenRefused {
+        /// Its status.
+        status: StatusCode,
+    },
+    /// The OAuth2 token endpoint answered without a token.
+    #[error("the OAuth2 token endpoint's answer holds no access_token")]
+    TokenUnreadable,
+    /// It answered something that is not a service order.
+    #[error("its answer is not a service order")]
+    NotAnOrder(#[source] EnvelopeError),
+    /// It answered another order.
+    #[error(transparent)]
+    OtherOrder(#[from] OtherOrder),
+    /// Its answer is larger than the listener takes.
+    #[error("its answer is larger than {} MiB", .limit / 1024 / 1024)]
+    TooLarge {
+        /// The most the listener takes, in bytes.
+        limit: usize,
+    },
+}
+
+/// What a failed request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Step {
+    /// An OAuth2 token.
+    #[error("get an OAuth2 token")]
+    Token,
+    /// The order.
+    #[error("fetch the order")]
+    Order,
+}
+
+fn hint(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => " (the order may not be visible there yet)",
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => " (check the seller API's credentials)",
+        _ => "",
+    }
+}
+
+impl SellerError {
+    /// The wait the seller asked for.
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SellerError::Answered { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 impl ForwardError {

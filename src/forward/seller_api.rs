@@ -17,7 +17,6 @@
 mod token;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use reqwest::StatusCode;
@@ -25,105 +24,35 @@ use reqwest::Url;
 use reqwest::header::{ACCEPT, RETRY_AFTER};
 
 use self::token::TokenSource;
+use super::error::{SellerError, Step, parse_retry_after};
 use super::{ForwardError, Sent};
 use crate::config::seller_apis::{SellerApi, SellerAuth};
-use crate::domain::envelope::{Dialect, EnvelopeError, ParseOptions, parse};
-use crate::domain::snapshot::{OtherOrder, merge, read_order};
+use crate::domain::envelope::{Dialect, ParseOptions, parse};
+use crate::domain::snapshot::{merge, read_order};
 use crate::metrics::{FetchOutcome, Metrics};
 use crate::store::{Delivery, Store};
 
 /// The largest order a seller may answer.
 const MAX_ORDER_BYTES: usize = 8 * 1024 * 1024;
 
-/// What went wrong with one seller API.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum SellerError {
-    /// It answered, but not with a 2xx.
-    #[error("answered {status}{}", hint(*status))]
-    Answered {
-        /// Its status.
-        status: StatusCode,
-        /// The wait it asked for with `Retry-After`.
-        retry_after: Option<Duration>,
-    },
-    /// A request failed before an answer (connecting, a timeout, a reset).
-    #[error("cannot {step}")]
-    Request {
-        /// What was asked.
-        step: Step,
-        /// reqwest's error, without its URL.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The OAuth2 token endpoint refused the client.
-    #[error(
-        "the OAuth2 token endpoint answered {status}; check oauth2's client_id, client_secret and scope"
-    )]
-    TokenRefused {
-        /// Its status.
-        status: StatusCode,
-    },
-    /// The OAuth2 token endpoint answered without a token.
-    #[error("the OAuth2 token endpoint's answer holds no access_token")]
-    TokenUnreadable,
-    /// It answered something that is not a service order.
-    #[error("its answer is not a service order")]
-    NotAnOrder(#[source] EnvelopeError),
-    /// It answered another order.
-    #[error(transparent)]
-    OtherOrder(#[from] OtherOrder),
-    /// Its answer is larger than [`MAX_ORDER_BYTES`].
-    #[error("its answer is larger than {} MiB", MAX_ORDER_BYTES / 1024 / 1024)]
-    TooLarge,
-}
-
-/// What a failed request asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum Step {
-    /// An OAuth2 token.
-    #[error("get an OAuth2 token")]
-    Token,
-    /// The order.
-    #[error("fetch the order")]
-    Order,
-}
-
-fn hint(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::NOT_FOUND => " (the order may not be visible there yet)",
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => " (check the seller API's credentials)",
-        _ => "",
-    }
-}
-
-impl SellerError {
-    /// The `outcome` label of the fetch metric.
-    fn outcome(&self) -> FetchOutcome {
-        match self {
-            SellerError::Answered { status, .. } => match *status {
-                StatusCode::NOT_FOUND => FetchOutcome::NotFound,
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => FetchOutcome::Unauthorized,
-                _ => FetchOutcome::Rejected,
-            },
-            SellerError::Request {
-                step: Step::Order, ..
-            } => FetchOutcome::Unreachable,
-            SellerError::Request {
-                step: Step::Token, ..
-            }
-            | SellerError::TokenRefused { .. }
-            | SellerError::TokenUnreadable => FetchOutcome::TokenFailed,
-            SellerError::NotAnOrder(_) | SellerError::OtherOrder(_) | SellerError::TooLarge => {
-                FetchOutcome::Unreadable
-            }
+/// The `outcome` label of the fetch metric for a failure.
+fn outcome(error: &SellerError) -> FetchOutcome {
+    match error {
+        SellerError::Answered { status, .. } => match *status {
+            StatusCode::NOT_FOUND => FetchOutcome::NotFound,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => FetchOutcome::Unauthorized,
+            _ => FetchOutcome::Rejected,
+        },
+        SellerError::Request {
+            step: Step::Order, ..
+        } => FetchOutcome::Unreachable,
+        SellerError::Request {
+            step: Step::Token, ..
         }
-    }
-
-    /// The wait the seller asked for.
-    pub(crate) fn retry_after(&self) -> Option<Duration> {
-        match self {
-            SellerError::Answered { retry_after, .. } => *retry_after,
-            _ => None,
+        | SellerError::TokenRefused { .. }
+        | SellerError::TokenUnreadable => FetchOutcome::TokenFailed,
+        SellerError::NotAnOrder(_) | SellerError::OtherOrder(_) | SellerError::TooLarge { .. } => {
+            FetchOutcome::Unreadable
         }
     }
 }
@@ -166,7 +95,7 @@ impl Seller {
                 .headers()
                 .get(RETRY_AFTER)
                 .and_then(|value| value.to_str().ok())
-                .and_then(super::error::parse_retry_after);
+                .and_then(parse_retry_after);
             return Err(SellerError::Answered {
                 status,
                 retry_after,
@@ -175,7 +104,9 @@ impl Seller {
         let mut body = BytesMut::new();
         while let Some(chunk) = response.chunk().await.map_err(failed)? {
             if body.len() + chunk.len() > MAX_ORDER_BYTES {
-                return Err(SellerError::TooLarge);
+                return Err(SellerError::TooLarge {
+                    limit: MAX_ORDER_BYTES,
+                });
             }
             body.extend_from_slice(&chunk);
         }
@@ -271,7 +202,7 @@ impl SellerApiSink {
         }
         .await;
         let (answer, facts) = fetched.map_err(|source| {
-            self.metrics.fetch(name, source.outcome());
+            self.metrics.fetch(name, outcome(&source));
             ForwardError::Seller {
                 seller: name.to_owned(),
                 source,
@@ -328,6 +259,7 @@ fn choose<'a, T>(
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::time::Duration;
 
     use super::*;
     use crate::config::seller_apis::{SellerApiSettings, check};
@@ -404,15 +336,15 @@ mod tests {
             retry_after: None,
         };
         assert_eq!(
-            answered(StatusCode::NOT_FOUND).outcome(),
+            outcome(&answered(StatusCode::NOT_FOUND)),
             FetchOutcome::NotFound
         );
         assert_eq!(
-            answered(StatusCode::FORBIDDEN).outcome(),
+            outcome(&answered(StatusCode::FORBIDDEN)),
             FetchOutcome::Unauthorized
         );
         assert_eq!(
-            answered(StatusCode::SERVICE_UNAVAILABLE).outcome(),
+            outcome(&answered(StatusCode::SERVICE_UNAVAILABLE)),
             FetchOutcome::Rejected
         );
         assert_eq!(

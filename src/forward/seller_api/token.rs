@@ -10,8 +10,8 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::{SellerError, Step};
 use crate::config::seller_apis::OAuth2;
+use crate::forward::error::{SellerError, Step};
 use crate::secret::Secret;
 
 /// How long a token without `expires_in` is kept.
