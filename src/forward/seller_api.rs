@@ -11,7 +11,8 @@
 //! Which seller API, and which URL: the one whose `base_url` has the origin of the event's
 //! `href`, with the href as the URL; else the one that takes the event's dialect, with
 //! `{base_url}/serviceOrder/{id}`. An href to another origin is never followed (it could point
-//! the listener, with a seller's credentials, anywhere). Secrets go only in request headers and
+//! the listener, with a seller's credentials, anywhere), nor is a redirect: a 3xx is a failure
+//! like any other answer that is not a 2xx. Secrets go only in request headers and
 //! never into an error or a log line; no error holds a URL.
 
 mod token;
@@ -137,9 +138,10 @@ impl SellerApiSink {
         let sellers = apis
             .iter()
             .map(|api| {
-                let http = crate::outbound::client(&api.tls, api.timeout, 8).map_err(|error| {
-                    error.context(format!("cannot prepare seller API {}", api.name))
-                })?;
+                let http = crate::outbound::client_without_redirects(&api.tls, api.timeout, 8)
+                    .map_err(|error| {
+                        error.context(format!("cannot prepare seller API {}", api.name))
+                    })?;
                 let token = match &api.auth {
                     Some(SellerAuth::OAuth2(grant)) => Some(TokenSource::new(grant.clone())),
                     _ => None,

@@ -57,6 +57,8 @@ struct SellerState {
     /// What the token endpoint answers (200: a token).
     token_answer: AtomicU16,
     orders: Mutex<BTreeMap<String, Value>>,
+    /// Where a GET of an order is redirected, when set.
+    redirect: Mutex<Option<String>>,
     issued: Mutex<Vec<String>>,
     seen: watch::Sender<Vec<Seen>>,
 }
@@ -146,6 +148,9 @@ fn answer_seller(
     if answer != 200 {
         return status(answer).into_response();
     }
+    if let Some(location) = state.redirect.lock().unwrap().clone() {
+        return (StatusCode::FOUND, [("location", location)]).into_response();
+    }
     match state.orders.lock().unwrap().get(id) {
         Some(order) => (
             [("content-type", "application/json;charset=utf-8")],
@@ -165,6 +170,7 @@ impl FakeSeller {
             answer: AtomicU16::new(200),
             token_answer: AtomicU16::new(200),
             orders: Mutex::new(BTreeMap::new()),
+            redirect: Mutex::new(None),
             issued: Mutex::new(Vec::new()),
             seen: watch::channel(Vec::new()).0,
         });
@@ -530,7 +536,7 @@ async fn with_the_seller_api_down_events_are_acknowledged_and_the_fetch_catches_
 }
 
 #[tokio::test]
-async fn an_href_to_another_origin_is_not_followed() {
+async fn an_href_or_a_redirect_to_another_origin_is_not_followed() {
     let seller = FakeSeller::start(Auth::Header("Bearer seller-t0ken".into())).await;
     let elsewhere = FakeSeller::start(Auth::None).await;
     for fake in [&seller, &elsewhere] {
@@ -562,6 +568,36 @@ async fn an_href_to_another_origin_is_not_followed() {
         Some("Bearer seller-t0ken")
     );
     assert_eq!(order(&app, "SO-3").await["externalId"], "BSS-SO-3");
+
+    // Nor is a redirect to another origin: it is a failure, retried until the seller answers.
+    for fake in [&seller, &elsewhere] {
+        fake.put(service_order(
+            "SO-4",
+            "acknowledged",
+            &[("1", "acknowledged")],
+        ));
+    }
+    *seller.state.redirect.lock().unwrap() = Some(elsewhere.href("SO-4"));
+    let create = mef_event(
+        "serviceOrderCreateEvent",
+        "SO-4-create",
+        0,
+        json!({"id": "SO-4", "href": seller.href("SO-4")}),
+    );
+    post_mef(&app, &create).await;
+    when_outbox_changes(&app.store, "a redirected fetch", async || {
+        (fetches(&app.store).await.failing > 0).then_some(())
+    })
+    .await;
+    *seller.state.redirect.lock().unwrap() = None;
+    until_fetched(&app, 2).await;
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the redirect was followed: {:?}",
+        elsewhere.requests()
+    );
+    assert!(seller.requests().iter().any(|seen| seen.answered == 302));
+    assert_eq!(order(&app, "SO-4").await["externalId"], "BSS-SO-4");
 }
 
 #[tokio::test]
