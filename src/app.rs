@@ -144,7 +144,10 @@ impl App {
             .sinks
             .iter()
             .filter(|sink| sink.enabled)
-            .map(|sink| Ok((sink.clone(), Arc::new(Sink::new(sink)?))))
+            .map(|sink| {
+                let built = Sink::new(sink, &config.seller_apis, &store, &metrics)?;
+                Ok((sink.clone(), Arc::new(built)))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let admin_url = config.admin_public_url.clone().unwrap_or_else(|| {
             format!(

@@ -43,6 +43,52 @@ impl AttemptResult {
     }
 }
 
+/// What became of one fetch of an order from a seller API, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchOutcome {
+    /// Fetched and stored as the event's snapshot.
+    Fetched,
+    /// The seller answered 404.
+    NotFound,
+    /// The seller answered 401 or 403.
+    Unauthorized,
+    /// The seller answered another status that is not a 2xx.
+    Rejected,
+    /// No answer: no connection, a timeout, a reset.
+    Unreachable,
+    /// No OAuth2 token could be had.
+    TokenFailed,
+    /// The answer is not the event's order.
+    Unreadable,
+    /// Fetched, but the store could not keep it.
+    NotStored,
+    /// No seller API takes the event's dialect.
+    NoSellerApi,
+}
+
+impl FetchOutcome {
+    /// The `outcome` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FetchOutcome::Fetched => "fetched",
+            FetchOutcome::NotFound => "not_found",
+            FetchOutcome::Unauthorized => "unauthorized",
+            FetchOutcome::Rejected => "rejected",
+            FetchOutcome::Unreachable => "unreachable",
+            FetchOutcome::TokenFailed => "token_failed",
+            FetchOutcome::Unreadable => "unreadable",
+            FetchOutcome::NotStored => "not_stored",
+            FetchOutcome::NoSellerApi => "no_seller_api",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct FetchLabels {
+    seller: String,
+    outcome: &'static str,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
     event_type: String,
@@ -89,6 +135,7 @@ pub struct Metrics {
     delivery_seconds: HistogramFamily<SinkLabels>,
     delivery_duplicates: Family<SinkLabels, Counter>,
     tls_reloads: Family<OutcomeLabels, Counter>,
+    seller_fetches: Family<FetchLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -154,9 +201,18 @@ impl Metrics {
             "Reloads of the public listener's certificate, key and client CA (on a file change or SIGHUP), by outcome (ok, failed: the running one stayed)",
             tls_reloads.clone(),
         );
+        let seller_fetches = Family::<FetchLabels, Counter>::default();
+        registry.register(
+            "seller_fetches",
+            "Orders fetched from seller APIs for reference-only events, by seller API and outcome \
+             (fetched, not_found, unauthorized, rejected, unreachable, token_failed, unreadable, \
+             not_stored, no_seller_api)",
+            seller_fetches.clone(),
+        );
         Metrics {
             tls_reloads,
             registry,
+            seller_fetches,
             requests,
             auth_failures,
             commit_batch_size,
@@ -208,6 +264,17 @@ impl Metrics {
         let outcome = if ok { "ok" } else { "failed" };
         self.tls_reloads
             .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// A fetch of an order from seller API `seller` ended so (`seller` is empty when no seller
+    /// API takes the event).
+    pub fn fetch(&self, seller: &str, outcome: FetchOutcome) {
+        self.seller_fetches
+            .get_or_create(&FetchLabels {
+                seller: seller.to_owned(),
+                outcome: outcome.as_str(),
+            })
             .inc();
     }
 
@@ -412,7 +479,16 @@ mod tests {
         metrics.delivery("hooks", AttemptResult::Delivered, Duration::from_millis(10));
         metrics.duplicate("hooks");
         metrics.auth_failure(41);
+        metrics.fetch("acme", FetchOutcome::NotFound);
+        metrics.fetch("acme", FetchOutcome::NotFound);
         let text = metrics.render(None);
+        assert_eq!(
+            sample(
+                &text,
+                r#"order_listener_seller_fetches_total{seller="acme",outcome="not_found"}"#
+            ),
+            Some(2.0)
+        );
         assert_eq!(
             sample(&text, "order_listener_commit_batch_size_sum"),
             Some(3.0)

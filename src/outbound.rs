@@ -1,5 +1,5 @@
 //! Outbound HTTP: one way to build a client with the operator's TLS trust options and to attach
-//! credentials, shared by the hub client and the simulator.
+//! credentials, shared by the hub client, the simulator, the HTTP sink and the seller APIs.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -116,6 +116,29 @@ pub(crate) fn client(
     timeout: Duration,
     max_idle: usize,
 ) -> anyhow::Result<reqwest::Client> {
+    builder(tls, timeout, max_idle)?
+        .build()
+        .context("cannot build the HTTP client")
+}
+
+/// As [`client`], for a client that must not be sent elsewhere by the server it asks: a
+/// redirect is an answer like any other, never followed (the seller APIs).
+pub(crate) fn client_without_redirects(
+    tls: &TlsOptions,
+    timeout: Duration,
+    max_idle: usize,
+) -> anyhow::Result<reqwest::Client> {
+    builder(tls, timeout, max_idle)?
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("cannot build the HTTP client")
+}
+
+fn builder(
+    tls: &TlsOptions,
+    timeout: Duration,
+    max_idle: usize,
+) -> anyhow::Result<reqwest::ClientBuilder> {
     // reqwest's rustls needs a process-wide crypto provider; a second install is a no-op.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = reqwest::Client::builder()
@@ -131,5 +154,5 @@ pub(crate) fn client(
             .with_context(|| format!("{} is not a PEM certificate bundle", path.display()))?;
         builder = builder.tls_certs_merge(certificates);
     }
-    builder.build().context("cannot build the HTTP client")
+    Ok(builder)
 }

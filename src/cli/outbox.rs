@@ -482,6 +482,7 @@ fn sink_lines(config: &Config, statuses: Vec<SinkStatus>) -> Vec<SinkLine> {
             SinkTarget::Http { .. } => "http",
             SinkTarget::Nats { .. } => "nats",
             SinkTarget::Amqp { .. } => "amqp",
+            SinkTarget::SellerApi => "seller-api",
         };
         let index = match lines
             .iter()

@@ -4,6 +4,7 @@
 pub mod clients;
 pub mod listeners;
 pub mod retention;
+pub mod seller_apis;
 pub mod sinks;
 
 use std::collections::BTreeMap;
@@ -59,6 +60,8 @@ pub struct Settings {
     sinks: BTreeMap<String, sinks::SinkSettings>,
     retention: retention::RetentionSettings,
     dialects: BTreeMap<String, listeners::DialectSettings>,
+    seller_apis: BTreeMap<String, seller_apis::SellerApiSettings>,
+    seller_fetch: seller_apis::FetchSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +103,8 @@ impl Default for Settings {
             sinks: BTreeMap::new(),
             retention: retention::RetentionSettings::default(),
             dialects: BTreeMap::new(),
+            seller_apis: BTreeMap::new(),
+            seller_fetch: seller_apis::FetchSettings::default(),
         }
     }
 }
@@ -259,8 +264,11 @@ pub struct Config {
     pub limits: Limits,
     /// Group commit.
     pub writer: WriterOptions,
-    /// Where accepted events are handed on.
+    /// Where accepted events are handed on: the configured sinks, and the internal
+    /// `seller-api` sink when a seller API is configured.
     pub sinks: Vec<sinks::SinkConfig>,
+    /// The sellers' Service Ordering APIs that reference-only events are resolved from.
+    pub seller_apis: Vec<seller_apis::SellerApi>,
     /// The web console.
     pub console: ConsoleConfig,
     /// How long events and finished outbox rows are kept.
@@ -337,6 +345,9 @@ impl Settings {
         resolve(&mut self.tls.cert_file);
         resolve(&mut self.tls.key_file);
         resolve(&mut self.tls.client_ca_file);
+        for api in self.seller_apis.values_mut() {
+            resolve(&mut api.ca_cert);
+        }
         for client in self.clients.values_mut() {
             if let Some(jwt) = &mut client.jwt {
                 resolve(&mut jwt.public_key_file);
@@ -418,6 +429,12 @@ impl TryFrom<Settings> for Config {
         if settings.max_connections == 0 {
             bail!("max_connections must be positive");
         }
+        let seller_apis = seller_apis::check(&settings.seller_apis)?;
+        let mut sinks = sinks::check(&settings.sinks)?;
+        sinks.extend(seller_apis::fetch_sink(
+            &seller_apis,
+            &settings.seller_fetch,
+        )?);
         let admin_public_url = settings
             .admin_public_url
             .map(|url| url.trim_end_matches('/').to_owned());
@@ -448,7 +465,8 @@ impl TryFrom<Settings> for Config {
                 max_connections: settings.max_connections,
                 shutdown_grace: Duration::from_secs(settings.shutdown_grace_seconds),
             },
-            sinks: sinks::check(&settings.sinks)?,
+            sinks,
+            seller_apis,
             console: ConsoleConfig::try_from(&settings.console)?,
             retention: retention::check(&settings.retention)?,
             writer: WriterOptions {

@@ -81,6 +81,10 @@ impl Default for SinkSettings {
     }
 }
 
+/// The name of the internal sink that fetches orders from the seller APIs
+/// ([`SinkTarget::SellerApi`]); no configured sink may take it.
+pub const SELLER_API_SINK: &str = "seller-api";
+
 /// When a failed delivery is tried again, and when it is given up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -132,6 +136,9 @@ pub enum SinkTarget {
         /// Whether to declare the exchange.
         declare_exchange: bool,
     },
+    /// Fetch each event's order from the seller APIs of `Config::seller_apis` and store it as
+    /// a snapshot: the internal sink [`SELLER_API_SINK`], never configured under `[sinks]`.
+    SellerApi,
 }
 
 /// A checked sink.
@@ -186,6 +193,19 @@ fn duration(field: &str, text: &str) -> anyhow::Result<Duration> {
         .with_context(|| format!("{field} {text:?} is not a duration such as 30s, 2m or 1h"))
 }
 
+/// A retry policy from `retry_schedule` and `retry_horizon` as written.
+pub(super) fn retry_policy(schedule: &[String], horizon: &str) -> anyhow::Result<RetryPolicy> {
+    let schedule = schedule
+        .iter()
+        .map(|text| duration("retry_schedule", text))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if schedule.is_empty() {
+        bail!("retry_schedule needs at least one wait, such as [\"5s\", \"1m\"]");
+    }
+    let horizon = duration("retry_horizon", horizon)?;
+    Ok(RetryPolicy { schedule, horizon })
+}
+
 /// Checks every `[sinks.NAME]`.
 pub fn check(sinks: &BTreeMap<String, SinkSettings>) -> anyhow::Result<Vec<SinkConfig>> {
     sinks
@@ -198,6 +218,12 @@ pub fn check(sinks: &BTreeMap<String, SinkSettings>) -> anyhow::Result<Vec<SinkC
 
 fn check_sink(name: &str, settings: &SinkSettings) -> anyhow::Result<SinkConfig> {
     let name = SinkName::from_str(name).map_err(anyhow::Error::msg)?;
+    if name.as_str() == SELLER_API_SINK {
+        bail!(
+            "the name {SELLER_API_SINK} is reserved for the fetches from [seller_apis]: give this \
+             sink another name"
+        );
+    }
     let states = State::ALL.map(|state| state.as_str()).join(", ");
     let types = EventType::ALL.map(|kind| kind.as_str()).join(", ");
     let dialects = Dialect::ALL.map(Dialect::as_str).join(", ");
@@ -227,15 +253,7 @@ fn check_sink(name: &str, settings: &SinkSettings) -> anyhow::Result<SinkConfig>
             &states,
         )?,
     };
-    let schedule = settings
-        .retry_schedule
-        .iter()
-        .map(|text| duration("retry_schedule", text))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    if schedule.is_empty() {
-        bail!("retry_schedule needs at least one wait, such as [\"5s\", \"1m\"]");
-    }
-    let horizon = duration("retry_horizon", &settings.retry_horizon)?;
+    let retry = retry_policy(&settings.retry_schedule, &settings.retry_horizon)?;
     if settings.concurrency == 0 {
         bail!("concurrency must be at least 1");
     }
@@ -293,7 +311,7 @@ fn check_sink(name: &str, settings: &SinkSettings) -> anyhow::Result<SinkConfig>
         filter,
         concurrency: settings.concurrency,
         timeout: Duration::from_secs(settings.timeout_seconds.max(1)),
-        retry: RetryPolicy { schedule, horizon },
+        retry,
         target,
     })
 }
@@ -368,6 +386,11 @@ mod tests {
                 "url is required",
             ),
         ];
+        let message = format!(
+            "{:#}",
+            check(&[(SELLER_API_SINK.into(), sink("http", "http://x/"))].into()).unwrap_err()
+        );
+        assert!(message.contains("reserved"), "{message}");
         for (settings, expected) in cases {
             let message = format!("{:#}", check_sink("s", &settings).unwrap_err());
             assert!(message.contains(expected), "{expected}: {message}");

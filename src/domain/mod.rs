@@ -9,4 +9,5 @@ pub mod fold;
 pub mod key;
 pub mod projection;
 pub mod routing;
+pub mod snapshot;
 pub mod state;

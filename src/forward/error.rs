@@ -1,11 +1,15 @@
-//! `ForwardError`: why a delivery failed, as the sinks see it, with the underlying error kept as
-//! its source. The worker branches on it (`is_gone`, `is_retryable`, `retry_after`) and records
+//! `ForwardError`: why a delivery (or a fetch from a seller API, `SellerError`) failed, as the
+//! sinks see it, with the underlying error kept as its source. The worker branches on it (`is_gone`, `is_retryable`, `retry_after`) and records
 //! `telemetry::error_chain` of it. It must never carry a secret: a sink URL may hold a token,
 //! so reqwest's errors are kept without their URL, and no variant holds a URL.
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
+
+use crate::domain::envelope::{Dialect, EnvelopeError};
+use crate::domain::snapshot::OtherOrder;
+use crate::store::StoreError;
 
 /// Why a delivery failed.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +112,42 @@ pub(crate) enum ForwardError {
     /// RabbitMQ did not confirm the message (confirms were not on for the channel).
     #[error("AMQP: the broker did not confirm")]
     NotConfirmed,
+    /// A seller API could not resolve the event's order.
+    #[error("seller API {seller}")]
+    Seller {
+        /// The seller API's name.
+        seller: String,
+        /// What went wrong.
+        #[source]
+        source: SellerError,
+    },
+    /// No seller API takes the event's dialect (a replay of an event the configuration no
+    /// longer resolves).
+    #[error("no seller API takes {dialect} events: add its dialect to a [seller_apis.NAME]")]
+    NoSellerApi {
+        /// The event's dialect.
+        dialect: Dialect,
+    },
+    /// The store could not be read or written.
+    #[error("the store failed")]
+    Store {
+        /// The store's error.
+        #[source]
+        source: StoreError,
+    },
+    /// The event is no longer stored.
+    #[error("event {event_id} is no longer stored")]
+    EventGone {
+        /// The event.
+        event_id: String,
+    },
+    /// The stored event no longer parses.
+    #[error("the stored event cannot be read")]
+    StoredEvent {
+        /// The parser's error.
+        #[source]
+        source: EnvelopeError,
+    },
 }
 
 /// The step of a RabbitMQ exchange that failed.
@@ -131,6 +171,80 @@ pub(crate) enum AmqpStep {
     /// Waiting for the confirm.
     #[error("no confirm")]
     Confirm,
+}
+
+/// What went wrong with one seller API.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SellerError {
+    /// It answered, but not with a 2xx.
+    #[error("answered {status}{}", hint(*status))]
+    Answered {
+        /// Its status.
+        status: StatusCode,
+        /// The wait it asked for with `Retry-After`.
+        retry_after: Option<Duration>,
+    },
+    /// A request failed before an answer (connecting, a timeout, a reset).
+    #[error("cannot {step}")]
+    Request {
+        /// What was asked.
+        step: Step,
+        /// reqwest's error, without its URL.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The OAuth2 token endpoint refused the client.
+    #[error(
+        "the OAuth2 token endpoint answered {status}; check oauth2's client_id, client_secret and scope"
+    )]
+    TokenRefused {
+        /// Its status.
+        status: StatusCode,
+    },
+    /// The OAuth2 token endpoint answered without a token.
+    #[error("the OAuth2 token endpoint's answer holds no access_token")]
+    TokenUnreadable,
+    /// It answered something that is not a service order.
+    #[error("its answer is not a service order")]
+    NotAnOrder(#[source] EnvelopeError),
+    /// It answered another order.
+    #[error(transparent)]
+    OtherOrder(#[from] OtherOrder),
+    /// Its answer is larger than the listener takes.
+    #[error("its answer is larger than {} MiB", .limit / 1024 / 1024)]
+    TooLarge {
+        /// The most the listener takes, in bytes.
+        limit: usize,
+    },
+}
+
+/// What a failed request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Step {
+    /// An OAuth2 token.
+    #[error("get an OAuth2 token")]
+    Token,
+    /// The order.
+    #[error("fetch the order")]
+    Order,
+}
+
+fn hint(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => " (the order may not be visible there yet)",
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => " (check the seller API's credentials)",
+        _ => "",
+    }
+}
+
+impl SellerError {
+    /// The wait the seller asked for.
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SellerError::Answered { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 impl ForwardError {
@@ -173,13 +287,14 @@ impl ForwardError {
     pub(crate) fn retry_after(&self) -> Option<Duration> {
         match self {
             ForwardError::Rejected { retry_after, .. } => *retry_after,
+            ForwardError::Seller { source, .. } => source.retry_after(),
             _ => None,
         }
     }
 }
 
 /// `Retry-After` as seconds or as an HTTP date.
-fn parse_retry_after(text: &str) -> Option<Duration> {
+pub(super) fn parse_retry_after(text: &str) -> Option<Duration> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

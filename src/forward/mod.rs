@@ -6,12 +6,17 @@ pub(crate) mod amqp;
 pub(crate) mod error;
 pub(crate) mod http;
 pub(crate) mod nats;
+pub(crate) mod seller_api;
 pub(crate) mod worker;
 
 pub(crate) use error::ForwardError;
 
+use std::sync::Arc;
+
+use crate::config::seller_apis::SellerApi;
 use crate::config::sinks::{SinkConfig, SinkTarget};
-use crate::store::Delivery;
+use crate::metrics::Metrics;
+use crate::store::{Delivery, Store};
 
 /// What a sink said about a delivery it took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,11 +34,19 @@ pub(crate) enum Sink {
     Nats(nats::NatsSink),
     /// RabbitMQ.
     Amqp(amqp::AmqpSink),
+    /// The seller APIs, from which the orders of reference-only events are fetched.
+    SellerApi(seller_api::SellerApiSink),
 }
 
 impl Sink {
-    /// Prepares the sink; nothing is connected yet.
-    pub(crate) fn new(config: &SinkConfig) -> anyhow::Result<Sink> {
+    /// Prepares the sink; nothing is connected yet. The `seller-api` sink fetches from
+    /// `seller_apis` and writes its snapshots to `store`, counted in `metrics`.
+    pub(crate) fn new(
+        config: &SinkConfig,
+        seller_apis: &[SellerApi],
+        store: &Store,
+        metrics: &Arc<Metrics>,
+    ) -> anyhow::Result<Sink> {
         Ok(match &config.target {
             SinkTarget::Http {
                 url,
@@ -63,6 +76,11 @@ impl Sink {
                 routing_key.clone(),
                 *declare_exchange,
             )),
+            SinkTarget::SellerApi => Sink::SellerApi(seller_api::SellerApiSink::new(
+                seller_apis,
+                store.clone(),
+                metrics.clone(),
+            )?),
         })
     }
 
@@ -72,6 +90,7 @@ impl Sink {
             Sink::Http(sink) => sink.deliver(delivery).await,
             Sink::Nats(sink) => sink.deliver(delivery).await,
             Sink::Amqp(sink) => sink.deliver(delivery).await,
+            Sink::SellerApi(sink) => sink.deliver(delivery).await,
         }
     }
 }

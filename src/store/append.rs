@@ -25,21 +25,16 @@
 //! batch: the events are stored and acknowledged.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use tokio::sync::{oneshot, watch};
 
 use super::codec::{decode_facts, decode_fold, encode_facts, encode_fold};
-use super::{Appended, NewEvent, StoreError, WriterStats, internal, lane};
-use crate::domain::envelope::{EventDate, EventId, EventType, OrderId, same_payload};
+use super::{Appended, NewEvent, StoreError, internal, lane};
+use crate::domain::envelope::{EventDate, EventId, EventType, OrderFacts, OrderId, same_payload};
 use crate::domain::fold::{Fold, NeighbourSearch, Neighbours, Step, Track};
 use crate::domain::projection::TimelineEntry;
 use crate::domain::routing::Route;
-use crate::metrics::Metrics;
 
 /// How many of an order's events a neighbour search reads first: neighbours are usually the
 /// next events. Each further page is twice as large, up to [`LAST_PAGE`].
@@ -196,6 +191,28 @@ pub(crate) trait AppendTx {
     async fn order_updated_at(&mut self, order_id: &str) -> Result<Option<i64>, StoreError>;
     /// Deletes the order's projection row; how many rows went.
     async fn delete_order(&mut self, order_id: &str) -> Result<usize, StoreError>;
+    /// Replaces the compact facts of the event at `sequence`, if it is an event of `order_id`;
+    /// how many rows changed.
+    async fn update_facts(
+        &mut self,
+        sequence: i64,
+        order_id: &str,
+        facts: &[u8],
+    ) -> Result<usize, StoreError>;
+    /// Stores the event's snapshot, replacing one fetched before.
+    async fn save_snapshot(&mut self, row: &SnapshotRow<'_>) -> Result<(), StoreError>;
+}
+
+/// An order fetched from the seller for one event, as stored.
+pub(crate) struct SnapshotRow<'a> {
+    /// The event's sequence.
+    pub sequence: i64,
+    /// Its order.
+    pub order_id: &'a str,
+    /// When it was fetched.
+    pub fetched_at_us: i64,
+    /// The seller's answer, as received.
+    pub body: &'a [u8],
 }
 
 /// An order's projection row, as [`AppendTx::lock_fold`] found it.
@@ -479,6 +496,42 @@ pub(crate) async fn settle_order<T: AppendTx>(
     Ok(0)
 }
 
+/// Stores the order fetched for the event at `sequence` and gives the event `facts` (the merge
+/// of what it said with the snapshot: `domain::snapshot::merge`), then folds the order again
+/// from its events, since the facts may move the event on its tracks. The order's row is
+/// locked first, so that an append to the same order waits (PostgreSQL). The event's body is
+/// never changed.
+pub(crate) async fn record_snapshot<T: AppendTx>(
+    tx: &mut T,
+    sequence: i64,
+    body: &[u8],
+    facts: &OrderFacts,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let order_id = facts.order_id.as_str();
+    tx.lock_fold(order_id, &encode_fold(&Fold::default()))
+        .await?;
+    if tx
+        .update_facts(sequence, order_id, &encode_facts(facts))
+        .await?
+        == 0
+    {
+        return Err(internal(format!(
+            "no event {sequence} of order {order_id} is stored for its snapshot"
+        )));
+    }
+    let row = SnapshotRow {
+        sequence,
+        order_id,
+        fetched_at_us: now.timestamp_micros(),
+        body,
+    };
+    tx.save_snapshot(&row).await?;
+    let fold = rebuild(tx, &facts.order_id).await?;
+    tx.save_order(&order_row(&facts.order_id, &fold, now, RowChange::Upsert))
+        .await
+}
+
 /// The timeline of an order from its stored events, for reads; an event that cannot be read
 /// is left out, as the stored projection leaves it out.
 pub(crate) fn timeline(order_id: &OrderId, events: &[OrderEvent]) -> Vec<TimelineEntry> {
@@ -571,113 +624,5 @@ fn order_row(order_id: &OrderId, fold: &Fold, now: DateTime<Utc>, change: RowCha
         event_count: i64::try_from(fold.events).unwrap_or(i64::MAX),
         last_event_date_us: fold.newest.as_ref().map_or(0, |key| key.date_us),
         updated_at_us: now.timestamp_micros(),
-    }
-}
-
-/// The answer to one append.
-pub(crate) type Reply = oneshot::Sender<Result<Appended, StoreError>>;
-
-/// What the writer has done since it started.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    commits: AtomicU64,
-    appends: AtomicU64,
-}
-
-impl Counters {
-    /// A snapshot.
-    pub(super) fn stats(&self) -> WriterStats {
-        WriterStats {
-            commits: self.commits.load(Ordering::Relaxed),
-            appends: self.appends.load(Ordering::Relaxed),
-        }
-    }
-}
-
-/// What a writer tells the rest of the process after each commit.
-#[derive(Debug, Clone)]
-pub(crate) struct Announcer {
-    /// The highest committed sequence.
-    pub sequence: watch::Sender<i64>,
-    /// Bumped when the outbox may have new work.
-    pub outbox: watch::Sender<u64>,
-}
-
-impl Announcer {
-    /// The outbox has new work.
-    pub(super) fn outbox_changed(&self) {
-        self.outbox.send_modify(|generation| *generation += 1);
-    }
-
-    /// Sequences up to `newest` are committed.
-    pub(super) fn committed(&self, newest: i64) {
-        self.sequence
-            .send_modify(|sequence| *sequence = (*sequence).max(newest));
-    }
-}
-
-/// The bookkeeping after a batch, the same for both backends: metrics, counters,
-/// announcements, then each caller's answer.
-pub(crate) struct Bookkeeper {
-    /// Commits and appends.
-    pub counters: Arc<Counters>,
-    /// Where commit sizes and durations go.
-    pub metrics: Option<Arc<Metrics>>,
-    /// Commit announcements.
-    pub announcer: Announcer,
-}
-
-impl Bookkeeper {
-    /// Answers every append of a batch with its outcome, or with the batch's error.
-    pub(super) fn settle(
-        &self,
-        replies: impl IntoIterator<Item = Reply>,
-        result: Result<BatchOutcome, StoreError>,
-        size: usize,
-        elapsed: Duration,
-    ) {
-        tracing::debug!(
-            size,
-            elapsed_ms = elapsed.as_secs_f64() * 1e3,
-            "commit batch"
-        );
-        match result {
-            Ok(batch) => {
-                if let Some(metrics) = &self.metrics {
-                    metrics.commit(size, elapsed);
-                }
-                self.counters.commits.fetch_add(1, Ordering::Relaxed);
-                self.counters
-                    .appends
-                    .fetch_add(size as u64, Ordering::Relaxed);
-                let newest = batch
-                    .outcomes
-                    .iter()
-                    .filter_map(|outcome| match outcome {
-                        Ok(Appended::Stored { sequence }) => Some(*sequence),
-                        _ => None,
-                    })
-                    .max();
-                if let Some(newest) = newest {
-                    self.announcer.committed(newest);
-                }
-                if batch.queued > 0 {
-                    self.announcer.outbox_changed();
-                }
-                for (reply, outcome) in replies.into_iter().zip(batch.outcomes) {
-                    let _ = reply.send(outcome);
-                }
-            }
-            Err(error) => {
-                if error.is_retryable() {
-                    tracing::warn!(size, error = %crate::telemetry::error_chain(&error), "commit batch failed");
-                } else {
-                    tracing::error!(size, error = %crate::telemetry::error_chain(&error), "commit batch failed");
-                }
-                for reply in replies {
-                    let _ = reply.send(Err(error.clone()));
-                }
-            }
-        }
     }
 }

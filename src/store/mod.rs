@@ -5,6 +5,7 @@
 //! event is committed, so the HTTP layer can acknowledge it.
 
 mod append;
+mod books;
 mod codec;
 mod cursor;
 mod outbox;
@@ -19,7 +20,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::envelope::{Dialect, EventDate, EventId, EventType, Notification, OrderId};
+use crate::domain::envelope::{
+    Dialect, EventDate, EventId, EventType, Notification, OrderFacts, OrderId,
+};
 use crate::domain::projection::ServiceOrder;
 use crate::domain::routing::{Route, SinkName};
 use crate::domain::state::State;
@@ -159,6 +162,20 @@ pub struct EventRecord {
     /// `event.href`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+}
+
+/// An order as the seller's Service Ordering API answered it, fetched for one event that only
+/// referred to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderSnapshot {
+    /// The event's place in receipt order.
+    pub sequence: i64,
+    /// The order.
+    pub order_id: OrderId,
+    /// When it was fetched.
+    pub fetched_at: DateTime<Utc>,
+    /// The seller's answer, as received.
+    pub body: Bytes,
 }
 
 /// Which events to list, newest first.
@@ -507,6 +524,24 @@ impl Store {
     /// Stores the event durably, or recognises a resend. Returns only after the commit.
     pub async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
         on_backend!(self, append(event))
+    }
+
+    /// Stores the order fetched from the seller for the event at `sequence` (`body` as received,
+    /// replacing an earlier snapshot) and gives that event `facts`, the merge of what it said
+    /// with the snapshot; the order is folded again from its events, in the same transaction.
+    /// The event's body is never changed.
+    pub async fn record_snapshot(
+        &self,
+        sequence: i64,
+        body: Bytes,
+        facts: OrderFacts,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, record_snapshot(sequence, body, facts))
+    }
+
+    /// The order fetched for the event at `sequence`, if any.
+    pub async fn snapshot(&self, sequence: i64) -> Result<Option<OrderSnapshot>, StoreError> {
+        on_backend!(self, snapshot(sequence))
     }
 
     /// Checks that the storage answers and takes writes.

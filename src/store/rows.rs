@@ -1,11 +1,12 @@
 //! Stored rows decoded once for both backends: a backend reads the columns into these plain
 //! structs (that part is SQL), and the checks that turn text back into domain types live here.
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::append::{event_date, parse_event_id, parse_event_type};
 use super::codec::decode_facts;
-use super::{Delivery, EventRecord, OrderSummary, StoreError, internal};
+use super::{Delivery, EventRecord, OrderSnapshot, OrderSummary, StoreError, internal};
 use crate::domain::envelope::{Dialect, EventType, OrderFacts, OrderId};
 use crate::domain::routing::{RouteFilter, SinkName};
 
@@ -154,6 +155,31 @@ pub(crate) fn parse_order_id(text: &str) -> Result<OrderId, StoreError> {
 pub(crate) fn instant(micros: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(micros)
         .ok_or_else(|| internal(format!("stored time {micros} is out of range")))
+}
+
+/// The SQL that reads an event's snapshot, one text for both backends; columns as
+/// [`SnapshotColumns`].
+pub(crate) const SNAPSHOT_SQL: &str =
+    "SELECT sequence, order_id, fetched_at_us, body FROM order_snapshots WHERE sequence = $1";
+
+/// A row of [`SNAPSHOT_SQL`].
+pub(crate) struct SnapshotColumns {
+    pub sequence: i64,
+    pub order_id: String,
+    pub fetched_at_us: i64,
+    pub body: Vec<u8>,
+}
+
+impl SnapshotColumns {
+    /// The snapshot, or why the row no longer reads.
+    pub(crate) fn decode(self) -> Result<OrderSnapshot, StoreError> {
+        Ok(OrderSnapshot {
+            sequence: self.sequence,
+            order_id: parse_order_id(&self.order_id)?,
+            fetched_at: instant(self.fetched_at_us)?,
+            body: Bytes::from(self.body),
+        })
+    }
 }
 
 /// The columns a replay reads to apply a sink's filter to a stored event

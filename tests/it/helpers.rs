@@ -462,10 +462,29 @@ pub(crate) fn start_binary_with(data_dir: &Path, config: Option<&Path>) -> Runni
 /// Spawns a prepared `serve` command and reads its banner, up to the curl line after
 /// "Try it:".
 pub(crate) fn spawn_serve(command: &mut Command) -> RunningBinary {
+    spawn_serve_logging(command.env("RUST_LOG", "warn"), Stdio::inherit())
+}
+
+/// As [`start_binary_with`], logging at debug level into the file `log`.
+pub(crate) fn start_binary_logging(data_dir: &Path, config: &Path, log: &Path) -> RunningBinary {
+    let mut command = Command::new(binary());
+    command
+        .args(["serve", "--plain-http", "--allow-anonymous"])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "debug");
+    let file = std::fs::File::create(log).expect("the log file is created");
+    spawn_serve_logging(&mut command, Stdio::from(file))
+}
+
+/// Spawns a prepared `serve` command with its log going to `stderr`, and reads its banner.
+fn spawn_serve_logging(command: &mut Command, stderr: Stdio) -> RunningBinary {
     let mut child = command
-        .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("the binary starts");
     let stdout = child.stdout.take().expect("stdout is piped");

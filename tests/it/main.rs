@@ -20,6 +20,7 @@ mod openapi;
 mod outbox_cli;
 mod projection;
 mod replicas;
+mod resolve;
 mod retention;
 mod security;
 mod seller;

@@ -13,6 +13,7 @@
 mod console;
 mod outbox;
 mod retention;
+mod snapshot;
 mod tls;
 mod tx;
 
@@ -26,7 +27,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 use tokio_util::sync::CancellationToken;
 
-use super::append::{self, Announcer, AppendTx, Bookkeeper, Counters, Reply};
+use super::append::{self, AppendTx};
+use super::books::{Announcer, Bookkeeper, Counters, Reply};
 use super::rows::{RecordRow, SummaryRow};
 use super::{
     Appended, Commits, Cursor, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary,

@@ -46,6 +46,13 @@ impl PostgresStore {
                     .filter_map(|row| row.get::<_, Option<String>>(1)),
             );
             if !sequences.is_empty() {
+                transaction
+                    .execute(
+                        "DELETE FROM order_snapshots WHERE sequence = ANY($1)",
+                        &[&sequences],
+                    )
+                    .await
+                    .map_err(classify)?;
                 pruned.deliveries = transaction
                     .execute(
                         "DELETE FROM deliveries WHERE sequence = ANY($1)",

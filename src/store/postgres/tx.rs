@@ -9,7 +9,7 @@ use super::classify;
 use crate::store::StoreError;
 use crate::store::append::{
     AppendTx, DeliveryRow, Direction, EventRow, ORDER_EVENTS_SQL, OrderEvent, OrderRow, RowChange,
-    Stored, StoredFold, order_page_sql,
+    SnapshotRow, Stored, StoredFold, order_page_sql,
 };
 
 /// A transaction of the pool.
@@ -254,5 +254,32 @@ impl AppendTx for Sql<'_, '_> {
             .execute("DELETE FROM service_orders WHERE id = $1", &[&order_id])
             .await?;
         Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
+    }
+
+    async fn update_facts(
+        &mut self,
+        sequence: i64,
+        order_id: &str,
+        facts: &[u8],
+    ) -> Result<usize, StoreError> {
+        let changed = self
+            .execute(
+                "UPDATE events SET facts_c = $3 WHERE sequence = $1 AND order_id = $2",
+                &[&sequence, &order_id, &facts],
+            )
+            .await?;
+        Ok(usize::try_from(changed).unwrap_or(usize::MAX))
+    }
+
+    async fn save_snapshot(&mut self, row: &SnapshotRow<'_>) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO order_snapshots (sequence, order_id, fetched_at_us, body)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (sequence) DO UPDATE SET order_id = excluded.order_id,
+                 fetched_at_us = excluded.fetched_at_us, body = excluded.body",
+            &[&row.sequence, &row.order_id, &row.fetched_at_us, &row.body],
+        )
+        .await?;
+        Ok(())
     }
 }

@@ -8,6 +8,7 @@ pub mod backup;
 mod console;
 mod outbox;
 mod retention;
+mod snapshot;
 mod tx;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +22,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use rusqlite_migration::{M, Migrations};
 use tokio::sync::{mpsc, oneshot};
 
-use super::append::{self, Announcer, AppendTx, Bookkeeper, Counters, Reply};
+use super::append::{self, AppendTx};
+use super::books::{Announcer, Bookkeeper, Counters, Reply};
 use super::rows::{RecordRow, SummaryRow};
 use super::{
     Appended, Commits, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary, SharedError,
@@ -41,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0004_retention.sql"),
     include_str!("../migrations/sqlite/0005_incremental_projection.sql"),
     include_str!("../migrations/sqlite/0006_event_dialect.sql"),
+    include_str!("../migrations/sqlite/0007_order_snapshots.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

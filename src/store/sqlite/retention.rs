@@ -107,6 +107,9 @@ fn prune_batch(
             .query_map(params![before, batch], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         for (sequence, order_id) in victims {
+            transaction
+                .prepare_cached("DELETE FROM order_snapshots WHERE sequence = ?1")?
+                .execute([sequence])?;
             pruned.deliveries += transaction
                 .prepare_cached("DELETE FROM deliveries WHERE sequence = ?1")?
                 .execute([sequence])?;

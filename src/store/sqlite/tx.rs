@@ -7,7 +7,7 @@ use super::classify;
 use crate::store::StoreError;
 use crate::store::append::{
     AppendTx, DeliveryRow, Direction, EventRow, ORDER_EVENTS_SQL, OrderEvent, OrderRow, RowChange,
-    Stored, StoredFold, order_page_sql,
+    SnapshotRow, Stored, StoredFold, order_page_sql,
 };
 
 /// Inserts an order's projection row, or replaces every column of it.
@@ -198,10 +198,43 @@ impl AppendTx for Sql<'_> {
             .and_then(|mut statement| statement.query_row([order_id], |row| row.get(0)).optional())
             .map_err(classify)
     }
+
     async fn delete_order(&mut self, order_id: &str) -> Result<usize, StoreError> {
         self.0
             .prepare_cached("DELETE FROM service_orders WHERE id = ?1")
             .and_then(|mut statement| statement.execute([order_id]))
             .map_err(classify)
+    }
+
+    async fn update_facts(
+        &mut self,
+        sequence: i64,
+        order_id: &str,
+        facts: &[u8],
+    ) -> Result<usize, StoreError> {
+        self.0
+            .prepare_cached("UPDATE events SET facts_c = ?3 WHERE sequence = ?1 AND order_id = ?2")
+            .and_then(|mut statement| statement.execute(params![sequence, order_id, facts]))
+            .map_err(classify)
+    }
+
+    async fn save_snapshot(&mut self, row: &SnapshotRow<'_>) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO order_snapshots (sequence, order_id, fetched_at_us, body)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (sequence) DO UPDATE SET order_id = excluded.order_id,
+                     fetched_at_us = excluded.fetched_at_us, body = excluded.body",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    row.sequence,
+                    row.order_id,
+                    row.fetched_at_us,
+                    row.body
+                ])
+            })
+            .map_err(classify)?;
+        Ok(())
     }
 }

@@ -1,0 +1,120 @@
+//! The bookkeeping after a commit batch, the same for both backends: the writer's counters,
+//! the announcements of new events and outbox work, metrics, then each caller's answer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+
+use super::append::BatchOutcome;
+use super::{Appended, StoreError, WriterStats};
+use crate::metrics::Metrics;
+
+/// The answer to one append.
+pub(crate) type Reply = oneshot::Sender<Result<Appended, StoreError>>;
+
+/// What the writer has done since it started.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    commits: AtomicU64,
+    appends: AtomicU64,
+}
+
+impl Counters {
+    /// A snapshot.
+    pub(super) fn stats(&self) -> WriterStats {
+        WriterStats {
+            commits: self.commits.load(Ordering::Relaxed),
+            appends: self.appends.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What a writer tells the rest of the process after each commit.
+#[derive(Debug, Clone)]
+pub(crate) struct Announcer {
+    /// The highest committed sequence.
+    pub sequence: watch::Sender<i64>,
+    /// Bumped when the outbox may have new work.
+    pub outbox: watch::Sender<u64>,
+}
+
+impl Announcer {
+    /// The outbox has new work.
+    pub(super) fn outbox_changed(&self) {
+        self.outbox.send_modify(|generation| *generation += 1);
+    }
+
+    /// Sequences up to `newest` are committed.
+    pub(super) fn committed(&self, newest: i64) {
+        self.sequence
+            .send_modify(|sequence| *sequence = (*sequence).max(newest));
+    }
+}
+
+/// The bookkeeping after a batch, the same for both backends: metrics, counters,
+/// announcements, then each caller's answer.
+pub(crate) struct Bookkeeper {
+    /// Commits and appends.
+    pub counters: Arc<Counters>,
+    /// Where commit sizes and durations go.
+    pub metrics: Option<Arc<Metrics>>,
+    /// Commit announcements.
+    pub announcer: Announcer,
+}
+
+impl Bookkeeper {
+    /// Answers every append of a batch with its outcome, or with the batch's error.
+    pub(super) fn settle(
+        &self,
+        replies: impl IntoIterator<Item = Reply>,
+        result: Result<BatchOutcome, StoreError>,
+        size: usize,
+        elapsed: Duration,
+    ) {
+        tracing::debug!(
+            size,
+            elapsed_ms = elapsed.as_secs_f64() * 1e3,
+            "commit batch"
+        );
+        match result {
+            Ok(batch) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.commit(size, elapsed);
+                }
+                self.counters.commits.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .appends
+                    .fetch_add(size as u64, Ordering::Relaxed);
+                let newest = batch
+                    .outcomes
+                    .iter()
+                    .filter_map(|outcome| match outcome {
+                        Ok(Appended::Stored { sequence }) => Some(*sequence),
+                        _ => None,
+                    })
+                    .max();
+                if let Some(newest) = newest {
+                    self.announcer.committed(newest);
+                }
+                if batch.queued > 0 {
+                    self.announcer.outbox_changed();
+                }
+                for (reply, outcome) in replies.into_iter().zip(batch.outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(error) => {
+                if error.is_retryable() {
+                    tracing::warn!(size, error = %crate::telemetry::error_chain(&error), "commit batch failed");
+                } else {
+                    tracing::error!(size, error = %crate::telemetry::error_chain(&error), "commit batch failed");
+                }
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
