@@ -8,16 +8,18 @@
 //! - `externalId`, `orderDate` and `completionDateTime`, when the event gives none;
 //! - the items' ids and actions, never their states: an item the event does not name is added
 //!   without a state, an item it names gets its action when it has none;
-//! - the order's state, only for a creation or a state change that gives none (MEF v5's state
-//!   changes, every MEF creation);
-//! - the state of the item an item state change names, only when the event gives none (MEF v5).
+//! - states only for a dialect whose events carry none (MEF v5): there, the order's state for a
+//!   creation or a state change, and the state of the item an item state change names. A
+//!   dialect whose events carry states (MEF v6: every state change says its state) takes its
+//!   states from its events alone: a snapshot fetched after the seller moved on would put a
+//!   later state at an earlier event (a creation), and show transitions that never happened.
 //!
 //! A state the event gives is never overridden: the event is the seller's word at its time.
 
 use serde_json::Value;
 
 use super::envelope::{
-    EnvelopeError, EventType, ItemFact, OrderFacts, OrderId, Role, body_object, invalid,
+    Dialect, EnvelopeError, EventType, ItemFact, OrderFacts, OrderId, Role, body_object, invalid,
     order_facts,
 };
 
@@ -49,10 +51,12 @@ pub fn read_order(body: &[u8]) -> Result<OrderFacts, EnvelopeError> {
 /// The facts of an event of `event_type` (`event`, as it said them) with what the `fetched`
 /// order fills in (see the module documentation).
 pub fn merge(
+    dialect: Dialect,
     event_type: EventType,
     event: &OrderFacts,
     fetched: &OrderFacts,
 ) -> Result<OrderFacts, OtherOrder> {
+    let fill_states = !dialect.carries_states();
     if event.order_id != fetched.order_id {
         return Err(OtherOrder {
             event: event.order_id.clone(),
@@ -73,7 +77,7 @@ pub fn merge(
         .completion_date_time
         .clone()
         .or_else(|| fetched.completion_date_time.clone());
-    if merged.state.is_none() && matches!(role, Role::Creation | Role::StateChange) {
+    if fill_states && merged.state.is_none() && matches!(role, Role::Creation | Role::StateChange) {
         merged.state = fetched.state;
     }
     let named = event.items.len();
@@ -87,7 +91,7 @@ pub fn merge(
             if own.action.is_none() {
                 own.action = item.action.clone();
             }
-            if own.state.is_none() && role == Role::ItemStateChange {
+            if fill_states && own.state.is_none() && role == Role::ItemStateChange {
                 own.state = item.state;
             }
         }
@@ -171,6 +175,7 @@ mod tests {
     #[test]
     fn a_creation_gets_the_dates_the_items_without_states_and_the_state() {
         let merged = merge(
+            Dialect::MefLegatoV5,
             EventType::ServiceOrderCreateEvent,
             &event(None, vec![]),
             &fetched(),
@@ -198,11 +203,18 @@ mod tests {
     #[test]
     fn a_state_the_event_gives_is_never_overridden() {
         let change = event(Some(State::InProgress), vec![]);
-        let merged = merge(EventType::ServiceOrderStateChangeEvent, &change, &fetched()).unwrap();
+        let merged = merge(
+            Dialect::MefLegatoV5,
+            EventType::ServiceOrderStateChangeEvent,
+            &change,
+            &fetched(),
+        )
+        .unwrap();
         assert_eq!(merged.state, Some(State::InProgress));
 
         let named = event(None, vec![item("2", Some(State::InProgress))]);
         let merged = merge(
+            Dialect::MefLegatoV5,
             EventType::ServiceOrderItemStateChangeEvent,
             &named,
             &fetched(),
@@ -218,6 +230,7 @@ mod tests {
     fn a_v5_event_without_states_gets_the_named_items_and_the_orders() {
         let named = event(None, vec![item("1", None)]);
         let merged = merge(
+            Dialect::MefLegatoV5,
             EventType::ServiceOrderItemStateChangeEvent,
             &named,
             &fetched(),
@@ -226,9 +239,16 @@ mod tests {
         assert_eq!(merged.items[0].state, Some(State::Completed));
         assert_eq!(merged.items[1].state, None);
         let change = event(None, vec![]);
-        let merged = merge(EventType::ServiceOrderStateChangeEvent, &change, &fetched()).unwrap();
+        let merged = merge(
+            Dialect::MefLegatoV5,
+            EventType::ServiceOrderStateChangeEvent,
+            &change,
+            &fetched(),
+        )
+        .unwrap();
         assert_eq!(merged.state, Some(State::Completed));
         let information = merge(
+            Dialect::MefLegatoV5,
             EventType::ServiceOrderInformationRequiredEvent,
             &change,
             &fetched(),
@@ -242,12 +262,24 @@ mod tests {
         let mut own = event(None, vec![]);
         own.external_id = Some("mine".into());
         own.order_date = Some("2026-11-29T00:00:00Z".into());
-        let merged = merge(EventType::ServiceOrderCreateEvent, &own, &fetched()).unwrap();
+        let merged = merge(
+            Dialect::MefLegatoV5,
+            EventType::ServiceOrderCreateEvent,
+            &own,
+            &fetched(),
+        )
+        .unwrap();
         assert_eq!(merged.external_id.as_deref(), Some("mine"));
         assert_eq!(merged.order_date.as_deref(), Some("2026-11-29T00:00:00Z"));
         let mut other = fetched();
         other.order_id = "SO-2".parse().unwrap();
-        let error = merge(EventType::ServiceOrderCreateEvent, &own, &other).unwrap_err();
+        let error = merge(
+            Dialect::MefLegatoV5,
+            EventType::ServiceOrderCreateEvent,
+            &own,
+            &other,
+        )
+        .unwrap_err();
         assert_eq!(
             error.to_string(),
             "the seller answered order SO-2 for an event about order SO-1"
@@ -257,12 +289,45 @@ mod tests {
     #[test]
     fn merging_again_gives_the_same_facts() {
         let first = merge(
+            Dialect::MefLegatoV5,
             EventType::ServiceOrderCreateEvent,
             &event(None, vec![]),
             &fetched(),
         )
         .unwrap();
-        let again = merge(EventType::ServiceOrderCreateEvent, &first, &fetched()).unwrap();
+        let again = merge(
+            Dialect::MefLegatoV5,
+            EventType::ServiceOrderCreateEvent,
+            &first,
+            &fetched(),
+        )
+        .unwrap();
         assert_eq!(again, first);
+    }
+
+    #[test]
+    fn a_dialect_whose_events_carry_states_takes_none_from_a_snapshot() {
+        let own = OrderFacts {
+            order_id: "SO-1".parse().unwrap(),
+            state: None,
+            external_id: None,
+            order_date: None,
+            completion_date_time: None,
+            items: Vec::new(),
+        };
+        let merged = merge(
+            Dialect::MefLegatoV6,
+            EventType::ServiceOrderCreateEvent,
+            &own,
+            &fetched(),
+        )
+        .unwrap();
+        assert_eq!(merged.state, None, "a v6 creation keeps its own (no) state");
+        assert!(merged.items.iter().all(|item| item.state.is_none()));
+        assert_eq!(
+            merged.order_date,
+            fetched().order_date,
+            "dates are filled in"
+        );
     }
 }

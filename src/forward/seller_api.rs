@@ -199,7 +199,7 @@ impl SellerApiSink {
         let fetched = async {
             let answer = seller.fetch(url).await?;
             let order = read_order(&answer).map_err(SellerError::NotAnOrder)?;
-            let facts = merge(record.event_type, &own, &order)?;
+            let facts = merge(record.dialect, record.event_type, &own, &order)?;
             Ok::<_, SellerError>((answer, facts))
         }
         .await;

@@ -392,3 +392,103 @@ async fn a_mef_v6_seller_gives_the_states_its_references_carry_and_serves_the_or
     stop(simulator);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mef_v6_run_with_the_sellers_api_ends_with_its_items_and_dates_in_every_projection() {
+    // The seller first: its Service Ordering API is where the listener fetches each order.
+    let (mut simulator, hub) = start_simulator(&[
+        "--dialect",
+        "mef-legato-v6",
+        "--wait-subscribers",
+        "1",
+        "--orders",
+        "60",
+        "--duplicates",
+        "0.25",
+        "--reorder",
+        "0.3",
+        "--seed",
+        "20261130",
+        "--linger",
+        "10m",
+        "--json",
+    ]);
+    let app = spawn_app_with_file(&format!(
+        "[seller_apis.simulator]\nbase_url = \"{hub}\"\n\
+         [seller_fetch]\nretry_schedule = [\"100ms\"]\nretry_horizon = \"1h\"\n"
+    ))
+    .await;
+    let (ok, _, stderr) = run_cli(&[
+        "hub",
+        "subscribe",
+        "--dialect",
+        "mef-legato-v6",
+        "--server",
+        &hub,
+        "--callback",
+        &callback("mef-legato-v6", &app.public_base),
+    ]);
+    assert!(ok, "{stderr}");
+    let mut stdout = BufReader::new(simulator.stdout.take().unwrap());
+    let mut text = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "a summary: {text}"
+        );
+        text.push_str(&line);
+        if line == "}\n" {
+            break;
+        }
+    }
+    let summary: Value = serde_json::from_str(&text).unwrap();
+    let truth = summary["truth"].as_array().unwrap().clone();
+    assert_eq!(truth.len(), 60);
+
+    // Every order ends with what the seller's API says of its items and dates, and the
+    // states its events said.
+    for order in &truth {
+        let id = order["id"].as_str().unwrap();
+        let served: Value = reqwest::get(format!("{hub}/serviceOrder/{id}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let served_items: BTreeSet<String> = served["serviceOrderItem"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["id"].as_str().unwrap().to_owned())
+            .collect();
+        let projection = eventually(
+            &format!("order {id} to hold the fetched order"),
+            async || {
+                let (status, projection) =
+                    app.admin_get(&format!("/api/v1/service-orders/{id}")).await;
+                let items: BTreeSet<String> = projection["items"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|item| item["id"].as_str().map(str::to_owned))
+                    .collect();
+                (status == 200
+                    && projection["orderDate"] == served["orderDate"]
+                    && items == served_items)
+                    .then_some(projection)
+            },
+        )
+        .await;
+        assert_eq!(
+            projection["state"], order["state"],
+            "order {id}: its events' state"
+        );
+        assert_eq!(projection["anomalies"], json!([]), "order {id}");
+        for item in projection["items"].as_array().unwrap() {
+            assert!(item["action"].is_string(), "order {id}: {item}");
+        }
+    }
+    let (_, sinks) = app.admin_get("/api/v1/sinks").await;
+    assert!(sinks.to_string().contains("seller-api"), "{sinks}");
+    stop(simulator);
+}

@@ -131,6 +131,12 @@ impl Dialect {
         self.family() == Family::Mef
     }
 
+    /// Whether its events say the states they change (all but MEF v5, whose references carry
+    /// none).
+    pub fn carries_states(self) -> bool {
+        self != Dialect::MefLegatoV5
+    }
+
     /// Whether it answers a stored event with 201 and the body (ONAP, TMF641 v4), rather than
     /// 204 and no body.
     pub fn echoes_body(self) -> bool {
