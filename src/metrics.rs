@@ -135,6 +135,7 @@ pub struct Metrics {
     delivery_seconds: HistogramFamily<SinkLabels>,
     delivery_duplicates: Family<SinkLabels, Counter>,
     tls_reloads: Family<OutcomeLabels, Counter>,
+    disk_full: prometheus_client::metrics::gauge::Gauge,
     seller_fetches: Family<FetchLabels, Counter>,
 }
 
@@ -201,6 +202,12 @@ impl Metrics {
             "Reloads of the public listener's certificate, key and client CA (on a file change or SIGHUP), by outcome (ok, failed: the running one stayed)",
             tls_reloads.clone(),
         );
+        let disk_full = prometheus_client::metrics::gauge::Gauge::default();
+        registry.register(
+            "store_disk_full",
+            "1 while the last commit failed because the disk that holds the store is full (events are refused with 503, code 5), else 0",
+            disk_full.clone(),
+        );
         let seller_fetches = Family::<FetchLabels, Counter>::default();
         registry.register(
             "seller_fetches",
@@ -211,6 +218,7 @@ impl Metrics {
         );
         Metrics {
             tls_reloads,
+            disk_full,
             registry,
             seller_fetches,
             requests,
@@ -257,6 +265,11 @@ impl Metrics {
                 sink: sink.to_owned(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Whether the last commit failed for lack of disk space.
+    pub fn disk_full(&self, full: bool) {
+        self.disk_full.set(i64::from(full));
     }
 
     /// The public listener's TLS files were reloaded (`ok`) or did not load (`failed`).

@@ -207,6 +207,10 @@ impl ApiError {
                 "eventId {event_id} is already stored with a different payload; the stored event is \
                  kept. Send a new eventId for a new event, or resend the same payload"
             ),
+            ApiError::Store(StoreError::DiskFull(_)) => format!(
+                "the listener's disk is full and the event was not stored; retry after \
+                 {RETRY_AFTER_SECONDS} seconds"
+            ),
             ApiError::Store(error) if error.is_retryable() => format!(
                 "storage is unavailable right now and the event was not stored; retry after \
                  {RETRY_AFTER_SECONDS} seconds"

@@ -2,7 +2,7 @@
 //! the announcements of new events and outbox work, metrics, then each caller's answer.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
@@ -19,9 +19,16 @@ pub(crate) type Reply = oneshot::Sender<Result<Appended, StoreError>>;
 pub(crate) struct Counters {
     commits: AtomicU64,
     appends: AtomicU64,
+    /// The last commit failed for lack of disk space (cleared by the next one that succeeds).
+    disk_full: AtomicBool,
 }
 
 impl Counters {
+    /// Whether the last commit failed for lack of disk space.
+    pub(super) fn disk_full(&self) -> bool {
+        self.disk_full.load(Ordering::Relaxed)
+    }
+
     /// A snapshot.
     pub(super) fn stats(&self) -> WriterStats {
         WriterStats {
@@ -78,6 +85,20 @@ impl Bookkeeper {
             elapsed_ms = elapsed.as_secs_f64() * 1e3,
             "commit batch"
         );
+        let full = matches!(result, Err(StoreError::DiskFull(_)));
+        if self.counters.disk_full.swap(full, Ordering::Relaxed) != full {
+            if let Some(metrics) = &self.metrics {
+                metrics.disk_full(full);
+            }
+            if full {
+                tracing::error!(
+                    "the disk that holds the store is full: events are refused with 503 (code 5) \
+                     and /readyz fails until space is freed; nothing acknowledged is lost"
+                );
+            } else {
+                tracing::info!("the store takes writes again: disk space is back");
+            }
+        }
         match result {
             Ok(batch) => {
                 if let Some(metrics) = &self.metrics {

@@ -71,6 +71,9 @@ pub enum StoreError {
     /// The storage cannot be reached or written to right now; retrying later may work.
     #[error("storage is unavailable")]
     Unavailable(#[source] SharedError),
+    /// The disk that holds the store is full: nothing more can be written until space returns.
+    #[error("the disk that holds the store is full")]
+    DiskFull(#[source] SharedError),
     /// The store is shutting down and takes no more writes.
     #[error("the store is shutting down")]
     ShuttingDown,
@@ -102,7 +105,10 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the caller may succeed by trying again later.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_) | StoreError::ShuttingDown)
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::DiskFull(_) | StoreError::ShuttingDown
+        )
     }
 }
 

@@ -11,6 +11,7 @@ mod console;
 mod dialects;
 mod durability;
 mod forwarding;
+mod full_disk;
 mod helpers;
 mod house;
 mod lingering;

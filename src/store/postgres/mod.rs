@@ -94,8 +94,11 @@ fn classify(error: tokio_postgres::Error) -> StoreError {
                 || *code == SqlState::T_R_SERIALIZATION_FAILURE
                 || *code == SqlState::T_R_DEADLOCK_DETECTED
         });
+    let disk_full = error.code() == Some(&SqlState::DISK_FULL);
     let shared: super::SharedError = Arc::new(error);
-    if retryable {
+    if disk_full {
+        StoreError::DiskFull(shared)
+    } else if retryable {
         StoreError::Unavailable(shared)
     } else {
         StoreError::Internal(shared)

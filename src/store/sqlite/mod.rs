@@ -87,23 +87,34 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// The free space that makes a store whose disk was full ready again.
+const MIN_ROOM_BYTES: u64 = 1024 * 1024;
+
+/// Whether the file system that holds `path` has [`MIN_ROOM_BYTES`] free for this user.
+fn has_room(path: &std::path::Path) -> bool {
+    let directory = path.parent().unwrap_or(path);
+    rustix::fs::statvfs(directory).map_or(true, |stats| {
+        stats.f_bavail.saturating_mul(stats.f_frsize) >= MIN_ROOM_BYTES
+    })
+}
+
 fn classify(error: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode::*;
     let retryable = match &error {
         rusqlite::Error::SqliteFailure(failure, _) => matches!(
             failure.code,
-            DatabaseBusy
-                | DatabaseLocked
-                | DiskFull
-                | SystemIoFailure
-                | CannotOpen
-                | ReadOnly
-                | OutOfMemory
+            DatabaseBusy | DatabaseLocked | SystemIoFailure | CannotOpen | ReadOnly | OutOfMemory
         ),
         _ => false,
     };
+    let disk_full = matches!(
+        &error,
+        rusqlite::Error::SqliteFailure(failure, _) if failure.code == DiskFull
+    );
     let shared: SharedError = Arc::new(error);
-    if retryable {
+    if disk_full {
+        StoreError::DiskFull(shared)
+    } else if retryable {
         StoreError::Unavailable(shared)
     } else {
         StoreError::Internal(shared)
@@ -290,6 +301,16 @@ impl SqliteStore {
             .is_some_and(mpsc::Sender::is_closed)
         {
             return Err(StoreError::ShuttingDown);
+        }
+        // After a commit failed for lack of space, ready again only once there is room.
+        if self.inner.counters.disk_full() && !has_room(&self.inner.path) {
+            return Err(StoreError::DiskFull(Arc::new(std::io::Error::other(
+                format!(
+                    "less than {} bytes are free beside {}",
+                    MIN_ROOM_BYTES,
+                    self.inner.path.display()
+                ),
+            ))));
         }
         self.read(|connection| {
             connection
