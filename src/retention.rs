@@ -9,35 +9,56 @@ use tokio_util::sync::CancellationToken;
 use crate::config::retention::Retention;
 use crate::store::{Pruned, Store};
 
-/// Prunes on every tick until `shutdown`; a failed batch is logged and tried again at the next
-/// tick.
-pub(crate) async fn run(store: Store, retention: Retention, shutdown: CancellationToken) {
-    let mut ticks = tokio::time::interval(retention.interval);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+/// Prunes on every tick until `shutdown`, with the retention `settings` hold at that tick (a
+/// reload changes them: a new interval starts a new schedule; with neither limit set the task
+/// only waits); a failed batch is logged and tried again at the next tick.
+pub(crate) async fn run(
+    store: Store,
+    mut settings: tokio::sync::watch::Receiver<Retention>,
+    shutdown: CancellationToken,
+) {
     loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
+        let retention = settings.borrow_and_update().clone();
+        let mut ticks = tokio::time::interval(retention.interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // The first tick is at once: a start, or new settings, prune now.
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                changed = settings.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    break;
+                }
+                _ = ticks.tick() => {}
+            }
+            if retention.is_enabled() {
+                prune_and_log(&store, &retention, &shutdown).await;
+            }
         }
-        let started = std::time::Instant::now();
-        match prune_once(&store, &retention, &shutdown).await {
-            Ok(pruned) if pruned.is_empty() => tracing::debug!("retention: nothing to prune"),
-            Ok(pruned) => tracing::info!(
-                events = pruned.events,
-                deliveries = pruned.deliveries + pruned.finished_deliveries,
-                orders = pruned.orders,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "retention: pruned {} events, {} deliveries and {} orders",
-                pruned.events,
-                pruned.deliveries + pruned.finished_deliveries,
-                pruned.orders
-            ),
-            Err((pruned, error)) => tracing::warn!(
-                events = pruned.events,
-                error = %crate::telemetry::error_chain(&error),
-                "retention: pruning failed; trying again at the next interval"
-            ),
-        }
+    }
+}
+
+async fn prune_and_log(store: &Store, retention: &Retention, shutdown: &CancellationToken) {
+    let started = std::time::Instant::now();
+    match prune_once(store, retention, shutdown).await {
+        Ok(pruned) if pruned.is_empty() => tracing::debug!("retention: nothing to prune"),
+        Ok(pruned) => tracing::info!(
+            events = pruned.events,
+            deliveries = pruned.deliveries + pruned.finished_deliveries,
+            orders = pruned.orders,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "retention: pruned {} events, {} deliveries and {} orders",
+            pruned.events,
+            pruned.deliveries + pruned.finished_deliveries,
+            pruned.orders
+        ),
+        Err((pruned, error)) => tracing::warn!(
+            events = pruned.events,
+            error = %crate::telemetry::error_chain(&error),
+            "retention: pruning failed; trying again at the next interval"
+        ),
     }
 }
 

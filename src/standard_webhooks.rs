@@ -63,6 +63,15 @@ pub struct WebhookSecret {
     key: hmac::Key,
 }
 
+/// Two secrets are the same when their text is (a reload compares a sink's settings).
+impl PartialEq for WebhookSecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for WebhookSecret {}
+
 impl WebhookSecret {
     /// A new secret of 32 random bytes.
     pub fn generate() -> Result<WebhookSecret, getrandom::Error> {

@@ -219,30 +219,36 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     println!("{}", app.banner());
     #[cfg(unix)]
     {
-        let reloader = app.access_reloader();
-        let tls = app.tls_reloader();
+        let reloader = app.reloader();
         let (file, overrides) = (args.store.config.clone(), overrides.clone());
         tokio::spawn(async move {
             let Ok(mut hangups) =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
             else {
-                tracing::warn!("cannot watch SIGHUP; restart `serve` to apply client changes");
+                tracing::warn!("cannot watch SIGHUP; restart `serve` to apply changes");
                 return;
             };
             while hangups.recv().await.is_some() {
-                if let Some(tls) = &tls {
-                    tls.reload();
-                }
-                let reloaded = Config::load(file.as_deref(), &overrides)
-                    .and_then(|config| reloader.reload(&config));
-                match reloaded {
-                    Ok(clients) => tracing::info!(
-                        clients,
-                        "SIGHUP: reloaded the clients and access rules; other settings need a restart"
+                let config = match Config::load(file.as_deref(), &overrides) {
+                    Ok(config) => config,
+                    Err(error) => {
+                        tracing::error!(
+                            error = %format!("{error:#}"),
+                            "SIGHUP: the configuration does not load; the running one stays"
+                        );
+                        continue;
+                    }
+                };
+                match reloader.reload(&config).await {
+                    Ok(changes) => tracing::info!(
+                        applied = %changes.join("; "),
+                        "SIGHUP: reloaded the sinks, clients and access rules, rate limits, \
+                         retention and the certificate; addresses, the store and the console \
+                         need a restart"
                     ),
                     Err(error) => tracing::error!(
                         error = %format!("{error:#}"),
-                        "SIGHUP: the configuration was not reloaded; the running rules stay"
+                        "SIGHUP: the configuration was not applied; the running one stays"
                     ),
                 }
             }

@@ -107,7 +107,7 @@ impl RetryPolicy {
 }
 
 /// Where a sink sends.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SinkTarget {
     /// POST the event to a URL.
     Http {
@@ -142,7 +142,7 @@ pub enum SinkTarget {
 }
 
 /// A checked sink.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SinkConfig {
     /// Its name.
     pub name: SinkName,

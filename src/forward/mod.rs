@@ -8,6 +8,7 @@ pub(crate) mod http;
 pub(crate) mod nats;
 pub(crate) mod seller_api;
 pub(crate) mod worker;
+pub(crate) mod workers;
 
 pub(crate) use error::ForwardError;
 

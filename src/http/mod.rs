@@ -37,8 +37,8 @@ use crate::store::Store;
 pub(crate) struct AppState {
     /// The app's metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// The names of the configured, enabled sinks.
-    pub sinks: Arc<[crate::domain::routing::SinkName]>,
+    /// The names of the configured, enabled sinks (swapped by a reload).
+    pub sinks: Arc<arc_swap::ArcSwap<Vec<crate::domain::routing::SinkName>>>,
     /// The event store.
     pub store: Store,
     /// Checks who may post and what.

@@ -22,7 +22,7 @@ pub(crate) struct SinkOverview {
 /// Every configured sink, and every sink that has an outbox or is disabled, by name.
 pub(crate) async fn sink_overview(app: &AppState) -> Result<Vec<SinkOverview>, ApiError> {
     let statuses = app.store.sink_statuses().await?;
-    Ok(overview_of(statuses, &app.sinks))
+    Ok(overview_of(statuses, &app.sinks.load()))
 }
 
 /// The store's statuses with a zero status for each configured sink the store does not know

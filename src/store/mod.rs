@@ -112,6 +112,9 @@ impl StoreError {
     }
 }
 
+/// The routes a writer queues deliveries by, swapped whole when the sinks are reloaded.
+pub(crate) type Routes = Arc<arc_swap::ArcSwap<Vec<Route>>>;
+
 /// An event to store, with what the listener knows of its receipt.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -357,6 +360,16 @@ impl Store {
     /// Opens the store for the service: creates and migrates it if needed and starts the writer.
     pub async fn open(storage: &Storage, options: WriterOptions) -> Result<Store, StoreError> {
         Self::open_writer(storage, options, Vec::new(), None).await
+    }
+
+    /// Swaps the routes new events are queued by (the sinks after a reload); an event being
+    /// committed now keeps the routes it started with. Nothing for a read-only store.
+    pub fn set_routes(&self, routes: Vec<Route>) {
+        let routes = Arc::new(routes);
+        match self {
+            Store::Sqlite(store) => store.set_routes(routes),
+            Store::Postgres(store) => store.set_routes(routes),
+        }
     }
 
     /// As [`Store::open`]; each new event also queues a delivery for every route it matches, and

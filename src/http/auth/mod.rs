@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use self::limits::RateLimit;
-use crate::config::clients::{AccessConfig, ClientIp, Credential, Policy, SourceAllowlist};
+use crate::config::clients::{AccessConfig, ClientIp, Credential, Policy, Rate, SourceAllowlist};
 use crate::domain::envelope::EventType;
 
 /// The spec's reason for refusing a caller.
@@ -129,17 +129,27 @@ pub(crate) enum Identified {
 struct PolicyState {
     event_types: Option<BTreeSet<EventType>>,
     sources: SourceAllowlist,
-    rate: Option<RateLimit>,
+    /// The limit as configured, and its bucket (shared with the gate it was carried over
+    /// from, when a reload left the limit as it was).
+    rate: Option<(Rate, Arc<RateLimit>)>,
 }
 
-impl From<&Policy> for PolicyState {
-    fn from(policy: &Policy) -> Self {
+impl PolicyState {
+    /// The state of `policy`, keeping the bucket of `previous` when its limit is the same.
+    fn new(policy: &Policy, previous: Option<&PolicyState>) -> Self {
+        let rate = policy.rate.map(|rate| {
+            let kept = previous
+                .and_then(|previous| previous.rate.as_ref())
+                .filter(|(old, _)| *old == rate)
+                .map(|(_, bucket)| bucket.clone());
+            let bucket =
+                kept.unwrap_or_else(|| Arc::new(RateLimit::new(rate.per_second, rate.burst)));
+            (rate, bucket)
+        });
         PolicyState {
             event_types: policy.event_types.clone(),
             sources: policy.sources.clone(),
-            rate: policy
-                .rate
-                .map(|rate| RateLimit::new(rate.per_second, rate.burst)),
+            rate,
         }
     }
 }
@@ -204,13 +214,28 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 impl Gate {
     /// Builds the gate from the checked configuration.
     pub(crate) fn new(access: &AccessConfig) -> Gate {
+        Gate::reloaded(access, None)
+    }
+
+    /// Builds the gate of a reloaded configuration: a client (or the anonymous policy) whose
+    /// rate limit is unchanged keeps its bucket from `previous`, so a reload neither refills
+    /// nor empties it.
+    pub(crate) fn reloaded(access: &AccessConfig, previous: Option<&Gate>) -> Gate {
+        let previous_policy = |name: &str| {
+            previous.and_then(|gate| {
+                gate.clients
+                    .iter()
+                    .find(|client| &*client.name == name)
+                    .map(|client| &client.policy)
+            })
+        };
         let clients: Vec<ClientState> = access
             .clients
             .iter()
             .map(|client| ClientState {
                 name: Arc::from(client.name.as_str()),
                 enabled: client.enabled,
-                policy: PolicyState::from(&client.policy),
+                policy: PolicyState::new(&client.policy, previous_policy(client.name.as_str())),
                 credentials: client.credentials.clone(),
             })
             .collect();
@@ -240,9 +265,12 @@ impl Gate {
         }
         Gate {
             clients,
-            anonymous: access
-                .allow_anonymous
-                .then(|| PolicyState::from(&access.anonymous)),
+            anonymous: access.allow_anonymous.then(|| {
+                PolicyState::new(
+                    &access.anonymous,
+                    previous.and_then(|gate| gate.anonymous.as_ref()),
+                )
+            }),
             allowed_sources: access.allowed_sources.clone(),
             client_ip: access.client_ip.clone(),
             api_keys,
@@ -341,7 +369,7 @@ impl Gate {
                 format!("requests from {ip} are not allowed for this sender"),
             )));
         }
-        if let Some(rate) = &policy.rate
+        if let Some((_, rate)) = &policy.rate
             && let Err(wait) = rate.check()
         {
             let mut denied = attach(Denied::new(

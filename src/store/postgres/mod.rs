@@ -62,6 +62,8 @@ pub struct PostgresStore {
 
 struct Inner {
     pool: Pool,
+    /// The appender's routes (none for a read-only store).
+    routes: super::Routes,
     commits: Option<Commits>,
     announce: Option<Announcer>,
     counters: Arc<Counters>,
@@ -223,10 +225,11 @@ impl PostgresStore {
             (None, None)
         };
         let counters = Arc::new(Counters::default());
+        let routes: super::Routes = Arc::new(arc_swap::ArcSwap::from_pointee(routes));
         let appender = match (&announce, queue) {
             (Some(announcer), Some(queue)) => Some(Appender {
                 pool: pool.clone(),
-                routes: Arc::new(routes),
+                routes: routes.clone(),
                 books: Arc::new(Bookkeeper {
                     counters: counters.clone(),
                     metrics,
@@ -240,6 +243,7 @@ impl PostgresStore {
         };
         let store = PostgresStore {
             inner: Arc::new(Inner {
+                routes,
                 appender: std::sync::Mutex::new(None),
                 appends,
                 pool,
@@ -268,6 +272,11 @@ impl PostgresStore {
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.inner.pool.get().await.map_err(pool_error)
+    }
+
+    /// Swaps the routes the appender queues deliveries by.
+    pub(super) fn set_routes(&self, routes: Arc<Vec<Route>>) {
+        self.inner.routes.store(routes);
     }
 
     /// Stores the event and its deliveries, or recognises a resend. Concurrent appends share a
@@ -422,7 +431,7 @@ impl PostgresStore {
 /// once, then answers each.
 struct Appender {
     pool: Pool,
-    routes: Arc<Vec<Route>>,
+    routes: super::Routes,
     books: Arc<Bookkeeper>,
     queue: tokio::sync::mpsc::Receiver<(Box<NewEvent>, Reply)>,
     max_batch: usize,
@@ -455,7 +464,7 @@ impl Appender {
                 }
             }
             let (pool, routes, books) =
-                (self.pool.clone(), self.routes.clone(), self.books.clone());
+                (self.pool.clone(), self.routes.load_full(), self.books.clone());
             tokio::spawn(async move {
                 let started = std::time::Instant::now();
                 let size = batch.len();

@@ -72,6 +72,8 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
+    /// The writer's routes (none for a read-only store).
+    routes: super::Routes,
     writer: Option<mpsc::Sender<Command>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: r2d2::Pool<SqliteConnectionManager>,
@@ -191,9 +193,10 @@ impl SqliteStore {
         let readers = reader_pool(&path)?;
         let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let max_batch = options.max_batch.max(1);
+        let routes: super::Routes = Arc::new(arc_swap::ArcSwap::from_pointee(routes));
         let writer = Writer {
             max_batch,
-            routes,
+            routes: routes.clone(),
             books: Bookkeeper {
                 counters: counters.clone(),
                 metrics,
@@ -207,6 +210,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path,
+                routes,
                 writer: Some(sender),
                 writer_thread: Mutex::new(Some(writer_thread)),
                 readers,
@@ -242,6 +246,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path,
+                routes: Arc::default(),
                 writer: None,
                 writer_thread: Mutex::new(None),
                 readers,
@@ -290,6 +295,11 @@ impl SqliteStore {
     /// How many commits and appends the writer has made.
     pub fn writer_stats(&self) -> WriterStats {
         self.inner.counters.stats()
+    }
+
+    /// Swaps the routes the writer queues deliveries by.
+    pub(super) fn set_routes(&self, routes: Arc<Vec<Route>>) {
+        self.inner.routes.store(routes);
     }
 
     /// Checks that the writer runs and that the database answers a query.
@@ -527,7 +537,7 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> Result<EventRecord, StoreError> {
 /// What the writer thread owns besides its connection.
 struct Writer {
     max_batch: usize,
-    routes: Vec<Route>,
+    routes: super::Routes,
     books: Bookkeeper,
 }
 
@@ -641,7 +651,7 @@ fn commit_batch(
         let outcome = futures_executor::block_on(append::append_batch(
             &mut tx::Sql(&transaction),
             &events,
-            &writer.routes,
+            &writer.routes.load(),
             Utc::now(),
         ))?;
         transaction.commit().map_err(classify)?;
