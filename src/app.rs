@@ -13,11 +13,11 @@ use tokio_util::task::TaskTracker;
 use crate::config::sinks::SinkConfig;
 use crate::config::{Config, Transport};
 use crate::forward::Sink;
+use crate::forward::workers::Workers;
 use crate::http::auth::Gate;
 use crate::http::auth::generated::{
     AdminToken, GeneratedKey, default_client, generated_admin_token,
 };
-use crate::forward::workers::Workers;
 use crate::http::auth::overload::Overload;
 use crate::http::tls::{CertificateInfo, Tls};
 use crate::http::{AppState, admin, public_router, server};
@@ -101,8 +101,9 @@ impl Reloader {
         lines.push(format!("{clients} clients and their access rules"));
         self.store
             .set_routes(enabled.iter().map(SinkConfig::route).collect());
-        self.sink_names
-            .store(Arc::new(enabled.iter().map(|sink| sink.name.clone()).collect()));
+        self.sink_names.store(Arc::new(
+            enabled.iter().map(|sink| sink.name.clone()).collect(),
+        ));
         for (what, names) in [
             ("added", &changes.added),
             ("removed", &changes.removed),
@@ -493,7 +494,11 @@ impl App {
             );
         }
         // Always running, so that a reload can turn retention on.
-        tasks.spawn(crate::retention::run(store.clone(), settings, shutdown.clone()));
+        tasks.spawn(crate::retention::run(
+            store.clone(),
+            settings,
+            shutdown.clone(),
+        ));
         if let Some((tls, _)) = &tls {
             tasks.spawn(tls.clone().watch(shutdown.clone()));
         }

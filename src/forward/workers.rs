@@ -93,9 +93,9 @@ impl Workers {
         let mut running = self.running.lock().await;
         let mut built = Vec::new();
         for config in configs {
-            let unchanged = running.get(&config.name).is_some_and(|old| {
-                old.config == *config && config.target != SinkTarget::SellerApi
-            });
+            let unchanged = running
+                .get(&config.name)
+                .is_some_and(|old| old.config == *config && config.target != SinkTarget::SellerApi);
             if !unchanged {
                 let sink = Sink::new(config, seller_apis, &self.store, &self.metrics)?;
                 built.push((config.clone(), Arc::new(sink)));

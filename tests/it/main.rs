@@ -20,6 +20,7 @@ mod metrics;
 mod openapi;
 mod outbox_cli;
 mod projection;
+mod reload;
 mod replicas;
 mod resolve;
 mod retention;

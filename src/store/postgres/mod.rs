@@ -463,8 +463,11 @@ impl Appender {
                     Err(_) => break,
                 }
             }
-            let (pool, routes, books) =
-                (self.pool.clone(), self.routes.load_full(), self.books.clone());
+            let (pool, routes, books) = (
+                self.pool.clone(),
+                self.routes.load_full(),
+                self.books.clone(),
+            );
             tokio::spawn(async move {
                 let started = std::time::Instant::now();
                 let size = batch.len();
