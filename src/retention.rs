@@ -18,7 +18,7 @@ pub(crate) async fn run(
     shutdown: CancellationToken,
 ) {
     loop {
-        let retention = settings.borrow_and_update().clone();
+        let retention = *settings.borrow_and_update();
         let mut ticks = tokio::time::interval(retention.interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // The first tick is at once: a start, or new settings, prune now.
