@@ -18,6 +18,7 @@ mod lingering;
 mod listener_api;
 mod metrics;
 mod openapi;
+mod operations;
 mod outbox_cli;
 mod projection;
 mod reload;
