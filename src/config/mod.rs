@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod listeners;
+pub mod reconcile;
 pub mod retention;
 pub mod sinks;
 
@@ -59,6 +60,7 @@ pub struct Settings {
     sinks: BTreeMap<String, sinks::SinkSettings>,
     retention: retention::RetentionSettings,
     dialects: BTreeMap<String, listeners::DialectSettings>,
+    reconcile: reconcile::ReconcileSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +102,7 @@ impl Default for Settings {
             sinks: BTreeMap::new(),
             retention: retention::RetentionSettings::default(),
             dialects: BTreeMap::new(),
+            reconcile: reconcile::ReconcileSettings::default(),
         }
     }
 }
@@ -265,6 +268,8 @@ pub struct Config {
     pub console: ConsoleConfig,
     /// How long events and finished outbox rows are kept.
     pub retention: retention::Retention,
+    /// How suspect orders are found.
+    pub reconcile: reconcile::Reconcile,
 }
 
 /// The default data directory: the platform's, or `./order-listener-data` without a home.
@@ -451,6 +456,7 @@ impl TryFrom<Settings> for Config {
             sinks: sinks::check(&settings.sinks)?,
             console: ConsoleConfig::try_from(&settings.console)?,
             retention: retention::check(&settings.retention)?,
+            reconcile: reconcile::check(&settings.reconcile)?,
             writer: WriterOptions {
                 max_batch: settings.commit_batch_max.max(1),
                 queue_capacity: settings.commit_queue_capacity.max(1),

@@ -38,6 +38,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/service-orders/{order_id}", get(service_order))
         .route("/api/v1/stream", get(super::stream::stream))
         .merge(outbox_routes())
+        .merge(super::reconcile::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,
@@ -57,7 +58,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn json(status: StatusCode, body: Vec<u8>) -> Response {
+pub(super) fn json(status: StatusCode, body: Vec<u8>) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))],
@@ -153,14 +154,14 @@ struct EventsQuery {
     cursor: Option<String>,
 }
 
-fn invalid(name: &'static str, problem: impl Into<String>) -> ApiError {
+pub(super) fn invalid(name: &'static str, problem: impl Into<String>) -> ApiError {
     ApiError::InvalidQuery {
         name,
         problem: problem.into(),
     }
 }
 
-fn parse_limit(limit: Option<&str>) -> Result<usize, ApiError> {
+pub(super) fn parse_limit(limit: Option<&str>) -> Result<usize, ApiError> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
         Some(text) => match text.parse::<usize>() {
@@ -183,7 +184,7 @@ fn parse_cursor(text: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| invalid("cursor", "must be a nextCursor from an earlier page"))
 }
 
-fn parse_instant(
+pub(super) fn parse_instant(
     name: &'static str,
     text: Option<&str>,
 ) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
@@ -324,13 +325,14 @@ async fn service_order(
     let missing = || ApiError::NotFound(format!("/api/v1/service-orders/{order_id}"));
     let id: OrderId = order_id.parse().map_err(|_| missing())?;
     let order = app.store.order(&id).await?.ok_or_else(missing)?;
-    let body = serde_json::to_vec(&order).map_err(ApiError::internal)?;
+    let document = super::reconcile::order_document(&app, &order)?;
+    let body = serde_json::to_vec(&document).map_err(ApiError::internal)?;
     Ok(json(StatusCode::OK, body))
 }
 
 /// Prometheus metrics as OpenMetrics text. No admin token: scrapers seldom carry one, and the
-/// admin port is internal. The outbox gauges are read from the store now; when it does not
-/// answer they are left out and the rest is still served.
+/// admin port is internal. The outbox and suspect gauges are read from the store now; when it
+/// does not answer they are left out and the rest is still served.
 async fn metrics(State(app): State<AppState>) -> Response {
     let sinks = match app.store.sink_statuses().await {
         Ok(sinks) => Some(sinks.iter().map(OutboxGauges::from).collect::<Vec<_>>()),
@@ -344,7 +346,10 @@ async fn metrics(State(app): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
         )],
-        app.metrics.render(sinks.as_deref()),
+        app.metrics.render_with(
+            sinks.as_deref(),
+            super::reconcile::suspect_gauges(&app).await.as_deref(),
+        ),
     )
         .into_response()
 }

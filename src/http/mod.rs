@@ -12,6 +12,7 @@ pub(crate) mod listener;
 pub(crate) mod openapi;
 pub(crate) mod outbox;
 pub(crate) mod query;
+pub(crate) mod reconcile;
 pub(crate) mod server;
 pub(crate) mod stream;
 pub(crate) mod tls;
@@ -61,6 +62,8 @@ pub(crate) struct AppState {
     pub listeners: Arc<[crate::config::listeners::Mount]>,
     /// The web console's sessions and settings.
     pub console: Arc<console::Console>,
+    /// How long an order may stay silent in each non-final state before it is suspect.
+    pub stale_after: crate::domain::suspect::StaleAfter,
     /// Cancelled when the app stops, so that long-lived answers (the event stream) end and do
     /// not hold up the drain.
     pub shutdown: CancellationToken,

@@ -6,6 +6,7 @@
 
 mod console;
 mod outbox;
+mod reconcile;
 mod retention;
 mod tx;
 
@@ -40,6 +41,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0004_retention.sql"),
     include_str!("../migrations/sqlite/0005_incremental_projection.sql"),
     include_str!("../migrations/sqlite/0006_event_dialect.sql"),
+    // 0007 (order snapshots) comes from another branch; until it is merged this is the 7th.
+    include_str!("../migrations/sqlite/0008_suspects.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -304,6 +304,7 @@ mod tests {
             event_id: event_id.parse().unwrap(),
             event_date: date.parse().unwrap(),
             event_type: EventType::ServiceOrderStateChange,
+            dialect: crate::domain::envelope::Dialect::Onap,
             facts: OrderFacts {
                 order_id: order.parse().unwrap(),
                 state: Some(state),
