@@ -147,7 +147,7 @@ impl App {
             admin_public_url: admin_url.clone().into(),
             base_path: config.base_path.clone().into(),
             listeners: config.listeners.clone().into(),
-            stale_after: config.reconcile.stale_after,
+            reconcile: config.reconcile,
             // Replaced by the token `run` is given.
             shutdown: CancellationToken::new(),
         };

@@ -1,6 +1,7 @@
-//! `[reconcile]`: how suspect orders are found (issue 14). Its `stale_after` table says how long
-//! an order may stay without an event in each non-final state before it is stale; the rules
-//! themselves are `domain::suspect`'s.
+//! `[reconcile]`: how suspect orders are found and what they are compared with (issue 14). Its
+//! `stale_after` table says how long an order may stay without an event in each non-final state
+//! before it is stale (the rules themselves are `domain::suspect`'s); `received_limit` bounds the
+//! gap report.
 
 use std::time::Duration;
 
@@ -11,11 +12,24 @@ use crate::domain::state::State;
 use crate::domain::suspect::StaleAfter;
 
 /// `[reconcile]` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(default)]
 pub struct ReconcileSettings {
     stale_after: StaleAfterSettings,
+    received_limit: usize,
 }
+
+impl Default for ReconcileSettings {
+    fn default() -> Self {
+        ReconcileSettings {
+            stale_after: StaleAfterSettings::default(),
+            received_limit: DEFAULT_RECEIVED_LIMIT,
+        }
+    }
+}
+
+/// The most events one gap report lists, unless configured.
+pub const DEFAULT_RECEIVED_LIMIT: usize = 50_000;
 
 /// `[reconcile.stale_after]` as written: a duration per non-final state, or "never". The keys
 /// are the states' names; the environment's lower-case spellings are taken too.
@@ -34,10 +48,22 @@ struct StaleAfterSettings {
 }
 
 /// The checked `[reconcile]`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reconcile {
     /// How long an order may stay silent in each non-final state.
     pub stale_after: StaleAfter,
+    /// The most events one gap report (`GET /api/v1/received`) lists; a range that holds more
+    /// is refused.
+    pub received_limit: usize,
+}
+
+impl Default for Reconcile {
+    fn default() -> Self {
+        Reconcile {
+            stale_after: StaleAfter::default(),
+            received_limit: DEFAULT_RECEIVED_LIMIT,
+        }
+    }
 }
 
 /// A threshold: a positive duration, or "never".
@@ -74,7 +100,15 @@ pub fn check(settings: &ReconcileSettings) -> anyhow::Result<Reconcile> {
             stale_after = stale_after.with(state, threshold(state, text)?)?;
         }
     }
-    Ok(Reconcile { stale_after })
+    if settings.received_limit == 0 {
+        anyhow::bail!(
+            "reconcile.received_limit must be positive (the default is {DEFAULT_RECEIVED_LIMIT})"
+        );
+    }
+    Ok(Reconcile {
+        stale_after,
+        received_limit: settings.received_limit,
+    })
 }
 
 #[cfg(test)]
@@ -88,7 +122,8 @@ mod tests {
     #[test]
     fn unset_thresholds_keep_their_defaults() {
         let reconcile = check(&settings("")).unwrap();
-        assert_eq!(reconcile.stale_after, StaleAfter::default());
+        assert_eq!(reconcile, Reconcile::default());
+        assert_eq!(reconcile.received_limit, 50_000);
         assert_eq!(
             reconcile.stale_after.after(State::Acknowledged),
             Some(Duration::from_secs(3600))
@@ -110,6 +145,15 @@ mod tests {
         assert_eq!(
             stale_after.after(State::Pending),
             StaleAfter::default().after(State::Pending)
+        );
+    }
+
+    #[test]
+    fn a_zero_report_limit_is_refused() {
+        let error = check(&settings("received_limit = 0\n")).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("reconcile.received_limit"),
+            "{error:#}"
         );
     }
 

@@ -62,8 +62,8 @@ pub(crate) struct AppState {
     pub listeners: Arc<[crate::config::listeners::Mount]>,
     /// The web console's sessions and settings.
     pub console: Arc<console::Console>,
-    /// How long an order may stay silent in each non-final state before it is suspect.
-    pub stale_after: crate::domain::suspect::StaleAfter,
+    /// How suspect orders are found (stale thresholds) and the gap report's bound.
+    pub reconcile: crate::config::reconcile::Reconcile,
     /// Cancelled when the app stops, so that long-lived answers (the event stream) end and do
     /// not hold up the drain.
     pub shutdown: CancellationToken,

@@ -23,9 +23,6 @@ use crate::domain::suspect::{self, Reason, Reasons};
 use crate::metrics::SuspectGauge;
 use crate::store::{ReceivedFilter, Sender, SuspectFilter};
 
-/// The most events one gap report lists.
-pub(crate) const RECEIVED_LIMIT: usize = 50_000;
-
 /// The routes, behind the admin API's authentication layer.
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -67,7 +64,7 @@ async fn suspects(
         .store
         .suspects(SuspectFilter {
             reasons,
-            stale_after: app.stale_after,
+            stale_after: app.reconcile.stale_after,
             now: Utc::now(),
             after,
             limit,
@@ -109,21 +106,23 @@ async fn received(
                 .to_owned(),
         )),
     };
+    let limit = app.reconcile.received_limit;
     let report = app
         .store
         .received(ReceivedFilter {
             since,
             until,
             sender,
-            limit: RECEIVED_LIMIT,
+            limit,
         })
         .await?;
     if report.over_limit {
         return Err(invalid(
             "until",
             format!(
-                "the range holds more than {RECEIVED_LIMIT} events, the most one report lists: \
-                 narrow since and until (or ask for one client) and ask for each part"
+                "the range holds more than {limit} events, the most one report lists \
+                 (reconcile.received_limit): narrow since and until (or ask for one client) and \
+                 ask for each part"
             ),
         ));
     }
@@ -143,7 +142,11 @@ async fn received(
 /// The suspect orders counted by reason now, for `/metrics`; `None` (logged) when the store
 /// does not answer, so that the rest of the metrics are still served.
 pub(super) async fn suspect_gauges(app: &AppState) -> Option<Vec<SuspectGauge>> {
-    match app.store.suspect_counts(&app.stale_after, Utc::now()).await {
+    match app
+        .store
+        .suspect_counts(&app.reconcile.stale_after, Utc::now())
+        .await
+    {
         Ok(counts) => Some(
             counts
                 .into_iter()
@@ -167,7 +170,7 @@ pub(super) fn order_document(
     order: &ServiceOrder,
 ) -> Result<serde_json::Value, ApiError> {
     let mut document = serde_json::to_value(order).map_err(ApiError::internal)?;
-    let findings = suspect::findings(order, Utc::now(), &app.stale_after);
+    let findings = suspect::findings(order, Utc::now(), &app.reconcile.stale_after);
     document["suspects"] = serde_json::to_value(findings).map_err(ApiError::internal)?;
     Ok(document)
 }

@@ -25,5 +25,6 @@ mod seller;
 mod seller_dialects;
 mod store_contract;
 mod stream;
+mod suspects;
 mod transport;
 mod upgrade;

@@ -53,7 +53,7 @@ pub(super) async fn show(
             );
         }
     }
-    let findings = suspect::findings(&order, Utc::now(), &app.stale_after);
+    let findings = suspect::findings(&order, Utc::now(), &app.reconcile.stale_after);
     Ok(ok(render_order(&reader, &order, &findings, &bodies)))
 }
 

@@ -73,7 +73,7 @@ pub(super) async fn show(
             reasons: filter
                 .reason
                 .map_or(Reasons::NONE, |reason| Reasons::NONE.with(reason)),
-            stale_after: app.stale_after,
+            stale_after: app.reconcile.stale_after,
             now,
             after: filter.after.clone(),
             limit: PAGE_SIZE,
@@ -86,7 +86,7 @@ pub(super) async fn show(
             filter: &filter,
             suspects: &suspects,
             now,
-            stale_after: &app.stale_after,
+            stale_after: &app.reconcile.stale_after,
         },
     )))
 }
