@@ -11,7 +11,7 @@ use super::StoreArgs;
 use crate::domain::envelope::{Dialect, EventId, EventType, OrderId};
 use crate::domain::projection::AnomalySubject;
 use crate::domain::state::State;
-use crate::domain::suspect;
+use crate::domain::suspect::{self, Finding};
 use crate::store::{EventFilter, OrderFilter, Store};
 
 #[derive(Debug, Args)]
@@ -303,6 +303,71 @@ pub(super) async fn show_order(args: OrderShowArgs) -> anyhow::Result<ExitCode> 
         }
         println!("{anomalies}");
     }
-    super::suspects::print_findings(&findings);
+    print_findings(&findings);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints what makes an order suspect, for `orders show`.
+fn print_findings(findings: &[Finding]) {
+    if findings.is_empty() {
+        println!("not suspect");
+        return;
+    }
+    let mut out = table(&["reason", "what shows it", "eventId"]);
+    for finding in findings {
+        let (what, event) = match finding {
+            Finding::Stale {
+                state,
+                last_event_date,
+                stale_after_seconds,
+            } => (
+                format!(
+                    "{state} since {last_event_date}, longer than {}",
+                    humantime::format_duration(std::time::Duration::from_secs(
+                        *stale_after_seconds
+                    ))
+                ),
+                None,
+            ),
+            Finding::MissedTransition {
+                event_id,
+                subject,
+                from,
+                to,
+                ..
+            } => {
+                let subject = match subject {
+                    AnomalySubject::Order => "order".to_owned(),
+                    AnomalySubject::Item { item_id } => format!("item {item_id}"),
+                };
+                (format!("{subject}: {from} -> {to}"), Some(event_id))
+            }
+            Finding::ItemNotFinal {
+                item_id,
+                state,
+                order_state,
+            } => (
+                format!("item {item_id} is {state}, the order {order_state}"),
+                None,
+            ),
+            Finding::CreationMissing { first_event_id, .. } => (
+                "no creation event; the first event received is".to_owned(),
+                Some(first_event_id),
+            ),
+            Finding::OutOfStep {
+                event_id,
+                state,
+                item_ids,
+                ..
+            } => (
+                format!(
+                    "order {state} with item(s) {} not final",
+                    item_ids.join(", ")
+                ),
+                Some(event_id),
+            ),
+        };
+        out.add_row(vec![finding.reason().to_string(), what, or_dash(event)]);
+    }
+    println!("{out}");
 }

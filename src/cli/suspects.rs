@@ -10,8 +10,7 @@ use clap::Args;
 use super::StoreArgs;
 use super::query::{open_with, or_dash, print_json, table};
 use crate::domain::envelope::OrderId;
-use crate::domain::projection::AnomalySubject;
-use crate::domain::suspect::{Finding, Reason, Reasons};
+use crate::domain::suspect::{Reason, Reasons};
 use crate::store::SuspectFilter;
 
 #[derive(Debug, Args)]
@@ -87,69 +86,4 @@ pub(super) async fn list(args: SuspectsArgs) -> anyhow::Result<ExitCode> {
         }
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Prints what makes an order suspect, for `orders show`.
-pub(super) fn print_findings(findings: &[Finding]) {
-    if findings.is_empty() {
-        println!("not suspect");
-        return;
-    }
-    let mut out = table(&["reason", "what shows it", "eventId"]);
-    for finding in findings {
-        let (what, event) = match finding {
-            Finding::Stale {
-                state,
-                last_event_date,
-                stale_after_seconds,
-            } => (
-                format!(
-                    "{state} since {last_event_date}, longer than {}",
-                    humantime::format_duration(std::time::Duration::from_secs(
-                        *stale_after_seconds
-                    ))
-                ),
-                None,
-            ),
-            Finding::MissedTransition {
-                event_id,
-                subject,
-                from,
-                to,
-                ..
-            } => {
-                let subject = match subject {
-                    AnomalySubject::Order => "order".to_owned(),
-                    AnomalySubject::Item { item_id } => format!("item {item_id}"),
-                };
-                (format!("{subject}: {from} -> {to}"), Some(event_id))
-            }
-            Finding::ItemNotFinal {
-                item_id,
-                state,
-                order_state,
-            } => (
-                format!("item {item_id} is {state}, the order {order_state}"),
-                None,
-            ),
-            Finding::CreationMissing { first_event_id, .. } => (
-                "no creation event; the first event received is".to_owned(),
-                Some(first_event_id),
-            ),
-            Finding::OutOfStep {
-                event_id,
-                state,
-                item_ids,
-                ..
-            } => (
-                format!(
-                    "order {state} with item(s) {} not final",
-                    item_ids.join(", ")
-                ),
-                Some(event_id),
-            ),
-        };
-        out.add_row(vec![finding.reason().to_string(), what, or_dash(event)]);
-    }
-    println!("{out}");
 }

@@ -13,19 +13,15 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::auth::generated::bearer_token;
-use super::error::{ApiError, JSON_UTF8};
+use super::error::ApiError;
 use super::outbox::{self, Retry, SinkOverview};
-use super::query::ApiQuery;
-use super::{AppState, method_not_allowed, not_found};
-use crate::domain::envelope::{Dialect, EventDate, EventId, EventType, OrderId};
+use super::query::{ApiQuery, invalid, parse_instant, parse_limit};
+use super::{AppState, json, method_not_allowed, not_found};
+use crate::domain::envelope::{Dialect, EventId, EventType, OrderId};
 use crate::domain::routing::SinkName;
 use crate::domain::state::State as OrderState;
 use crate::metrics::OutboxGauges;
 use crate::store::{EventFilter, OrderFilter, TimeField};
-
-/// Items a list answers with when `limit` is not given, and at most.
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
 
 /// The admin port's routes.
 pub(crate) fn router(state: AppState) -> Router {
@@ -56,15 +52,6 @@ pub(crate) fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-}
-
-pub(super) fn json(status: StatusCode, body: Vec<u8>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))],
-        body,
-    )
-        .into_response()
 }
 
 /// Answers while the process runs.
@@ -154,26 +141,6 @@ struct EventsQuery {
     cursor: Option<String>,
 }
 
-pub(super) fn invalid(name: &'static str, problem: impl Into<String>) -> ApiError {
-    ApiError::InvalidQuery {
-        name,
-        problem: problem.into(),
-    }
-}
-
-pub(super) fn parse_limit(limit: Option<&str>) -> Result<usize, ApiError> {
-    match limit {
-        None => Ok(DEFAULT_LIMIT),
-        Some(text) => match text.parse::<usize>() {
-            Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
-            _ => Err(invalid(
-                "limit",
-                format!("must be a whole number from 1 to {MAX_LIMIT} (got {text:?})"),
-            )),
-        },
-    }
-}
-
 /// A page's `cursor`: the positive whole number an earlier page gave as `nextCursor`, in
 /// digits only (no sign, no leading zero), as the OpenAPI document's pattern says.
 fn parse_cursor(text: &str) -> Result<i64, ApiError> {
@@ -182,25 +149,6 @@ fn parse_cursor(text: &str) -> Result<i64, ApiError> {
         .and_then(|text| text.parse::<i64>().ok())
         .filter(|cursor| *cursor > 0)
         .ok_or_else(|| invalid("cursor", "must be a nextCursor from an earlier page"))
-}
-
-pub(super) fn parse_instant(
-    name: &'static str,
-    text: Option<&str>,
-) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
-    text.map(|text| {
-        text.parse::<EventDate>()
-            .map(EventDate::as_datetime)
-            .map_err(|_| {
-                invalid(
-                    name,
-                    format!(
-                        "must be a date and time such as 2019-03-25T08:08:56.310Z (got {text:?})"
-                    ),
-                )
-            })
-    })
-    .transpose()
 }
 
 /// Stored events, newest first, a page at a time: `nextCursor` is set when there may be more.

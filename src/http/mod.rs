@@ -103,6 +103,16 @@ pub(crate) fn public_router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A JSON answer with `status`.
+fn json(status: axum::http::StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))],
+        body,
+    )
+        .into_response()
+}
+
 /// An OpenAPI document as the answer.
 fn json_document(document: bytes::Bytes) -> Response {
     (

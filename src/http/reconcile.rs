@@ -12,10 +12,9 @@ use axum::routing::get;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::AppState;
-use super::admin::{invalid, json, parse_instant, parse_limit};
 use super::error::ApiError;
-use super::query::ApiQuery;
+use super::query::{ApiQuery, invalid, parse_instant, parse_limit};
+use super::{AppState, json};
 use crate::config::clients::ClientName;
 use crate::domain::envelope::OrderId;
 use crate::domain::projection::ServiceOrder;
