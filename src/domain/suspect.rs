@@ -491,6 +491,92 @@ mod tests {
         );
     }
 
+    fn facts(state: Option<State>, items: &[(&str, Option<State>)]) -> OrderFacts {
+        OrderFacts {
+            order_id: "o-1".parse().unwrap(),
+            state,
+            external_id: None,
+            order_date: None,
+            completion_date_time: None,
+            items: items
+                .iter()
+                .map(|(id, state)| crate::domain::envelope::ItemFact {
+                    id: (*id).to_owned(),
+                    state: *state,
+                    action: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn an_event_is_out_of_step_when_it_finishes_the_order_but_not_an_item() {
+        assert!(out_of_step(&facts(
+            Some(Completed),
+            &[("1", Some(Completed)), ("2", Some(InProgress))]
+        )));
+        assert!(!out_of_step(&facts(
+            Some(Completed),
+            &[("1", Some(Completed)), ("2", None)]
+        )));
+        assert!(!out_of_step(&facts(
+            Some(InProgress),
+            &[("1", Some(Completed))]
+        )));
+        assert!(!out_of_step(&facts(None, &[("1", Some(InProgress))])));
+        assert!(!out_of_step(&facts(
+            Some(Rejected),
+            &[("1", Some(Acknowledged))]
+        )));
+    }
+
+    #[test]
+    fn the_stored_reasons_follow_the_evidence_and_the_states() {
+        let onap = Evidence {
+            dialects: dialect_bit(Dialect::Onap),
+            creations: 1,
+            ..Evidence::default()
+        };
+        assert_eq!(
+            stored_reasons(Some(InProgress), [Some(InProgress)], 3, &onap),
+            Reasons::NONE
+        );
+        assert_eq!(
+            stored_reasons(
+                Some(Completed),
+                [Some(Completed), Some(InProgress), None],
+                3,
+                &onap
+            ),
+            Reasons::NONE.with(Reason::ItemNotFinal)
+        );
+        let orphan = Evidence {
+            creations: 0,
+            out_of_step: 1,
+            missed: Missed([1, 0, 0]),
+            ..onap.clone()
+        };
+        assert_eq!(
+            stored_reasons(None, [], 2, &orphan),
+            Reasons::NONE
+                .with(Reason::MissedTransition)
+                .with(Reason::CreationMissing)
+                .with(Reason::OutOfStep)
+        );
+        let judged_as_tmf = Evidence {
+            dialects: dialect_bit(Dialect::Tmf641V4),
+            ..orphan
+        };
+        assert!(
+            !stored_reasons(None, [], 2, &judged_as_tmf).contains(Reason::MissedTransition),
+            "the count of the order's own family"
+        );
+        assert_eq!(
+            stored_reasons(None, [], 0, &Evidence::default()),
+            Reasons::NONE
+        );
+    }
+
     #[test]
     fn an_item_left_open_under_a_final_order_is_not_final_unless_it_was_refused_untouched() {
         assert!(left_open(Completed, InProgress));
