@@ -59,8 +59,8 @@ pub struct Settings {
     clients: BTreeMap<String, clients::ClientSettings>,
     sinks: BTreeMap<String, sinks::SinkSettings>,
     retention: retention::RetentionSettings,
-    dialects: BTreeMap<String, listeners::DialectSettings>,
     reconcile: reconcile::ReconcileSettings,
+    dialects: BTreeMap<String, listeners::DialectSettings>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,8 +101,8 @@ impl Default for Settings {
             clients: BTreeMap::new(),
             sinks: BTreeMap::new(),
             retention: retention::RetentionSettings::default(),
-            dialects: BTreeMap::new(),
             reconcile: reconcile::ReconcileSettings::default(),
+            dialects: BTreeMap::new(),
         }
     }
 }
