@@ -246,6 +246,7 @@ impl App {
             admin_public_url: admin_url.clone().into(),
             base_path: config.base_path.clone().into(),
             listeners: config.listeners.clone().into(),
+            reconcile: config.reconcile,
             // Replaced by the token `run` is given.
             shutdown: CancellationToken::new(),
         };

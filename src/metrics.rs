@@ -2,8 +2,8 @@
 //! at `/metrics`. One [`Metrics`] per running app (no global registry), shared by the handlers,
 //! the store's writer and the delivery workers.
 //!
-//! Recording is cheap and never fails or blocks on IO. Outbox gauges are not kept here: they are
-//! read from the store when scraped and passed to [`Metrics::render`].
+//! Recording is cheap and never fails or blocks on IO. Outbox and suspect gauges are not kept
+//! here: they are read from the store when scraped and passed to [`Metrics::render_with`].
 
 use std::time::Duration;
 
@@ -108,6 +108,11 @@ struct OutcomeLabels {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct SinkLabels {
     sink: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -304,15 +309,55 @@ impl Metrics {
     /// `sinks` as read from the store at this scrape; `None` leaves them out (the store did not
     /// answer).
     pub fn render(&self, sinks: Option<&[OutboxGauges]>) -> String {
+        self.render_with(sinks, None)
+    }
+
+    /// As [`Metrics::render`], with the suspect orders counted by reason at this scrape;
+    /// `None` leaves them out (the store did not answer).
+    pub fn render_with(
+        &self,
+        sinks: Option<&[OutboxGauges]>,
+        suspects: Option<&[SuspectGauge]>,
+    ) -> String {
         let mut text = String::new();
         // Writing to a String cannot fail; the encoder's Result is for other writers.
         let _ = encode_registry(&mut text, &self.registry);
         if let Some(sinks) = sinks {
             let _ = encode_registry(&mut text, &outbox_registry(sinks));
         }
+        if let Some(suspects) = suspects {
+            let _ = encode_registry(&mut text, &suspect_registry(suspects));
+        }
         let _ = encode_eof(&mut text);
         text
     }
+}
+
+/// How many orders are suspect for one reason at a scrape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuspectGauge {
+    /// The reason's name.
+    pub reason: &'static str,
+    /// How many orders.
+    pub orders: u64,
+}
+
+fn suspect_registry(suspects: &[SuspectGauge]) -> Registry {
+    let mut registry = Registry::with_prefix(PREFIX);
+    let orders = Family::<ReasonLabels, Gauge>::default();
+    for suspect in suspects {
+        orders
+            .get_or_create(&ReasonLabels {
+                reason: suspect.reason,
+            })
+            .set(i64::try_from(suspect.orders).unwrap_or(i64::MAX));
+    }
+    registry.register(
+        "orders_suspect",
+        "Orders suspect of a lost notification, by reason (an order counts once per reason)",
+        orders,
+    );
+    registry
 }
 
 /// One sink's outbox at a scrape: what the store counted, for the gauges of that scrape only.
@@ -578,6 +623,36 @@ mod tests {
             sample(&text, r#"order_listener_dead_letters{sink="hooks"}"#),
             Some(2.0)
         );
+        assert_eq!(text.matches("# EOF").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn suspect_gauges_come_from_the_counts_given_at_render() {
+        let suspects = [
+            SuspectGauge {
+                reason: "stale",
+                orders: 3,
+            },
+            SuspectGauge {
+                reason: "outOfStep",
+                orders: 0,
+            },
+        ];
+        let metrics = Metrics::new();
+        let text = metrics.render_with(None, Some(&suspects));
+        assert_eq!(
+            sample(&text, r#"order_listener_orders_suspect{reason="stale"}"#),
+            Some(3.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                r#"order_listener_orders_suspect{reason="outOfStep"}"#
+            ),
+            Some(0.0),
+            "a reason without suspects is still a series"
+        );
+        assert!(!metrics.render(None).contains("orders_suspect"));
         assert_eq!(text.matches("# EOF").count(), 1, "{text}");
     }
 }

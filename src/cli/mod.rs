@@ -9,6 +9,7 @@ mod hub;
 mod outbox;
 mod query;
 mod retention;
+mod suspects;
 mod transfer;
 
 use std::path::PathBuf;
@@ -154,8 +155,11 @@ enum EventsCommand {
 enum OrdersCommand {
     /// The most recently updated orders first.
     List(query::OrderListArgs),
-    /// One order: its state, items, timeline and anomalies.
+    /// One order: its state, items, timeline, anomalies and why it is suspect.
     Show(query::OrderShowArgs),
+    /// The orders that look incomplete (a notification was probably lost), with their reasons:
+    /// stale, missedTransition, itemNotFinal, creationMissing, outOfStep.
+    Suspects(suspects::SuspectsArgs),
 }
 
 impl StoreArgs {
@@ -182,6 +186,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(EventsCommand::Show(args)) => query::show_event(args).await,
         Command::Orders(OrdersCommand::List(args)) => query::list_orders(args).await,
         Command::Orders(OrdersCommand::Show(args)) => query::show_order(args).await,
+        Command::Orders(OrdersCommand::Suspects(args)) => suspects::list(args).await,
         Command::Hub(command) => hub::run(command).await,
         Command::Replay(args) => outbox::replay(args).await,
         Command::DeadLetters(outbox::DeadLettersCommand::List(args)) => {

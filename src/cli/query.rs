@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use chrono::Utc;
 use clap::Args;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
@@ -10,6 +11,7 @@ use super::StoreArgs;
 use crate::domain::envelope::{Dialect, EventId, EventType, OrderId};
 use crate::domain::projection::AnomalySubject;
 use crate::domain::state::State;
+use crate::domain::suspect::{self, Finding};
 use crate::store::{EventFilter, OrderFilter, Store};
 
 #[derive(Debug, Args)]
@@ -72,29 +74,33 @@ pub(super) struct OrderShowArgs {
     store: StoreArgs,
     /// The service order id (event.id).
     id: OrderId,
-    /// Print one JSON object: id, state, items, timeline and anomalies.
+    /// Print one JSON object: id, state, items, timeline, anomalies and suspects.
     #[arg(long)]
     json: bool,
 }
 
 async fn open(args: &StoreArgs) -> anyhow::Result<Store> {
-    let config = args.config()?;
+    open_with(&args.config()?).await
+}
+
+/// Opens the store of `config` read-only.
+pub(super) async fn open_with(config: &crate::config::Config) -> anyhow::Result<Store> {
     Store::open_read_only(&config.storage)
         .await
         .map_err(|error| anyhow::anyhow!(crate::telemetry::error_chain(&error)))
 }
 
-fn table(header: &[&str]) -> Table {
+pub(super) fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED).set_header(header);
     table
 }
 
-fn or_dash<T: ToString>(value: Option<T>) -> String {
+pub(super) fn or_dash<T: ToString>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_owned(), |value| value.to_string())
 }
 
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(super) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -228,13 +234,17 @@ pub(super) async fn list_orders(args: OrderListArgs) -> anyhow::Result<ExitCode>
 }
 
 pub(super) async fn show_order(args: OrderShowArgs) -> anyhow::Result<ExitCode> {
-    let store = open(&args.store).await?;
+    let config = args.store.config()?;
+    let store = open_with(&config).await?;
     let Some(order) = store.order(&args.id).await? else {
         eprintln!("no service order with id {}", args.id);
         return Ok(ExitCode::FAILURE);
     };
+    let findings = suspect::findings(&order, Utc::now(), &config.reconcile.stale_after);
     if args.json {
-        print_json(&order)?;
+        let mut document = serde_json::to_value(&order)?;
+        document["suspects"] = serde_json::to_value(&findings)?;
+        print_json(&document)?;
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -293,5 +303,71 @@ pub(super) async fn show_order(args: OrderShowArgs) -> anyhow::Result<ExitCode> 
         }
         println!("{anomalies}");
     }
+    print_findings(&findings);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints what makes an order suspect, for `orders show`.
+fn print_findings(findings: &[Finding]) {
+    if findings.is_empty() {
+        println!("not suspect");
+        return;
+    }
+    let mut out = table(&["reason", "what shows it", "eventId"]);
+    for finding in findings {
+        let (what, event) = match finding {
+            Finding::Stale {
+                state,
+                last_event_date,
+                stale_after_seconds,
+            } => (
+                format!(
+                    "{state} since {last_event_date}, longer than {}",
+                    humantime::format_duration(std::time::Duration::from_secs(
+                        *stale_after_seconds
+                    ))
+                ),
+                None,
+            ),
+            Finding::MissedTransition {
+                event_id,
+                subject,
+                from,
+                to,
+                ..
+            } => {
+                let subject = match subject {
+                    AnomalySubject::Order => "order".to_owned(),
+                    AnomalySubject::Item { item_id } => format!("item {item_id}"),
+                };
+                (format!("{subject}: {from} -> {to}"), Some(event_id))
+            }
+            Finding::ItemNotFinal {
+                item_id,
+                state,
+                order_state,
+            } => (
+                format!("item {item_id} is {state}, the order {order_state}"),
+                None,
+            ),
+            Finding::CreationMissing { first_event_id, .. } => (
+                "no creation event; the first event received is".to_owned(),
+                Some(first_event_id),
+            ),
+            Finding::OutOfStep {
+                event_id,
+                state,
+                item_ids,
+                ..
+            } => (
+                format!(
+                    "order {state} with item(s) {} not final",
+                    item_ids.join(", ")
+                ),
+                Some(event_id),
+            ),
+        };
+        out.add_row(vec![finding.reason().to_string(), what, or_dash(event)]);
+    }
+    println!("{out}");
 }

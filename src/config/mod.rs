@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod listeners;
+pub mod reconcile;
 pub mod retention;
 pub mod seller_apis;
 pub mod sinks;
@@ -59,6 +60,7 @@ pub struct Settings {
     clients: BTreeMap<String, clients::ClientSettings>,
     sinks: BTreeMap<String, sinks::SinkSettings>,
     retention: retention::RetentionSettings,
+    reconcile: reconcile::ReconcileSettings,
     dialects: BTreeMap<String, listeners::DialectSettings>,
     seller_apis: BTreeMap<String, seller_apis::SellerApiSettings>,
     seller_fetch: seller_apis::FetchSettings,
@@ -102,6 +104,7 @@ impl Default for Settings {
             clients: BTreeMap::new(),
             sinks: BTreeMap::new(),
             retention: retention::RetentionSettings::default(),
+            reconcile: reconcile::ReconcileSettings::default(),
             dialects: BTreeMap::new(),
             seller_apis: BTreeMap::new(),
             seller_fetch: seller_apis::FetchSettings::default(),
@@ -273,6 +276,8 @@ pub struct Config {
     pub console: ConsoleConfig,
     /// How long events and finished outbox rows are kept.
     pub retention: retention::Retention,
+    /// How suspect orders are found.
+    pub reconcile: reconcile::Reconcile,
 }
 
 /// The default data directory: the platform's, or `./order-listener-data` without a home.
@@ -469,6 +474,7 @@ impl TryFrom<Settings> for Config {
             seller_apis,
             console: ConsoleConfig::try_from(&settings.console)?,
             retention: retention::check(&settings.retention)?,
+            reconcile: reconcile::check(&settings.reconcile)?,
             writer: WriterOptions {
                 max_batch: settings.commit_batch_max.max(1),
                 queue_capacity: settings.commit_queue_capacity.max(1),

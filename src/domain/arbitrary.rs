@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 
-use super::envelope::{EventDate, EventType, ItemFact, OrderFacts, OrderId};
+use super::envelope::{Dialect, EventDate, EventType, ItemFact, OrderFacts, OrderId};
 use super::projection::TimelineEntry;
 use super::state::State;
 
@@ -12,14 +12,21 @@ pub(super) fn order_id() -> OrderId {
     "order-1".parse().expect("a valid order id")
 }
 
-/// One service-order event of any type, with or without an order state, with up to three
-/// items among three ids (states and actions optional) and a buyer's reference and completion
-/// date sometimes. Its eventId is a placeholder: [`timeline`] numbers them.
+/// One service-order event of any type, in any dialect (mostly ONAP, so that an order's
+/// events often share one), with or without an order state, with up to three items among
+/// three ids (states and actions optional) and a buyer's reference and completion date
+/// sometimes. Its eventId is a placeholder: [`timeline`] numbers them.
 pub(super) fn entry() -> impl Strategy<Value = TimelineEntry> {
     let kinds = prop_oneof![
         Just(EventType::ServiceOrderCreation),
         Just(EventType::ServiceOrderStateChange),
         Just(EventType::ServiceOrderItemStateChange),
+        Just(EventType::ServiceOrderCreateEvent),
+        Just(EventType::ServiceOrderStateChangeEvent),
+    ];
+    let dialects = prop_oneof![
+        3 => Just(Dialect::Onap),
+        1 => proptest::sample::select(Dialect::ALL.to_vec()),
     ];
     let state = proptest::option::of(proptest::sample::select(State::ALL.to_vec()));
     let items = proptest::collection::vec(
@@ -38,13 +45,15 @@ pub(super) fn entry() -> impl Strategy<Value = TimelineEntry> {
         items,
         proptest::option::of("[a-c]{1,2}"),
         proptest::option::of("[a-c]{1,2}"),
+        dialects,
     )
         .prop_map(
-            |(millis, kind, state, items, external, completion)| TimelineEntry {
+            |(millis, kind, state, items, external, completion, dialect)| TimelineEntry {
                 event_id: "placeholder".parse().expect("a valid event id"),
                 event_date: EventDate::from_timestamp_micros(1_553_501_336_000_000 + millis * 1000)
                     .expect("a date in range"),
                 event_type: kind,
+                dialect,
                 facts: OrderFacts {
                     order_id: order_id(),
                     state,

@@ -17,15 +17,21 @@
 //! `bad(previous, new) + bad(new, next) - bad(previous, next)`. The result always equals a full
 //! fold of the same set of events: the property test in this module checks it against
 //! [`project`](super::projection::project) for random arrival orders.
+//!
+//! The counts the suspect rules need ([`Evidence`]) are kept the same way: the missed
+//! transitions are a property of neighbours on a track, like anomalies; the dialects, the
+//! creations and the events out of step add up event by event. The same property test checks
+//! [`Fold::suspects`] against [`examine`](super::suspect::examine) of the full projection.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::envelope::{EventDate, EventId, EventType, OrderFacts};
+use super::envelope::{Dialect, EventDate, EventId, EventType, OrderFacts, Role};
 use super::key::FoldKey;
 use super::projection::{ItemProjection, OrderValues};
 use super::state::State;
+use super::suspect::{self, Evidence, Missed, Reasons, Subject};
 
 mod search;
 
@@ -78,6 +84,8 @@ pub struct Fold {
     pub items: BTreeMap<String, ItemFold>,
     /// How many transitions the state machine does not allow.
     pub anomalies: u64,
+    /// What the suspect rules need.
+    pub evidence: Evidence,
 }
 
 /// A track: the order's state, or one item's state.
@@ -87,6 +95,15 @@ pub enum Track {
     Order,
     /// The state of the item with this id.
     Item(String),
+}
+
+impl Track {
+    fn subject(&self) -> Subject {
+        match self {
+            Track::Order => Subject::Order,
+            Track::Item(_) => Subject::Item,
+        }
+    }
 }
 
 /// What one event contributes to a fold.
@@ -100,6 +117,12 @@ pub struct Step {
     pub values: OrderValues,
     /// One entry per item id the event names, sorted by id.
     pub items: Vec<ItemStep>,
+    /// How the seller sent it.
+    pub dialect: Dialect,
+    /// Whether it is the order's creation.
+    pub creation: bool,
+    /// Whether it contradicts itself ([`suspect::out_of_step`]).
+    pub out_of_step: bool,
 }
 
 /// What one event says about one item. An event may name an item more than once; its states
@@ -112,17 +135,20 @@ pub struct ItemStep {
     pub states: Option<(State, State)>,
     /// Transitions not allowed between the states the event gives the item, in its order.
     pub inner_anomalies: u64,
+    /// Transitions that skip notified states between the states the event gives the item.
+    pub inner_missed: Missed,
     /// The last action the event gives the item.
     pub action: Option<String>,
 }
 
 impl Step {
-    /// What an event of `event_type` with these `facts` contributes.
+    /// What an event of `event_type` with these `facts`, sent in `dialect`, contributes.
     pub fn new(
         event_id: &EventId,
         event_type: EventType,
         event_date: EventDate,
         facts: &OrderFacts,
+        dialect: Dialect,
     ) -> Step {
         let mut items: BTreeMap<&str, ItemStep> = BTreeMap::new();
         for fact in &facts.items {
@@ -130,6 +156,7 @@ impl Step {
                 id: fact.id.clone(),
                 states: None,
                 inner_anomalies: 0,
+                inner_missed: Missed::default(),
                 action: None,
             });
             if let Some(next) = fact.state {
@@ -137,6 +164,9 @@ impl Step {
                     None => (next, next),
                     Some((first, last)) => {
                         item.inner_anomalies += u64::from(!last.can_go_to(next));
+                        item.inner_missed =
+                            item.inner_missed
+                                .plus(Missed::of(Subject::Item, last, next));
                         (first, next)
                     }
                 });
@@ -150,6 +180,9 @@ impl Step {
             state: facts.state,
             values: OrderValues::of(facts),
             items: items.into_values().collect(),
+            dialect,
+            creation: event_type.role() == Role::Creation,
+            out_of_step: suspect::out_of_step(facts),
         }
     }
 
@@ -184,6 +217,29 @@ fn bad(from: State, to: State) -> u64 {
     u64::from(!from.can_go_to(to))
 }
 
+/// What a pair of neighbours on a track counts: an anomaly, and missed transitions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Tally {
+    anomalies: u64,
+    missed: Missed,
+}
+
+impl Tally {
+    fn of(track: &Track, from: State, to: State) -> Tally {
+        Tally {
+            anomalies: bad(from, to),
+            missed: Missed::of(track.subject(), from, to),
+        }
+    }
+
+    fn plus(self, other: Tally) -> Tally {
+        Tally {
+            anomalies: self.anomalies + other.anomalies,
+            missed: self.missed.plus(other.missed),
+        }
+    }
+}
+
 /// Where a key lands on a track.
 enum Place {
     /// The track had no state yet.
@@ -205,27 +261,27 @@ fn place(ends: Option<&Ends>, key: &FoldKey) -> Place {
     }
 }
 
-/// Places the segment `(first, last)` of the event at `key` on a track, and returns the
-/// anomalies it adds.
+/// Places the segment `(first, last)` of the event at `key` on a track, and returns what the
+/// pairs it makes count.
 fn put(
     ends: &mut Option<Ends>,
     key: &FoldKey,
     (first, last): (State, State),
     neighbours: Option<(State, State)>,
     track: &Track,
-) -> Result<u64, MissingNeighbours> {
+) -> Result<Tally, MissingNeighbours> {
     let stamp = |value| Stamped {
         value,
         at: key.clone(),
     };
     match (place(ends.as_ref(), key), ends.as_mut()) {
         (Place::After, Some(ends)) => {
-            let added = bad(ends.last.value, first);
+            let added = Tally::of(track, ends.last.value, first);
             ends.last = stamp(last);
             Ok(added)
         }
         (Place::Before, Some(ends)) => {
-            let added = bad(last, ends.first.value);
+            let added = Tally::of(track, last, ends.first.value);
             ends.first = stamp(first);
             Ok(added)
         }
@@ -235,14 +291,14 @@ fn put(
                 track: track.clone(),
             })?;
             // The caller subtracts the pair this event splits.
-            Ok(bad(previous, first) + bad(last, next))
+            Ok(Tally::of(track, previous, first).plus(Tally::of(track, last, next)))
         }
         _ => {
             *ends = Some(Ends {
                 first: stamp(first),
                 last: stamp(last),
             });
-            Ok(0)
+            Ok(Tally::default())
         }
     }
 }
@@ -306,33 +362,37 @@ impl Fold {
             });
         }
         // Every track that lands between two events splits their pair.
-        let split: u64 = needed
+        let split = needed
             .iter()
-            .filter_map(|track| neighbours.get(track))
-            .map(|(previous, next)| bad(*previous, *next))
-            .sum();
-        let mut added = 0;
+            .filter_map(|track| Some((track, neighbours.get(track)?)))
+            .fold(Tally::default(), |split, (track, (previous, next))| {
+                split.plus(Tally::of(track, *previous, *next))
+            });
+        let mut added = Tally::default();
         if let Some(state) = step.state {
-            added += put(
+            added = added.plus(put(
                 &mut self.states,
                 &step.key,
                 (state, state),
                 neighbours.get(&Track::Order).copied(),
                 &Track::Order,
-            )?;
+            )?);
         }
         for item in &step.items {
             let fold = self.items.entry(item.id.clone()).or_default();
-            added += item.inner_anomalies;
+            added = added.plus(Tally {
+                anomalies: item.inner_anomalies,
+                missed: item.inner_missed,
+            });
             if let Some(states) = item.states {
                 let track = Track::Item(item.id.clone());
-                added += put(
+                added = added.plus(put(
                     &mut fold.states,
                     &step.key,
                     states,
                     neighbours.get(&track).copied(),
                     &track,
-                )?;
+                )?);
             }
             newest_wins(&mut fold.action, item.action.as_ref(), &step.key);
         }
@@ -349,7 +409,12 @@ impl Fold {
             &step.key,
         );
         // `split` pairs were counted before; each is replaced by the two in `added`.
-        self.anomalies = (self.anomalies + added).saturating_sub(split);
+        self.anomalies = (self.anomalies + added.anomalies).saturating_sub(split.anomalies);
+        let evidence = &mut self.evidence;
+        evidence.missed = evidence.missed.plus(added.missed).minus(split.missed);
+        evidence.dialects |= suspect::dialect_bit(step.dialect);
+        evidence.creations += u64::from(step.creation);
+        evidence.out_of_step += u64::from(step.out_of_step);
         self.events += 1;
         if self.newest.as_ref().is_none_or(|newest| step.key > *newest) {
             self.newest = Some(step.key.clone());
@@ -378,6 +443,18 @@ impl Fold {
             .collect()
     }
 
+    /// The reasons the order is suspect that are judged when it is saved (all but stale).
+    pub fn suspects(&self) -> Reasons {
+        suspect::stored_reasons(
+            self.state(),
+            self.items
+                .values()
+                .map(|item| item.states.as_ref().map(|ends| ends.last.value)),
+            self.events,
+            &self.evidence,
+        )
+    }
+
     /// The eventDate of the newest event.
     pub fn last_event_date(&self) -> Option<EventDate> {
         self.newest
@@ -400,6 +477,7 @@ mod tests {
             entry.event_type,
             entry.event_date,
             &entry.facts,
+            entry.dialect,
         )
     }
 
@@ -462,6 +540,11 @@ mod tests {
             value(&fold.completion_date_time),
             order.completion_date_time
         );
+        let examined: Reasons = crate::domain::suspect::examine(&order)
+            .iter()
+            .map(crate::domain::suspect::Finding::reason)
+            .collect();
+        assert_eq!(fold.suspects(), examined, "{order:#?}");
     }
 
     proptest! {
@@ -499,6 +582,7 @@ mod tests {
                 event_id: id.parse().unwrap(),
                 event_date: EventDate::from_timestamp_micros(millis * 1000).unwrap(),
                 event_type: ServiceOrderStateChange,
+                dialect: Dialect::Onap,
                 facts: OrderFacts {
                     order_id: order_id(),
                     state: Some(state),
@@ -528,6 +612,7 @@ mod tests {
                 event_id: id.parse().unwrap(),
                 event_date: EventDate::from_timestamp_micros(millis * 1000).unwrap(),
                 event_type: EventType::ServiceOrderStateChange,
+                dialect: Dialect::Onap,
                 facts: OrderFacts {
                     order_id: order_id(),
                     state: Some(State::InProgress),

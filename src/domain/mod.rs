@@ -1,4 +1,5 @@
-//! Pure types and rules: the Listener envelope, TMF641 states and the service-order projection.
+//! Pure types and rules: the Listener envelope, TMF641 states, the service-order projection and
+//! the rules that make an order suspect.
 //!
 //! Nothing here does IO or knows of HTTP or SQL; it is tested with plain unit and property tests.
 
@@ -11,3 +12,4 @@ pub mod projection;
 pub mod routing;
 pub mod snapshot;
 pub mod state;
+pub mod suspect;

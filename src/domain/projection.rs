@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::envelope::{EventDate, EventId, EventType, OrderFacts, OrderId};
+use super::envelope::{Dialect, EventDate, EventId, EventType, OrderFacts, OrderId};
 use super::key::FoldKey;
 use super::state::State;
 
@@ -23,6 +23,9 @@ pub struct TimelineEntry {
     pub event_date: EventDate,
     /// Its type.
     pub event_type: EventType,
+    /// How the seller sent it.
+    #[serde(default)]
+    pub dialect: Dialect,
     /// What it says about the order.
     #[serde(flatten)]
     pub facts: OrderFacts,
@@ -230,6 +233,7 @@ mod tests {
             event_date: EventDate::from_timestamp_micros(1_553_501_336_000_000 + millis * 1000)
                 .unwrap(),
             event_type: kind,
+            dialect: Dialect::Onap,
             facts: OrderFacts {
                 order_id: order_id(),
                 state,

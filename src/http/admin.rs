@@ -13,19 +13,15 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::auth::generated::bearer_token;
-use super::error::{ApiError, JSON_UTF8};
+use super::error::ApiError;
 use super::outbox::{self, Retry, SinkOverview};
-use super::query::ApiQuery;
-use super::{AppState, method_not_allowed, not_found};
-use crate::domain::envelope::{Dialect, EventDate, EventId, EventType, OrderId};
+use super::query::{ApiQuery, invalid, parse_instant, parse_limit};
+use super::{AppState, json, method_not_allowed, not_found};
+use crate::domain::envelope::{Dialect, EventId, EventType, OrderId};
 use crate::domain::routing::SinkName;
 use crate::domain::state::State as OrderState;
 use crate::metrics::OutboxGauges;
 use crate::store::{EventFilter, OrderFilter, TimeField};
-
-/// Items a list answers with when `limit` is not given, and at most.
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
 
 /// The admin port's routes.
 pub(crate) fn router(state: AppState) -> Router {
@@ -38,6 +34,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/service-orders/{order_id}", get(service_order))
         .route("/api/v1/stream", get(super::stream::stream))
         .merge(outbox_routes())
+        .merge(super::reconcile::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,
@@ -55,15 +52,6 @@ pub(crate) fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-}
-
-fn json(status: StatusCode, body: Vec<u8>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))],
-        body,
-    )
-        .into_response()
 }
 
 /// Answers while the process runs.
@@ -153,26 +141,6 @@ struct EventsQuery {
     cursor: Option<String>,
 }
 
-fn invalid(name: &'static str, problem: impl Into<String>) -> ApiError {
-    ApiError::InvalidQuery {
-        name,
-        problem: problem.into(),
-    }
-}
-
-fn parse_limit(limit: Option<&str>) -> Result<usize, ApiError> {
-    match limit {
-        None => Ok(DEFAULT_LIMIT),
-        Some(text) => match text.parse::<usize>() {
-            Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
-            _ => Err(invalid(
-                "limit",
-                format!("must be a whole number from 1 to {MAX_LIMIT} (got {text:?})"),
-            )),
-        },
-    }
-}
-
 /// A page's `cursor`: the positive whole number an earlier page gave as `nextCursor`, in
 /// digits only (no sign, no leading zero), as the OpenAPI document's pattern says.
 fn parse_cursor(text: &str) -> Result<i64, ApiError> {
@@ -181,25 +149,6 @@ fn parse_cursor(text: &str) -> Result<i64, ApiError> {
         .and_then(|text| text.parse::<i64>().ok())
         .filter(|cursor| *cursor > 0)
         .ok_or_else(|| invalid("cursor", "must be a nextCursor from an earlier page"))
-}
-
-fn parse_instant(
-    name: &'static str,
-    text: Option<&str>,
-) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
-    text.map(|text| {
-        text.parse::<EventDate>()
-            .map(EventDate::as_datetime)
-            .map_err(|_| {
-                invalid(
-                    name,
-                    format!(
-                        "must be a date and time such as 2019-03-25T08:08:56.310Z (got {text:?})"
-                    ),
-                )
-            })
-    })
-    .transpose()
 }
 
 /// Stored events, newest first, a page at a time: `nextCursor` is set when there may be more.
@@ -324,13 +273,14 @@ async fn service_order(
     let missing = || ApiError::NotFound(format!("/api/v1/service-orders/{order_id}"));
     let id: OrderId = order_id.parse().map_err(|_| missing())?;
     let order = app.store.order(&id).await?.ok_or_else(missing)?;
-    let body = serde_json::to_vec(&order).map_err(ApiError::internal)?;
+    let document = super::reconcile::order_document(&app, &order)?;
+    let body = serde_json::to_vec(&document).map_err(ApiError::internal)?;
     Ok(json(StatusCode::OK, body))
 }
 
 /// Prometheus metrics as OpenMetrics text. No admin token: scrapers seldom carry one, and the
-/// admin port is internal. The outbox gauges are read from the store now; when it does not
-/// answer they are left out and the rest is still served.
+/// admin port is internal. The outbox and suspect gauges are read from the store now; when it
+/// does not answer they are left out and the rest is still served.
 async fn metrics(State(app): State<AppState>) -> Response {
     let sinks = match app.store.sink_statuses().await {
         Ok(sinks) => Some(sinks.iter().map(OutboxGauges::from).collect::<Vec<_>>()),
@@ -344,7 +294,10 @@ async fn metrics(State(app): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
         )],
-        app.metrics.render(sinks.as_deref()),
+        app.metrics.render_with(
+            sinks.as_deref(),
+            super::reconcile::suspect_gauges(&app).await.as_deref(),
+        ),
     )
         .into_response()
 }

@@ -12,6 +12,7 @@ pub(crate) mod listener;
 pub(crate) mod openapi;
 pub(crate) mod outbox;
 pub(crate) mod query;
+pub(crate) mod reconcile;
 pub(crate) mod server;
 pub(crate) mod stream;
 pub(crate) mod tls;
@@ -61,6 +62,8 @@ pub(crate) struct AppState {
     pub listeners: Arc<[crate::config::listeners::Mount]>,
     /// The web console's sessions and settings.
     pub console: Arc<console::Console>,
+    /// How suspect orders are found (stale thresholds) and the gap report's bound.
+    pub reconcile: crate::config::reconcile::Reconcile,
     /// Cancelled when the app stops, so that long-lived answers (the event stream) end and do
     /// not hold up the drain.
     pub shutdown: CancellationToken,
@@ -98,6 +101,16 @@ pub(crate) fn public_router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+/// A JSON answer with `status`.
+fn json(status: axum::http::StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))],
+        body,
+    )
+        .into_response()
 }
 
 /// An OpenAPI document as the answer.

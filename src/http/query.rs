@@ -1,13 +1,20 @@
 //! [`ApiQuery`]: the admin API's query-string extractor. It reads the query as axum's `Query`
 //! does (serde_urlencoded), but a query that does not read (a repeated parameter, a value of
 //! the wrong kind) is answered as every bad parameter is: 400 with code 28 and the parameter in
-//! `referenceError`, never axum's plain-text rejection.
+//! `referenceError`, never axum's plain-text rejection. The readers of the parameters several
+//! routes share (`limit`, instants) are here too, with [`invalid`], the error of a value that
+//! cannot be used.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::domain::envelope::EventDate;
+
+/// Items a list answers with when `limit` is not given, and at most.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
 
 /// The query string, read into `T`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -36,6 +43,48 @@ pub(crate) fn read<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
         };
         ApiError::MalformedQuery { name, problem }
     })
+}
+
+/// A parameter whose value cannot be used (400/28), and why.
+pub(crate) fn invalid(name: &'static str, problem: impl Into<String>) -> ApiError {
+    ApiError::InvalidQuery {
+        name,
+        problem: problem.into(),
+    }
+}
+
+/// A list's `limit`: 1 to 1000, 100 when not given.
+pub(crate) fn parse_limit(limit: Option<&str>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(text) => match text.parse::<usize>() {
+            Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
+            _ => Err(invalid(
+                "limit",
+                format!("must be a whole number from 1 to {MAX_LIMIT} (got {text:?})"),
+            )),
+        },
+    }
+}
+
+/// An instant parameter, read as eventDates are (RFC 3339, tolerant).
+pub(crate) fn parse_instant(
+    name: &'static str,
+    text: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    text.map(|text| {
+        text.parse::<EventDate>()
+            .map(EventDate::as_datetime)
+            .map_err(|_| {
+                invalid(
+                    name,
+                    format!(
+                        "must be a date and time such as 2019-03-25T08:08:56.310Z (got {text:?})"
+                    ),
+                )
+            })
+    })
+    .transpose()
 }
 
 #[cfg(test)]

@@ -469,6 +469,7 @@ mod tests {
                             event_id: parsed.event_id,
                             event_date: parsed.event_date,
                             event_type: parsed.event_type,
+                            dialect: parsed.dialect,
                             facts,
                         }
                     })
@@ -478,6 +479,11 @@ mod tests {
                     projection.anomalies,
                     vec![],
                     "{dialect} with {machine:?} walks only allowed transitions"
+                );
+                assert_eq!(
+                    crate::domain::suspect::examine(&projection),
+                    vec![],
+                    "{dialect} with {machine:?}: nothing lost, nothing suspect"
                 );
             }
         }

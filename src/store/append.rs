@@ -106,6 +106,8 @@ pub(crate) struct OrderRow {
     pub anomaly_count: i64,
     /// How many events.
     pub event_count: i64,
+    /// The reasons it is suspect, as stored (`Reasons::stored_bits`).
+    pub suspects: i64,
     /// The newest eventDate.
     pub last_event_date_us: i64,
     /// When the listener changed it.
@@ -127,11 +129,13 @@ pub(crate) struct OrderEvent {
     pub facts: Option<Vec<u8>>,
     /// Its facts as JSON text, for rows written before the compact form.
     pub facts_json: Option<String>,
+    /// How the seller sent it.
+    pub dialect: String,
 }
 
 /// The SQL of [`AppendTx::order_events`], one text for both backends.
 pub(crate) const ORDER_EVENTS_SQL: &str =
-    "SELECT sequence, event_id, event_type, event_date_us, facts_c, facts FROM events
+    "SELECT sequence, event_id, event_type, event_date_us, facts_c, facts, dialect FROM events
      WHERE order_id = $1";
 
 /// The SQL of [`AppendTx::order_page`], one text for both backends: `$1` to `$4` are the order,
@@ -140,13 +144,13 @@ pub(crate) const ORDER_EVENTS_SQL: &str =
 pub(crate) fn order_page_sql(direction: Direction) -> &'static str {
     match direction {
         Direction::Before => {
-            "SELECT sequence, event_id, event_type, event_date_us, facts_c, facts FROM events
-             WHERE order_id = $1 AND (event_date_us, sequence) < ($2, $3)
+            "SELECT sequence, event_id, event_type, event_date_us, facts_c, facts, dialect
+             FROM events WHERE order_id = $1 AND (event_date_us, sequence) < ($2, $3)
              ORDER BY event_date_us DESC, sequence DESC LIMIT $4"
         }
         Direction::After => {
-            "SELECT sequence, event_id, event_type, event_date_us, facts_c, facts FROM events
-             WHERE order_id = $1 AND (event_date_us, sequence) > ($2, $3)
+            "SELECT sequence, event_id, event_type, event_date_us, facts_c, facts, dialect
+             FROM events WHERE order_id = $1 AND (event_date_us, sequence) > ($2, $3)
              ORDER BY event_date_us, sequence LIMIT $4"
         }
     }
@@ -263,6 +267,7 @@ pub(crate) async fn append_batch<T: AppendTx>(
                     notification.event_type,
                     notification.event_date,
                     facts,
+                    notification.dialect,
                 );
                 touched
                     .entry(&facts.order_id)
@@ -569,6 +574,7 @@ fn step_of(order_id: &OrderId, event: &OrderEvent) -> Option<Step> {
                 entry.event_type,
                 entry.event_date,
                 &entry.facts,
+                entry.dialect,
             )
         })
 }
@@ -582,6 +588,10 @@ pub(crate) fn timeline_entry(
         event_id: parse_event_id(&event.event_id)?,
         event_date: event_date(event.date_us)?,
         event_type: parse_event_type(&event.event_type)?,
+        dialect: event
+            .dialect
+            .parse()
+            .map_err(|why| internal(format!("stored dialect: {why}")))?,
         facts: decode_facts(
             order_id,
             event.facts.as_deref(),
@@ -622,6 +632,7 @@ fn order_row(order_id: &OrderId, fold: &Fold, now: DateTime<Utc>, change: RowCha
         item_count: fold.items.len() as i64,
         anomaly_count: i64::try_from(fold.anomalies).unwrap_or(i64::MAX),
         event_count: i64::try_from(fold.events).unwrap_or(i64::MAX),
+        suspects: fold.suspects().stored_bits(),
         last_event_date_us: fold.newest.as_ref().map_or(0, |key| key.date_us),
         updated_at_us: now.timestamp_micros(),
     }

@@ -10,6 +10,7 @@ mod codec;
 mod cursor;
 mod outbox;
 pub mod postgres;
+mod reconcile;
 mod rows;
 pub mod sqlite;
 
@@ -32,6 +33,9 @@ pub use self::cursor::{Cursor, InvalidCursor};
 pub use self::outbox::{
     Delivery, DeliveryOutcome, DeliveryState, OutcomeKind, Requeue, RequeueScope, Requeued,
     SinkStatus, lane,
+};
+pub use self::reconcile::{
+    Received, ReceivedFilter, Sender, SenderEvents, SuspectCounts, SuspectFilter, SuspectOrder,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

@@ -30,5 +30,6 @@ mod seller;
 mod seller_dialects;
 mod store_contract;
 mod stream;
+mod suspects;
 mod transport;
 mod upgrade;

@@ -138,12 +138,18 @@ async fn each_port_documents_exactly_the_routes_it_declares() {
         )),
         "the MEF spelling of the hub example is mounted"
     );
+    // The admin router merges the reconciliation routes (`reconcile.rs`).
     let mut admin_declared = declared_routes("admin.rs");
+    admin_declared.extend(declared_routes("reconcile.rs"));
     admin_declared.retain(|(_, path)| !path.starts_with("/console"));
     assert_eq!(documented_routes(&admin), admin_declared);
     assert!(
         admin_declared.contains(&("GET".to_owned(), "/api/v1/stream".to_owned())),
         "the check read the admin router"
+    );
+    assert!(
+        admin_declared.contains(&("GET".to_owned(), "/api/v1/suspects".to_owned())),
+        "the check read the reconciliation routes"
     );
 }
 

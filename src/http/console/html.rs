@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::envelope::OrderId;
 use crate::domain::state::State;
+use crate::domain::suspect::{Reason, Reasons};
 
 /// Text escaped for HTML content and for attribute values in double or single quotes.
 pub(super) fn esc(text: &str) -> String {
@@ -37,6 +38,8 @@ pub(super) enum Nav {
     Overview,
     /// `/console/orders` and an order's page.
     Orders,
+    /// `/console/suspects`.
+    Suspects,
     /// `/console/events`.
     Events,
     /// `/console/sinks`.
@@ -97,6 +100,7 @@ pub(super) fn page(layout: &Layout<'_>, content: &str) -> String {
     for (entry, href, label) in [
         (Nav::Overview, "/console/", "Overview"),
         (Nav::Orders, "/console/orders", "Orders"),
+        (Nav::Suspects, "/console/suspects", "Suspects"),
         (Nav::Events, "/console/events", "Events"),
         (Nav::Sinks, "/console/sinks", "Sinks"),
     ] {
@@ -193,6 +197,21 @@ pub(super) fn state_badge(state: Option<State>) -> String {
         ),
         None => r#"<span class="badge state-none" data-state="">unknown</span>"#.to_owned(),
     }
+}
+
+/// Why an order is suspect, as flags: each reason's name, with its description as a tooltip.
+pub(super) fn reason_flags(reasons: Reasons) -> String {
+    reasons
+        .iter()
+        .map(|reason: Reason| {
+            format!(
+                r#"<span class="flag suspect" data-reason="{name}" title="{title}">{name}</span>"#,
+                name = reason.as_str(),
+                title = esc(reason.describe()),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// An instant as a `<time>` element, in UTC to the second.

@@ -12,6 +12,7 @@
 
 mod console;
 mod outbox;
+mod reconcile;
 mod retention;
 mod snapshot;
 mod tls;

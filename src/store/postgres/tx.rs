@@ -24,6 +24,7 @@ pub(super) fn order_event(row: &Row) -> OrderEvent {
         date_us: row.get(3),
         facts: row.get(4),
         facts_json: row.get(5),
+        dialect: row.get(6),
     }
 }
 
@@ -176,7 +177,7 @@ impl AppendTx for Sql<'_, '_> {
     }
 
     async fn save_order(&mut self, row: &OrderRow) -> Result<(), StoreError> {
-        let columns: [&(dyn ToSql + Sync); 10] = [
+        let columns: [&(dyn ToSql + Sync); 11] = [
             &row.id,
             &row.external_id,
             &row.order_date,
@@ -187,6 +188,7 @@ impl AppendTx for Sql<'_, '_> {
             &row.last_event_date_us,
             &row.updated_at_us,
             &row.fold,
+            &row.suspects,
         ];
         let with_state = || {
             let mut all: Vec<&(dyn ToSql + Sync)> = columns.to_vec();
@@ -198,8 +200,8 @@ impl AppendTx for Sql<'_, '_> {
                 self.execute(
                     "INSERT INTO service_orders (id, external_id, order_date,
                          completion_date_time, item_count, anomaly_count, event_count,
-                         last_event_date_us, updated_at_us, fold, state)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                         last_event_date_us, updated_at_us, fold, suspects, state)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                      ON CONFLICT (id) DO UPDATE SET
                          state = excluded.state, external_id = excluded.external_id,
                          order_date = excluded.order_date,
@@ -207,7 +209,8 @@ impl AppendTx for Sql<'_, '_> {
                          item_count = excluded.item_count, anomaly_count = excluded.anomaly_count,
                          event_count = excluded.event_count,
                          last_event_date_us = excluded.last_event_date_us,
-                         updated_at_us = excluded.updated_at_us, fold = excluded.fold",
+                         updated_at_us = excluded.updated_at_us, fold = excluded.fold,
+                         suspects = excluded.suspects",
                     &with_state(),
                 )
                 .await?
@@ -217,7 +220,7 @@ impl AppendTx for Sql<'_, '_> {
                     "UPDATE service_orders SET external_id = $2, order_date = $3,
                          completion_date_time = $4, item_count = $5, anomaly_count = $6,
                          event_count = $7, last_event_date_us = $8, updated_at_us = $9,
-                         fold = $10, state = $11
+                         fold = $10, suspects = $11, state = $12
                      WHERE id = $1",
                     &with_state(),
                 )
@@ -229,7 +232,7 @@ impl AppendTx for Sql<'_, '_> {
                     "UPDATE service_orders SET external_id = $2, order_date = $3,
                          completion_date_time = $4, item_count = $5, anomaly_count = $6,
                          event_count = $7, last_event_date_us = $8, updated_at_us = $9,
-                         fold = $10
+                         fold = $10, suspects = $11
                      WHERE id = $1",
                     &columns,
                 )

@@ -7,6 +7,7 @@
 pub mod backup;
 mod console;
 mod outbox;
+mod reconcile;
 mod retention;
 mod snapshot;
 mod tx;
@@ -44,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0005_incremental_projection.sql"),
     include_str!("../migrations/sqlite/0006_event_dialect.sql"),
     include_str!("../migrations/sqlite/0007_order_snapshots.sql"),
+    include_str!("../migrations/sqlite/0008_suspects.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -13,14 +13,15 @@ use crate::store::append::{
 /// Inserts an order's projection row, or replaces every column of it.
 const UPSERT_ORDER: &str = "INSERT INTO service_orders (id, state, external_id, order_date,
          completion_date_time, item_count, anomaly_count, event_count, last_event_date_us,
-         updated_at_us, fold)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         updated_at_us, fold, suspects)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
      ON CONFLICT (id) DO UPDATE SET
          state = excluded.state, external_id = excluded.external_id,
          order_date = excluded.order_date, completion_date_time = excluded.completion_date_time,
          item_count = excluded.item_count, anomaly_count = excluded.anomaly_count,
          event_count = excluded.event_count, last_event_date_us = excluded.last_event_date_us,
-         updated_at_us = excluded.updated_at_us, fold = excluded.fold";
+         updated_at_us = excluded.updated_at_us, fold = excluded.fold,
+         suspects = excluded.suspects";
 
 /// A connection, inside the writer's transaction when it writes.
 pub(super) struct Sql<'a>(pub &'a Connection);
@@ -34,6 +35,7 @@ fn order_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<OrderEvent> {
         date_us: row.get(3)?,
         facts: row.get(4)?,
         facts_json: row.get(5)?,
+        dialect: row.get(6)?,
     })
 }
 
@@ -161,13 +163,15 @@ impl AppendTx for Sql<'_> {
             RowChange::State => {
                 "UPDATE service_orders SET state = ?2, external_id = ?3, order_date = ?4,
                      completion_date_time = ?5, item_count = ?6, anomaly_count = ?7,
-                     event_count = ?8, last_event_date_us = ?9, updated_at_us = ?10, fold = ?11
+                     event_count = ?8, last_event_date_us = ?9, updated_at_us = ?10, fold = ?11,
+                     suspects = ?12
                  WHERE id = ?1"
             }
             RowChange::SameState => {
                 "UPDATE service_orders SET external_id = ?3, order_date = ?4,
                      completion_date_time = ?5, item_count = ?6, anomaly_count = ?7,
-                     event_count = ?8, last_event_date_us = ?9, updated_at_us = ?10, fold = ?11
+                     event_count = ?8, last_event_date_us = ?9, updated_at_us = ?10, fold = ?11,
+                     suspects = ?12
                  WHERE id = ?1"
             }
         };
@@ -186,6 +190,7 @@ impl AppendTx for Sql<'_> {
                     row.last_event_date_us,
                     row.updated_at_us,
                     row.fold,
+                    row.suspects,
                 ])
             })
             .map_err(classify)?;

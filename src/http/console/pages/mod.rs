@@ -1,4 +1,5 @@
-//! The console's pages, one module each: `overview`, `orders`, `order`, `events` and `sinks`.
+//! The console's pages, one module each: `overview`, `orders`, `order`, `suspects`, `events`
+//! and `sinks`.
 //!
 //! Every handler tells the same story: the session (or a redirect to the login page), its query
 //! parsed into typed values, what it shows read through `Store`, `Metrics` and
@@ -11,6 +12,7 @@ mod order;
 mod orders;
 mod overview;
 mod sinks;
+mod suspects;
 
 use std::time::Duration;
 
@@ -32,6 +34,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/console/", get(overview::show))
         .route("/console/orders", get(orders::show))
         .route("/console/orders/{order_id}", get(order::show))
+        .route("/console/suspects", get(suspects::show))
         .route("/console/events", get(events::show))
         .route("/console/sinks", get(sinks::show))
         .route(

@@ -1,5 +1,6 @@
-//! An order's page: its summary, the timeline of the order's state and of each item's, with
-//! the time between states and each unexpected transition flagged, and every event's JSON.
+//! An order's page: its summary, why it is suspect (each finding with the event that shows
+//! it), the timeline of the order's state and of each item's, with the time between states and
+//! each unexpected transition flagged, and every event's JSON.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -14,8 +15,11 @@ use super::{PageResult, Reader, failed, ok, pretty, reader};
 use crate::domain::envelope::{EventId, OrderId};
 use crate::domain::projection::{AnomalySubject, ServiceOrder};
 use crate::domain::state::State as OrderState;
+use crate::domain::suspect::{self, Finding, Reasons};
 use crate::http::AppState;
-use crate::http::console::html::{Layout, Live, Nav, duration, esc, page, state_badge, time};
+use crate::http::console::html::{
+    Layout, Live, Nav, duration, esc, page, reason_flags, state_badge, time,
+};
 use crate::http::error::ApiError;
 
 /// The most events whose bodies an order page loads.
@@ -49,7 +53,8 @@ pub(super) async fn show(
             );
         }
     }
-    Ok(ok(render_order(&reader, &order, &bodies)))
+    let findings = suspect::findings(&order, Utc::now(), &app.reconcile.stale_after);
+    Ok(ok(render_order(&reader, &order, &findings, &bodies)))
 }
 
 /// An event of the order as the listener received it.
@@ -115,14 +120,17 @@ fn timeline_table(
     table
 }
 
-/// An order's page: its summary, its timeline and each item's, and every event's JSON.
+/// An order's page: its summary, why it is suspect, its timeline and each item's, and every
+/// event's JSON.
 pub(super) fn render_order(
     reader: &Reader,
     order: &ServiceOrder,
+    findings: &[Finding],
     bodies: &BTreeMap<EventId, Received>,
 ) -> String {
     let mut content = String::from(r#"<p><a href="/console/orders">← All orders</a></p>"#);
-    summary(&mut content, order);
+    summary(&mut content, order, findings);
+    suspicions(&mut content, order, findings);
     timelines(&mut content, order);
     event_list(&mut content, order, bodies);
     content.push_str("</section>");
@@ -142,7 +150,7 @@ pub(super) fn render_order(
 }
 
 /// The start of the page's live part: what is known of the order.
-fn summary(content: &mut String, order: &ServiceOrder) {
+fn summary(content: &mut String, order: &ServiceOrder, findings: &[Finding]) {
     let _ = write!(
         content,
         r#"<section id="order-live" data-live aria-label="Order details">
@@ -155,6 +163,7 @@ fn summary(content: &mut String, order: &ServiceOrder) {
 <div><dt>Last event</dt><dd>{last}</dd></div>
 <div><dt>Events</dt><dd>{events}</dd></div>
 <div><dt>Anomalies</dt><dd>{anomalies}</dd></div>
+<div><dt>Suspect</dt><dd id="order-suspect">{suspect}</dd></div>
 </dl>
 "#,
         id = esc(order.id.as_str()),
@@ -172,7 +181,100 @@ fn summary(content: &mut String, order: &ServiceOrder) {
                 order.anomalies.len()
             )
         },
+        suspect = if findings.is_empty() {
+            "no".to_owned()
+        } else {
+            reason_flags(findings.iter().map(Finding::reason).collect::<Reasons>())
+        },
     );
+}
+
+/// Why the order is suspect: each finding, with the event that shows it linked.
+fn suspicions(content: &mut String, order: &ServiceOrder, findings: &[Finding]) {
+    if findings.is_empty() {
+        return;
+    }
+    let anchor = |event_id: &EventId| {
+        order
+            .timeline
+            .iter()
+            .position(|entry| &entry.event_id == event_id)
+            .map_or_else(
+                || esc(event_id.as_str()),
+                |index| {
+                    format!(
+                        r##"<a href="#event-{index}">{}</a>"##,
+                        esc(event_id.as_str())
+                    )
+                },
+            )
+    };
+    content.push_str(r#"<h2>Why it is suspect</h2><ul class="suspects">"#);
+    for finding in findings {
+        let what = match finding {
+            Finding::Stale {
+                state,
+                last_event_date,
+                stale_after_seconds,
+            } => format!(
+                "{} since {}, longer than {}: its next notification was probably lost",
+                state.as_str(),
+                time(last_event_date.as_datetime()),
+                esc(&humantime::format_duration(std::time::Duration::from_secs(
+                    *stale_after_seconds
+                ))
+                .to_string())
+            ),
+            Finding::MissedTransition {
+                event_id,
+                subject,
+                from,
+                to,
+                ..
+            } => format!(
+                "{} went from {} to {} at {}: the notifications in between were lost",
+                match subject {
+                    AnomalySubject::Order => "the order".to_owned(),
+                    AnomalySubject::Item { item_id } => format!("item {}", esc(item_id)),
+                },
+                from.as_str(),
+                to.as_str(),
+                anchor(event_id)
+            ),
+            Finding::ItemNotFinal {
+                item_id,
+                state,
+                order_state,
+            } => format!(
+                "item {} is still {} although the order is {}",
+                esc(item_id),
+                state.as_str(),
+                order_state.as_str()
+            ),
+            Finding::CreationMissing { first_event_id, .. } => format!(
+                "its creation was never received; the first event is {}",
+                anchor(first_event_id)
+            ),
+            Finding::OutOfStep {
+                event_id,
+                state,
+                item_ids,
+                ..
+            } => format!(
+                "{} gives the order {} but item(s) {} a state that is not final",
+                anchor(event_id),
+                state.as_str(),
+                esc(&item_ids.join(", "))
+            ),
+        };
+        let _ = write!(
+            content,
+            r#"<li data-reason="{reason}">{flag} {what}</li>"#,
+            reason = finding.reason().as_str(),
+            flag = reason_flags(Reasons::NONE.with(finding.reason())),
+        );
+    }
+    content.push_str("</ul>");
 }
 
 /// The order's timeline and each item's, each step linked to its event.
@@ -304,6 +406,7 @@ mod tests {
             event_id: event_id.parse().unwrap(),
             event_date: date.parse().unwrap(),
             event_type: EventType::ServiceOrderStateChange,
+            dialect: crate::domain::envelope::Dialect::Onap,
             facts: OrderFacts {
                 order_id: order.parse().unwrap(),
                 state: Some(state),
@@ -349,7 +452,7 @@ mod tests {
     #[test]
     fn an_unexpected_transition_is_flagged_on_its_row_and_its_event() {
         let order = order_with_an_anomaly();
-        let page = render_order(&Reader::at(3), &order, &BTreeMap::new());
+        let page = render_order(&Reader::at(3), &order, &[], &BTreeMap::new());
         assert!(page.contains("⚠ unexpected: completed → inProgress"));
         assert!(page.contains(r#"<li id="event-1" data-event-id="e-2" class="anomaly">"#));
         assert!(page.contains(r##"<a href="#event-0">e-1</a>"##));
@@ -363,6 +466,47 @@ mod tests {
     }
 
     #[test]
+    fn each_reason_the_order_is_suspect_is_shown_with_the_event_that_shows_it() {
+        let order = order_with_an_anomaly();
+        let findings = [
+            Finding::CreationMissing {
+                first_event_id: "e-1".parse().unwrap(),
+                first_event_date: order.timeline[0].event_date,
+            },
+            Finding::ItemNotFinal {
+                item_id: "<item>".to_owned(),
+                state: OrderState::InProgress,
+                order_state: OrderState::Completed,
+            },
+            Finding::Stale {
+                state: OrderState::InProgress,
+                last_event_date: order.last_event_date,
+                stale_after_seconds: 86_400,
+            },
+        ];
+        let page = render_order(&Reader::at(3), &order, &findings, &BTreeMap::new());
+        assert!(page.contains("<h2>Why it is suspect</h2>"));
+        let suspect = &page[page.find(r#"<dd id="order-suspect">"#).unwrap()..];
+        let suspect = &suspect[..suspect.find("</dd>").unwrap()];
+        for reason in ["creationMissing", "itemNotFinal", "stale"] {
+            assert!(
+                suspect.contains(&format!(r#"data-reason="{reason}""#)),
+                "{suspect}"
+            );
+        }
+        assert!(page.contains(
+            r##"its creation was never received; the first event is <a href="#event-0">e-1</a>"##
+        ));
+        assert!(
+            page.contains("item &lt;item&gt; is still inProgress although the order is completed")
+        );
+        assert!(page.contains("longer than 1day"));
+        let quiet = render_order(&Reader::at(3), &order, &[], &BTreeMap::new());
+        assert!(quiet.contains(r#"<dd id="order-suspect">no</dd>"#));
+        assert!(!quiet.contains("Why it is suspect"));
+    }
+
+    #[test]
     fn item_ids_external_ids_and_bodies_are_escaped() {
         let order = order_with_an_anomaly();
         let bodies = BTreeMap::from([(
@@ -372,7 +516,7 @@ mod tests {
                 body: Bytes::from_static(br#"{"note":"</pre><script>alert(1)</script>"}"#),
             },
         )]);
-        let page = render_order(&Reader::at(3), &order, &bodies);
+        let page = render_order(&Reader::at(3), &order, &[], &bodies);
         assert!(!page.contains("<script>"));
         assert!(!page.contains("<item>"));
         assert!(page.contains("Item &lt;item&gt;"));
@@ -395,7 +539,7 @@ mod tests {
         );
         entry.facts.state = None;
         let order = project("o-2".parse().unwrap(), vec![entry]).unwrap();
-        let page = render_order(&Reader::at(3), &order, &BTreeMap::new());
+        let page = render_order(&Reader::at(3), &order, &[], &BTreeMap::new());
         assert!(page.contains("No items known."));
         assert!(page.contains("No state given yet."));
         assert!(page.contains(r#"<span class="badge state-none" data-state="">unknown</span>"#));
