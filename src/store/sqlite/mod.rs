@@ -23,7 +23,7 @@ use rusqlite_migration::{M, Migrations};
 use tokio::sync::{mpsc, oneshot};
 
 use super::append::{self, AppendTx};
-use super::books::{Announcer, Bookkeeper, Counters, Reply};
+use super::books::{Announcer, Answer, Bookkeeper, Counters, Reply};
 use super::rows::{RecordRow, SummaryRow};
 use super::{
     Appended, Commits, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary, SharedError,
@@ -44,6 +44,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0005_incremental_projection.sql"),
     include_str!("../migrations/sqlite/0006_event_dialect.sql"),
     include_str!("../migrations/sqlite/0007_order_snapshots.sql"),
+    // 0008 (suspects) comes from another branch; until it is merged this is the 8th.
+    include_str!("../migrations/sqlite/0009_trace_context.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -284,7 +286,9 @@ impl SqliteStore {
             .map_err(|_| StoreError::ShuttingDown)?;
         // A dropped reply means the writer stopped before answering; the event may or may not
         // be committed, so the sender must retry (and a retry is deduplicated).
-        outcome.await.unwrap_or(Err(StoreError::ShuttingDown))
+        outcome
+            .await
+            .map_or(Err(StoreError::ShuttingDown), Answer::into_outcome)
     }
 
     /// How many commits and appends the writer has made.
@@ -632,12 +636,13 @@ fn commit_batch(
     writer: &Writer,
 ) {
     let started = std::time::Instant::now();
-    let size = batch.len();
+    let note = writer.books.counters.next_batch(batch.len());
     let result = (|| {
+        let events: Vec<&NewEvent> = batch.iter().map(|(event, _)| &**event).collect();
+        let _span = note.span(&events).entered();
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(classify)?;
-        let events: Vec<&NewEvent> = batch.iter().map(|(event, _)| &**event).collect();
         let outcome = futures_executor::block_on(append::append_batch(
             &mut tx::Sql(&transaction),
             &events,
@@ -650,7 +655,7 @@ fn commit_batch(
     writer.books.settle(
         batch.drain(..).map(|(_, reply)| reply),
         result,
-        size,
+        note,
         started.elapsed(),
     );
 }
