@@ -25,8 +25,9 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 
 use self::export::Settings;
 
-/// The target of every span meant for the exporter, and only for it.
-pub const TARGET: &str = "order_listener::traces";
+/// The target of every span meant for the exporter, and only for it (no module has this path,
+/// so that no log line has it).
+pub const TARGET: &str = "order_listener::spans";
 
 /// The exporter, running: what the `tracing` subscriber needs, and the provider to flush at
 /// exit.

@@ -28,5 +28,6 @@ mod seller;
 mod seller_dialects;
 mod store_contract;
 mod stream;
+mod traces;
 mod transport;
 mod upgrade;
