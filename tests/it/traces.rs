@@ -126,16 +126,30 @@ async fn export(
     } else {
         ExportTraceServiceRequest::decode(body).map_err(|error| error.to_string())
     };
-    let token = headers
-        .get("x-otlp-token")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
     let Ok(request) = decoded else {
         let error = decoded.err().unwrap_or_default();
         seen.send_modify(|seen| seen.failures.push(error));
         return StatusCode::BAD_REQUEST.into_response();
     };
+    record(&seen, &headers, request);
+    if json {
+        ([(header::CONTENT_TYPE, "application/json")], "{}").into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            Vec::new(),
+        )
+            .into_response()
+    }
+}
+
+/// Records the spans of one export and its `x-otlp-token` header (or gRPC metadata).
+fn record(seen: &watch::Sender<Exports>, headers: &HeaderMap, request: ExportTraceServiceRequest) {
+    let token = headers
+        .get("x-otlp-token")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     seen.send_modify(|seen| {
         seen.tokens.push(token);
         for resource_spans in request.resource_spans {
@@ -160,16 +174,63 @@ async fn export(
             }
         }
     });
-    if json {
-        ([(header::CONTENT_TYPE, "application/json")], "{}").into_response()
-    } else {
-        (
-            [(header::CONTENT_TYPE, "application/x-protobuf")],
-            Vec::new(),
-        )
-            .into_response()
-    }
 }
+
+/// One gRPC call to the collector: `TraceService/Export`, its message behind gRPC's 5-byte
+/// prefix (uncompressed); the answer is an empty message and `grpc-status: 0` in the trailers.
+async fn grpc_export(
+    seen: std::sync::Arc<watch::Sender<Exports>>,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<GrpcBody>, std::convert::Infallible> {
+    use http_body_util::BodyExt;
+    let path_ok =
+        request.uri().path() == "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    let headers = request.headers().clone();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|body| body.to_bytes());
+    let decoded = match body {
+        Ok(bytes) if path_ok && bytes.len() >= 5 && bytes[0] == 0 => {
+            ExportTraceServiceRequest::decode(&bytes[5..]).map_err(|error| error.to_string())
+        }
+        other => Err(format!(
+            "not a gRPC Export call: {:?}",
+            other.map(|bytes| bytes.len())
+        )),
+    };
+    let status = match decoded {
+        Ok(request) => {
+            record(&seen, &headers, request);
+            "0"
+        }
+        Err(error) => {
+            seen.send_modify(|seen| seen.failures.push(error));
+            "3"
+        }
+    };
+    let mut trailers = HeaderMap::new();
+    trailers.insert("grpc-status", status.parse().unwrap());
+    let frames = vec![
+        Ok(hyper::body::Frame::data(Bytes::from_static(&[
+            0, 0, 0, 0, 0,
+        ]))),
+        Ok(hyper::body::Frame::trailers(trailers)),
+    ];
+    let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+    Ok(hyper::Response::builder()
+        .header(header::CONTENT_TYPE, "application/grpc")
+        .body(body)
+        .unwrap())
+}
+
+/// The body of a gRPC answer: a message, then trailers.
+type GrpcBody = http_body_util::StreamBody<
+    futures_util::stream::Iter<
+        std::vec::IntoIter<Result<hyper::body::Frame<Bytes>, std::convert::Infallible>>,
+    >,
+>;
 
 impl Collector {
     async fn start() -> Collector {
@@ -181,6 +242,31 @@ impl Collector {
             .with_state(std::sync::Arc::new(sender));
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
+        });
+        Collector { base, seen, server }
+    }
+
+    /// A collector that speaks OTLP/gRPC (HTTP/2 without TLS) instead.
+    async fn start_grpc() -> Collector {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (sender, seen) = watch::channel(Exports::default());
+        let sender = std::sync::Arc::new(sender);
+        let server = tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let sender = sender.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        grpc_export(sender.clone(), request)
+                    });
+                    let _ = hyper::server::conn::http2::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+                });
+            }
         });
         Collector { base, seen, server }
     }
@@ -679,4 +765,97 @@ retry_schedule = ["50ms"]
     assert_eq!(trace_of("off-2"), [(String::new(), String::new())]);
     assert_eq!(trace_of("off-3"), [(String::new(), String::new())]);
     app.stop().await;
+}
+
+#[tokio::test]
+async fn spans_reach_the_collector_over_grpc_and_over_http_json() {
+    init();
+    for (protocol, collector) in [
+        ("grpc", Collector::start_grpc().await),
+        ("http/json", Collector::start().await),
+    ] {
+        let webhook = WebhookReceiver::start(204).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("order-listener.toml");
+        let sink = format!("[sinks.hook]\ntype = \"http\"\nurl = \"{}\"\n", webhook.url);
+        std::fs::write(&config, format!("allow_anonymous = true\n{sink}")).unwrap();
+        let log = dir.path().join("serve.log");
+        let header = format!("x-otlp-token={COLLECTOR_TOKEN}");
+        let running = start_traced(
+            &dir.path().join("data"),
+            &config,
+            &log,
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.base.as_str()),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+                ("OTEL_EXPORTER_OTLP_HEADERS", header.as_str()),
+            ],
+        );
+        let event = onap_event(
+            "over-the-wire",
+            "ServiceOrderCreationNotification",
+            1_000,
+            "SO-wire",
+            "acknowledged",
+            vec![],
+        );
+        let response = reqwest::Client::new()
+            .post(&running.listener_url)
+            .header("content-type", "application/json")
+            .header("traceparent", format!("00-{SELLER_TRACE}-{SELLER_SPAN}-01"))
+            .body(event.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 201, "{protocol}");
+        let hooked = webhook
+            .wait_for("the event", |seen| seen.iter().any(Received::delivered))
+            .await;
+        let attempt = collector
+            .wait_for("the attempt's span", |spans| {
+                spans
+                    .iter()
+                    .find(|span| span.name() == "deliver hook")
+                    .cloned()
+            })
+            .await;
+        assert_eq!(attempt.trace_id(), SELLER_TRACE, "{protocol}");
+        assert_eq!(hooked[0].trace.0, attempt.traceparent(), "{protocol}");
+        let request = collector
+            .wait_for("the request's span", |spans| {
+                spans
+                    .iter()
+                    .find(|span| span.parent() == SELLER_SPAN)
+                    .cloned()
+            })
+            .await;
+        assert!(
+            request.has("http.response.status_code", "201"),
+            "{protocol}: {request:?}"
+        );
+        assert_eq!(
+            request.service, "order-listener",
+            "the default service name"
+        );
+        let exports = collector.exports();
+        assert!(
+            exports.failures.is_empty(),
+            "{protocol}: {:?}",
+            exports.failures
+        );
+        assert!(
+            exports.tokens.iter().all(|token| token == COLLECTOR_TOKEN),
+            "{protocol}: the header goes with every export"
+        );
+        drop(running);
+        let logged = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            logged.contains(protocol),
+            "{protocol}: the start-up line names it"
+        );
+        assert!(
+            !logged.contains(COLLECTOR_TOKEN),
+            "{protocol}: the header's value is logged"
+        );
+    }
 }
