@@ -31,9 +31,10 @@ pub fn init_with_traces(format: LogFormat, level: &str, traces: Option<&crate::t
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"))
-        .and(filter_fn(|metadata| {
-            metadata.target() != crate::traces::TARGET
-        }));
+        .and(
+            filter_fn(|metadata| metadata.target() != crate::traces::TARGET)
+                .with_max_level_hint(tracing_subscriber::filter::LevelFilter::TRACE),
+        );
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let logs = match format {
         LogFormat::Text => logs.with_filter(filter).boxed(),
