@@ -159,6 +159,7 @@ async fn prefill(data_dir: &Path, events: u64, from: u64) -> anyhow::Result<()> 
                         received_at: chrono::Utc::now(),
                         sender: None,
                         client: None,
+                        trace_context: None,
                     })
                     .await
                     .map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -209,6 +210,7 @@ async fn append_to_order(
             received_at: chrono::Utc::now(),
             sender: None,
             client: None,
+            trace_context: None,
         })
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;

@@ -19,6 +19,8 @@
 //! - `cli`: the command line.
 //! - `telemetry`: tracing set-up (`LogFormat`) and error formatting.
 //! - `secret`: `Secret`, a value `Debug` never prints.
+//! - `traces`: OpenTelemetry spans exported over OTLP, and the W3C trace context passed from
+//!   the seller to the sinks.
 
 pub mod app;
 pub mod cli;
@@ -36,3 +38,4 @@ pub mod simulate;
 pub(crate) mod standard_webhooks;
 pub mod store;
 pub mod telemetry;
+pub mod traces;

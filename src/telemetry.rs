@@ -17,20 +17,37 @@ pub enum LogFormat {
 
 /// Installs the global subscriber. `RUST_LOG`, when set, wins over `level`.
 pub fn init(format: LogFormat, level: &str) {
+    init_with_traces(format, level, None);
+}
+
+/// As [`init`], with the exporter's layer when traces are exported. The log output never shows
+/// the spans meant for the exporter (`traces::TARGET`), so that it is the same either way.
+pub fn init_with_traces(format: LogFormat, level: &str, traces: Option<&crate::traces::Exporter>) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::filter::{FilterExt, filter_fn};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let installed = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .and(
+            filter_fn(|metadata| metadata.target() != crate::traces::TARGET)
+                .with_max_level_hint(tracing_subscriber::filter::LevelFilter::TRACE),
+        );
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match format {
+        LogFormat::Text => logs.with_filter(filter).boxed(),
+        LogFormat::Json => logs
             .json()
             .flatten_event(true)
             .with_current_span(false)
-            .try_init(),
+            .with_filter(filter)
+            .boxed(),
     };
+    let mut layers = vec![logs];
+    layers.extend(traces.map(crate::traces::Exporter::layer));
+    let installed = tracing_subscriber::registry().with(layers).try_init();
     // A second call (tests start several apps) keeps the first subscriber.
     drop(installed);
 }

@@ -219,7 +219,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ..args.store.overrides()
     };
     let config = Config::load(args.store.config.as_deref(), &overrides)?;
-    crate::telemetry::init(config.log_format, &config.log_level);
+    // Traces: the standard OTEL_* variables, read once here; off without an endpoint.
+    let traces = crate::traces::export::Settings::from_env()
+        .context("the OpenTelemetry settings do not read")?
+        .map(crate::traces::Exporter::start)
+        .transpose()
+        .context("cannot start the OpenTelemetry exporter")?;
+    crate::telemetry::init_with_traces(config.log_format, &config.log_level, traces.as_ref());
+    if let Some(traces) = &traces {
+        traces.announce();
+    }
     let app = App::build(config).await?;
     println!("{}", app.banner());
     #[cfg(unix)]
@@ -268,6 +277,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         signals.cancel();
     });
     app.run(shutdown).await?;
+    if let Some(traces) = traces {
+        traces.shutdown().await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

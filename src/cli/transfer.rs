@@ -201,6 +201,7 @@ fn parse_line(line: &[u8]) -> Result<NewEvent, String> {
         received_at: exported.received_at,
         sender: exported.sender,
         client: exported.client,
+        trace_context: None,
     })
 }
 

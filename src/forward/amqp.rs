@@ -1,10 +1,11 @@
 //! The RabbitMQ sink (AMQP 0.9.1): publishes the event's body to an exchange with a routing key
 //! made from the event, as a persistent message with `message_id` = eventId, on a channel with
 //! publisher confirms, and waits for the broker's ack. An unroutable message (no queue bound)
-//! is a failure, so it is retried rather than lost. Connects on first use and after failures.
+//! is a failure, so it is retried rather than lost. The trace context goes in the message's
+//! `traceparent` and `tracestate` headers. Connects on first use and after failures.
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
@@ -14,6 +15,8 @@ use super::error::AmqpStep;
 use super::{ForwardError, Sent, render};
 use crate::secret::Secret;
 use crate::store::Delivery;
+use crate::traces::TraceContext;
+use crate::traces::context::{TRACEPARENT, TRACESTATE};
 
 /// A RabbitMQ publisher.
 pub(crate) struct AmqpSink {
@@ -87,14 +90,29 @@ impl AmqpSink {
     }
 
     /// Publishes one event and waits for the broker's confirm.
-    pub(crate) async fn deliver(&self, delivery: &Delivery) -> Result<Sent, ForwardError> {
+    pub(crate) async fn deliver(
+        &self,
+        delivery: &Delivery,
+        trace: Option<&TraceContext>,
+    ) -> Result<Sent, ForwardError> {
         let channel = self.channel().await?;
         let routing_key = render(&self.routing_key, delivery);
-        let properties = BasicProperties::default()
+        let mut properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
             .with_message_id(delivery.event_id.as_str().into())
             .with_type(delivery.event_type.as_str().into());
+        if let Some(trace) = trace {
+            let mut headers = FieldTable::default();
+            headers.insert(
+                TRACEPARENT.into(),
+                AMQPValue::LongString(trace.traceparent().into()),
+            );
+            if let Some(state) = trace.tracestate() {
+                headers.insert(TRACESTATE.into(), AMQPValue::LongString(state.into()));
+            }
+            properties = properties.with_headers(headers);
+        }
         let outcome = async {
             let confirm = channel
                 .basic_publish(

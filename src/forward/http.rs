@@ -1,7 +1,7 @@
 //! The HTTP webhook sink: POSTs the event's body as received, with Standard Webhooks headers
 //! (`webhook-id` is the eventId, so the receiver can deduplicate; signed when a `whsec_` secret
 //! is set). A 2xx is a delivery; 410 disables the sink; anything else is retried, no sooner
-//! than `Retry-After`.
+//! than `Retry-After`. The trace context goes in `traceparent` and `tracestate`.
 
 use std::time::Duration;
 
@@ -12,6 +12,8 @@ use super::{ForwardError, Sent};
 use crate::secret::Secret;
 use crate::standard_webhooks::WebhookSecret;
 use crate::store::Delivery;
+use crate::traces::TraceContext;
+use crate::traces::context::{TRACEPARENT, TRACESTATE};
 
 /// An HTTP webhook.
 pub(crate) struct HttpSink {
@@ -42,13 +44,22 @@ impl HttpSink {
     }
 
     /// POSTs one event.
-    pub(crate) async fn deliver(&self, delivery: &Delivery) -> Result<Sent, ForwardError> {
-        self.post(delivery.event_id.as_str(), delivery.body.clone())
+    pub(crate) async fn deliver(
+        &self,
+        delivery: &Delivery,
+        trace: Option<&TraceContext>,
+    ) -> Result<Sent, ForwardError> {
+        self.post(delivery.event_id.as_str(), delivery.body.clone(), trace)
             .await
     }
 
     /// POSTs `body` as the message `id`.
-    async fn post(&self, id: &str, body: Bytes) -> Result<Sent, ForwardError> {
+    async fn post(
+        &self,
+        id: &str,
+        body: Bytes,
+        trace: Option<&TraceContext>,
+    ) -> Result<Sent, ForwardError> {
         let timestamp = chrono::Utc::now().timestamp().to_string();
         let mut request = self
             .client
@@ -58,6 +69,12 @@ impl HttpSink {
             .header("webhook-timestamp", &timestamp);
         if let Some(key) = &self.signing_key {
             request = request.header("webhook-signature", key.sign(id, &timestamp, &body));
+        }
+        if let Some(trace) = trace {
+            request = request.header(TRACEPARENT, trace.traceparent());
+            if let Some(state) = trace.tracestate() {
+                request = request.header(TRACESTATE, state);
+            }
         }
         // reqwest's error names the URL, which may hold a token: `from_request` drops it.
         let response = request
@@ -127,7 +144,7 @@ mod tests {
     async fn a_503_with_retry_after_is_rejected_with_that_wait() {
         let port = answering("HTTP/1.1 503 Service Unavailable\r\nretry-after: 7").await;
         let error = sink(port, Duration::from_secs(5))
-            .post("e-1", Bytes::new())
+            .post("e-1", Bytes::new(), None)
             .await
             .unwrap_err();
         assert!(
@@ -146,7 +163,7 @@ mod tests {
     async fn a_410_is_gone() {
         let port = answering("HTTP/1.1 410 Gone").await;
         let error = sink(port, Duration::from_secs(5))
-            .post("e-1", Bytes::new())
+            .post("e-1", Bytes::new(), None)
             .await
             .unwrap_err();
         assert!(error.is_gone(), "{error:?}");
@@ -162,7 +179,7 @@ mod tests {
             listener.local_addr().unwrap().port()
         };
         let error = sink(port, Duration::from_secs(5))
-            .post("e-1", Bytes::new())
+            .post("e-1", Bytes::new(), None)
             .await
             .unwrap_err();
         assert!(
@@ -184,7 +201,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let error = sink(port, Duration::from_millis(200))
-            .post("e-1", Bytes::new())
+            .post("e-1", Bytes::new(), None)
             .await
             .unwrap_err();
         assert!(matches!(error, ForwardError::TimedOut { .. }), "{error:?}");

@@ -1,6 +1,8 @@
 //! Handing accepted events on: sinks (an HTTP webhook, NATS JetStream, RabbitMQ) and the worker
 //! that delivers from the store's outbox. Handlers never call a sink; the outbox is written with
-//! the event, so nothing acknowledged is lost when a sink is slow or down.
+//! the event, so nothing acknowledged is lost when a sink is slow or down. Each sink passes the
+//! event's trace context on (a `traceparent` header, and `tracestate`), so that a consumer's
+//! trace joins the seller's.
 
 pub(crate) mod amqp;
 pub(crate) mod error;
@@ -18,6 +20,7 @@ use crate::config::seller_apis::SellerApi;
 use crate::config::sinks::{SinkConfig, SinkTarget};
 use crate::metrics::Metrics;
 use crate::store::{Delivery, Store};
+use crate::traces::TraceContext;
 
 /// What a sink said about a delivery it took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -85,13 +88,29 @@ impl Sink {
         })
     }
 
-    /// Delivers one event; returns once the sink has taken it for good (a 2xx, a broker ack).
-    pub(crate) async fn deliver(&self, delivery: &Delivery) -> Result<Sent, ForwardError> {
+    /// Delivers one event with the trace context to pass on (headers named as W3C names them);
+    /// returns once the sink has taken it for good (a 2xx, a broker ack).
+    pub(crate) async fn deliver(
+        &self,
+        delivery: &Delivery,
+        trace: Option<&TraceContext>,
+    ) -> Result<Sent, ForwardError> {
         match self {
-            Sink::Http(sink) => sink.deliver(delivery).await,
-            Sink::Nats(sink) => sink.deliver(delivery).await,
-            Sink::Amqp(sink) => sink.deliver(delivery).await,
+            Sink::Http(sink) => sink.deliver(delivery, trace).await,
+            Sink::Nats(sink) => sink.deliver(delivery, trace).await,
+            Sink::Amqp(sink) => sink.deliver(delivery, trace).await,
+            // A fetch from the seller, not a message: nothing to pass on.
             Sink::SellerApi(sink) => sink.deliver(delivery).await,
+        }
+    }
+
+    /// What kind of sink it is, as traces record it.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Sink::Http(_) => "http",
+            Sink::Nats(_) => "nats",
+            Sink::Amqp(_) => "amqp",
+            Sink::SellerApi(_) => "seller-api",
         }
     }
 }
@@ -140,6 +159,7 @@ mod tests {
             next_attempt_at: chrono::Utc::now(),
             last_error: None,
             body: bytes::Bytes::new(),
+            trace_context: None,
         };
         assert_eq!(
             render("orders.{eventType}.{orderId}.{eventId}", &delivery),

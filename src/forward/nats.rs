@@ -1,6 +1,7 @@
 //! The NATS JetStream sink: publishes the event's body to a subject made from the event, with
 //! `Nats-Msg-Id` set to the eventId so that the stream deduplicates a redelivery, and waits for
-//! the stream's ack. Connects on first use, and again after a failure.
+//! the stream's ack. The trace context goes in the `traceparent` and `tracestate` headers.
+//! Connects on first use, and again after a failure.
 
 use async_nats::jetstream;
 use tokio::sync::Mutex;
@@ -8,6 +9,8 @@ use tokio::sync::Mutex;
 use super::{ForwardError, Sent, render};
 use crate::secret::Secret;
 use crate::store::Delivery;
+use crate::traces::TraceContext;
+use crate::traces::context::{TRACEPARENT, TRACESTATE};
 
 /// A NATS JetStream publisher.
 pub(crate) struct NatsSink {
@@ -67,7 +70,11 @@ impl NatsSink {
     }
 
     /// Publishes one event and waits for the stream's ack.
-    pub(crate) async fn deliver(&self, delivery: &Delivery) -> Result<Sent, ForwardError> {
+    pub(crate) async fn deliver(
+        &self,
+        delivery: &Delivery,
+        trace: Option<&TraceContext>,
+    ) -> Result<Sent, ForwardError> {
         let context = self.context().await?;
         let subject = render(&self.subject, delivery);
         let mut headers = async_nats::HeaderMap::new();
@@ -76,6 +83,12 @@ impl NatsSink {
             delivery.event_id.as_str(),
         );
         headers.insert("Content-Type", "application/json");
+        if let Some(trace) = trace {
+            headers.insert(TRACEPARENT, trace.traceparent().as_str());
+            if let Some(state) = trace.tracestate() {
+                headers.insert(TRACESTATE, state);
+            }
+        }
         let outcome = async {
             context
                 .publish_with_headers(subject.clone(), headers, delivery.body.clone())

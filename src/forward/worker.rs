@@ -7,6 +7,9 @@
 //! It wakes when the store announces outbox work, when the next retry is due, and once a second
 //! for work queued by another process (the CLI's replay). On shutdown it stops taking work and
 //! waits for the attempts in flight, each bounded by the sink's timeout.
+//!
+//! Each attempt is a trace span that continues the trace stored with its event; the sink gets
+//! that attempt's context (or, with traces off, the stored one as it is).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,12 +18,15 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::{ForwardError, Sent, Sink};
 use crate::config::sinks::{RetryPolicy, SinkConfig};
 use crate::domain::routing::SinkName;
 use crate::metrics::{AttemptResult, Metrics};
 use crate::store::{Delivery, DeliveryOutcome, OutcomeKind, Store};
+use crate::traces;
 
 /// How often the worker looks for work that another process queued.
 const POLL: Duration = Duration::from_secs(1);
@@ -60,20 +66,22 @@ pub(crate) async fn run(
                     for delivery in due {
                         let lane = delivery.lane();
                         busy.insert(lane.clone());
+                        let span = attempt_span(&name, &sink, &delivery);
                         let sink = sink.clone();
                         let timeout = config.timeout;
-                        in_flight.spawn(async move {
-                            let started = Instant::now();
-                            let result = tokio::time::timeout(timeout, sink.deliver(&delivery))
-                                .await
-                                .unwrap_or(Err(ForwardError::NoAnswer { after: timeout }));
-                            Attempt {
-                                lane,
-                                delivery,
-                                result,
-                                elapsed: started.elapsed(),
+                        in_flight.spawn(
+                            async move {
+                                let started = Instant::now();
+                                let result = attempt(&sink, &delivery, timeout).await;
+                                Attempt {
+                                    lane,
+                                    delivery,
+                                    result,
+                                    elapsed: started.elapsed(),
+                                }
                             }
-                        });
+                            .instrument(span),
+                        );
                     }
                 }
                 Err(error) => {
@@ -131,6 +139,48 @@ pub(crate) async fn run(
         }
     }
     record(&store, &config, &metrics, &mut busy, finished).await;
+}
+
+/// The span of one delivery attempt: it continues the trace stored with the event.
+fn attempt_span(name: &SinkName, sink: &Sink, delivery: &Delivery) -> tracing::Span {
+    let span = tracing::info_span!(
+        target: traces::TARGET,
+        "delivery attempt",
+        otel.name = %format_args!("deliver {name}"),
+        otel.kind = "producer",
+        order_listener.sink = name.as_str(),
+        order_listener.sink.kind = sink.kind(),
+        order_listener.event_id = delivery.event_id.as_str(),
+        order_listener.delivery.id = delivery.id,
+        order_listener.delivery.attempt = delivery.attempts + 1,
+        order_listener.delivery.outcome = Empty,
+    );
+    traces::continue_from(&span, delivery.trace_context.as_ref());
+    span
+}
+
+/// One attempt, in its span: the sink gets the span's trace context, and the span what became
+/// of the attempt.
+async fn attempt(
+    sink: &Sink,
+    delivery: &Delivery,
+    timeout: Duration,
+) -> Result<Sent, ForwardError> {
+    let span = tracing::Span::current();
+    let context = traces::pass_on(&span, delivery.trace_context.as_ref());
+    let result = tokio::time::timeout(timeout, sink.deliver(delivery, context.as_ref()))
+        .await
+        .unwrap_or(Err(ForwardError::NoAnswer { after: timeout }));
+    let outcome = match &result {
+        Ok(Sent { duplicate: true }) => "duplicate",
+        Ok(_) => "delivered",
+        Err(error) => {
+            traces::fail(&span, crate::telemetry::error_chain(error));
+            "failed"
+        }
+    };
+    span.record("order_listener.delivery.outcome", outcome);
+    result
 }
 
 /// After a failed attempt: the next one, on the schedule and no sooner than the sink asked, or
@@ -268,6 +318,7 @@ mod tests {
             next_attempt_at: now,
             last_error: None,
             body: bytes::Bytes::new(),
+            trace_context: None,
         }
     }
 

@@ -126,6 +126,11 @@ impl ApiError {
         ApiError::Internal(std::sync::Arc::new(error))
     }
 
+    /// The error's code, as ONAP's ErrorRepresentation numbers it (traces record it).
+    pub(crate) fn code(&self) -> u16 {
+        self.status_and_code().1
+    }
+
     fn status_and_code(&self) -> (StatusCode, u16, &'static str) {
         match self {
             ApiError::Envelope(error) => match error {

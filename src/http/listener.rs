@@ -6,6 +6,10 @@
 //! counted in the metrics. A refusal sent before the body was read to its end says
 //! `Connection: close` on HTTP/1: the accept loop ([`super::server`]) then drains what the
 //! client still sends before it closes (a lingering close), so that the client reads the answer.
+//!
+//! Each request is a trace span (`traces::TARGET`: exported when traces are on, never logged)
+//! that continues the seller's W3C `traceparent`, with child spans for the gate, the parse and
+//! the append. The event is stored with the trace context its deliveries continue.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -13,13 +17,15 @@ use std::time::Duration;
 
 use axum::Extension;
 use axum::body::{Body, HttpBody};
-use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::AppState;
 use super::auth::mtls::PeerIdentity;
@@ -28,6 +34,7 @@ use super::error::{ApiError, JSON_UTF8};
 use crate::domain::envelope::{Dialect, EnvelopeError, EventType, parse};
 use crate::metrics::Metrics;
 use crate::store::{Appended, NewEvent};
+use crate::traces::{self, TraceContext};
 
 /// Characters left as they are in a path segment.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -63,11 +70,13 @@ pub(crate) async fn create_dialect_event(
 }
 
 /// What a listener needs to know of the connection: the peer, its certificate (mTLS) and the
-/// HTTP version.
+/// HTTP version; and of the request, for its trace: its path and the route it matched.
 pub(crate) struct Connection {
     peer: SocketAddr,
     certificate: Option<Extension<Arc<PeerIdentity>>>,
     version: Version,
+    path: String,
+    route: Option<MatchedPath>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Connection {
@@ -88,6 +97,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Connection {
             peer,
             certificate,
             version: parts.version,
+            path: parts.uri.path().to_owned(),
+            route: parts.extensions.get::<MatchedPath>().cloned(),
         })
     }
 }
@@ -106,10 +117,37 @@ async fn create(
         peer,
         certificate,
         version,
+        path,
+        route,
     } = connection;
+    let route = route.as_ref().map_or(path.as_str(), MatchedPath::as_str);
+    let span = tracing::info_span!(
+        target: traces::TARGET,
+        "listener request",
+        otel.name = %format_args!("POST {route}"),
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = "POST",
+        http.route = route,
+        url.path = %path,
+        client.address = %peer.ip(),
+        http.response.status_code = Empty,
+        order_listener.dialect = dialect.as_str(),
+        order_listener.client = Empty,
+        order_listener.event_id = Empty,
+        order_listener.event_type = Empty,
+        order_listener.error.code = Empty,
+    );
+    // The seller's context, if it sent one: the request's span continues it, and the event
+    // keeps it when traces are off.
+    let parent = TraceContext::from_headers(&headers);
+    traces::continue_from(&span, parent.as_ref());
     let mut progress = Progress {
         event_type: None,
+        event_id: None,
+        client: None,
         body_read: body.is_end_stream(),
+        parent,
     };
     let listener = Listener {
         dialect,
@@ -124,11 +162,29 @@ async fn create(
         body,
         &mut progress,
     )
+    .instrument(span.clone())
     .await
     {
         Ok(response) => response,
-        Err(error) => error.respond(dialect),
+        Err(error) => {
+            span.record("order_listener.error.code", error.code());
+            error.respond(dialect)
+        }
     };
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "error");
+    }
+    if let Some(client) = &progress.client {
+        span.record("order_listener.client", client.as_str());
+    }
+    if let Some(event_id) = &progress.event_id {
+        span.record("order_listener.event_id", event_id.as_str());
+    }
+    if let Some(event_type) = progress.event_type {
+        span.record("order_listener.event_type", event_type.as_str());
+    }
     app.metrics.request(
         progress.event_type.map(EventType::as_str),
         response.status().as_u16(),
@@ -154,8 +210,14 @@ struct Listener {
 struct Progress {
     /// Set as soon as the body names one.
     event_type: Option<EventType>,
+    /// Set as soon as the body is parsed.
+    event_id: Option<crate::domain::envelope::EventId>,
+    /// The client, once the gate has named it.
+    client: Option<String>,
     /// Whether the body was read to its end (or had none).
     body_read: bool,
+    /// The seller's trace context, if it sent one.
+    parent: Option<TraceContext>,
 }
 
 /// The Listener API itself; records in `progress` how far the request got.
@@ -177,38 +239,62 @@ async fn receive(
     let gate = app.gate.load_full();
     let ip = gate.client_ip(peer, &headers);
     let refused = |denied: Denied| refused(&app.metrics, ip, denied);
-    gate.check_source(ip).map_err(refused)?;
-    let identified = gate
-        .identify(
+    // The gate's span covers the source, the credentials and the policy; for a signed request,
+    // whose signature covers the body, the body's read too.
+    let gate_span = tracing::info_span!(target: traces::TARGET, "gate");
+    let identified = async {
+        gate.check_source(ip)?;
+        gate.identify(
             &headers,
             certificate.as_ref().map(|Extension(identity)| &**identity),
         )
         .await
-        .map_err(refused)?;
+    }
+    .instrument(gate_span.clone())
+    .await
+    .map_err(refused)?;
     let (caller, raw) = match identified {
         Identified::Caller(caller) => {
-            gate.authorize(caller, ip).map_err(refused)?;
+            gate_span
+                .in_scope(|| gate.authorize(caller, ip))
+                .map_err(refused)?;
+            drop(gate_span);
             let raw = read_body(body, &headers, app.body_limit, app.body_read_timeout).await?;
             progress.body_read = true;
             (caller, raw)
         }
         Identified::NeedsBody => {
-            let raw = read_body(body, &headers, app.body_limit, app.body_read_timeout).await?;
+            let raw = read_body(body, &headers, app.body_limit, app.body_read_timeout)
+                .instrument(gate_span.clone())
+                .await?;
             progress.body_read = true;
-            let caller = gate.identify_signed(&headers, &raw).map_err(refused)?;
-            gate.authorize(caller, ip).map_err(refused)?;
+            let caller = gate_span
+                .in_scope(|| {
+                    let caller = gate.identify_signed(&headers, &raw)?;
+                    gate.authorize(caller, ip).map(|()| caller)
+                })
+                .map_err(refused)?;
+            drop(gate_span);
             (caller, raw)
         }
     };
-    if raw.iter().all(u8::is_ascii_whitespace) {
-        return Err(EnvelopeError::MissingBody.into());
-    }
-    check_content_type(&headers)?;
-    let notification = parse(listener.dialect, listener.path_event, raw, app.parse)?;
+    progress.client = gate.client_name(caller).map(|name| name.to_string());
+    let notification = tracing::info_span!(target: traces::TARGET, "parse").in_scope(|| {
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::from(EnvelopeError::MissingBody));
+        }
+        check_content_type(&headers)?;
+        Ok(parse(
+            listener.dialect,
+            listener.path_event,
+            raw,
+            app.parse,
+        )?)
+    })?;
     progress.event_type = Some(notification.event_type);
+    progress.event_id = Some(notification.event_id.clone());
     gate.permit_event_type(caller, notification.event_type)
         .map_err(refused)?;
-    let client = gate.client_name(caller);
     let location = format!(
         "{}/api/v1/events/{}",
         app.admin_public_url,
@@ -216,15 +302,35 @@ async fn receive(
     );
     let received = notification.raw.clone();
     let (event_id, event_type) = (notification.event_id.clone(), notification.event_type);
-    let outcome = app
+    let append_span = tracing::info_span!(
+        target: traces::TARGET,
+        "append",
+        order_listener.sequence = Empty,
+        order_listener.duplicate = Empty,
+    );
+    // What the deliveries continue: this span when traces are exported, else the seller's.
+    let trace_context = traces::pass_on(&append_span, progress.parent.as_ref());
+    let appended = app
         .store
         .append(NewEvent {
             notification,
             received_at: chrono::Utc::now(),
             sender: Some(peer.ip().to_string()),
-            client: client.map(|name| name.to_string()),
+            client: progress.client.clone(),
+            trace_context,
         })
-        .await?;
+        .instrument(append_span.clone())
+        .await;
+    let outcome = appended.inspect_err(|error| {
+        traces::fail(&append_span, crate::telemetry::error_chain(error));
+    })?;
+    let (Appended::Stored { sequence } | Appended::Duplicate { sequence, .. }) = &outcome;
+    append_span.record("order_listener.sequence", sequence);
+    append_span.record(
+        "order_listener.duplicate",
+        matches!(outcome, Appended::Duplicate { .. }),
+    );
+    drop(append_span);
     let echoed = match outcome {
         Appended::Stored { sequence } => {
             tracing::debug!(%event_id, %event_type, dialect = %listener.dialect, sequence, "event stored");

@@ -1,5 +1,6 @@
-//! The bookkeeping after a commit batch, the same for both backends: the writer's counters,
-//! the announcements of new events and outbox work, metrics, then each caller's answer.
+//! The bookkeeping around a commit batch, the same for both backends: its trace span (linked
+//! to each append's), the writer's counters, the announcements of new events and outbox work,
+//! metrics, then each caller's answer (which names its batch).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,17 +9,66 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
 use super::append::BatchOutcome;
-use super::{Appended, StoreError, WriterStats};
+use super::{Appended, NewEvent, StoreError, WriterStats};
 use crate::metrics::Metrics;
+use crate::traces;
 
 /// The answer to one append.
-pub(crate) type Reply = oneshot::Sender<Result<Appended, StoreError>>;
+pub(crate) type Reply = oneshot::Sender<Answer>;
+
+/// What an append hears back: its outcome, and the commit batch that held it.
+pub(crate) struct Answer {
+    outcome: Result<Appended, StoreError>,
+    batch: Batch,
+}
+
+impl Answer {
+    /// The outcome; the caller's span (the listener's `append`) is told the batch's number
+    /// and size, the attributes its trace shows.
+    pub(super) fn into_outcome(self) -> Result<Appended, StoreError> {
+        let span = tracing::Span::current();
+        traces::attribute(&span, "order_listener.commit.batch", self.batch.id as i64);
+        traces::attribute(&span, "order_listener.commit.size", self.batch.size as i64);
+        self.outcome
+    }
+}
+
+/// One commit batch: its number in this process (or replica), and how many appends it held.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Batch {
+    /// Its number.
+    pub id: u64,
+    /// Its appends.
+    pub size: usize,
+}
+
+impl Batch {
+    /// The span of the batch's transaction: a trace of its own, linked to the span of each
+    /// append it holds (whose context each event carries when traces are exported).
+    pub(super) fn span(self, events: &[&NewEvent]) -> tracing::Span {
+        let span = tracing::info_span!(
+            target: traces::TARGET,
+            "commit batch",
+            order_listener.commit.batch = self.id,
+            order_listener.commit.size = self.size,
+        );
+        for context in events
+            .iter()
+            .filter_map(|event| event.trace_context.as_ref())
+        {
+            traces::link(&span, context);
+        }
+        span
+    }
+}
 
 /// What the writer has done since it started.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     commits: AtomicU64,
     appends: AtomicU64,
+    /// Batches begun.
+    batches: AtomicU64,
     /// The last commit failed for lack of disk space (cleared by the next one that succeeds).
     disk_full: AtomicBool,
 }
@@ -27,6 +77,14 @@ impl Counters {
     /// Whether the last commit failed for lack of disk space.
     pub(super) fn disk_full(&self) -> bool {
         self.disk_full.load(Ordering::Relaxed)
+    }
+
+    /// Numbers the next commit batch of `size` appends.
+    pub(super) fn next_batch(&self, size: usize) -> Batch {
+        Batch {
+            id: self.batches.fetch_add(1, Ordering::Relaxed) + 1,
+            size,
+        }
     }
 
     /// A snapshot.
@@ -77,9 +135,10 @@ impl Bookkeeper {
         &self,
         replies: impl IntoIterator<Item = Reply>,
         result: Result<BatchOutcome, StoreError>,
-        size: usize,
+        batch: Batch,
         elapsed: Duration,
     ) {
+        let size = batch.size;
         tracing::debug!(
             size,
             elapsed_ms = elapsed.as_secs_f64() * 1e3,
@@ -100,7 +159,7 @@ impl Bookkeeper {
             }
         }
         match result {
-            Ok(batch) => {
+            Ok(outcomes) => {
                 if let Some(metrics) = &self.metrics {
                     metrics.commit(size, elapsed);
                 }
@@ -108,7 +167,7 @@ impl Bookkeeper {
                 self.counters
                     .appends
                     .fetch_add(size as u64, Ordering::Relaxed);
-                let newest = batch
+                let newest = outcomes
                     .outcomes
                     .iter()
                     .filter_map(|outcome| match outcome {
@@ -119,11 +178,11 @@ impl Bookkeeper {
                 if let Some(newest) = newest {
                     self.announcer.committed(newest);
                 }
-                if batch.queued > 0 {
+                if outcomes.queued > 0 {
                     self.announcer.outbox_changed();
                 }
-                for (reply, outcome) in replies.into_iter().zip(batch.outcomes) {
-                    let _ = reply.send(outcome);
+                for (reply, outcome) in replies.into_iter().zip(outcomes.outcomes) {
+                    let _ = reply.send(Answer { outcome, batch });
                 }
             }
             Err(error) => {
@@ -133,7 +192,8 @@ impl Bookkeeper {
                     tracing::error!(size, error = %crate::telemetry::error_chain(&error), "commit batch failed");
                 }
                 for reply in replies {
-                    let _ = reply.send(Err(error.clone()));
+                    let outcome = Err(error.clone());
+                    let _ = reply.send(Answer { outcome, batch });
                 }
             }
         }

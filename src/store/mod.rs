@@ -130,6 +130,9 @@ pub struct NewEvent {
     pub sender: Option<String>,
     /// The authenticated client that sent it, if any.
     pub client: Option<String>,
+    /// The trace it belongs to: the seller's W3C context, or the listener's span that stored
+    /// it when traces are exported. Its deliveries continue it.
+    pub trace_context: Option<crate::traces::TraceContext>,
 }
 
 /// The outcome of a successful append.

@@ -87,6 +87,9 @@ pub struct Delivery {
     /// The event's body as received.
     #[serde(skip)]
     pub body: Bytes,
+    /// The trace the event belongs to; each attempt continues it.
+    #[serde(skip)]
+    pub trace_context: Option<crate::traces::TraceContext>,
 }
 
 impl Delivery {

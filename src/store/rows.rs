@@ -103,12 +103,18 @@ pub(crate) struct DeliveryColumns {
     pub next_attempt_us: i64,
     pub last_error: Option<String>,
     pub body: Vec<u8>,
+    pub trace_context: Option<String>,
 }
 
 /// The columns [`DeliveryColumns`] reads, from `deliveries d JOIN events e`.
 pub(crate) const DELIVERY_COLUMNS: &str =
     "d.id, d.sink, d.sequence, e.event_id, e.event_type, e.event_date_us,
-     e.order_id, d.state, d.attempts, d.created_us, d.next_attempt_us, d.last_error, e.body";
+     e.order_id, d.state, d.attempts, d.created_us, d.next_attempt_us, d.last_error, e.body,
+     e.trace_context";
+
+/// How many columns [`DELIVERY_COLUMNS`] names: a query that selects more after them reads
+/// those from this index on.
+pub(crate) const DELIVERY_COLUMN_COUNT: usize = 14;
 
 impl DeliveryColumns {
     pub(super) fn decode(self) -> Result<Delivery, StoreError> {
@@ -129,6 +135,8 @@ impl DeliveryColumns {
             next_attempt_at: instant(self.next_attempt_us)?,
             last_error: self.last_error,
             body: bytes::Bytes::from(self.body),
+            // A context that no longer reads only loses the trace, never the delivery.
+            trace_context: self.trace_context.and_then(|text| text.parse().ok()),
         })
     }
 }
@@ -222,5 +230,6 @@ mod tests {
     #[test]
     fn the_record_column_count_is_the_number_of_record_columns() {
         assert_eq!(RECORD_COLUMNS.split(',').count(), RECORD_COLUMN_COUNT);
+        assert_eq!(DELIVERY_COLUMNS.split(',').count(), DELIVERY_COLUMN_COUNT);
     }
 }

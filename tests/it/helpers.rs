@@ -481,7 +481,7 @@ pub(crate) fn start_binary_logging(data_dir: &Path, config: &Path, log: &Path) -
 }
 
 /// Spawns a prepared `serve` command with its log going to `stderr`, and reads its banner.
-fn spawn_serve_logging(command: &mut Command, stderr: Stdio) -> RunningBinary {
+pub(crate) fn spawn_serve_logging(command: &mut Command, stderr: Stdio) -> RunningBinary {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -611,6 +611,8 @@ pub(crate) struct Received {
     pub webhook_id: String,
     /// Whether a `webhook-signature` (`v1,…`) came with it.
     pub signed: bool,
+    /// The `traceparent` and `tracestate` headers (empty when absent).
+    pub trace: (String, String),
     /// What the receiver answered.
     pub answered: u16,
 }
@@ -658,6 +660,7 @@ async fn receive(
         event_date: event["eventDate"].as_str().unwrap_or_default().to_owned(),
         webhook_id: header("webhook-id"),
         signed: header("webhook-signature").starts_with("v1,"),
+        trace: (header("traceparent"), header("tracestate")),
         answered,
     };
     state.seen.send_modify(|seen| seen.push(received));

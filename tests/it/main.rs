@@ -31,5 +31,6 @@ mod seller_dialects;
 mod store_contract;
 mod stream;
 mod suspects;
+mod traces;
 mod transport;
 mod upgrade;

@@ -30,6 +30,7 @@ fn received(body: &Value, received_at: DateTime<Utc>) -> NewEvent {
         received_at,
         sender: Some("192.0.2.7".into()),
         client: Some("seller".into()),
+        trace_context: None,
     }
 }
 

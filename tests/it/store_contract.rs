@@ -80,6 +80,7 @@ fn new_event(body: &Value) -> NewEvent {
         received_at: Utc::now(),
         sender: Some("192.0.2.1".into()),
         client: Some("seller".into()),
+        trace_context: None,
     }
 }
 
@@ -134,6 +135,7 @@ pub(crate) fn dialect_event(dialect: Dialect, kind: EventType, body: &Value) -> 
         received_at: Utc::now(),
         sender: Some("192.0.2.1".into()),
         client: Some("seller".into()),
+        trace_context: None,
     }
 }
 

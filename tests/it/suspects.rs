@@ -763,6 +763,7 @@ fn new_event(body: &Value, received_at: DateTime<Utc>, client: Option<&str>) -> 
         received_at,
         sender: Some("192.0.2.7".into()),
         client: client.map(str::to_owned),
+        trace_context: None,
     }
 }
 

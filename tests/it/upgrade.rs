@@ -197,6 +197,7 @@ fn new_event(body: impl Into<Bytes>) -> NewEvent {
         received_at: Utc::now(),
         sender: Some("192.0.2.1".into()),
         client: None,
+        trace_context: None,
     }
 }
 

@@ -27,9 +27,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::append::{self, AppendTx};
-use super::books::{Announcer, Bookkeeper, Counters, Reply};
+use super::books::{Announcer, Answer, Bookkeeper, Counters, Reply};
 use super::rows::{RecordRow, SummaryRow};
 use super::{
     Appended, Commits, Cursor, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary,
@@ -290,7 +291,9 @@ impl PostgresStore {
             .send((Box::new(event), reply))
             .await
             .map_err(|_| StoreError::ShuttingDown)?;
-        answer.await.unwrap_or(Err(StoreError::ShuttingDown))
+        answer
+            .await
+            .map_or(Err(StoreError::ShuttingDown), Answer::into_outcome)
     }
 
     /// Checks that the server answers.
@@ -471,13 +474,14 @@ impl Appender {
             );
             tokio::spawn(async move {
                 let started = std::time::Instant::now();
-                let size = batch.len();
+                let note = books.counters.next_batch(batch.len());
                 let events: Vec<&NewEvent> = batch.iter().map(|(event, _)| &**event).collect();
-                let result = commit_batch(&pool, &events, &routes).await;
+                let span = note.span(&events);
+                let result = commit_batch(&pool, &events, &routes).instrument(span).await;
                 books.settle(
                     batch.into_iter().map(|(_, reply)| reply),
                     result,
-                    size,
+                    note,
                     started.elapsed(),
                 );
                 drop(slot);

@@ -35,6 +35,7 @@ fn delivery_from_row(row: &Row) -> Result<Delivery, StoreError> {
         next_attempt_us: row.get(10),
         last_error: row.get(11),
         body: row.get(12),
+        trace_context: row.get(13),
     }
     .decode()
 }

@@ -71,8 +71,8 @@ impl AppendTx for Sql<'_, '_> {
             .query(
                 "INSERT INTO events (event_id, event_type, event_date, event_date_us, order_id,
                                      received_at_us, sender, client, facts_c, body, dialect,
-                                     reference)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                     reference, trace_context)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                  ON CONFLICT (event_id) DO NOTHING
                  RETURNING sequence",
                 &[
@@ -91,6 +91,7 @@ impl AppendTx for Sql<'_, '_> {
                     &&notification.raw[..],
                     &notification.dialect.as_str(),
                     &notification.reference,
+                    &row.event.trace_context.as_ref().map(ToString::to_string),
                 ],
             )
             .await?;

@@ -24,7 +24,7 @@ use rusqlite_migration::{M, Migrations};
 use tokio::sync::{mpsc, oneshot};
 
 use super::append::{self, AppendTx};
-use super::books::{Announcer, Bookkeeper, Counters, Reply};
+use super::books::{Announcer, Answer, Bookkeeper, Counters, Reply};
 use super::rows::{RecordRow, SummaryRow};
 use super::{
     Appended, Commits, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary, SharedError,
@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0006_event_dialect.sql"),
     include_str!("../migrations/sqlite/0007_order_snapshots.sql"),
     include_str!("../migrations/sqlite/0008_suspects.sql"),
+    include_str!("../migrations/sqlite/0009_trace_context.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -291,7 +292,9 @@ impl SqliteStore {
             .map_err(|_| StoreError::ShuttingDown)?;
         // A dropped reply means the writer stopped before answering; the event may or may not
         // be committed, so the sender must retry (and a retry is deduplicated).
-        outcome.await.unwrap_or(Err(StoreError::ShuttingDown))
+        outcome
+            .await
+            .map_or(Err(StoreError::ShuttingDown), Answer::into_outcome)
     }
 
     /// How many commits and appends the writer has made.
@@ -644,12 +647,13 @@ fn commit_batch(
     writer: &Writer,
 ) {
     let started = std::time::Instant::now();
-    let size = batch.len();
+    let note = writer.books.counters.next_batch(batch.len());
     let result = (|| {
+        let events: Vec<&NewEvent> = batch.iter().map(|(event, _)| &**event).collect();
+        let _span = note.span(&events).entered();
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(classify)?;
-        let events: Vec<&NewEvent> = batch.iter().map(|(event, _)| &**event).collect();
         let outcome = futures_executor::block_on(append::append_batch(
             &mut tx::Sql(&transaction),
             &events,
@@ -662,7 +666,7 @@ fn commit_batch(
     writer.books.settle(
         batch.drain(..).map(|(_, reply)| reply),
         result,
-        size,
+        note,
         started.elapsed(),
     );
 }

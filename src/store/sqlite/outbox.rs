@@ -12,7 +12,8 @@ use super::{
 use crate::domain::envelope::EventId;
 use crate::store::lane;
 use crate::store::rows::{
-    DELIVERY_COLUMNS, DeliveryColumns, REPLAY_FILTER_COLUMNS, ReplayRow, parse_sink_name,
+    DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, DeliveryColumns, REPLAY_FILTER_COLUMNS, ReplayRow,
+    parse_sink_name,
 };
 use crate::store::{
     Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, RequeueScope, Requeued,
@@ -34,6 +35,7 @@ fn delivery_from_row(row: &rusqlite::Row<'_>) -> Result<Delivery, StoreError> {
         next_attempt_us: row.get(10).map_err(classify)?,
         last_error: row.get(11).map_err(classify)?,
         body: row.get(12).map_err(classify)?,
+        trace_context: row.get(13).map_err(classify)?,
     }
     .decode()
 }
@@ -115,7 +117,7 @@ impl SqliteStore {
                 .query_map(
                     params![sink, now.timestamp_micros(), (limit + busy.len()) as i64],
                     |row| {
-                        let lane: String = row.get(13)?;
+                        let lane: String = row.get(DELIVERY_COLUMN_COUNT)?;
                         Ok(delivery_from_row(row).map(|delivery| (lane, delivery)))
                     },
                 )
@@ -491,6 +493,7 @@ mod tests {
             received_at: Utc::now(),
             sender: None,
             client: None,
+            trace_context: None,
         }
     }
 

@@ -246,6 +246,7 @@ mod tests {
             next_attempt_at: Utc::now(),
             last_error: Some(error.to_owned()),
             body: Bytes::new(),
+            trace_context: None,
         }
     }
 
