@@ -73,7 +73,7 @@ impl TlsReloader {
 /// Applies a reloaded configuration to the running app (SIGHUP) without dropping a connection:
 /// the sinks (added, removed, changed: their workers, and the routes new events are queued
 /// by), the clients, anonymous policy, source rules and rate limits (a bucket whose limit is
-/// unchanged is kept), retention, and the certificate. Other settings (addresses, the store,
+/// unchanged is kept), retention, the log level, and the certificate. Other settings (addresses, the store,
 /// the console) need a restart.
 #[derive(Clone)]
 pub struct Reloader {
@@ -83,6 +83,8 @@ pub struct Reloader {
     retention: tokio::sync::watch::Sender<crate::config::retention::Retention>,
     sink_names: Arc<arc_swap::ArcSwap<Vec<crate::domain::routing::SinkName>>>,
     store: Store,
+    /// The log level in effect.
+    log_level: Arc<std::sync::Mutex<String>>,
 }
 
 impl Reloader {
@@ -95,6 +97,10 @@ impl Reloader {
             .filter(|sink| sink.enabled)
             .cloned()
             .collect();
+        // What can be refused is checked before anything changes.
+        tracing_subscriber::EnvFilter::try_new(&config.log_level).map_err(|error| {
+            anyhow::anyhow!("log_level {:?} does not read: {error}", config.log_level)
+        })?;
         let mut lines = Vec::new();
         let changes = self.workers.apply(&enabled, &config.seller_apis).await?;
         let clients = self.access.reload(config)?;
@@ -122,6 +128,16 @@ impl Reloader {
             }
             changed
         });
+        if let Ok(mut level) = self.log_level.lock()
+            && *level != config.log_level
+        {
+            if crate::telemetry::set_level(&config.log_level)? {
+                lines.push(format!("log level {}", config.log_level));
+            } else {
+                lines.push("log level left to RUST_LOG, which is set".to_owned());
+            }
+            level.clone_from(&config.log_level);
+        }
         if let Some(tls) = &self.tls {
             tls.reload();
         }
@@ -293,6 +309,7 @@ impl App {
             retention: self.retention.clone(),
             sink_names: self.state.sinks.clone(),
             store: self.state.store.clone(),
+            log_level: Arc::new(std::sync::Mutex::new(self.config.log_level.clone())),
         }
     }
 

@@ -28,13 +28,14 @@ pub fn init_with_traces(format: LogFormat, level: &str, traces: Option<&crate::t
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
 
-    let filter = EnvFilter::try_from_default_env()
+    let levels = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"))
-        .and(
-            filter_fn(|metadata| metadata.target() != crate::traces::TARGET)
-                .with_max_level_hint(tracing_subscriber::filter::LevelFilter::TRACE),
-        );
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let (levels, handle) = tracing_subscriber::reload::Layer::new(levels);
+    let filter = levels.and(
+        filter_fn(|metadata| metadata.target() != crate::traces::TARGET)
+            .with_max_level_hint(tracing_subscriber::filter::LevelFilter::TRACE),
+    );
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let logs = match format {
         LogFormat::Text => logs.with_filter(filter).boxed(),
@@ -49,7 +50,32 @@ pub fn init_with_traces(format: LogFormat, level: &str, traces: Option<&crate::t
     layers.extend(traces.map(crate::traces::Exporter::layer));
     let installed = tracing_subscriber::registry().with(layers).try_init();
     // A second call (tests start several apps) keeps the first subscriber.
-    drop(installed);
+    if installed.is_ok() {
+        let _ = LEVEL.set(Box::new(move |filter| {
+            handle.reload(filter).map_err(|error| error.to_string())
+        }));
+    }
+}
+
+/// Swaps the log filter of the installed subscriber.
+type Reload = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+
+static LEVEL: std::sync::OnceLock<Reload> = std::sync::OnceLock::new();
+
+/// Sets the log level (a `log_level` value: `info`, `debug`, `order_listener=debug,warn`…) of
+/// the running process, as a reload does. `RUST_LOG`, when set, wins: then nothing changes and
+/// the answer is `Ok(false)`.
+pub fn set_level(level: &str) -> anyhow::Result<bool> {
+    if std::env::var_os(EnvFilter::DEFAULT_ENV).is_some() {
+        return Ok(false);
+    }
+    let filter = EnvFilter::try_new(level)
+        .map_err(|error| anyhow::anyhow!("log_level {level:?} does not read: {error}"))?;
+    let reload = LEVEL
+        .get()
+        .ok_or_else(|| anyhow::anyhow!("no log subscriber is installed"))?;
+    reload(filter).map_err(anyhow::Error::msg)?;
+    Ok(true)
 }
 
 /// Formats an error with its sources: `outer: middle: root`.

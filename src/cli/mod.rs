@@ -257,8 +257,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     Ok(changes) => tracing::info!(
                         applied = %changes.join("; "),
                         "SIGHUP: reloaded the sinks, clients and access rules, rate limits, \
-                         retention and the certificate; addresses, the store and the console \
-                         need a restart"
+                         retention, the log level and the certificate; addresses, the store and \
+                         the console need a restart"
                     ),
                     Err(error) => tracing::error!(
                         error = %format!("{error:#}"),

@@ -428,6 +428,13 @@ impl TryFrom<Settings> for Config {
                 ),
             }
         };
+        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&settings.log_level) {
+            bail!(
+                "log_level {:?} is not a log filter ({error}): use error, warn, info, debug or \
+                 trace, or directives such as order_listener=debug,warn",
+                settings.log_level
+            );
+        }
         if settings.body_limit_bytes == 0 {
             bail!("body_limit_bytes must be positive");
         }

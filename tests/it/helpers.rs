@@ -467,6 +467,17 @@ pub(crate) fn spawn_serve(command: &mut Command) -> RunningBinary {
 
 /// As [`start_binary_with`], logging at debug level into the file `log`.
 pub(crate) fn start_binary_logging(data_dir: &Path, config: &Path, log: &Path) -> RunningBinary {
+    start_binary_logging_at(data_dir, config, log, Some("debug"))
+}
+
+/// As [`start_binary_logging`], with `RUST_LOG` set to `rust_log`, or unset so that the
+/// configuration's `log_level` rules.
+pub(crate) fn start_binary_logging_at(
+    data_dir: &Path,
+    config: &Path,
+    log: &Path,
+    rust_log: Option<&str>,
+) -> RunningBinary {
     let mut command = Command::new(binary());
     command
         .args(["serve", "--plain-http", "--allow-anonymous"])
@@ -474,8 +485,11 @@ pub(crate) fn start_binary_logging(data_dir: &Path, config: &Path, log: &Path) -
         .arg("--config")
         .arg(config)
         .arg("--data-dir")
-        .arg(data_dir)
-        .env("RUST_LOG", "debug");
+        .arg(data_dir);
+    match rust_log {
+        Some(filter) => command.env("RUST_LOG", filter),
+        None => command.env_remove("RUST_LOG"),
+    };
     let file = std::fs::File::create(log).expect("the log file is created");
     spawn_serve_logging(&mut command, Stdio::from(file))
 }

@@ -157,3 +157,61 @@ async fn sighup_applies_sinks_rate_limits_and_retention_and_a_broken_file_change
     })
     .await;
 }
+
+#[tokio::test]
+async fn sighup_changes_the_log_level_and_refuses_one_that_does_not_read() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let (file, log) = (dir.path().join("config.toml"), dir.path().join("serve.log"));
+    std::fs::write(&file, "plain_http = true\nlog_level = \"info\"\n").unwrap();
+    let child = start_binary_logging_at(&dir.path().join("data"), &file, &log, None);
+    let http = reqwest::Client::new();
+    let send = async |id: &str| {
+        http.post(&child.listener_url)
+            .header("content-type", "application/json")
+            .body(onap_lifecycle(id, 1).remove(0).to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    // At info, a stored event logs nothing at debug level.
+    assert_eq!(send("SO-level-1").await, 201);
+    let debug_lines = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("event stored")
+            .count()
+    };
+    assert_eq!(debug_lines(), 0);
+
+    // A level that does not read is refused, and nothing else of the file is applied.
+    std::fs::write(
+        &file,
+        "plain_http = true\nlog_level = \"order_listener=loud\"\n",
+    )
+    .unwrap();
+    hangup(&child, &log, "does not load").await;
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("is not a log filter"),
+        "the log says why"
+    );
+    assert_eq!(send("SO-level-2").await, 201);
+    assert_eq!(debug_lines(), 0);
+
+    std::fs::write(&file, "plain_http = true\nlog_level = \"debug\"\n").unwrap();
+    hangup(&child, &log, "SIGHUP: reloaded").await;
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("log level debug")
+    );
+    assert_eq!(send("SO-level-3").await, 201);
+    eventually("a debug line for the stored event", async || {
+        (debug_lines() > 0).then_some(())
+    })
+    .await;
+}
