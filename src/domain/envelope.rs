@@ -14,6 +14,25 @@ use serde_json::{Map, Value};
 
 use super::state::State;
 
+/// Serializes a type as its `as_str` name and deserializes it with its `FromStr`, whose error
+/// says what was expected.
+macro_rules! serde_by_name {
+    ($name:ty) => {
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 mod date;
 mod dialect;
 mod event_type;
