@@ -102,8 +102,12 @@ impl AmqpSink {
             .with_content_type("application/json".into())
             .with_message_id(delivery.event_id.as_str().into())
             .with_type(delivery.event_type.as_str().into());
+        let mut headers = FieldTable::default();
+        headers.insert(
+            super::DIALECT_HEADER.into(),
+            AMQPValue::LongString(delivery.dialect.as_str().into()),
+        );
         if let Some(trace) = trace {
-            let mut headers = FieldTable::default();
             headers.insert(
                 TRACEPARENT.into(),
                 AMQPValue::LongString(trace.traceparent().into()),
@@ -111,8 +115,8 @@ impl AmqpSink {
             if let Some(state) = trace.tracestate() {
                 headers.insert(TRACESTATE.into(), AMQPValue::LongString(state.into()));
             }
-            properties = properties.with_headers(headers);
         }
+        properties = properties.with_headers(headers);
         let outcome = async {
             let confirm = channel
                 .basic_publish(

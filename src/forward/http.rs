@@ -1,7 +1,8 @@
 //! The HTTP webhook sink: POSTs the event's body as received, with Standard Webhooks headers
 //! (`webhook-id` is the eventId, so the receiver can deduplicate; signed when a `whsec_` secret
 //! is set). A 2xx is a delivery; 410 disables the sink; anything else is retried, no sooner
-//! than `Retry-After`. The trace context goes in `traceparent` and `tracestate`.
+//! than `Retry-After`. The trace context goes in `traceparent` and `tracestate`, the event's
+//! dialect in `Order-Listener-Dialect`.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 
 use super::{ForwardError, Sent};
+use crate::domain::envelope::Dialect;
 use crate::secret::Secret;
 use crate::standard_webhooks::WebhookSecret;
 use crate::store::Delivery;
@@ -49,8 +51,13 @@ impl HttpSink {
         delivery: &Delivery,
         trace: Option<&TraceContext>,
     ) -> Result<Sent, ForwardError> {
-        self.post(delivery.event_id.as_str(), delivery.body.clone(), trace)
-            .await
+        self.post(
+            delivery.event_id.as_str(),
+            delivery.body.clone(),
+            Some(delivery.dialect),
+            trace,
+        )
+        .await
     }
 
     /// POSTs `body` as the message `id`.
@@ -58,6 +65,7 @@ impl HttpSink {
         &self,
         id: &str,
         body: Bytes,
+        dialect: Option<Dialect>,
         trace: Option<&TraceContext>,
     ) -> Result<Sent, ForwardError> {
         let timestamp = chrono::Utc::now().timestamp().to_string();
@@ -69,6 +77,9 @@ impl HttpSink {
             .header("webhook-timestamp", &timestamp);
         if let Some(key) = &self.signing_key {
             request = request.header("webhook-signature", key.sign(id, &timestamp, &body));
+        }
+        if let Some(dialect) = dialect {
+            request = request.header(super::DIALECT_HEADER, dialect.as_str());
         }
         if let Some(trace) = trace {
             request = request.header(TRACEPARENT, trace.traceparent());
@@ -144,7 +155,7 @@ mod tests {
     async fn a_503_with_retry_after_is_rejected_with_that_wait() {
         let port = answering("HTTP/1.1 503 Service Unavailable\r\nretry-after: 7").await;
         let error = sink(port, Duration::from_secs(5))
-            .post("e-1", Bytes::new(), None)
+            .post("e-1", Bytes::new(), None, None)
             .await
             .unwrap_err();
         assert!(
@@ -163,7 +174,7 @@ mod tests {
     async fn a_410_is_gone() {
         let port = answering("HTTP/1.1 410 Gone").await;
         let error = sink(port, Duration::from_secs(5))
-            .post("e-1", Bytes::new(), None)
+            .post("e-1", Bytes::new(), None, None)
             .await
             .unwrap_err();
         assert!(error.is_gone(), "{error:?}");
@@ -179,7 +190,7 @@ mod tests {
             listener.local_addr().unwrap().port()
         };
         let error = sink(port, Duration::from_secs(5))
-            .post("e-1", Bytes::new(), None)
+            .post("e-1", Bytes::new(), None, None)
             .await
             .unwrap_err();
         assert!(
@@ -201,7 +212,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let error = sink(port, Duration::from_millis(200))
-            .post("e-1", Bytes::new(), None)
+            .post("e-1", Bytes::new(), None, None)
             .await
             .unwrap_err();
         assert!(matches!(error, ForwardError::TimedOut { .. }), "{error:?}");

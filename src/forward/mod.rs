@@ -115,7 +115,10 @@ impl Sink {
     }
 }
 
-/// Fills `{eventType}`, `{orderId}` and `{eventId}` in a subject or routing key. Values are
+/// The header (HTTP, NATS) and AMQP header-table key that names the event's dialect.
+pub(crate) const DIALECT_HEADER: &str = "Order-Listener-Dialect";
+
+/// Fills `{eventType}`, `{orderId}`, `{eventId}` and `{dialect}` in a subject or routing key. Values are
 /// made single tokens: `.`, `*`, `>`, `#` and white space become `_`.
 pub(crate) fn render(template: &str, delivery: &Delivery) -> String {
     let token = |value: &str| -> String {
@@ -137,6 +140,7 @@ pub(crate) fn render(template: &str, delivery: &Delivery) -> String {
             &token(delivery.order_id.as_ref().map_or("-", |id| id.as_str())),
         )
         .replace("{eventId}", &token(delivery.event_id.as_str()))
+        .replace("{dialect}", delivery.dialect.as_str())
 }
 
 #[cfg(test)]
@@ -160,10 +164,15 @@ mod tests {
             last_error: None,
             body: bytes::Bytes::new(),
             trace_context: None,
+            dialect: crate::domain::envelope::Dialect::MefLegatoV6,
         };
         assert_eq!(
             render("orders.{eventType}.{orderId}.{eventId}", &delivery),
             "orders.ServiceOrderStateChangeNotification.SO_1_2_.e_1"
+        );
+        assert_eq!(
+            render("{dialect}.{eventType}", &delivery),
+            "mef-legato-v6.ServiceOrderStateChangeNotification"
         );
     }
 }

@@ -83,6 +83,7 @@ impl NatsSink {
             delivery.event_id.as_str(),
         );
         headers.insert("Content-Type", "application/json");
+        headers.insert(super::DIALECT_HEADER, delivery.dialect.as_str());
         if let Some(trace) = trace {
             headers.insert(TRACEPARENT, trace.traceparent().as_str());
             if let Some(state) = trace.tracestate() {

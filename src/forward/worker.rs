@@ -319,6 +319,7 @@ mod tests {
             last_error: None,
             body: bytes::Bytes::new(),
             trace_context: None,
+            dialect: crate::domain::envelope::Dialect::Onap,
         }
     }
 

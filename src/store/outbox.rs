@@ -90,6 +90,8 @@ pub struct Delivery {
     /// The trace the event belongs to; each attempt continues it.
     #[serde(skip)]
     pub trace_context: Option<crate::traces::TraceContext>,
+    /// How the seller sent the event.
+    pub dialect: crate::domain::envelope::Dialect,
 }
 
 impl Delivery {

@@ -104,17 +104,18 @@ pub(crate) struct DeliveryColumns {
     pub last_error: Option<String>,
     pub body: Vec<u8>,
     pub trace_context: Option<String>,
+    pub dialect: String,
 }
 
 /// The columns [`DeliveryColumns`] reads, from `deliveries d JOIN events e`.
 pub(crate) const DELIVERY_COLUMNS: &str =
     "d.id, d.sink, d.sequence, e.event_id, e.event_type, e.event_date_us,
      e.order_id, d.state, d.attempts, d.created_us, d.next_attempt_us, d.last_error, e.body,
-     e.trace_context";
+     e.trace_context, e.dialect";
 
 /// How many columns [`DELIVERY_COLUMNS`] names: a query that selects more after them reads
 /// those from this index on.
-pub(crate) const DELIVERY_COLUMN_COUNT: usize = 14;
+pub(crate) const DELIVERY_COLUMN_COUNT: usize = 15;
 
 impl DeliveryColumns {
     pub(super) fn decode(self) -> Result<Delivery, StoreError> {
@@ -137,6 +138,7 @@ impl DeliveryColumns {
             body: bytes::Bytes::from(self.body),
             // A context that no longer reads only loses the trace, never the delivery.
             trace_context: self.trace_context.and_then(|text| text.parse().ok()),
+            dialect: parse_dialect(&self.dialect)?,
         })
     }
 }

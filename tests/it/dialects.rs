@@ -680,3 +680,59 @@ async fn a_tmf_event_without_an_event_id_is_keyed_by_its_content() {
         "{stored:?}"
     );
 }
+
+#[tokio::test]
+async fn a_sink_is_told_each_events_dialect_and_can_take_only_some_dialects() {
+    let (all, tmf_only) = (
+        WebhookReceiver::start(200).await,
+        WebhookReceiver::start(200).await,
+    );
+    let app = spawn_app_with_file(&format!(
+        "[sinks.all]\ntype = \"http\"\nurl = \"{}\"\n\
+         [sinks.tmf]\ntype = \"http\"\nurl = \"{}\"\ndialects = [\"tmf641-v4\"]\n",
+        all.url, tmf_only.url
+    ))
+    .await;
+    let tmf = tmf_event(
+        "sink-tmf",
+        "ServiceOrderCreateEvent",
+        "2026-11-30T10:00:00Z",
+        tmf_order("SO-sink", "acknowledged", "acknowledged"),
+    );
+    let path = format!("{TMF_V4}/serviceOrderCreateEvent");
+    assert_eq!(post_json(&app, &path, &tmf).await.status().as_u16(), 201);
+    let mef = json!({"eventId": "sink-mef", "eventTime": "2026-11-30T10:01:00Z",
+        "eventType": "serviceOrderStateChangeEvent", "event": {"id": "SO-sink", "state": "inProgress"}});
+    let path = format!("{MEF_V6}/serviceOrderStateChangeEvent");
+    assert_eq!(post_json(&app, &path, &mef).await.status().as_u16(), 204);
+
+    let seen = all
+        .wait_for("both events", |seen| {
+            seen.iter().filter(|received| received.delivered()).count() >= 2
+        })
+        .await;
+    let dialects: std::collections::BTreeMap<String, String> = seen
+        .iter()
+        .map(|received| (received.event_id.clone(), received.dialect.clone()))
+        .collect();
+    assert_eq!(dialects["sink-tmf"], "tmf641-v4");
+    assert_eq!(dialects["sink-mef"], "mef-legato-v6");
+    let seen = tmf_only
+        .wait_for("the TMF641 event", |seen| {
+            seen.iter().any(|received| received.delivered())
+        })
+        .await;
+    assert!(
+        seen.iter().all(|received| received.event_id == "sink-tmf"),
+        "{seen:?}"
+    );
+    // The MEF event was never queued for the TMF641-only sink.
+    let (_, event) = app.admin_get("/api/v1/events/sink-mef").await;
+    let sinks: Vec<&str> = event["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|delivery| delivery["sink"].as_str().unwrap())
+        .collect();
+    assert_eq!(sinks, ["all"], "{event}");
+}

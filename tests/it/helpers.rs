@@ -623,6 +623,8 @@ pub(crate) struct Received {
     pub event_date: String,
     /// The `webhook-id` header.
     pub webhook_id: String,
+    /// The `Order-Listener-Dialect` header (empty when absent).
+    pub dialect: String,
     /// Whether a `webhook-signature` (`v1,…`) came with it.
     pub signed: bool,
     /// The `traceparent` and `tracestate` headers (empty when absent).
@@ -673,6 +675,7 @@ async fn receive(
         order_id: event["event"]["id"].as_str().map(str::to_owned),
         event_date: event["eventDate"].as_str().unwrap_or_default().to_owned(),
         webhook_id: header("webhook-id"),
+        dialect: header("order-listener-dialect"),
         signed: header("webhook-signature").starts_with("v1,"),
         trace: (header("traceparent"), header("tracestate")),
         answered,

@@ -36,6 +36,7 @@ fn delivery_from_row(row: &Row) -> Result<Delivery, StoreError> {
         last_error: row.get(11),
         body: row.get(12),
         trace_context: row.get(13),
+        dialect: row.get(14),
     }
     .decode()
 }

@@ -36,6 +36,7 @@ fn delivery_from_row(row: &rusqlite::Row<'_>) -> Result<Delivery, StoreError> {
         last_error: row.get(11).map_err(classify)?,
         body: row.get(12).map_err(classify)?,
         trace_context: row.get(13).map_err(classify)?,
+        dialect: row.get(14).map_err(classify)?,
     }
     .decode()
 }

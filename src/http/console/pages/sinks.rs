@@ -247,6 +247,7 @@ mod tests {
             last_error: Some(error.to_owned()),
             body: Bytes::new(),
             trace_context: None,
+            dialect: crate::domain::envelope::Dialect::Onap,
         }
     }
 
