@@ -26,11 +26,12 @@ use crate::telemetry::LogFormat;
 const ABOUT: &str = "The buyer's side of TMF641 service-order notifications.";
 
 const LONG_ABOUT: &str = "\
-The buyer's side of TMF641 service-order notifications: a seller's hub (ONAP External API or \
-any TMF641 seller) POSTs every change of a service order to the Listener API, and \
-order-listener stores each event durably, exactly once, projects it into the state of its \
-service order, and hands it on to HTTP, NATS JetStream and RabbitMQ sinks from an outbox. \
-The admin port serves the admin API, a live event stream, metrics and a web console.
+The buyer's side of TMF641 service-order notifications: a seller's hub POSTs every change of a \
+service order to the listener of its dialect (ONAP External API, TMF641 v4 or v5, MEF LSO \
+Legato v5 or v6), and order-listener stores each event durably, exactly once, projects it into \
+the state of its service order, and hands it on to HTTP, NATS JetStream and RabbitMQ sinks \
+from an outbox. The admin port serves the admin API, a live event stream, metrics and a web \
+console.
 
 Settings come from a TOML file (--config), then environment variables ORDER_LISTENER_*, then \
 flags. `order-listener init` writes a file that documents every setting.";
