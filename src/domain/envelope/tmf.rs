@@ -47,7 +47,7 @@ pub(super) fn parse(
         .first()
         .ok_or(EnvelopeError::MissingFields(vec!["eventTime"]))?;
     let event_id = match fields.get("eventId") {
-        None | Some(Value::Null) => derived_event_id(&fields),
+        None | Some(Value::Null) => derived_event_id(&fields)?,
         Some(value) => event_id(value, "eventId")?,
     };
     for name in ["eventType", "@type"] {
@@ -111,12 +111,13 @@ fn agree_with_path(kind: EventType, value: &Value, field: &str) -> Result<(), En
 }
 
 /// The key of an event sent without an eventId: the SHA-256 of its JSON with sorted keys.
-fn derived_event_id(fields: &Map<String, Value>) -> EventId {
+fn derived_event_id(fields: &Map<String, Value>) -> Result<EventId, EnvelopeError> {
     // serde_json's map is ordered by key, so this is the same for any key order and spacing.
     let canonical = Value::Object(fields.clone()).to_string();
     let digest = Sha256::digest(canonical.as_bytes());
     let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-    EventId::try_from(format!("sha256:{hex}")).expect("a derived id is a valid id")
+    // 71 printable characters: always a valid id; the error is only the type's.
+    EventId::try_from(format!("sha256:{hex}")).map_err(|why| invalid("eventId", why))
 }
 
 /// A cancellation request's facts: the order it cancels, with no order state (its `state` is
