@@ -395,32 +395,9 @@ pub(super) fn order_facts(
     path: &str,
 ) -> Result<OrderFacts, EnvelopeError> {
     let id_path = format!("{path}.id");
-    let order_id = match order.get("id") {
-        Some(Value::String(text)) => OrderId::try_from(text.clone()).map_err(|why| {
-            functional(
-                FunctionalError::MissingOrderId,
-                &id_path,
-                format!("the service order id {why}"),
-            )
-        })?,
-        None | Some(Value::Null) => {
-            return Err(functional(
-                FunctionalError::MissingOrderId,
-                &id_path,
-                format!("{kind} must carry the service order id in {id_path}"),
-            ));
-        }
-        Some(other) => {
-            return Err(functional(
-                FunctionalError::MissingOrderId,
-                &id_path,
-                format!(
-                    "the service order id must be a string, not {}",
-                    json_type(other)
-                ),
-            ));
-        }
-    };
+    let order_id = order_id(order.get("id"), &id_path, || {
+        format!("{kind} must carry the service order id in {id_path}")
+    })?;
     let state = optional_state(order.get("state"), &format!("{path}.state"))?;
 
     let mut items = Vec::new();
@@ -478,6 +455,25 @@ pub(super) fn order_facts(
             .or_else(|| optional_date(order, "completionDate")),
         items,
     })
+}
+
+/// Reads the service order id at `path` (422/61 when it is unusable); `missing` says what to
+/// send when it is absent or null.
+pub(super) fn order_id(
+    value: Option<&Value>,
+    path: &str,
+    missing: impl FnOnce() -> String,
+) -> Result<OrderId, EnvelopeError> {
+    let refuse = |message: String| functional(FunctionalError::MissingOrderId, path, message);
+    match value {
+        Some(Value::String(text)) => OrderId::try_from(text.clone())
+            .map_err(|why| refuse(format!("the service order id {why}"))),
+        None | Some(Value::Null) => Err(refuse(missing())),
+        Some(other) => Err(refuse(format!(
+            "the service order id must be a string, not {}",
+            json_type(other)
+        ))),
+    }
 }
 
 /// Refuses a state change without the order's new state (422/62).

@@ -8,9 +8,9 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::{
-    Dialect, EnvelopeError, EventType, FunctionalError, ItemFact, Notification, OrderFacts,
-    OrderId, Role, body_object, event_date, event_id, functional, invalid, json_type, object,
-    optional_state, optional_text, require,
+    Dialect, EnvelopeError, EventType, FunctionalError, ItemFact, Notification, OrderFacts, Role,
+    body_object, event_date, event_id, functional, invalid, json_type, object, optional_state,
+    optional_text, order_id, require,
 };
 
 /// Parses an event of type `kind` (named by its path) sent by a MEF Legato `dialect` seller.
@@ -43,22 +43,9 @@ pub(super) fn parse(
         }
     }
     let event = object(&fields["event"], "event")?;
-    let order_id = match event.get("id") {
-        Some(Value::String(text)) => OrderId::try_from(text.clone()).map_err(|why| {
-            functional(
-                FunctionalError::MissingOrderId,
-                "event.id",
-                format!("the service order id {why}"),
-            )
-        })?,
-        _ => {
-            return Err(functional(
-                FunctionalError::MissingOrderId,
-                "event.id",
-                format!("{expected} must carry the service order id in event.id as a string"),
-            ));
-        }
-    };
+    let order_id = order_id(event.get("id"), "event.id", || {
+        format!("{expected} must carry the service order id in event.id")
+    })?;
     let state = optional_state(event.get("state"), "event.state")?;
     // v6 requires the state in both state changes; v5 sends none.
     if dialect == Dialect::MefLegatoV6 && state.is_none() {

@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 
 use super::{
     Dialect, EnvelopeError, EventDate, EventId, EventType, FunctionalError, Notification,
-    OrderFacts, OrderId, Role, body_object, event_date, event_id, functional, invalid, json_type,
-    object, order_facts, require, require_order_state,
+    OrderFacts, Role, body_object, event_date, event_id, functional, invalid, json_type, object,
+    order_facts, order_id, require, require_order_state,
 };
 
 /// Parses an event of type `kind` (named by its path) sent by a TMF641 `dialect` seller.
@@ -126,27 +126,12 @@ fn cancellation_facts(
     kind: EventType,
     event: &Map<String, Value>,
 ) -> Result<OrderFacts, EnvelopeError> {
-    let missing = || {
-        functional(
-            FunctionalError::MissingOrderId,
-            "event.cancelServiceOrder.serviceOrder.id",
-            format!(
-                "{kind} must name the order it cancels in event.cancelServiceOrder.serviceOrder.id"
-            ),
-        )
-    };
     let id = event
         .get("cancelServiceOrder")
         .and_then(|request| request.get("serviceOrder"))
-        .and_then(|order| order.get("id"))
-        .and_then(Value::as_str)
-        .ok_or_else(missing)?;
-    let order_id = OrderId::try_from(id.to_owned()).map_err(|why| {
-        functional(
-            FunctionalError::MissingOrderId,
-            "event.cancelServiceOrder.serviceOrder.id",
-            format!("the service order id {why}"),
-        )
+        .and_then(|order| order.get("id"));
+    let order_id = order_id(id, "event.cancelServiceOrder.serviceOrder.id", || {
+        format!("{kind} must name the order it cancels in event.cancelServiceOrder.serviceOrder.id")
     })?;
     Ok(OrderFacts {
         order_id,
