@@ -520,6 +520,20 @@ impl App {
         if let Some((tls, _)) = &tls {
             tasks.spawn(tls.clone().watch(shutdown.clone()));
         }
+        if !config.seller_apis.is_empty() {
+            let reconciler = crate::reconcile::Reconciler::new(
+                &config.seller_apis,
+                store.clone(),
+                state.metrics.clone(),
+            )?;
+            tasks.spawn(crate::reconcile::sweep::run(
+                Arc::new(reconciler),
+                store.clone(),
+                config.reconcile,
+                state.metrics.clone(),
+                shutdown.clone(),
+            ));
+        }
         tasks.spawn(server::serve(
             "public",
             public,

@@ -14,6 +14,8 @@
 //! - `standard_webhooks`: `whsec_`/`whpk_` keys parsed once; signing and verifying (a leaf).
 //! - `private_file`: owner-only files replaced atomically (a leaf).
 //! - `retention`: the pruning task of `serve`.
+//! - `reconcile`: checks suspect orders against the sellers' APIs and records synthesized
+//!   events where they differ: `order-listener reconcile`, and `serve`'s sweep.
 //! - `app`: start-up and shutdown glue that wires the parts together.
 //! - `config`: file, environment and flags parsed into a typed [`config::Config`].
 //! - `cli`: the command line.
@@ -32,6 +34,7 @@ pub(crate) mod hub;
 pub mod metrics;
 pub(crate) mod outbound;
 pub(crate) mod private_file;
+pub(crate) mod reconcile;
 pub(crate) mod retention;
 pub mod secret;
 pub mod simulate;

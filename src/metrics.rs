@@ -142,6 +142,13 @@ pub struct Metrics {
     tls_reloads: Family<OutcomeLabels, Counter>,
     disk_full: prometheus_client::metrics::gauge::Gauge,
     seller_fetches: Family<FetchLabels, Counter>,
+    reconcile_checks: Family<FetchLabels, Counter>,
+    reconcile_backoff: Family<SellerLabels, prometheus_client::metrics::gauge::Gauge>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SellerLabels {
+    seller: String,
 }
 
 impl Default for Metrics {
@@ -221,7 +228,24 @@ impl Metrics {
              not_stored, no_seller_api)",
             seller_fetches.clone(),
         );
+        let reconcile_checks = Family::<FetchLabels, Counter>::default();
+        registry.register(
+            "reconcile_checks",
+            "Orders checked against a seller API by reconciliation, by seller API and outcome \
+             (matched, repaired, not_found, failed, no_seller_api)",
+            reconcile_checks.clone(),
+        );
+        let reconcile_backoff =
+            Family::<SellerLabels, prometheus_client::metrics::gauge::Gauge>::default();
+        registry.register(
+            "reconcile_backoff_seconds",
+            "How long reconciliation waits before its next request to a seller API after \
+             failures (0 while it answers)",
+            reconcile_backoff.clone(),
+        );
         Metrics {
+            reconcile_checks,
+            reconcile_backoff,
             tls_reloads,
             disk_full,
             registry,
@@ -294,6 +318,26 @@ impl Metrics {
                 outcome: outcome.as_str(),
             })
             .inc();
+    }
+
+    /// Reconciliation checked an order against seller API `seller` (empty when none takes the
+    /// order's dialect) with this outcome.
+    pub fn reconcile_check(&self, seller: &str, outcome: &'static str) {
+        self.reconcile_checks
+            .get_or_create(&FetchLabels {
+                seller: seller.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Reconciliation now waits `backoff` before its next request to `seller`.
+    pub fn reconcile_backoff(&self, seller: &str, backoff: Duration) {
+        self.reconcile_backoff
+            .get_or_create(&SellerLabels {
+                seller: seller.to_owned(),
+            })
+            .set(i64::try_from(backoff.as_secs()).unwrap_or(i64::MAX));
     }
 
     /// The broker said a published message was a duplicate it already had.

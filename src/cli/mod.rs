@@ -8,6 +8,7 @@ mod client;
 mod hub;
 mod outbox;
 mod query;
+mod reconcile;
 mod retention;
 mod suspects;
 mod transfer;
@@ -78,6 +79,11 @@ enum Command {
     /// Show each sink's outbox, or enable a sink again after it answered 410 Gone.
     #[command(subcommand)]
     Sinks(outbox::SinksCommand),
+    /// Check orders against the seller's Service Ordering API ([seller_apis]) now, and record
+    /// a synthesized event (source: reconciled) for each whose seller state differs: --order
+    /// ID, or --all-suspects; --dry-run only shows (works while `serve` runs, which also does
+    /// it every reconcile.sweep_every).
+    Reconcile(reconcile::ReconcileArgs),
     /// Delete now what [retention] lets go (`serve` also does it every retention.interval).
     Prune(retention::PruneArgs),
     /// Copy the embedded store to a file while `serve` runs, and check the copy.
@@ -198,6 +204,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sinks(outbox::SinksCommand::List(args)) => outbox::list_sinks(args).await,
         Command::Sinks(outbox::SinksCommand::Enable(args)) => outbox::enable_sink(args).await,
+        Command::Reconcile(args) => reconcile::run(args).await,
         Command::Prune(args) => retention::prune(args).await,
         Command::Backup(args) => backup::backup(args).await,
         Command::Restore(args) => backup::restore(args).await,

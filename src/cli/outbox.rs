@@ -141,7 +141,7 @@ async fn open_read_only(config: &Config) -> anyhow::Result<Store> {
         .map_err(store_error)
 }
 
-async fn open_for_admin(config: &Config) -> anyhow::Result<Store> {
+pub(super) async fn open_for_admin(config: &Config) -> anyhow::Result<Store> {
     Store::open_for_admin(&config.storage)
         .await
         .map_err(store_error)

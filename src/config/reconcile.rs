@@ -1,7 +1,11 @@
 //! `[reconcile]`: how suspect orders are found and what they are compared with (issue 14). Its
 //! `stale_after` table says how long an order may stay without an event in each non-final state
 //! before it is stale (the rules themselves are `domain::suspect`'s); `received_limit` bounds the
-//! gap report.
+//! gap report. The rest says how `serve` repairs suspects from the `[seller_apis]`: how often it
+//! sweeps (`sweep_every`, or "never"), how many requests a minute each seller API takes
+//! (`requests_per_minute`), how soon an order checked and found right is checked again
+//! (`recheck_after`), and how often the APIs that list orders are asked for new ones
+//! (`list_every`).
 
 use std::time::Duration;
 
@@ -17,6 +21,10 @@ use crate::domain::suspect::StaleAfter;
 pub struct ReconcileSettings {
     stale_after: StaleAfterSettings,
     received_limit: usize,
+    sweep_every: String,
+    requests_per_minute: u32,
+    recheck_after: String,
+    list_every: String,
 }
 
 impl Default for ReconcileSettings {
@@ -24,6 +32,10 @@ impl Default for ReconcileSettings {
         ReconcileSettings {
             stale_after: StaleAfterSettings::default(),
             received_limit: DEFAULT_RECEIVED_LIMIT,
+            sweep_every: "5m".into(),
+            requests_per_minute: 60,
+            recheck_after: "1h".into(),
+            list_every: "10m".into(),
         }
     }
 }
@@ -55,6 +67,15 @@ pub struct Reconcile {
     /// The most events one gap report (`GET /api/v1/received`) lists; a range that holds more
     /// is refused.
     pub received_limit: usize,
+    /// How often `serve` checks the suspects against the seller APIs; `None`: never.
+    pub sweep_every: Option<Duration>,
+    /// The most requests a minute reconciliation sends to one seller API.
+    pub requests_per_minute: std::num::NonZeroU32,
+    /// How long an order found right (or repaired) is not checked again unless it changes.
+    pub recheck_after: Duration,
+    /// How often the seller APIs that list orders are asked for the orders changed since;
+    /// `None`: never.
+    pub list_every: Option<Duration>,
 }
 
 impl Default for Reconcile {
@@ -62,8 +83,30 @@ impl Default for Reconcile {
         Reconcile {
             stale_after: StaleAfter::default(),
             received_limit: DEFAULT_RECEIVED_LIMIT,
+            sweep_every: Some(Duration::from_secs(300)),
+            requests_per_minute: std::num::NonZeroU32::new(60).unwrap_or(std::num::NonZeroU32::MIN),
+            recheck_after: Duration::from_secs(3600),
+            list_every: Some(Duration::from_secs(600)),
         }
     }
+}
+
+/// A period: a positive duration, or "never" (`None`), for `reconcile.{key}`.
+fn period(key: &str, text: &str) -> anyhow::Result<Option<Duration>> {
+    let text = text.trim();
+    if text == "never" {
+        return Ok(None);
+    }
+    humantime::parse_duration(text)
+        .ok()
+        .filter(|every| !every.is_zero())
+        .map(Some)
+        .with_context(|| {
+            format!(
+                "reconcile.{key} must be a positive duration such as \"5m\", or \"never\" \
+                 (got {text:?})"
+            )
+        })
 }
 
 /// A threshold: a positive duration, or "never".
@@ -105,9 +148,17 @@ pub fn check(settings: &ReconcileSettings) -> anyhow::Result<Reconcile> {
             "reconcile.received_limit must be positive (the default is {DEFAULT_RECEIVED_LIMIT})"
         );
     }
+    let requests_per_minute = std::num::NonZeroU32::new(settings.requests_per_minute)
+        .context("reconcile.requests_per_minute must be at least 1 (the default is 60)")?;
+    let recheck_after = period("recheck_after", &settings.recheck_after)?
+        .context("reconcile.recheck_after cannot be \"never\"; give a duration such as \"1h\"")?;
     Ok(Reconcile {
         stale_after,
         received_limit: settings.received_limit,
+        sweep_every: period("sweep_every", &settings.sweep_every)?,
+        requests_per_minute,
+        recheck_after,
+        list_every: period("list_every", &settings.list_every)?,
     })
 }
 
@@ -146,6 +197,26 @@ mod tests {
             stale_after.after(State::Pending),
             StaleAfter::default().after(State::Pending)
         );
+    }
+
+    #[test]
+    fn the_sweep_can_be_turned_off_and_its_mistakes_are_named() {
+        let reconcile = check(&settings(
+            "sweep_every = \"never\"\nrequests_per_minute = 6\nlist_every = \"30s\"\n",
+        ))
+        .unwrap();
+        assert_eq!(reconcile.sweep_every, None);
+        assert_eq!(reconcile.requests_per_minute.get(), 6);
+        assert_eq!(reconcile.list_every, Some(Duration::from_secs(30)));
+        for (bad, key) in [
+            ("sweep_every = \"0s\"", "reconcile.sweep_every"),
+            ("requests_per_minute = 0", "reconcile.requests_per_minute"),
+            ("recheck_after = \"never\"", "reconcile.recheck_after"),
+            ("list_every = \"often\"", "reconcile.list_every"),
+        ] {
+            let error = check(&settings(bad)).unwrap_err();
+            assert!(format!("{error:#}").contains(key), "{bad}: {error:#}");
+        }
     }
 
     #[test]

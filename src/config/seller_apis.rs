@@ -13,7 +13,7 @@ use reqwest::Url;
 use serde::Deserialize;
 
 use super::sinks::{RetryPolicy, SELLER_API_SINK, SinkConfig, SinkTarget, retry_policy};
-use crate::domain::envelope::Dialect;
+use crate::domain::envelope::{Dialect, Source};
 use crate::domain::routing::RouteFilter;
 use crate::outbound::{Credentials, TlsOptions};
 use crate::secret::Secret;
@@ -24,8 +24,15 @@ use crate::secret::Secret;
 pub struct SellerApiSettings {
     /// The root of the seller's Service Ordering API; an order is `{base_url}/serviceOrder/{id}`.
     pub base_url: String,
-    /// The dialects whose events are resolved here; unset means every reference-only dialect.
+    /// The dialects whose orders this API serves; unset means every reference-only dialect.
     pub dialects: Option<Vec<String>>,
+    /// Fetch the order of every event of these dialects as it arrives (the `seller-api` sink).
+    /// Unset: only for reference-only dialects (MEF), whose events carry no order. Either way
+    /// the API serves reconciliation (`[reconcile]`).
+    pub resolve_events: Option<bool>,
+    /// The API lists orders (`GET {base_url}/serviceOrder?…`): reconciliation's sweep then
+    /// also finds orders the listener never heard of.
+    pub list_orders: bool,
     /// `Authorization: Bearer` with this token.
     pub bearer_token: Option<Secret>,
     /// HTTP Basic.
@@ -45,6 +52,8 @@ impl Default for SellerApiSettings {
         SellerApiSettings {
             base_url: String::new(),
             dialects: None,
+            resolve_events: None,
+            list_orders: false,
             bearer_token: None,
             basic: None,
             oauth2: None,
@@ -129,8 +138,12 @@ pub struct SellerApi {
     pub name: String,
     /// The root of its Service Ordering API.
     pub base_url: Url,
-    /// The dialects whose events it resolves.
+    /// The dialects whose orders it serves.
     pub dialects: BTreeSet<Dialect>,
+    /// The dialects whose every event's order it fetches as the event arrives.
+    pub resolves: BTreeSet<Dialect>,
+    /// Whether it lists orders, for reconciliation's sweep.
+    pub list_orders: bool,
     /// Its credentials, if it wants any.
     pub auth: Option<SellerAuth>,
     /// One request's time limit.
@@ -236,10 +249,21 @@ fn check_api(name: &str, settings: &SellerApiSettings) -> anyhow::Result<SellerA
     if auths.len() > 1 {
         bail!("give one of bearer_token, basic and oauth2, not several");
     }
+    let resolves = dialects
+        .iter()
+        .copied()
+        .filter(|dialect| {
+            settings
+                .resolve_events
+                .unwrap_or_else(|| dialect.is_reference_only())
+        })
+        .collect();
     Ok(SellerApi {
         name: name.to_owned(),
         base_url,
         dialects,
+        resolves,
+        list_orders: settings.list_orders,
         auth: auths.pop(),
         timeout: Duration::from_secs(settings.timeout_seconds.max(1)),
         tls: TlsOptions {
@@ -258,13 +282,18 @@ pub fn check(apis: &BTreeMap<String, SellerApiSettings>) -> anyhow::Result<Vec<S
         .collect()
 }
 
-/// The internal sink [`SELLER_API_SINK`] that fetches the orders of the seller APIs' dialects
-/// through the outbox, retried as `[seller_fetch]` says; `None` without a seller API.
+/// The internal sink [`SELLER_API_SINK`] that fetches the orders of the events the seller APIs
+/// resolve (a seller's own events: a synthesized one carries its order) through the outbox,
+/// retried as `[seller_fetch]` says; `None` when no API resolves events.
 pub fn fetch_sink(
     apis: &[SellerApi],
     settings: &FetchSettings,
 ) -> anyhow::Result<Option<SinkConfig>> {
-    if apis.is_empty() {
+    let dialects: BTreeSet<Dialect> = apis
+        .iter()
+        .flat_map(|api| api.resolves.iter().copied())
+        .collect();
+    if dialects.is_empty() {
         return Ok(None);
     }
     let retry: RetryPolicy = retry_policy(&settings.retry_schedule, &settings.retry_horizon)
@@ -272,10 +301,6 @@ pub fn fetch_sink(
     if settings.concurrency == 0 {
         bail!("in [seller_fetch]: concurrency must be at least 1");
     }
-    let dialects = apis
-        .iter()
-        .flat_map(|api| api.dialects.iter().copied())
-        .collect();
     // An attempt may ask for an OAuth2 token first, then for the order.
     let slowest = apis.iter().map(|api| api.timeout).max().unwrap_or_default();
     Ok(Some(SinkConfig {
@@ -286,6 +311,7 @@ pub fn fetch_sink(
         enabled: true,
         filter: RouteFilter {
             dialects: Some(dialects),
+            sources: Some([Source::Seller].into()),
             ..RouteFilter::default()
         },
         concurrency: settings.concurrency,
@@ -431,10 +457,26 @@ mod tests {
                 .is_none()
         );
         let mef = check_api("mef", &api("https://a.example")).unwrap();
+        let onap = check_api(
+            "onap",
+            &SellerApiSettings {
+                dialects: Some(vec!["onap".into()]),
+                ..api("https://c.example")
+            },
+        )
+        .unwrap();
+        assert!(onap.resolves.is_empty(), "ONAP's events carry their order");
+        assert!(
+            fetch_sink(std::slice::from_ref(&onap), &FetchSettings::default())
+                .unwrap()
+                .is_none(),
+            "an API for reconciliation alone fetches nothing per event"
+        );
         let tmf = check_api(
             "tmf",
             &SellerApiSettings {
                 dialects: Some(vec!["tmf641-v4".into()]),
+                resolve_events: Some(true),
                 timeout_seconds: 30,
                 ..api("https://b.example")
             },
@@ -445,7 +487,7 @@ mod tests {
             retry_horizon: "1h".into(),
             concurrency: 2,
         };
-        let sink = fetch_sink(&[mef, tmf], &settings).unwrap().unwrap();
+        let sink = fetch_sink(&[mef, tmf, onap], &settings).unwrap().unwrap();
         assert_eq!(sink.name.as_str(), SELLER_API_SINK);
         assert_eq!(
             sink.filter.dialects,
@@ -458,6 +500,7 @@ mod tests {
                 .into()
             )
         );
+        assert_eq!(sink.filter.sources, Some([Source::Seller].into()));
         assert_eq!(sink.retry.wait_after(3), Duration::from_millis(100));
         assert_eq!(sink.timeout, Duration::from_secs(60));
         assert!(matches!(sink.target, SinkTarget::SellerApi));

@@ -27,6 +27,9 @@ pub struct SinkSettings {
     pub enabled: bool,
     /// Only events sent in these dialects (`onap`, `tmf641-v4`, …); empty means all.
     pub dialects: Vec<String>,
+    /// Only events from these sources: `seller` (a seller's notification) and `reconciled`
+    /// (synthesized by the listener from the seller's API); empty means both.
+    pub sources: Vec<String>,
     /// Only these event types; empty means all.
     pub event_types: Vec<String>,
     /// Only events whose order is in one of these states.
@@ -63,6 +66,7 @@ impl Default for SinkSettings {
             kind: String::new(),
             enabled: true,
             dialects: Vec::new(),
+            sources: Vec::new(),
             event_types: Vec::new(),
             order_states: Vec::new(),
             item_states: Vec::new(),
@@ -234,6 +238,12 @@ fn check_sink(name: &str, settings: &SinkSettings) -> anyhow::Result<SinkConfig>
             |text| text.parse().ok(),
             &dialects,
         )?,
+        sources: set(
+            "sources",
+            &settings.sources,
+            |text| text.parse().ok(),
+            "seller, reconciled",
+        )?,
         event_types: set(
             "event_types",
             &settings.event_types,
@@ -319,6 +329,7 @@ fn check_sink(name: &str, settings: &SinkSettings) -> anyhow::Result<SinkConfig>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::envelope::Source;
 
     fn sink(kind: &str, url: &str) -> SinkSettings {
         SinkSettings {
@@ -349,6 +360,21 @@ mod tests {
         );
         let every = check_sink("s", &sink("http", "http://x/")).unwrap().filter;
         assert_eq!(every.dialects, None, "no dialects: every dialect");
+        assert_eq!(every.sources, None, "no sources: both");
+        let sellers_only = SinkSettings {
+            sources: vec!["seller".into()],
+            ..sink("http", "http://x/")
+        };
+        assert_eq!(
+            check_sink("s", &sellers_only).unwrap().filter.sources,
+            Some([Source::Seller].into())
+        );
+        let wrong = SinkSettings {
+            sources: vec!["synthesized".into()],
+            ..sink("http", "http://x/")
+        };
+        let message = format!("{:#}", check_sink("s", &wrong).unwrap_err());
+        assert!(message.contains("seller, reconciled"), "{message}");
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub(super) fn entry() -> impl Strategy<Value = TimelineEntry> {
     )
         .prop_map(
             |(millis, kind, state, items, external, completion, dialect)| TimelineEntry {
+                source: crate::domain::envelope::Source::Seller,
                 event_id: "placeholder".parse().expect("a valid event id"),
                 event_date: EventDate::from_timestamp_micros(1_553_501_336_000_000 + millis * 1000)
                     .expect("a date in range"),

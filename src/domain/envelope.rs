@@ -39,6 +39,8 @@ mod event_type;
 mod ids;
 mod mef;
 mod onap;
+pub mod reconciled;
+mod source;
 mod tmf;
 
 pub use self::date::{EventDate, InvalidDate, InvalidEpochMillis, MAX_EPOCH_MILLIS};
@@ -46,6 +48,7 @@ pub use self::dialect::{Dialect, Family};
 pub use self::event_type::{EventType, Role};
 pub use self::ids::{EventId, MAX_ID_LEN, OrderId};
 pub use self::onap::parse_notification;
+pub use self::source::Source;
 
 /// What one item of `event.orderItem` says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +103,8 @@ pub struct Notification {
     /// Where the seller serves the order, when the event carries only a reference to it
     /// (MEF's `event.href`).
     pub reference: Option<String>,
+    /// Who wrote it: a seller, or the listener when it reconciled the order.
+    pub source: Source,
     /// The body exactly as received.
     pub raw: Bytes,
 }

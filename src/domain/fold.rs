@@ -579,6 +579,7 @@ mod tests {
         use EventType::*;
         let at = |id: &str, millis: i64, state: State| {
             let entry = TimelineEntry {
+                source: crate::domain::envelope::Source::Seller,
                 event_id: id.parse().unwrap(),
                 event_date: EventDate::from_timestamp_micros(millis * 1000).unwrap(),
                 event_type: ServiceOrderStateChange,
@@ -609,6 +610,7 @@ mod tests {
     fn between_without_neighbours_is_refused_and_changes_nothing() {
         let entry = |id: &str, millis: i64| {
             step_of(&TimelineEntry {
+                source: crate::domain::envelope::Source::Seller,
                 event_id: id.parse().unwrap(),
                 event_date: EventDate::from_timestamp_micros(millis * 1000).unwrap(),
                 event_type: EventType::ServiceOrderStateChange,

@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod fold;
 pub mod key;
 pub mod projection;
+pub mod reconcile;
 pub mod routing;
 pub mod snapshot;
 pub mod state;

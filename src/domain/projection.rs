@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::envelope::{Dialect, EventDate, EventId, EventType, OrderFacts, OrderId};
+use super::envelope::{Dialect, EventDate, EventId, EventType, OrderFacts, OrderId, Source};
 use super::key::FoldKey;
 use super::state::State;
 
@@ -26,9 +26,17 @@ pub struct TimelineEntry {
     /// How the seller sent it.
     #[serde(default)]
     pub dialect: Dialect,
+    /// Who wrote it: shown only for an event the listener synthesized (`reconciled`).
+    #[serde(default, skip_serializing_if = "is_sellers")]
+    pub source: Source,
     /// What it says about the order.
     #[serde(flatten)]
     pub facts: OrderFacts,
+}
+
+/// Whether an event is a seller's own (which the timeline does not say).
+fn is_sellers(source: &Source) -> bool {
+    *source == Source::Seller
 }
 
 impl TimelineEntry {
@@ -229,6 +237,7 @@ mod tests {
         items: &[(&str, State)],
     ) -> TimelineEntry {
         TimelineEntry {
+            source: crate::domain::envelope::Source::Seller,
             event_id: id.parse().unwrap(),
             event_date: EventDate::from_timestamp_micros(1_553_501_336_000_000 + millis * 1000)
                 .unwrap(),

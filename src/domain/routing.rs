@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-use super::envelope::{Dialect, EventType, Notification, OrderFacts};
+use super::envelope::{Dialect, EventType, Notification, OrderFacts, Source};
 use super::state::State;
 
 /// A sink's name: 1 to 64 letters, digits, `.`, `_` or `-`.
@@ -57,6 +57,9 @@ impl FromStr for SinkName {
 pub struct RouteFilter {
     /// Sent in one of these dialects; `None` means any.
     pub dialects: Option<BTreeSet<Dialect>>,
+    /// Written by one of these sources (a seller, or the listener's reconciliation); `None`
+    /// means any.
+    pub sources: Option<BTreeSet<Source>>,
     /// One of these types; `None` means any.
     pub event_types: Option<BTreeSet<EventType>>,
     /// The order's state (`event.state`) is one of these; `None` means any.
@@ -69,21 +72,29 @@ impl RouteFilter {
     /// Whether `notification` passes.
     pub fn matches(&self, notification: &Notification) -> bool {
         self.matches_facts(
+            notification.source,
             notification.dialect,
             notification.event_type,
             notification.order.as_ref(),
         )
     }
 
-    /// Whether an event of this dialect and type, saying this about its order, passes.
+    /// Whether an event from this source, of this dialect and type, saying this about its
+    /// order, passes.
     pub fn matches_facts(
         &self,
+        source: Source,
         dialect: Dialect,
         event_type: EventType,
         order: Option<&OrderFacts>,
     ) -> bool {
         if let Some(dialects) = &self.dialects
             && !dialects.contains(&dialect)
+        {
+            return false;
+        }
+        if let Some(sources) = &self.sources
+            && !sources.contains(&source)
         {
             return false;
         }
@@ -239,8 +250,46 @@ mod tests {
             dialects: set([Dialect::Onap]),
             ..RouteFilter::default()
         };
-        assert!(!onap_only.matches_facts(tmf.dialect, tmf.event_type, tmf.order.as_ref()));
-        assert!(onap_only.matches_facts(Dialect::Onap, tmf.event_type, tmf.order.as_ref()));
+        assert!(!onap_only.matches_facts(
+            Source::Seller,
+            tmf.dialect,
+            tmf.event_type,
+            tmf.order.as_ref()
+        ));
+        assert!(onap_only.matches_facts(
+            Source::Seller,
+            Dialect::Onap,
+            tmf.event_type,
+            tmf.order.as_ref()
+        ));
+    }
+
+    #[test]
+    fn a_sink_can_leave_out_the_events_the_listener_synthesized() {
+        let seller = notification(
+            "ServiceOrderStateChangeNotification",
+            Some("completed"),
+            "completed",
+        );
+        let reconciled = Notification {
+            source: Source::Reconciled,
+            ..seller.clone()
+        };
+        let sellers_only = RouteFilter {
+            sources: set([Source::Seller]),
+            ..RouteFilter::default()
+        };
+        assert!(sellers_only.matches(&seller));
+        assert!(!sellers_only.matches(&reconciled));
+        assert!(
+            RouteFilter::default().matches(&reconciled),
+            "no filter takes both"
+        );
+        let repairs_only = RouteFilter {
+            sources: set([Source::Reconciled]),
+            ..RouteFilter::default()
+        };
+        assert!(!repairs_only.matches(&seller) && repairs_only.matches(&reconciled));
     }
 
     #[test]

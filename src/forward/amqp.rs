@@ -107,6 +107,10 @@ impl AmqpSink {
             super::DIALECT_HEADER.into(),
             AMQPValue::LongString(delivery.dialect.as_str().into()),
         );
+        headers.insert(
+            super::SOURCE_HEADER.into(),
+            AMQPValue::LongString(delivery.source.as_str().into()),
+        );
         if let Some(trace) = trace {
             headers.insert(
                 TRACEPARENT.into(),

@@ -238,6 +238,11 @@ fn hint(status: StatusCode) -> &'static str {
 }
 
 impl SellerError {
+    /// Whether the seller answered 404: it has no such order.
+    pub(crate) fn is_not_found(&self) -> bool {
+        matches!(self, SellerError::Answered { status, .. } if *status == StatusCode::NOT_FOUND)
+    }
+
     /// The wait the seller asked for.
     pub(crate) fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -2,7 +2,8 @@
 //! (`webhook-id` is the eventId, so the receiver can deduplicate; signed when a `whsec_` secret
 //! is set). A 2xx is a delivery; 410 disables the sink; anything else is retried, no sooner
 //! than `Retry-After`. The trace context goes in `traceparent` and `tracestate`, the event's
-//! dialect in `Order-Listener-Dialect`.
+//! dialect in `Order-Listener-Dialect`, and who wrote it (`seller` or `reconciled`) in
+//! `Order-Listener-Source`.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 
 use super::{ForwardError, Sent};
-use crate::domain::envelope::Dialect;
+use crate::domain::envelope::{Dialect, Source};
 use crate::secret::Secret;
 use crate::standard_webhooks::WebhookSecret;
 use crate::store::Delivery;
@@ -54,7 +55,7 @@ impl HttpSink {
         self.post(
             delivery.event_id.as_str(),
             delivery.body.clone(),
-            Some(delivery.dialect),
+            Some((delivery.dialect, delivery.source)),
             trace,
         )
         .await
@@ -65,7 +66,7 @@ impl HttpSink {
         &self,
         id: &str,
         body: Bytes,
-        dialect: Option<Dialect>,
+        event: Option<(Dialect, Source)>,
         trace: Option<&TraceContext>,
     ) -> Result<Sent, ForwardError> {
         let timestamp = chrono::Utc::now().timestamp().to_string();
@@ -78,8 +79,10 @@ impl HttpSink {
         if let Some(key) = &self.signing_key {
             request = request.header("webhook-signature", key.sign(id, &timestamp, &body));
         }
-        if let Some(dialect) = dialect {
-            request = request.header(super::DIALECT_HEADER, dialect.as_str());
+        if let Some((dialect, source)) = event {
+            request = request
+                .header(super::DIALECT_HEADER, dialect.as_str())
+                .header(super::SOURCE_HEADER, source.as_str());
         }
         if let Some(trace) = trace {
             request = request.header(TRACEPARENT, trace.traceparent());

@@ -118,6 +118,10 @@ impl Sink {
 /// The header (HTTP, NATS) and AMQP header-table key that names the event's dialect.
 pub(crate) const DIALECT_HEADER: &str = "Order-Listener-Dialect";
 
+/// The header (HTTP, NATS) and AMQP header-table key that says who wrote the event: `seller`,
+/// or `reconciled` for an event the listener synthesized from the seller's API.
+pub(crate) const SOURCE_HEADER: &str = "Order-Listener-Source";
+
 /// Fills `{eventType}`, `{orderId}`, `{eventId}` and `{dialect}` in a subject or routing key. Values are
 /// made single tokens: `.`, `*`, `>`, `#` and white space become `_`.
 pub(crate) fn render(template: &str, delivery: &Delivery) -> String {
@@ -150,6 +154,7 @@ mod tests {
     #[test]
     fn subjects_are_rendered_with_single_tokens() {
         let delivery = Delivery {
+            source: crate::domain::envelope::Source::Seller,
             id: 1,
             sink: "s".parse().unwrap(),
             sequence: 1,

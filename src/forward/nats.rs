@@ -84,6 +84,7 @@ impl NatsSink {
         );
         headers.insert("Content-Type", "application/json");
         headers.insert(super::DIALECT_HEADER, delivery.dialect.as_str());
+        headers.insert(super::SOURCE_HEADER, delivery.source.as_str());
         if let Some(trace) = trace {
             headers.insert(TRACEPARENT, trace.traceparent().as_str());
             if let Some(state) = trace.tracestate() {

@@ -28,8 +28,8 @@ use self::token::TokenSource;
 use super::error::{SellerError, Step, parse_retry_after};
 use super::{ForwardError, Sent};
 use crate::config::seller_apis::{SellerApi, SellerAuth};
-use crate::domain::envelope::{Dialect, ParseOptions, parse};
-use crate::domain::snapshot::{merge, read_order};
+use crate::domain::envelope::{Dialect, OrderFacts, OrderId, ParseOptions, parse};
+use crate::domain::snapshot::{OtherOrder, merge, read_order};
 use crate::metrics::{FetchOutcome, Metrics};
 use crate::store::{Delivery, Store};
 
@@ -37,7 +37,7 @@ use crate::store::{Delivery, Store};
 const MAX_ORDER_BYTES: usize = 8 * 1024 * 1024;
 
 /// The `outcome` label of the fetch metric for a failure.
-fn outcome(error: &SellerError) -> FetchOutcome {
+pub(crate) fn outcome(error: &SellerError) -> FetchOutcome {
     match error {
         SellerError::Answered { status, .. } => match *status {
             StatusCode::NOT_FOUND => FetchOutcome::NotFound,
@@ -58,14 +58,51 @@ fn outcome(error: &SellerError) -> FetchOutcome {
     }
 }
 
-/// One seller API, ready to fetch.
-struct Seller {
+/// One seller API, ready to fetch: the `seller-api` sink's and reconciliation's client.
+pub(crate) struct Seller {
     api: SellerApi,
     http: reqwest::Client,
     token: Option<TokenSource>,
 }
 
 impl Seller {
+    /// Prepares the client of `api` (its TLS options and timeout); nothing is connected yet.
+    pub(crate) fn new(api: &SellerApi) -> anyhow::Result<Seller> {
+        let http = crate::outbound::client_without_redirects(&api.tls, api.timeout, 8)
+            .map_err(|error| error.context(format!("cannot prepare seller API {}", api.name)))?;
+        let token = match &api.auth {
+            Some(SellerAuth::OAuth2(grant)) => Some(TokenSource::new(grant.clone())),
+            _ => None,
+        };
+        Ok(Seller {
+            api: api.clone(),
+            http,
+            token,
+        })
+    }
+
+    /// The API it fetches from.
+    pub(crate) fn api(&self) -> &SellerApi {
+        &self.api
+    }
+
+    /// GETs `order_id` from the API (`{base_url}/serviceOrder/{id}`) and reads it; the answer's
+    /// body as received, and its facts. An answer about another order is an error.
+    pub(crate) async fn fetch_order(
+        &self,
+        order_id: &OrderId,
+    ) -> Result<(Bytes, OrderFacts), SellerError> {
+        let answer = self.fetch(self.api.order_url(order_id.as_str())).await?;
+        let order = read_order(&answer).map_err(SellerError::NotAnOrder)?;
+        if &order.order_id != order_id {
+            return Err(SellerError::OtherOrder(OtherOrder {
+                event: order_id.clone(),
+                fetched: order.order_id,
+            }));
+        }
+        Ok((answer, order))
+    }
+
     /// GETs the order at `url`, with the API's credentials.
     async fn fetch(&self, url: Url) -> Result<Bytes, SellerError> {
         let mut request = self.http.get(url).header(ACCEPT, "application/json");
@@ -137,21 +174,7 @@ impl SellerApiSink {
     ) -> anyhow::Result<SellerApiSink> {
         let sellers = apis
             .iter()
-            .map(|api| {
-                let http = crate::outbound::client_without_redirects(&api.tls, api.timeout, 8)
-                    .map_err(|error| {
-                        error.context(format!("cannot prepare seller API {}", api.name))
-                    })?;
-                let token = match &api.auth {
-                    Some(SellerAuth::OAuth2(grant)) => Some(TokenSource::new(grant.clone())),
-                    _ => None,
-                };
-                Ok(Seller {
-                    api: api.clone(),
-                    http,
-                    token,
-                })
-            })
+            .map(Seller::new)
             .collect::<anyhow::Result<_>>()?;
         Ok(SellerApiSink {
             sellers,
@@ -227,7 +250,7 @@ impl SellerApiSink {
 /// URL to fetch: the API on the href's origin (preferring one that takes the dialect) and the
 /// href itself, without any user or password in it; else the first API that takes the dialect
 /// and its `serviceOrder/{order_id}`. An href to another origin is not followed.
-fn choose<'a, T>(
+pub(crate) fn choose<'a, T>(
     sellers: &'a [T],
     api: impl Fn(&T) -> &SellerApi,
     dialect: Dialect,

@@ -305,6 +305,7 @@ mod tests {
 
     fn delivery(attempts: u32, queued_seconds_ago: i64, now: DateTime<Utc>) -> Delivery {
         Delivery {
+            source: crate::domain::envelope::Source::Seller,
             id: 1,
             sink: "s".parse().unwrap(),
             sequence: 1,

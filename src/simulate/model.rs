@@ -466,6 +466,7 @@ mod tests {
                             .collect();
                         assert_eq!(items, event.item_states, "{dialect} {}", event.body);
                         TimelineEntry {
+                            source: crate::domain::envelope::Source::Seller,
                             event_id: parsed.event_id,
                             event_date: parsed.event_date,
                             event_type: parsed.event_type,

@@ -31,7 +31,9 @@ use chrono::{DateTime, Utc};
 
 use super::codec::{decode_facts, decode_fold, encode_facts, encode_fold};
 use super::{Appended, NewEvent, StoreError, internal, lane};
-use crate::domain::envelope::{EventDate, EventId, EventType, OrderFacts, OrderId, same_payload};
+use crate::domain::envelope::{
+    EventDate, EventId, EventType, OrderFacts, OrderId, Source, same_payload,
+};
 use crate::domain::fold::{Fold, NeighbourSearch, Neighbours, Step, Track};
 use crate::domain::projection::TimelineEntry;
 use crate::domain::routing::Route;
@@ -131,12 +133,14 @@ pub(crate) struct OrderEvent {
     pub facts_json: Option<String>,
     /// How the seller sent it.
     pub dialect: String,
+    /// Who wrote it (`NULL`: the seller).
+    pub source: Option<String>,
 }
 
 /// The SQL of [`AppendTx::order_events`], one text for both backends.
 pub(crate) const ORDER_EVENTS_SQL: &str =
-    "SELECT sequence, event_id, event_type, event_date_us, facts_c, facts, dialect FROM events
-     WHERE order_id = $1";
+    "SELECT sequence, event_id, event_type, event_date_us, facts_c, facts, dialect, source
+     FROM events WHERE order_id = $1";
 
 /// The SQL of [`AppendTx::order_page`], one text for both backends: `$1` to `$4` are the order,
 /// the point's date and sequence, and the limit, in order of first appearance (the order in
@@ -144,12 +148,12 @@ pub(crate) const ORDER_EVENTS_SQL: &str =
 pub(crate) fn order_page_sql(direction: Direction) -> &'static str {
     match direction {
         Direction::Before => {
-            "SELECT sequence, event_id, event_type, event_date_us, facts_c, facts, dialect
+            "SELECT sequence, event_id, event_type, event_date_us, facts_c, facts, dialect, source
              FROM events WHERE order_id = $1 AND (event_date_us, sequence) < ($2, $3)
              ORDER BY event_date_us DESC, sequence DESC LIMIT $4"
         }
         Direction::After => {
-            "SELECT sequence, event_id, event_type, event_date_us, facts_c, facts, dialect
+            "SELECT sequence, event_id, event_type, event_date_us, facts_c, facts, dialect, source
              FROM events WHERE order_id = $1 AND (event_date_us, sequence) > ($2, $3)
              ORDER BY event_date_us, sequence LIMIT $4"
         }
@@ -592,6 +596,8 @@ pub(crate) fn timeline_entry(
             .dialect
             .parse()
             .map_err(|why| internal(format!("stored dialect: {why}")))?,
+        source: Source::from_column(event.source.as_deref())
+            .map_err(|why| internal(format!("stored source: {why}")))?,
         facts: decode_facts(
             order_id,
             event.facts.as_deref(),

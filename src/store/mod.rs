@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::envelope::{
-    Dialect, EventDate, EventId, EventType, Notification, OrderFacts, OrderId,
+    Dialect, EventDate, EventId, EventType, Notification, OrderFacts, OrderId, Source,
 };
 use crate::domain::projection::ServiceOrder;
 use crate::domain::routing::{Route, SinkName};
@@ -178,6 +178,8 @@ pub struct EventRecord {
     /// `event.href`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// Who wrote it: `seller`, or `reconciled` for an event the listener synthesized.
+    pub source: Source,
 }
 
 /// An order as the seller's Service Ordering API answered it, fetched for one event that only

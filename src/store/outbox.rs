@@ -92,6 +92,8 @@ pub struct Delivery {
     pub trace_context: Option<crate::traces::TraceContext>,
     /// How the seller sent the event.
     pub dialect: crate::domain::envelope::Dialect,
+    /// Who wrote the event: a seller, or the listener's reconciliation.
+    pub source: crate::domain::envelope::Source,
 }
 
 impl Delivery {

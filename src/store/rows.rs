@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::append::{event_date, parse_event_id, parse_event_type};
 use super::codec::decode_facts;
 use super::{Delivery, EventRecord, OrderSnapshot, OrderSummary, StoreError, internal};
-use crate::domain::envelope::{Dialect, EventType, OrderFacts, OrderId};
+use crate::domain::envelope::{Dialect, EventType, OrderFacts, OrderId, Source};
 use crate::domain::routing::{RouteFilter, SinkName};
 
 /// The columns of an [`EventRecord`], in the order both backends select them
@@ -23,15 +23,16 @@ pub(crate) struct RecordRow {
     pub client: Option<String>,
     pub dialect: String,
     pub reference: Option<String>,
+    pub source: Option<String>,
 }
 
 /// The columns [`RecordRow`] reads.
 pub(crate) const RECORD_COLUMNS: &str = "sequence, event_id, event_type, event_date_us, order_id,
-     received_at_us, sender, client, dialect, reference";
+     received_at_us, sender, client, dialect, reference, source";
 
 /// How many columns [`RECORD_COLUMNS`] names: a query that selects more after them (the body,
 /// PostgreSQL's `tx`) reads those from this index on.
-pub(crate) const RECORD_COLUMN_COUNT: usize = 10;
+pub(crate) const RECORD_COLUMN_COUNT: usize = 11;
 
 impl RecordRow {
     pub(super) fn decode(self) -> Result<EventRecord, StoreError> {
@@ -46,6 +47,7 @@ impl RecordRow {
             client: self.client,
             dialect: parse_dialect(&self.dialect)?,
             reference: self.reference,
+            source: parse_source(self.source.as_deref())?,
         })
     }
 }
@@ -105,17 +107,18 @@ pub(crate) struct DeliveryColumns {
     pub body: Vec<u8>,
     pub trace_context: Option<String>,
     pub dialect: String,
+    pub source: Option<String>,
 }
 
 /// The columns [`DeliveryColumns`] reads, from `deliveries d JOIN events e`.
 pub(crate) const DELIVERY_COLUMNS: &str =
     "d.id, d.sink, d.sequence, e.event_id, e.event_type, e.event_date_us,
      e.order_id, d.state, d.attempts, d.created_us, d.next_attempt_us, d.last_error, e.body,
-     e.trace_context, e.dialect";
+     e.trace_context, e.dialect, e.source";
 
 /// How many columns [`DELIVERY_COLUMNS`] names: a query that selects more after them reads
 /// those from this index on.
-pub(crate) const DELIVERY_COLUMN_COUNT: usize = 15;
+pub(crate) const DELIVERY_COLUMN_COUNT: usize = 16;
 
 impl DeliveryColumns {
     pub(super) fn decode(self) -> Result<Delivery, StoreError> {
@@ -139,8 +142,14 @@ impl DeliveryColumns {
             // A context that no longer reads only loses the trace, never the delivery.
             trace_context: self.trace_context.and_then(|text| text.parse().ok()),
             dialect: parse_dialect(&self.dialect)?,
+            source: parse_source(self.source.as_deref())?,
         })
     }
+}
+
+/// A stored source (`NULL`: a seller's event).
+pub(crate) fn parse_source(column: Option<&str>) -> Result<Source, StoreError> {
+    Source::from_column(column).map_err(|why| internal(format!("stored source: {why}")))
 }
 
 /// A stored sink name.
@@ -196,6 +205,7 @@ impl SnapshotColumns {
 /// ([`REPLAY_FILTER_COLUMNS`]).
 pub(crate) struct ReplayRow {
     pub dialect: String,
+    pub source: Option<String>,
     pub event_type: String,
     pub order_id: Option<String>,
     pub facts: Option<Vec<u8>>,
@@ -203,15 +213,17 @@ pub(crate) struct ReplayRow {
 }
 
 /// The columns [`ReplayRow`] reads, in its order.
-pub(crate) const REPLAY_FILTER_COLUMNS: &str = "dialect, event_type, order_id, facts_c, facts";
+pub(crate) const REPLAY_FILTER_COLUMNS: &str =
+    "dialect, event_type, order_id, facts_c, facts, source";
 
 impl ReplayRow {
     /// Whether the sink's `filter` takes the stored event, as its stored facts say. An event
     /// whose row no longer reads is not replayed.
     pub(super) fn taken_by(&self, filter: &RouteFilter) -> bool {
-        let (Ok(dialect), Ok(event_type)) = (
+        let (Ok(dialect), Ok(event_type), Ok(source)) = (
             self.dialect.parse::<Dialect>(),
             self.event_type.parse::<EventType>(),
+            parse_source(self.source.as_deref()),
         ) else {
             return false;
         };
@@ -221,7 +233,7 @@ impl ReplayRow {
             }),
             None => None,
         };
-        filter.matches_facts(dialect, event_type, facts.as_ref())
+        filter.matches_facts(source, dialect, event_type, facts.as_ref())
     }
 }
 

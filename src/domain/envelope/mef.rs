@@ -102,6 +102,7 @@ pub(super) fn parse(
         }),
         dialect,
         reference: optional_text(event, "href"),
+        source: super::Source::Seller,
         raw,
     })
 }

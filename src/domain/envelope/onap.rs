@@ -49,6 +49,7 @@ pub fn parse_notification(
         order,
         dialect: Dialect::Onap,
         reference: None,
+        source: super::Source::Seller,
         raw,
     })
 }

@@ -86,6 +86,7 @@ pub(super) fn parse(
         order: Some(facts),
         dialect,
         reference: None,
+        source: super::Source::Seller,
         raw,
     })
 }

@@ -273,6 +273,7 @@ mod tests {
         let timeline = events
             .into_iter()
             .map(|event| TimelineEntry {
+                source: crate::domain::envelope::Source::Seller,
                 event_id: event.id.parse().unwrap(),
                 event_date: EventDate::from_timestamp_micros(
                     1_700_000_000_000_000 + event.millis * 1000,

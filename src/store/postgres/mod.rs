@@ -576,6 +576,7 @@ fn record_from_row(row: &Row) -> Result<EventRecord, StoreError> {
         client: row.get(7),
         dialect: row.get(8),
         reference: row.get(9),
+        source: row.get(10),
     }
     .decode()
 }

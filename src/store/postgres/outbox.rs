@@ -37,6 +37,7 @@ fn delivery_from_row(row: &Row) -> Result<Delivery, StoreError> {
         body: row.get(12),
         trace_context: row.get(13),
         dialect: row.get(14),
+        source: row.get(15),
     }
     .decode()
 }
@@ -333,6 +334,7 @@ impl PostgresStore {
                         order_id: order_id.clone(),
                         facts: row.get(6),
                         facts_json: row.get(7),
+                        source: row.get(8),
                     };
                     if !stored.taken_by(filter) {
                         continue;

@@ -25,6 +25,7 @@ pub(super) fn order_event(row: &Row) -> OrderEvent {
         facts: row.get(4),
         facts_json: row.get(5),
         dialect: row.get(6),
+        source: row.get(7),
     }
 }
 
@@ -71,8 +72,8 @@ impl AppendTx for Sql<'_, '_> {
             .query(
                 "INSERT INTO events (event_id, event_type, event_date, event_date_us, order_id,
                                      received_at_us, sender, client, facts_c, body, dialect,
-                                     reference, trace_context)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                     reference, trace_context, source)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                  ON CONFLICT (event_id) DO NOTHING
                  RETURNING sequence",
                 &[
@@ -92,6 +93,7 @@ impl AppendTx for Sql<'_, '_> {
                     &notification.dialect.as_str(),
                     &notification.reference,
                     &row.event.trace_context.as_ref().map(ToString::to_string),
+                    &notification.source.column(),
                 ],
             )
             .await?;

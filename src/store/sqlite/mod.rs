@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0007_order_snapshots.sql"),
     include_str!("../migrations/sqlite/0008_suspects.sql"),
     include_str!("../migrations/sqlite/0009_trace_context.sql"),
+    include_str!("../migrations/sqlite/0010_event_source.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -535,6 +536,7 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> Result<EventRecord, StoreError> {
         client: row.get(7).map_err(classify)?,
         dialect: row.get(8).map_err(classify)?,
         reference: row.get(9).map_err(classify)?,
+        source: row.get(10).map_err(classify)?,
     }
     .decode()
 }

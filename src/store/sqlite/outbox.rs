@@ -37,6 +37,7 @@ fn delivery_from_row(row: &rusqlite::Row<'_>) -> Result<Delivery, StoreError> {
         body: row.get(12).map_err(classify)?,
         trace_context: row.get(13).map_err(classify)?,
         dialect: row.get(14).map_err(classify)?,
+        source: row.get(15).map_err(classify)?,
     }
     .decode()
 }
@@ -435,6 +436,7 @@ fn replay(
                         order_id: row.get(5)?,
                         facts: row.get(6)?,
                         facts_json: row.get(7)?,
+                        source: row.get(8)?,
                     },
                 ))
             },

@@ -36,6 +36,7 @@ fn order_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<OrderEvent> {
         facts: row.get(4)?,
         facts_json: row.get(5)?,
         dialect: row.get(6)?,
+        source: row.get(7)?,
     })
 }
 
@@ -63,8 +64,8 @@ impl AppendTx for Sql<'_> {
             .prepare_cached(
                 "INSERT INTO events (event_id, event_type, event_date, event_date_us, order_id,
                                      received_at_us, sender, client, facts_c, body, dialect,
-                                     reference, trace_context)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                                     reference, trace_context, source)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                  ON CONFLICT (event_id) DO NOTHING",
             )
             .and_then(|mut statement| {
@@ -85,6 +86,7 @@ impl AppendTx for Sql<'_> {
                     notification.dialect.as_str(),
                     notification.reference,
                     row.event.trace_context.as_ref().map(ToString::to_string),
+                    notification.source.column(),
                 ])
             })
             .map_err(classify)?;

@@ -147,6 +147,7 @@ mod tests {
 
     fn record(sequence: i64, event_id: &str, order: Option<&str>) -> EventRecord {
         EventRecord {
+            source: crate::domain::envelope::Source::Seller,
             sequence,
             event_id: event_id.parse().unwrap(),
             event_type: EventType::ServiceOrderCreation,

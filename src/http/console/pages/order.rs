@@ -403,6 +403,7 @@ mod tests {
         items: Vec<ItemFact>,
     ) -> TimelineEntry {
         TimelineEntry {
+            source: crate::domain::envelope::Source::Seller,
             event_id: event_id.parse().unwrap(),
             event_date: date.parse().unwrap(),
             event_type: EventType::ServiceOrderStateChange,

@@ -233,6 +233,7 @@ mod tests {
 
     fn letter(id: i64, error: &str) -> Delivery {
         Delivery {
+            source: crate::domain::envelope::Source::Seller,
             id,
             sink: "hooks".parse().unwrap(),
             sequence: id,
