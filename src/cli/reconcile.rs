@@ -79,6 +79,16 @@ pub(super) async fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let store = open_for_admin(&config).await?;
+    // A repair is forwarded like any event: it queues for every sink whose filter takes it,
+    // and `serve` delivers it.
+    store.set_routes(
+        config
+            .sinks
+            .iter()
+            .filter(|sink| sink.enabled)
+            .map(|sink| sink.route())
+            .collect(),
+    );
     let mut orders: Vec<(OrderId, Reasons)> = args
         .orders
         .iter()

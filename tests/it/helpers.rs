@@ -625,6 +625,8 @@ pub(crate) struct Received {
     pub webhook_id: String,
     /// The `Order-Listener-Dialect` header (empty when absent).
     pub dialect: String,
+    /// The `Order-Listener-Source` header (empty when absent).
+    pub source: String,
     /// Whether a `webhook-signature` (`v1,…`) came with it.
     pub signed: bool,
     /// The `traceparent` and `tracestate` headers (empty when absent).
@@ -676,6 +678,7 @@ async fn receive(
         event_date: event["eventDate"].as_str().unwrap_or_default().to_owned(),
         webhook_id: header("webhook-id"),
         dialect: header("order-listener-dialect"),
+        source: header("order-listener-source"),
         signed: header("webhook-signature").starts_with("v1,"),
         trace: (header("traceparent"), header("tracestate")),
         answered,

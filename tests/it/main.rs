@@ -21,6 +21,7 @@ mod openapi;
 mod operations;
 mod outbox_cli;
 mod projection;
+mod reconcile;
 mod reload;
 mod replicas;
 mod resolve;

@@ -1,0 +1,373 @@
+//! Reconciliation (issue 14) end to end: an ONAP seller that loses notifications (the
+//! simulator, with drops), its Service Ordering API serving the true orders, the suspect rules
+//! that point at every order left wrong, and `order-listener reconcile` that repairs them with
+//! synthesized events, until every projection equals the seller's order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::process::Child;
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::seller::start_simulator;
+
+/// Every non-final state stale at once: after the run, an order not final in the projection is
+/// one whose last notifications were lost.
+const STALE_AT_ONCE: &str = "[reconcile]\nsweep_every = \"never\"\n\
+    [reconcile.stale_after]\nacknowledged = \"1ms\"\npending = \"1ms\"\nheld = \"1ms\"\n\
+    inProgress = \"1ms\"\nassessingCancellation = \"1ms\"\npendingCancellation = \"1ms\"\n";
+
+/// Reads the simulator's pretty-printed JSON summary (it ends with a line of its own "}") while
+/// it keeps serving.
+fn summary(simulator: &mut Child) -> Value {
+    let mut stdout = BufReader::new(simulator.stdout.take().expect("stdout is piped"));
+    let mut text = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "a summary: {text}"
+        );
+        text.push_str(&line);
+        if line == "}\n" {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in stdout.lines() {});
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("a JSON summary: {text}"))
+}
+
+/// An order's state and its items' states, as the seller serves it or the listener shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct States {
+    order: Option<String>,
+    items: BTreeMap<String, String>,
+}
+
+fn states(order: &Value, items_key: &str) -> States {
+    States {
+        order: order["state"].as_str().map(str::to_owned),
+        items: order[items_key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| {
+                Some((
+                    item["id"].as_str()?.to_owned(),
+                    item["state"].as_str()?.to_owned(),
+                ))
+            })
+            .collect(),
+    }
+}
+
+/// The seller's true orders, from its Service Ordering API.
+async fn seller_orders(hub: &str, ids: &[String]) -> BTreeMap<String, States> {
+    let mut orders = BTreeMap::new();
+    for id in ids {
+        let served: Value = reqwest::get(format!("{hub}/serviceOrder/{id}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        orders.insert(id.clone(), states(&served, "orderItem"));
+    }
+    orders
+}
+
+/// The orders whose projection differs from the seller's, with both.
+async fn wrong_orders(
+    admin: &str,
+    truth: &BTreeMap<String, States>,
+) -> BTreeMap<String, (Option<States>, States)> {
+    let client = reqwest::Client::new();
+    let mut wrong = BTreeMap::new();
+    for (id, seller) in truth {
+        let response = client
+            .get(format!("{admin}/api/v1/service-orders/{id}"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let projected = match response.status().as_u16() {
+            404 => None,
+            200 => Some(states(&response.json::<Value>().await.unwrap(), "items")),
+            status => panic!("order {id}: {status}"),
+        };
+        if projected.as_ref() != Some(seller) {
+            wrong.insert(id.clone(), (projected, seller.clone()));
+        }
+    }
+    wrong
+}
+
+/// The ids of every suspect order.
+async fn suspects(admin: &str) -> BTreeSet<String> {
+    let listed: Value = reqwest::Client::new()
+        .get(format!("{admin}/api/v1/suspects?limit=1000"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    listed["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a list of suspects: {listed}"))
+        .iter()
+        .map(|order| order["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Runs `reconcile` with the app's configuration and store; returns its JSON and exit status.
+fn reconcile(dir: &std::path::Path, extra: &[&str]) -> (bool, Value, String) {
+    let config = dir.join("config.toml");
+    let data = dir.join("data");
+    let mut args = vec![
+        "reconcile",
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend(extra);
+    let (ok, stdout, stderr) = run_cli(&args);
+    let checks = serde_json::from_str(&stdout)
+        .unwrap_or_else(|_| panic!("reconcile prints JSON: {stdout}\n{stderr}"));
+    (ok, checks, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_repairs_every_order_an_onap_seller_left_wrong_by_losing_notifications() {
+    let (mut simulator, hub) = start_simulator(&[
+        "--wait-subscribers",
+        "1",
+        "--orders",
+        "60",
+        "--drops",
+        "0.3",
+        "--duplicates",
+        "0.1",
+        "--reorder",
+        "0.2",
+        "--seed",
+        "14",
+        "--linger",
+        "10m",
+        "--json",
+    ]);
+    let hooks = WebhookReceiver::start(200).await;
+    let sellers_only = WebhookReceiver::start(200).await;
+    let app = spawn_app_with_file(&format!(
+        "[seller_apis.nbi]\nbase_url = \"{hub}\"\ndialects = [\"onap\"]\n{STALE_AT_ONCE}\
+         [sinks.all]\ntype = \"http\"\nurl = \"{}\"\nretry_schedule = [\"100ms\"]\n\
+         [sinks.sellers]\ntype = \"http\"\nurl = \"{}\"\nsources = [\"seller\"]\n\
+         retry_schedule = [\"100ms\"]\n",
+        hooks.url, sellers_only.url
+    ))
+    .await;
+    let dir = app.data_dir.parent().unwrap().to_owned();
+    let (ok, _, stderr) = run_cli(&[
+        "hub",
+        "subscribe",
+        "--server",
+        &hub,
+        "--callback",
+        &app.listener_url,
+    ]);
+    assert!(ok, "{stderr}");
+    let summary = summary(&mut simulator);
+    assert!(summary["dropped"].as_u64().unwrap() > 0, "{summary:#}");
+    let ids: Vec<String> = summary["truth"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|order| order["id"].as_str().unwrap().to_owned())
+        .collect();
+    let truth = seller_orders(&hub, &ids).await;
+    let stored_before = app.stored_events().await.len();
+
+    // Every order the lost notifications left wrong is suspect.
+    let wrong = wrong_orders(&app.admin_base, &truth).await;
+    assert!(
+        wrong.len() >= 5,
+        "drops at 30% leave orders wrong: {wrong:?}"
+    );
+    let suspect = suspects(&app.admin_base).await;
+    for (id, (projected, seller)) in &wrong {
+        assert!(
+            suspect.contains(id),
+            "order {id} is wrong ({projected:?}, the seller has {seller:?}) but not suspect"
+        );
+    }
+
+    // A dry run shows the repairs and records nothing.
+    let (ok, checks, stderr) = reconcile(&dir, &["--all-suspects", "--dry-run"]);
+    assert!(ok, "{stderr}");
+    let differs: BTreeSet<String> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|check| check["outcome"] == "differs")
+        .map(|check| check["orderId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(differs, wrong.keys().cloned().collect::<BTreeSet<_>>());
+    assert_eq!(app.stored_events().await.len(), stored_before);
+
+    // The repair: one synthesized event per wrong order, and every projection is right.
+    let (ok, checks, stderr) = reconcile(&dir, &["--all-suspects"]);
+    assert!(ok, "{stderr}\n{checks:#}");
+    let repaired: BTreeMap<String, String> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|check| check["outcome"] == "repaired")
+        .map(|check| {
+            (
+                check["orderId"].as_str().unwrap().to_owned(),
+                check["eventId"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        repaired.keys().cloned().collect::<BTreeSet<_>>(),
+        wrong.keys().cloned().collect::<BTreeSet<_>>()
+    );
+    let still_wrong = wrong_orders(&app.admin_base, &truth).await;
+    assert!(still_wrong.is_empty(), "after reconcile: {still_wrong:?}");
+    let (ok, checks, stderr) = reconcile(&dir, &["--all-suspects"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|check| check["outcome"] == "matched"),
+        "a second run finds nothing to repair: {checks:#}"
+    );
+
+    // Synthesized events are marked: in the event list, the order's timeline, and for sinks.
+    let stored = app.stored_events().await;
+    assert_eq!(stored.len(), stored_before + repaired.len());
+    for event_id in repaired.values() {
+        let record = stored
+            .iter()
+            .find(|record| record.event_id.as_str() == event_id)
+            .expect("the synthesized event is stored");
+        assert_eq!(record.source.as_str(), "reconciled");
+        assert!(event_id.starts_with("reconciled:"));
+    }
+    let (order_id, event_id) = repaired.iter().next().unwrap();
+    let (status, order) = app
+        .admin_get(&format!("/api/v1/service-orders/{order_id}"))
+        .await;
+    assert_eq!(status, 200);
+    let marked: Vec<&Value> = order["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["source"] == "reconciled")
+        .collect();
+    assert_eq!(marked.len(), 1, "{order:#}");
+    assert_eq!(marked[0]["eventId"], json!(event_id));
+    let (status, event) = app.admin_get(&format!("/api/v1/events/{event_id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(event["source"], "reconciled", "{event:#}");
+
+    let synthesized: BTreeSet<String> = repaired.values().cloned().collect();
+    let everything = hooks.until_delivered(&synthesized).await;
+    for received in everything
+        .iter()
+        .filter(|received| synthesized.contains(&received.event_id))
+    {
+        assert_eq!(received.source, "reconciled");
+        assert_eq!(received.dialect, "onap");
+    }
+    // The sink that takes sellers' events only has every seller event and none of these.
+    let sellers: BTreeSet<String> = stored
+        .iter()
+        .filter(|record| record.source.as_str() == "seller")
+        .map(|record| record.event_id.to_string())
+        .collect();
+    let got = sellers_only.until_delivered(&sellers).await;
+    assert!(
+        got.iter().all(
+            |received| !synthesized.contains(&received.event_id) && received.source == "seller"
+        ),
+        "a sink with sources = [\"seller\"] gets no synthesized event"
+    );
+    simulator.kill().unwrap();
+    simulator.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_sellers_event_after_a_repair_makes_no_second_state_change() {
+    let seller = axum::Router::new().route(
+        "/nbi/api/v4/serviceOrder/{id}",
+        axum::routing::get(
+            |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                axum::Json(json!({
+                    "id": id, "state": "completed",
+                    "orderItem": [{"id": "1", "action": "add", "state": "completed"}]
+                }))
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, seller).await });
+    let app = spawn_app_with_file(&format!(
+        "[seller_apis.nbi]\nbase_url = \"http://{address}/nbi/api/v4\"\ndialects = [\"onap\"]\n\
+         {STALE_AT_ONCE}"
+    ))
+    .await;
+    let dir = app.data_dir.parent().unwrap().to_owned();
+    // The seller notified acknowledged and inProgress; its completion was lost.
+    let lifecycle = onap_lifecycle("SO-LATE", 1);
+    for event in &lifecycle[..lifecycle.len() - 2] {
+        assert_eq!(app.post(event).await.status(), 201);
+    }
+    let (ok, checks, stderr) = reconcile(&dir, &["--order", "SO-LATE"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(checks[0]["outcome"], "repaired", "{checks:#}");
+    assert_eq!(checks[0]["difference"]["orderState"]["to"], "completed");
+
+    // The lost notifications arrive after all, dated before the repair.
+    for event in &lifecycle[lifecycle.len() - 2..] {
+        assert_eq!(app.post(event).await.status(), 201);
+    }
+    let (_, order) = app.admin_get("/api/v1/service-orders/SO-LATE").await;
+    assert_eq!(order["state"], "completed");
+    let timeline = order["timeline"].as_array().unwrap();
+    assert_eq!(
+        timeline.last().unwrap()["source"],
+        "reconciled",
+        "the real events fold before the repair, by their dates: {order:#}"
+    );
+    let mut changes = Vec::new();
+    let mut current: Option<&str> = None;
+    for entry in timeline {
+        if let Some(state) = entry["state"].as_str()
+            && current != Some(state)
+        {
+            changes.push(state);
+            current = Some(state);
+        }
+    }
+    assert_eq!(
+        changes
+            .iter()
+            .filter(|state| **state == "completed")
+            .count(),
+        1,
+        "one change to completed: {changes:?}"
+    );
+    assert!(
+        order["anomalies"].as_array().unwrap().is_empty(),
+        "{order:#}"
+    );
+}
