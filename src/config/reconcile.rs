@@ -4,8 +4,7 @@
 //! gap report. The rest says how `serve` repairs suspects from the `[seller_apis]`: how often it
 //! sweeps (`sweep_every`, or "never"), how many requests a minute each seller API takes
 //! (`requests_per_minute`), how soon an order checked and found right is checked again
-//! (`recheck_after`), and how often the APIs that list orders are asked for new ones
-//! (`list_every`).
+//! (`recheck_after`).
 
 use std::time::Duration;
 
@@ -24,7 +23,6 @@ pub struct ReconcileSettings {
     sweep_every: String,
     requests_per_minute: u32,
     recheck_after: String,
-    list_every: String,
 }
 
 impl Default for ReconcileSettings {
@@ -35,7 +33,6 @@ impl Default for ReconcileSettings {
             sweep_every: "5m".into(),
             requests_per_minute: 60,
             recheck_after: "1h".into(),
-            list_every: "10m".into(),
         }
     }
 }
@@ -73,9 +70,6 @@ pub struct Reconcile {
     pub requests_per_minute: std::num::NonZeroU32,
     /// How long an order found right (or repaired) is not checked again unless it changes.
     pub recheck_after: Duration,
-    /// How often the seller APIs that list orders are asked for the orders changed since;
-    /// `None`: never.
-    pub list_every: Option<Duration>,
 }
 
 impl Default for Reconcile {
@@ -86,7 +80,6 @@ impl Default for Reconcile {
             sweep_every: Some(Duration::from_secs(300)),
             requests_per_minute: std::num::NonZeroU32::new(60).unwrap_or(std::num::NonZeroU32::MIN),
             recheck_after: Duration::from_secs(3600),
-            list_every: Some(Duration::from_secs(600)),
         }
     }
 }
@@ -158,7 +151,6 @@ pub fn check(settings: &ReconcileSettings) -> anyhow::Result<Reconcile> {
         sweep_every: period("sweep_every", &settings.sweep_every)?,
         requests_per_minute,
         recheck_after,
-        list_every: period("list_every", &settings.list_every)?,
     })
 }
 
@@ -202,17 +194,16 @@ mod tests {
     #[test]
     fn the_sweep_can_be_turned_off_and_its_mistakes_are_named() {
         let reconcile = check(&settings(
-            "sweep_every = \"never\"\nrequests_per_minute = 6\nlist_every = \"30s\"\n",
+            "sweep_every = \"never\"\nrequests_per_minute = 6\n",
         ))
         .unwrap();
         assert_eq!(reconcile.sweep_every, None);
         assert_eq!(reconcile.requests_per_minute.get(), 6);
-        assert_eq!(reconcile.list_every, Some(Duration::from_secs(30)));
         for (bad, key) in [
             ("sweep_every = \"0s\"", "reconcile.sweep_every"),
             ("requests_per_minute = 0", "reconcile.requests_per_minute"),
             ("recheck_after = \"never\"", "reconcile.recheck_after"),
-            ("list_every = \"often\"", "reconcile.list_every"),
+            ("sweep_every = \"often\"", "reconcile.sweep_every"),
         ] {
             let error = check(&settings(bad)).unwrap_err();
             assert!(format!("{error:#}").contains(key), "{bad}: {error:#}");

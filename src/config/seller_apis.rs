@@ -30,9 +30,6 @@ pub struct SellerApiSettings {
     /// Unset: only for reference-only dialects (MEF), whose events carry no order. Either way
     /// the API serves reconciliation (`[reconcile]`).
     pub resolve_events: Option<bool>,
-    /// The API lists orders (`GET {base_url}/serviceOrder?…`): reconciliation's sweep then
-    /// also finds orders the listener never heard of.
-    pub list_orders: bool,
     /// `Authorization: Bearer` with this token.
     pub bearer_token: Option<Secret>,
     /// HTTP Basic.
@@ -53,7 +50,6 @@ impl Default for SellerApiSettings {
             base_url: String::new(),
             dialects: None,
             resolve_events: None,
-            list_orders: false,
             bearer_token: None,
             basic: None,
             oauth2: None,
@@ -142,8 +138,6 @@ pub struct SellerApi {
     pub dialects: BTreeSet<Dialect>,
     /// The dialects whose every event's order it fetches as the event arrives.
     pub resolves: BTreeSet<Dialect>,
-    /// Whether it lists orders, for reconciliation's sweep.
-    pub list_orders: bool,
     /// Its credentials, if it wants any.
     pub auth: Option<SellerAuth>,
     /// One request's time limit.
@@ -263,7 +257,6 @@ fn check_api(name: &str, settings: &SellerApiSettings) -> anyhow::Result<SellerA
         base_url,
         dialects,
         resolves,
-        list_orders: settings.list_orders,
         auth: auths.pop(),
         timeout: Duration::from_secs(settings.timeout_seconds.max(1)),
         tls: TlsOptions {

@@ -10,7 +10,6 @@
 //! the backoff after failures. Requests go through the `seller-api` sink's client
 //! (`forward::seller_api::Seller`): its credentials, TLS and timeout, no redirects.
 
-// pub mod listing;
 pub(crate) mod sweep;
 
 use std::sync::Arc;
@@ -249,7 +248,7 @@ impl Reconciler {
 
     /// Compares the seller's order (`answer`, read into `facts`) with `projected` and appends
     /// the synthesized event when they differ (and this is not a `dry_run`).
-    #[allow(clippy::too_many_arguments)] // one call each from the check and the listing
+    #[allow(clippy::too_many_arguments)] // what the check has read, passed on as it is
     async fn repair(
         &self,
         api: &SellerApi,

@@ -30,7 +30,8 @@ const QUEUE: usize = 256;
 const PAGE: usize = 500;
 /// The longest backoff from a failing seller API.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
-/// The longest an order whose check failed waits before it is due again.
+/// The longest an order whose check failed waits before it is due again (from one sweep's
+/// interval, doubling after each failure).
 const MAX_RETRY: Duration = Duration::from_secs(3600);
 
 /// What the sweep remembers of one order.
@@ -254,7 +255,8 @@ async fn work(mut worker: Worker) {
         memo.queued = false;
         if failed {
             memo.failures = memo.failures.saturating_add(1);
-            let wait = Duration::from_secs(30).saturating_mul(1 << memo.failures.min(7));
+            let every = worker.settings.sweep_every.unwrap_or(MAX_RETRY);
+            let wait = every.saturating_mul(1 << memo.failures.min(12));
             memo.next_at = now + wait.min(MAX_RETRY);
         } else {
             memo.failures = 0;

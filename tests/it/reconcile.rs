@@ -371,3 +371,102 @@ async fn a_late_sellers_event_after_a_repair_makes_no_second_state_change() {
         "{order:#}"
     );
 }
+
+/// A seller API whose `serviceOrder/{id}` either answers the order completed or, while
+/// `hang` is set, never answers.
+async fn seller_api(hang: std::sync::Arc<std::sync::atomic::AtomicBool>) -> String {
+    let seller = axum::Router::new().route(
+        "/nbi/api/v4/serviceOrder/{id}",
+        axum::routing::get(
+            move |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                if hang.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::future::pending::<()>().await;
+                }
+                axum::Json(json!({
+                    "id": id, "state": "completed",
+                    "orderItem": [{"id": "1", "action": "add", "state": "completed"}]
+                }))
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, seller).await });
+    format!("http://{address}/nbi/api/v4")
+}
+
+async fn metrics(app: &TestApp) -> String {
+    app.get(format!("{}/metrics", app.admin_base), None)
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_repairs_suspects_on_its_own_and_a_hanging_seller_api_holds_up_nothing() {
+    let hang = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let base_url = seller_api(hang.clone()).await;
+    let app = spawn_app_with_file(&format!(
+        "[seller_apis.nbi]\nbase_url = \"{base_url}\"\ndialects = [\"onap\"]\ntimeout_seconds = 1\n\
+         {}",
+        STALE_AT_ONCE.replace("sweep_every = \"never\"", "sweep_every = \"100ms\"")
+    ))
+    .await;
+    let lifecycle = onap_lifecycle("SO-SWEPT", 1);
+    assert_eq!(app.post(&lifecycle[0]).await.status(), 201);
+
+    // The seller API hangs: checks time out, reconciliation backs off and says so, and the
+    // Listener API goes on answering.
+    eventually(
+        "reconciliation to back off from the hanging seller API",
+        async || {
+            let text = metrics(&app).await;
+            let failed = text.contains(
+                r#"order_listener_reconcile_checks_total{seller="nbi",outcome="failed"}"#,
+            );
+            let backing_off = text.lines().any(|line| {
+                line.starts_with(r#"order_listener_reconcile_backoff_seconds{seller="nbi"}"#)
+                    && !line.ends_with(" 0")
+            });
+            (failed && backing_off).then_some(())
+        },
+    )
+    .await;
+    for n in 0..50 {
+        let event = onap_event(
+            &format!("other-{n}"),
+            "ServiceOrderCreationNotification",
+            n,
+            &format!("SO-OTHER-{n}"),
+            "completed",
+            vec![onap_item("1", "add", "completed")],
+        );
+        assert_eq!(app.post(&event).await.status(), 201);
+    }
+    let (_, order) = app.admin_get("/api/v1/service-orders/SO-SWEPT").await;
+    assert_eq!(order["state"], "acknowledged", "nothing repaired yet");
+
+    // The seller API answers again: the sweep repairs the order without anyone asking.
+    hang.store(false, std::sync::atomic::Ordering::SeqCst);
+    let order = eventually("the sweep to repair the order", async || {
+        let (_, order) = app.admin_get("/api/v1/service-orders/SO-SWEPT").await;
+        (order["state"] == "completed").then_some(order)
+    })
+    .await;
+    let last = order["timeline"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["source"], "reconciled", "{order:#}");
+    assert_eq!(order["items"][0]["state"], "completed");
+    let text = metrics(&app).await;
+    assert!(
+        text.contains(
+            r#"order_listener_reconcile_checks_total{seller="nbi",outcome="repaired"} 1"#
+        ),
+        "{text}"
+    );
+}
