@@ -26,7 +26,9 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 
 use super::StoreArgs;
 use super::outbox::{parse_since, plural, progress, store_error};
-use crate::domain::envelope::{Dialect, EventType, Family, ParseOptions, parse};
+use crate::domain::envelope::{
+    Dialect, EventType, Family, ParseOptions, Source, parse, reconciled,
+};
 use crate::store::{Appended, EventFilter, NewEvent, Store, StoreError};
 
 /// Events read from the store in one call.
@@ -74,6 +76,9 @@ struct ExportedEvent {
     /// How the seller sent it; ONAP when absent (exports written before dialects were stored).
     #[serde(default)]
     dialect: Dialect,
+    /// Who wrote it: `reconciled` for an event the listener synthesized; a seller when absent.
+    #[serde(default, skip_serializing_if = "is_sellers")]
+    source: Source,
     received_at: DateTime<Utc>,
     sender: Option<String>,
     client: Option<String>,
@@ -122,6 +127,7 @@ pub(super) async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
                 sequence: Some(record.sequence),
                 event_id: Some(record.event_id.to_string()),
                 event_type: Some(record.event_type),
+                source: record.source,
                 dialect: record.dialect,
                 received_at: record.received_at,
                 sender: record.sender,
@@ -158,6 +164,10 @@ struct Tally {
     errors: usize,
 }
 
+fn is_sellers(source: &Source) -> bool {
+    *source == Source::Seller
+}
+
 /// One line turned into an event, or why it cannot be.
 fn parse_line(line: &[u8]) -> Result<NewEvent, String> {
     let exported: ExportedEvent = serde_json::from_slice(line)
@@ -173,13 +183,13 @@ fn parse_line(line: &[u8]) -> Result<NewEvent, String> {
              export` writes; add it to the line"
         ));
     }
-    let notification = parse(
-        dialect,
-        exported.event_type,
-        Bytes::from(exported.body),
-        options,
-    )
-    .map_err(|error| format!("the body is not a {dialect} notification: {error}"))?;
+    let body = Bytes::from(exported.body);
+    let notification = match exported.source {
+        Source::Seller => parse(dialect, exported.event_type, body, options)
+            .map_err(|error| format!("the body is not a {dialect} notification: {error}"))?,
+        Source::Reconciled => reconciled::parse(dialect, body)
+            .map_err(|error| format!("the body is not a synthesized event: {error}"))?,
+    };
     if let Some(event_type) = exported.event_type
         && event_type != notification.event_type
     {

@@ -370,6 +370,42 @@ async fn a_late_sellers_event_after_a_repair_makes_no_second_state_change() {
         order["anomalies"].as_array().unwrap().is_empty(),
         "{order:#}"
     );
+
+    // An export keeps the repair a repair: imported, it is still `reconciled`, never a seller's.
+    let data = dir.join("data");
+    let (ok, exported, stderr) = run_cli(&["export", "--data-dir", data.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let line = exported
+        .lines()
+        .find(|line| line.contains("\"reconciled:SO-LATE:"))
+        .expect("the repair is exported");
+    assert_eq!(
+        serde_json::from_str::<Value>(line).unwrap()["source"],
+        "reconciled"
+    );
+    let file = dir.join("events.jsonl");
+    std::fs::write(&file, &exported).unwrap();
+    let target = dir.join("imported.sqlite3");
+    let target_url = format!("sqlite://{}", target.display());
+    let (ok, stdout, stderr) = run_cli(&[
+        "import",
+        file.to_str().unwrap(),
+        "--database-url",
+        &target_url,
+    ]);
+    assert!(ok, "{stdout}{stderr}");
+    let store =
+        order_listener::store::Store::open_read_only(&order_listener::store::Storage::Sqlite {
+            path: target,
+        })
+        .await
+        .unwrap();
+    let repair = checks[0]["eventId"].as_str().unwrap().parse().unwrap();
+    let (record, _) = store.event(&repair).await.unwrap().unwrap();
+    assert_eq!(record.source.as_str(), "reconciled");
+    let seller_event = lifecycle[0]["eventId"].as_str().unwrap().parse().unwrap();
+    let (record, _) = store.event(&seller_event).await.unwrap().unwrap();
+    assert_eq!(record.source.as_str(), "seller");
 }
 
 /// A seller API whose `serviceOrder/{id}` either answers the order completed or, while
