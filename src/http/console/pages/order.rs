@@ -376,10 +376,12 @@ fn event_list(content: &mut String, order: &ServiceOrder, bodies: &BTreeMap<Even
             class = if anomalous { r#" class="anomaly""# } else { "" },
             date = time(entry.event_date.as_datetime()),
             kind = esc(entry.event_type.as_str()),
-            flag = if anomalous {
-                r#" <strong class="flag anomaly">⚠ anomaly</strong>"#
-            } else {
-                ""
+            flag = match (anomalous, entry.source.is_synthesized()) {
+                (true, _) => r#" <strong class="flag anomaly">⚠ anomaly</strong>"#,
+                (false, true) => {
+                    r#" <strong class="flag repaired" title="synthesized by the listener from the seller's Service Ordering API">↻ repaired from the seller's API</strong>"#
+                }
+                (false, false) => "",
             },
             body = esc(&body),
         );
@@ -505,6 +507,45 @@ mod tests {
         let quiet = render_order(&Reader::at(3), &order, &[], &BTreeMap::new());
         assert!(quiet.contains(r#"<dd id="order-suspect">no</dd>"#));
         assert!(!quiet.contains("Why it is suspect"));
+    }
+
+    #[test]
+    fn a_repair_is_flagged_in_the_event_list() {
+        let mut repaired = entry(
+            "o-1",
+            "reconciled:o-1:ab",
+            "2024-01-01T00:02:00Z",
+            OrderState::Completed,
+            Vec::new(),
+        );
+        repaired.source = crate::domain::envelope::Source::Reconciled;
+        let order = project(
+            "o-1".parse().unwrap(),
+            vec![
+                entry(
+                    "o-1",
+                    "e-1",
+                    "2024-01-01T00:00:00Z",
+                    OrderState::InProgress,
+                    Vec::new(),
+                ),
+                repaired,
+            ],
+        )
+        .unwrap();
+        let page = render_order(&Reader::at(3), &order, &[], &BTreeMap::new());
+        assert_eq!(
+            page.matches("repaired from the seller's API").count(),
+            1,
+            "{page}"
+        );
+        let plain = render_order(
+            &Reader::at(3),
+            &order_with_an_anomaly(),
+            &[],
+            &BTreeMap::new(),
+        );
+        assert!(!plain.contains("repaired from the seller"));
     }
 
     #[test]
