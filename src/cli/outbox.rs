@@ -444,7 +444,7 @@ async fn retry_batches(
 #[serde(rename_all = "camelCase")]
 struct SinkLine {
     name: String,
-    /// `http`, `nats` or `amqp`; `None` when the outbox has rows for a sink no longer configured.
+    /// `http`, `nats`, `amqp`, `redis`, …; `None` when the outbox has rows for a sink no longer configured.
     #[serde(rename = "type")]
     kind: Option<&'static str>,
     /// `enabled` in the configuration.
@@ -482,6 +482,7 @@ fn sink_lines(config: &Config, statuses: Vec<SinkStatus>) -> Vec<SinkLine> {
             SinkTarget::Http { .. } => "http",
             SinkTarget::Nats { .. } => "nats",
             SinkTarget::Amqp { .. } => "amqp",
+            SinkTarget::Redis { .. } => "redis",
             SinkTarget::SellerApi => "seller-api",
         };
         let index = match lines

@@ -1,7 +1,6 @@
-//! `[sinks.NAME]`: where accepted events are handed on — an HTTP webhook, NATS JetStream or
-//! RabbitMQ — with a filter (dialects, event types, order and item states), a retry schedule
-//! and a horizon. Read as plain settings, checked
-//! once into [`SinkConfig`].
+//! `[sinks.NAME]`: where accepted events are handed on — an HTTP webhook, NATS JetStream,
+//! RabbitMQ or Redis Streams — with a filter (dialects, event types, order and item states), a
+//! retry schedule and a horizon. Read as plain settings, checked once into [`SinkConfig`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
@@ -20,7 +19,7 @@ use crate::standard_webhooks::WebhookSecret;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct SinkSettings {
-    /// `http`, `nats` or `amqp`.
+    /// `http`, `nats`, `amqp` or `redis`.
     #[serde(rename = "type")]
     pub kind: String,
     /// A disabled sink gets no new deliveries.
@@ -50,7 +49,8 @@ pub struct SinkSettings {
     pub signing_secret: Option<Secret>,
     /// NATS: the subject, with `{eventType}`, `{orderId}` and `{eventId}`.
     pub subject: String,
-    /// NATS: a JetStream stream to create for the subjects when it does not exist.
+    /// NATS: a JetStream stream to create for the subjects when it does not exist. Redis: the
+    /// stream's key, a template with the same placeholders as `subject` (default `orders`).
     pub stream: Option<String>,
     /// RabbitMQ: the exchange.
     pub exchange: String,
@@ -58,6 +58,8 @@ pub struct SinkSettings {
     pub routing_key: String,
     /// RabbitMQ: declare the exchange (durable, topic) at start.
     pub declare_exchange: bool,
+    /// Redis: trim the stream to about this many entries (`MAXLEN ~`); unset: never trimmed.
+    pub max_len: Option<u64>,
 }
 
 impl Default for SinkSettings {
@@ -81,9 +83,16 @@ impl Default for SinkSettings {
             exchange: "order-listener".into(),
             routing_key: "{eventType}.{orderId}".into(),
             declare_exchange: true,
+            max_len: None,
         }
     }
 }
+
+/// The sink types, as an error names them.
+const KINDS: &str = "http, nats, amqp or redis";
+
+/// The Redis stream's key when `stream` is not set.
+const REDIS_STREAM: &str = "orders";
 
 /// The name of the internal sink that fetches orders from the seller APIs
 /// ([`SinkTarget::SellerApi`]); no configured sink may take it.
@@ -139,6 +148,15 @@ pub enum SinkTarget {
         routing_key: String,
         /// Whether to declare the exchange.
         declare_exchange: bool,
+    },
+    /// Add to a Redis stream, with an entry id derived from the store's sequence.
+    Redis {
+        /// The server URL (`redis://` or `rediss://`, with an ACL user and password).
+        url: Secret,
+        /// The stream's key template.
+        stream: String,
+        /// `MAXLEN ~`, when set.
+        max_len: Option<u64>,
     },
     /// Fetch each event's order from the seller APIs of `Config::seller_apis` and store it as
     /// a snapshot: the internal sink [`SELLER_API_SINK`], never configured under `[sinks]`.
@@ -312,8 +330,26 @@ fn check_sink(name: &str, settings: &SinkSettings) -> anyhow::Result<SinkConfig>
                 declare_exchange: settings.declare_exchange,
             }
         }
-        "" => bail!("type is required: http, nats or amqp"),
-        other => bail!("type {other:?} is not known: use http, nats or amqp"),
+        "redis" => {
+            if !url.expose().starts_with("redis://") && !url.expose().starts_with("rediss://") {
+                bail!(
+                    "url must be a redis:// or rediss:// URL, as redis://user:password@127.0.0.1:6379/0"
+                );
+            }
+            if settings.max_len == Some(0) {
+                bail!("max_len must be at least 1, or left out to keep every entry");
+            }
+            SinkTarget::Redis {
+                url,
+                stream: settings
+                    .stream
+                    .clone()
+                    .unwrap_or_else(|| REDIS_STREAM.to_owned()),
+                max_len: settings.max_len,
+            }
+        }
+        "" => bail!("type is required: {KINDS}"),
+        other => bail!("type {other:?} is not known: use {KINDS}"),
     };
     Ok(SinkConfig {
         name,
@@ -383,6 +419,14 @@ mod tests {
             (sink("smtp", "x"), "smtp"),
             (sink("http", "ftp://x"), "http://"),
             (sink("nats", "http://x"), "nats://"),
+            (sink("redis", "http://x"), "redis://"),
+            (
+                SinkSettings {
+                    max_len: Some(0),
+                    ..sink("redis", "redis://x")
+                },
+                "max_len",
+            ),
             (
                 SinkSettings {
                     order_states: vec!["COMPLETED".into()],

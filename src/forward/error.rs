@@ -112,6 +112,15 @@ pub(crate) enum ForwardError {
     /// RabbitMQ did not confirm the message (confirms were not on for the channel).
     #[error("AMQP: the broker did not confirm")]
     NotConfirmed,
+    /// A step with Redis failed (connecting, adding to the stream).
+    #[error("Redis: {step}")]
+    Redis {
+        /// The step.
+        step: RedisStep,
+        /// redis' error (it never holds the URL's password).
+        #[source]
+        source: redis::RedisError,
+    },
     /// A seller API could not resolve the event's order.
     #[error("seller API {seller}")]
     Seller {
@@ -171,6 +180,17 @@ pub(crate) enum AmqpStep {
     /// Waiting for the confirm.
     #[error("no confirm")]
     Confirm,
+}
+
+/// The step with Redis that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RedisStep {
+    /// Connecting (and authenticating).
+    #[error("cannot connect")]
+    Connect,
+    /// Adding the entry to the stream.
+    #[error("cannot add to stream {0}")]
+    Add(String),
 }
 
 /// What went wrong with one seller API.

@@ -1,13 +1,14 @@
-//! Handing accepted events on: sinks (an HTTP webhook, NATS JetStream, RabbitMQ) and the worker
-//! that delivers from the store's outbox. Handlers never call a sink; the outbox is written with
-//! the event, so nothing acknowledged is lost when a sink is slow or down. Each sink passes the
-//! event's trace context on (a `traceparent` header, and `tracestate`), so that a consumer's
-//! trace joins the seller's.
+//! Handing accepted events on: sinks (an HTTP webhook, NATS JetStream, RabbitMQ, Redis Streams)
+//! and the worker that delivers from the store's outbox. Handlers never call a sink; the outbox
+//! is written with the event, so nothing acknowledged is lost when a sink is slow or down. Each
+//! sink passes the event's trace context on (a `traceparent` header, and `tracestate`), so that
+//! a consumer's trace joins the seller's.
 
 pub(crate) mod amqp;
 pub(crate) mod error;
 pub(crate) mod http;
 pub(crate) mod nats;
+pub(crate) mod redis;
 pub(crate) mod seller_api;
 pub(crate) mod worker;
 pub(crate) mod workers;
@@ -15,6 +16,7 @@ pub(crate) mod workers;
 pub(crate) use error::ForwardError;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::seller_apis::SellerApi;
 use crate::config::sinks::{SinkConfig, SinkTarget};
@@ -38,6 +40,8 @@ pub(crate) enum Sink {
     Nats(nats::NatsSink),
     /// RabbitMQ.
     Amqp(amqp::AmqpSink),
+    /// Redis Streams.
+    Redis(redis::RedisSink),
     /// The seller APIs, from which the orders of reference-only events are fetched.
     SellerApi(seller_api::SellerApiSink),
 }
@@ -80,6 +84,16 @@ impl Sink {
                 routing_key.clone(),
                 *declare_exchange,
             )),
+            SinkTarget::Redis {
+                url,
+                stream,
+                max_len,
+            } => Sink::Redis(redis::RedisSink::new(
+                url.clone(),
+                stream.clone(),
+                *max_len,
+                config.retry.horizon.max(Duration::from_secs(3600)),
+            )),
             SinkTarget::SellerApi => Sink::SellerApi(seller_api::SellerApiSink::new(
                 seller_apis,
                 store.clone(),
@@ -99,6 +113,7 @@ impl Sink {
             Sink::Http(sink) => sink.deliver(delivery, trace).await,
             Sink::Nats(sink) => sink.deliver(delivery, trace).await,
             Sink::Amqp(sink) => sink.deliver(delivery, trace).await,
+            Sink::Redis(sink) => sink.deliver(delivery, trace).await,
             // A fetch from the seller, not a message: nothing to pass on.
             Sink::SellerApi(sink) => sink.deliver(delivery).await,
         }
@@ -110,6 +125,7 @@ impl Sink {
             Sink::Http(_) => "http",
             Sink::Nats(_) => "nats",
             Sink::Amqp(_) => "amqp",
+            Sink::Redis(_) => "redis",
             Sink::SellerApi(_) => "seller-api",
         }
     }

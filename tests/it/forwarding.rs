@@ -10,13 +10,13 @@ use serde_json::Value;
 use crate::helpers::*;
 
 /// The events of `orders` orders of two items each: creation, items, completion.
-fn lifecycles(prefix: &str, orders: usize) -> Vec<Value> {
+pub(crate) fn lifecycles(prefix: &str, orders: usize) -> Vec<Value> {
     (0..orders)
         .flat_map(|index| onap_lifecycle(&format!("{prefix}-{index}"), 2))
         .collect()
 }
 
-fn ids<'a>(events: impl IntoIterator<Item = &'a Value>) -> BTreeSet<String> {
+pub(crate) fn ids<'a>(events: impl IntoIterator<Item = &'a Value>) -> BTreeSet<String> {
     events
         .into_iter()
         .map(|event| event["eventId"].as_str().unwrap().to_owned())
@@ -208,7 +208,7 @@ retry_horizon = "300ms"
 }
 
 /// POSTs `event` to the listener at `url`, expects a 201 and records its eventId.
-async fn post_acknowledged(
+pub(crate) async fn post_acknowledged(
     http: &reqwest::Client,
     url: &str,
     event: &Value,
@@ -226,12 +226,12 @@ async fn post_acknowledged(
 }
 
 /// The broker URLs from `.ci/run`; `None` (and a note) when unset.
-fn broker(variable: &str) -> Option<String> {
+pub(crate) fn broker(variable: &str) -> Option<String> {
     service(variable, "the real broker's URL")
 }
 
 /// A unique name for this run's stream, subjects, exchange and queue.
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
 

@@ -5,6 +5,7 @@
 
 mod admin_api;
 mod backup;
+mod broker_sinks;
 mod cli;
 mod client_cli;
 mod console;
