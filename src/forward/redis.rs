@@ -13,7 +13,8 @@
 //! marker expired) before an attempt made again is added twice.
 //!
 //! Each entry holds the fields `eventId`, `eventType`, `orderId` (when the event has one),
-//! `dialect`, `traceparent` and `tracestate` (when passed on) and `body`, the event as received.
+//! `dialect`, `source` (`seller`, or `reconciled` for a repair), `traceparent` and `tracestate`
+//! (when passed on) and `body`, the event as received.
 //! Connects on first use, and again after a failure.
 
 use std::borrow::Cow;
@@ -201,6 +202,7 @@ fn fields<'a>(
         fields.push(("orderId", text(order.as_str())));
     }
     fields.push(("dialect", text(delivery.dialect.as_str())));
+    fields.push(("source", text(delivery.source.as_str())));
     if let Some(trace) = trace {
         fields.push((TRACEPARENT, Cow::Owned(trace.traceparent().into_bytes())));
         if let Some(state) = trace.tracestate() {

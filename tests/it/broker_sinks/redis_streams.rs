@@ -96,6 +96,7 @@ max_len = 1000
             "{event_id}"
         );
         assert_eq!(field(&entry, "dialect").as_deref(), Some("onap"));
+        assert_eq!(field(&entry, "source").as_deref(), Some("seller"));
         assert!(field(&entry, "eventType").is_some_and(|kind| kind.ends_with("Notification")));
         assert!(field(&entry, "orderId").is_some_and(|order| event_id.starts_with(&order)));
     }
