@@ -29,6 +29,10 @@ pub(super) struct ReconcileArgs {
     /// Check every suspect order (`orders suspects` lists them).
     #[arg(long)]
     all_suspects: bool,
+    /// Also list the orders of every seller API with `list_orders = true`, and record the
+    /// creation of each order the listener has no event of.
+    #[arg(long)]
+    list: bool,
     /// Fetch and compare, but record nothing: show what would be repaired.
     #[arg(long)]
     dry_run: bool,
@@ -67,8 +71,8 @@ async fn all_suspects(
 }
 
 pub(super) async fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
-    if args.orders.is_empty() && !args.all_suspects {
-        bail!("say which orders to check: --order ID (may be repeated), or --all-suspects");
+    if args.orders.is_empty() && !args.all_suspects && !args.list {
+        bail!("say which orders to check: --order ID (may be repeated), --all-suspects, or --list");
     }
     let config = args.store.config()?;
     if config.seller_apis.is_empty() {
@@ -111,6 +115,28 @@ pub(super) async fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let mut checks = Vec::with_capacity(orders.len());
+    if args.list {
+        let listing = reconciler.listing_sellers();
+        if listing.is_empty() {
+            bail!(
+                "no seller API lists its orders: set list_orders = true in the [seller_apis.NAME] \
+                 of a seller whose API has GET {{base_url}}/serviceOrder"
+            );
+        }
+        for index in listing {
+            match reconciler.list(index, args.dry_run, None).await {
+                Ok(found) => checks.extend(found),
+                Err(outcome) => bail!(
+                    "cannot list the orders of seller API {}: {}",
+                    reconciler.seller_names()[index],
+                    match outcome {
+                        Outcome::Failed { error, .. } => error,
+                        other => other.label().to_owned(),
+                    }
+                ),
+            }
+        }
+    }
     for (id, reasons) in &orders {
         checks.push(reconciler.check(id, *reasons, args.dry_run).await);
         bar.inc(1);

@@ -23,6 +23,7 @@ pub struct ReconcileSettings {
     sweep_every: String,
     requests_per_minute: u32,
     recheck_after: String,
+    list_every: String,
 }
 
 impl Default for ReconcileSettings {
@@ -33,6 +34,7 @@ impl Default for ReconcileSettings {
             sweep_every: "5m".into(),
             requests_per_minute: 60,
             recheck_after: "1h".into(),
+            list_every: "15m".into(),
         }
     }
 }
@@ -70,6 +72,9 @@ pub struct Reconcile {
     pub requests_per_minute: std::num::NonZeroU32,
     /// How long an order found right (or repaired) is not checked again unless it changes.
     pub recheck_after: Duration,
+    /// How often `serve` lists the orders of the seller APIs that list them (`list_orders`),
+    /// to find the orders it never heard of; `None`: never.
+    pub list_every: Option<Duration>,
 }
 
 impl Default for Reconcile {
@@ -80,6 +85,7 @@ impl Default for Reconcile {
             sweep_every: Some(Duration::from_secs(300)),
             requests_per_minute: std::num::NonZeroU32::new(60).unwrap_or(std::num::NonZeroU32::MIN),
             recheck_after: Duration::from_secs(3600),
+            list_every: Some(Duration::from_secs(900)),
         }
     }
 }
@@ -151,6 +157,7 @@ pub fn check(settings: &ReconcileSettings) -> anyhow::Result<Reconcile> {
         sweep_every: period("sweep_every", &settings.sweep_every)?,
         requests_per_minute,
         recheck_after,
+        list_every: period("list_every", &settings.list_every)?,
     })
 }
 
@@ -203,7 +210,7 @@ mod tests {
             ("sweep_every = \"0s\"", "reconcile.sweep_every"),
             ("requests_per_minute = 0", "reconcile.requests_per_minute"),
             ("recheck_after = \"never\"", "reconcile.recheck_after"),
-            ("sweep_every = \"often\"", "reconcile.sweep_every"),
+            ("list_every = \"often\"", "reconcile.list_every"),
         ] {
             let error = check(&settings(bad)).unwrap_err();
             assert!(format!("{error:#}").contains(key), "{bad}: {error:#}");

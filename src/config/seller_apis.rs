@@ -30,6 +30,9 @@ pub struct SellerApiSettings {
     /// Unset: only for reference-only dialects (MEF), whose events carry no order. Either way
     /// the API serves reconciliation (`[reconcile]`).
     pub resolve_events: Option<bool>,
+    /// The API lists its orders (`GET {base_url}/serviceOrder?offset&limit`, as ONAP's NBI
+    /// and TMF641 do): reconciliation then also finds the orders the listener never heard of.
+    pub list_orders: bool,
     /// `Authorization: Bearer` with this token.
     pub bearer_token: Option<Secret>,
     /// HTTP Basic.
@@ -50,6 +53,7 @@ impl Default for SellerApiSettings {
             base_url: String::new(),
             dialects: None,
             resolve_events: None,
+            list_orders: false,
             bearer_token: None,
             basic: None,
             oauth2: None,
@@ -138,6 +142,8 @@ pub struct SellerApi {
     pub dialects: BTreeSet<Dialect>,
     /// The dialects whose every event's order it fetches as the event arrives.
     pub resolves: BTreeSet<Dialect>,
+    /// Whether it lists its orders, for reconciliation.
+    pub list_orders: bool,
     /// Its credentials, if it wants any.
     pub auth: Option<SellerAuth>,
     /// One request's time limit.
@@ -147,6 +153,15 @@ pub struct SellerApi {
 }
 
 impl SellerApi {
+    /// Where it lists its orders: `{base_url}/serviceOrder`.
+    pub fn list_url(&self) -> Url {
+        let mut url = self.base_url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push("serviceOrder");
+        }
+        url
+    }
+
     /// Where it serves `order_id`: `{base_url}/serviceOrder/{order_id}`, the id one path
     /// segment whatever it holds.
     pub fn order_url(&self, order_id: &str) -> Url {
@@ -257,6 +272,7 @@ fn check_api(name: &str, settings: &SellerApiSettings) -> anyhow::Result<SellerA
         base_url,
         dialects,
         resolves,
+        list_orders: settings.list_orders,
         auth: auths.pop(),
         timeout: Duration::from_secs(settings.timeout_seconds.max(1)),
         tls: TlsOptions {
@@ -342,6 +358,10 @@ mod tests {
         assert_eq!(
             bare.order_url("SO-1").as_str(),
             "https://seller.example/serviceOrder/SO-1"
+        );
+        assert_eq!(
+            checked.list_url().as_str(),
+            "https://seller.example/mefApi/v6/serviceOrder"
         );
         assert!(bare.same_origin(&Url::parse("https://seller.example:443/x").unwrap()));
         assert!(!bare.same_origin(&Url::parse("http://seller.example/x").unwrap()));

@@ -103,6 +103,34 @@ impl Seller {
         Ok((answer, order))
     }
 
+    /// GETs one page of the API's orders (`{base_url}/serviceOrder?offset=N&limit=N`, as ONAP's
+    /// NBI and TMF641 list them): each order as its own JSON text, and its facts. An answer that
+    /// is not a list of orders is an error.
+    pub(crate) async fn list_orders(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<(Bytes, OrderFacts)>, SellerError> {
+        let mut url = self.api.list_url();
+        url.query_pairs_mut()
+            .append_pair("offset", &offset.to_string())
+            .append_pair("limit", &limit.to_string());
+        let answer = self.fetch(url).await?;
+        let not_a_list = |why: String| {
+            SellerError::NotAnOrder(crate::domain::envelope::EnvelopeError::InvalidBody(why))
+        };
+        let listed: Vec<serde_json::Value> = serde_json::from_slice(&answer)
+            .map_err(|error| not_a_list(format!("the list is not a JSON array: {error}")))?;
+        listed
+            .into_iter()
+            .map(|order| {
+                let text = Bytes::from(order.to_string());
+                let facts = read_order(&text).map_err(SellerError::NotAnOrder)?;
+                Ok((text, facts))
+            })
+            .collect()
+    }
+
     /// GETs the order at `url`, with the API's credentials.
     async fn fetch(&self, url: Url) -> Result<Bytes, SellerError> {
         let mut request = self.http.get(url).header(ACCEPT, "application/json");

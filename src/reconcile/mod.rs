@@ -14,7 +14,7 @@ pub(crate) mod sweep;
 
 use std::sync::Arc;
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::json;
 
@@ -229,6 +229,8 @@ impl Reconciler {
         reasons: Reasons,
         dry_run: bool,
     ) -> Outcome {
+        // The seller's answer shows the order at this instant or later.
+        let fetched_at = Utc::now();
         let (answer, facts) = match seller.fetch_order(order_id).await {
             Ok(fetched) => fetched,
             Err(error) if error.is_not_found() => return Outcome::NotFound,
@@ -238,24 +240,91 @@ impl Reconciler {
             seller.api(),
             dialect,
             projected.as_ref(),
-            &answer,
-            &facts,
+            (&answer, &facts, fetched_at),
             reasons,
             dry_run,
         )
         .await
     }
 
-    /// Compares the seller's order (`answer`, read into `facts`) with `projected` and appends
-    /// the synthesized event when they differ (and this is not a `dry_run`).
-    #[allow(clippy::too_many_arguments)] // what the check has read, passed on as it is
+    /// Lists the orders of the seller API at `index`, page by page (each page one request,
+    /// within `budget` when given), and records a synthesized creation for each order the listener has no
+    /// event of. Orders it knows are left to the suspect checks: a listing may be older than an
+    /// event that arrived meanwhile. `Err` when a page cannot be had.
+    pub(crate) async fn list(
+        &self,
+        index: usize,
+        dry_run: bool,
+        budget: Option<&governor::DefaultDirectRateLimiter>,
+    ) -> Result<Vec<Check>, Outcome> {
+        const PAGE: usize = 100;
+        const MAX_PAGES: usize = 10_000;
+        let seller = &self.sellers[index];
+        let api = seller.api();
+        let Some(dialect) = api.dialects.first().copied() else {
+            return Ok(Vec::new());
+        };
+        let mut checks = Vec::new();
+        for page in 0..MAX_PAGES {
+            if let Some(budget) = budget {
+                budget.until_ready().await;
+            }
+            let fetched_at = Utc::now();
+            let listed = seller
+                .list_orders(page * PAGE, PAGE)
+                .await
+                .map_err(|error| failed(&error, true))?;
+            for (text, facts) in &listed {
+                let known = match self.store.order(&facts.order_id).await {
+                    Ok(order) => order.is_some(),
+                    Err(error) => return Err(failed(&error, false)),
+                };
+                if known {
+                    continue;
+                }
+                let outcome = self
+                    .repair(
+                        api,
+                        dialect,
+                        None,
+                        (text, facts, fetched_at),
+                        Reasons::NONE,
+                        dry_run,
+                    )
+                    .await;
+                if !dry_run {
+                    self.metrics.reconcile_check(&api.name, outcome.label());
+                }
+                checks.push(Check {
+                    order_id: facts.order_id.clone(),
+                    seller_api: Some(api.name.clone()),
+                    reasons: Reasons::NONE,
+                    outcome,
+                });
+            }
+            if listed.len() < PAGE {
+                break;
+            }
+        }
+        Ok(checks)
+    }
+
+    /// The indexes of the seller APIs that list their orders.
+    pub(crate) fn listing_sellers(&self) -> Vec<usize> {
+        (0..self.sellers.len())
+            .filter(|index| self.sellers[*index].api().list_orders)
+            .collect()
+    }
+
+    /// Compares the seller's order (`answer`, read into `facts`, asked for at `fetched_at`)
+    /// with `projected` and appends the synthesized event when they differ (and this is not a
+    /// `dry_run`).
     async fn repair(
         &self,
         api: &SellerApi,
         dialect: Dialect,
         projected: Option<&ServiceOrder>,
-        answer: &[u8],
-        facts: &OrderFacts,
+        (answer, facts, fetched_at): (&[u8], &OrderFacts, DateTime<Utc>),
         reasons: Reasons,
         dry_run: bool,
     ) -> Outcome {
@@ -266,12 +335,13 @@ impl Reconciler {
         if dry_run {
             return Outcome::Differs { difference };
         }
-        let now = Utc::now();
-        // After every event already applied: a seller's event that comes later with an earlier
-        // date still folds before this one.
+        // When the order was asked for, and after every event already applied: a seller's event
+        // that comes later with an earlier date still folds before this one, and one the seller
+        // sent after it answered folds after.
         let after_newest =
             projected.map(|order| order.last_event_date.as_datetime() + TimeDelta::milliseconds(1));
-        let event_date = EventDate::from(after_newest.map_or(now, |after| after.max(now)));
+        let event_date =
+            EventDate::from(after_newest.map_or(fetched_at, |after| after.max(fetched_at)));
         let newest_event = projected
             .and_then(|order| order.timeline.last())
             .map(|entry| &entry.event_id);
@@ -285,7 +355,7 @@ impl Reconciler {
             reconciliation: json!({
                 "sellerApi": api.name,
                 "suspect": reasons,
-                "fetchedAt": EventDate::from(now).to_string(),
+                "fetchedAt": EventDate::from(fetched_at).to_string(),
                 "difference": difference,
             }),
         };
@@ -303,7 +373,7 @@ impl Reconciler {
             .store
             .append(NewEvent {
                 notification,
-                received_at: now,
+                received_at: Utc::now(),
                 sender: None,
                 client: None,
                 trace_context: None,

@@ -85,10 +85,27 @@ pub(crate) async fn run(
     let memos: Memos = Arc::default();
     let mut queues = Vec::new();
     let mut workers = tokio::task::JoinSet::new();
-    for name in reconciler.seller_names() {
+    let listing = reconciler.listing_sellers();
+    for (index, name) in reconciler.seller_names().into_iter().enumerate() {
         let (sender, receiver) = mpsc::channel(QUEUE);
         queues.push(sender);
+        // One budget per seller API, for its checks and its listing.
+        let budget = Arc::new(RateLimiter::direct(Quota::per_minute(
+            settings.requests_per_minute,
+        )));
+        if let Some(every) = settings.list_every
+            && listing.contains(&index)
+        {
+            workers.spawn(list(
+                reconciler.clone(),
+                index,
+                every,
+                budget.clone(),
+                shutdown.clone(),
+            ));
+        }
         workers.spawn(work(Worker {
+            budget,
             name,
             reconciler: reconciler.clone(),
             memos: memos.clone(),
@@ -185,6 +202,7 @@ async fn sweep(
 }
 
 struct Worker {
+    budget: Arc<Budget>,
     name: String,
     reconciler: Arc<Reconciler>,
     memos: Memos,
@@ -194,9 +212,50 @@ struct Worker {
     shutdown: CancellationToken,
 }
 
+/// A seller API's request budget.
+type Budget = governor::DefaultDirectRateLimiter;
+
+/// Lists the orders of the seller API at `index` every `every`, within its `budget`, and
+/// records the creation of those the listener never heard of.
+async fn list(
+    reconciler: Arc<Reconciler>,
+    index: usize,
+    every: Duration,
+    budget: Arc<Budget>,
+    shutdown: CancellationToken,
+) {
+    let name = reconciler.seller_names()[index].clone();
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let listed = tokio::select! {
+            () = shutdown.cancelled() => return,
+            listed = reconciler.list(index, false, Some(&budget)) => listed,
+        };
+        match listed {
+            Ok(checks) if checks.is_empty() => {}
+            Ok(checks) => tracing::info!(
+                seller_api = %name,
+                "reconciliation: the seller's list holds {} order(s) the listener never heard of",
+                checks.len()
+            ),
+            Err(outcome) => tracing::warn!(
+                seller_api = %name,
+                outcome = ?outcome,
+                "reconciliation: cannot list the seller's orders; trying again in {}",
+                humantime::format_duration(every)
+            ),
+        }
+    }
+}
+
 /// One seller API's worker: its queue's checks, one at a time, within its budget.
 async fn work(mut worker: Worker) {
-    let budget = RateLimiter::direct(Quota::per_minute(worker.settings.requests_per_minute));
+    let budget = worker.budget.clone();
     let mut backoff = Duration::ZERO;
     worker.metrics.reconcile_backoff(&worker.name, backoff);
     loop {

@@ -6,6 +6,9 @@
 //! send, so that an order is served from its creation on, in the state of the newest change
 //! due, whether that change's notification was sent, dropped or is still to come late. When
 //! the run ends, the book holds every order's final state.
+//!
+//! `GET {base}/serviceOrder?offset=N&limit=N` lists the orders that exist now, in the order of
+//! their creation, as ONAP's NBI and TMF641's list do (other filters are not applied).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -87,6 +90,26 @@ impl SellerBook {
         }
     }
 
+    /// A page of the orders that exist now, in the order of their creation.
+    fn listed(&self, offset: usize, limit: usize) -> Vec<serde_json::Value> {
+        let Ok(book) = self.book.lock() else {
+            return Vec::new();
+        };
+        let mut seen = std::collections::HashSet::new();
+        book.history
+            .iter()
+            .take(book.due)
+            .filter(|order| seen.insert(order.id.as_str()))
+            .skip(offset)
+            .take(limit)
+            .filter_map(|order| book.current.get(&order.id))
+            .map(|order| {
+                let href = href(self.dialect, self.seller_url.as_deref(), &order.id);
+                served_order(self.dialect, order, &href)
+            })
+            .collect()
+    }
+
     /// The order as the API serves it, if it exists yet.
     fn served(&self, id: &str) -> Option<serde_json::Value> {
         let order = self.book.lock().ok()?.current.get(id).cloned()?;
@@ -109,9 +132,30 @@ async fn service_order(State(book): State<SellerBook>, Path(id): Path<String>) -
     (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
-/// The Service Ordering API's route: `GET {base}/serviceOrder/{id}`.
+/// `GET {base}/serviceOrder?offset&limit` parameters.
+#[derive(Debug, serde::Deserialize)]
+struct Page {
+    #[serde(default)]
+    offset: usize,
+    limit: Option<usize>,
+}
+
+async fn service_orders(
+    State(book): State<SellerBook>,
+    axum::extract::Query(page): axum::extract::Query<Page>,
+) -> Response {
+    let limit = page.limit.unwrap_or(100).min(1000);
+    axum::Json(book.listed(page.offset, limit)).into_response()
+}
+
+/// The Service Ordering API's routes: `GET {base}/serviceOrder/{id}` and the list,
+/// `GET {base}/serviceOrder`.
 pub fn router(book: SellerBook) -> Router {
     Router::new()
+        .route(
+            &format!("{}/serviceOrder", base_path(book.dialect)),
+            get(service_orders),
+        )
         .route(
             &format!("{}/serviceOrder/{{id}}", base_path(book.dialect)),
             get(service_order),
@@ -150,6 +194,14 @@ mod tests {
             )
         );
         book.advance_to_the_end();
+        let listed: Vec<String> = book
+            .listed(0, 1000)
+            .iter()
+            .map(|order| order["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(listed.len(), orders.len(), "every order is listed once");
+        assert_eq!(book.listed(1, 1).len(), 1);
+        assert_eq!(book.listed(1, 1)[0]["id"], listed[1].as_str());
         for order in &orders {
             let served = book.served(&order.id).unwrap();
             assert_eq!(served["state"], order.state.as_str());

@@ -506,3 +506,169 @@ async fn serve_repairs_suspects_on_its_own_and_a_hanging_seller_api_holds_up_not
         "{text}"
     );
 }
+
+/// Starts `serve` on `listen` (a fixed address, so that a restart takes the seller's
+/// notifications again) with the admin token set.
+fn serve_at(listen: &str, config: &std::path::Path, data: &std::path::Path) -> RunningBinary {
+    let mut command = std::process::Command::new(binary());
+    command
+        .args(["serve", "--plain-http", "--allow-anonymous"])
+        .args(["--listen", listen, "--admin-listen", "127.0.0.1:0"])
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .env("ORDER_LISTENER_ADMIN_TOKEN", ADMIN_TOKEN);
+    spawn_serve(&mut command)
+}
+
+fn admin_url(running: &RunningBinary) -> String {
+    banner_value(&running.banner, "admin API")
+        .and_then(|rest| rest.split_whitespace().next().map(str::to_owned))
+        .expect("the banner names the admin API")
+}
+
+/// The newest stored event's sequence: how many events the listener has taken.
+async fn newest_sequence(admin: &str) -> i64 {
+    let listed: Value = reqwest::Client::new()
+        .get(format!("{admin}/api/v1/events?limit=1"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    listed["items"][0]["sequence"].as_i64().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_killed_for_a_window_of_the_run_is_repaired_to_the_sellers_truth() {
+    init();
+    let (mut simulator, hub) = start_simulator(&[
+        "--wait-subscribers",
+        "1",
+        "--orders",
+        "300",
+        "--drops",
+        "0.1",
+        "--concurrency",
+        "1",
+        "--seed",
+        "1414",
+        "--linger",
+        "10m",
+        "--json",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let data = dir.path().join("data");
+    std::fs::write(
+        &config,
+        format!(
+            "[seller_apis.nbi]\nbase_url = \"{hub}\"\ndialects = [\"onap\"]\nlist_orders = true\n\
+             {}",
+            STALE_AT_ONCE.replace(
+                "sweep_every = \"never\"",
+                "sweep_every = \"never\"\nlist_every = \"never\""
+            )
+        ),
+    )
+    .unwrap();
+    let listen = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap().to_string()
+    };
+    let mut running = serve_at(&listen, &config, &data);
+    let (ok, _, stderr) = run_cli(&[
+        "hub",
+        "subscribe",
+        "--server",
+        &hub,
+        "--callback",
+        &running.listener_url,
+    ]);
+    assert!(ok, "{stderr}");
+
+    // Killed a quarter of the way through the run: what the seller sends meanwhile is lost
+    // (ONAP never retries).
+    let admin = admin_url(&running);
+    eventually("a third of the run to be stored", async || {
+        (newest_sequence(&admin).await >= 700).then_some(())
+    })
+    .await;
+    running.child.kill().unwrap();
+    running.child.wait().unwrap();
+    // Down while the seller creates 40 more orders: some of them, start to finish.
+    let listed = async || -> usize {
+        let orders: Value = reqwest::get(format!("{hub}/serviceOrder?limit=1000"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        orders.as_array().map_or(0, Vec::len)
+    };
+    let at_the_kill = listed().await;
+    eventually("the seller to create 40 orders more", async || {
+        (listed().await >= at_the_kill + 40).then_some(())
+    })
+    .await;
+    let running = serve_at(&listen, &config, &data);
+    let admin = admin_url(&running);
+    let summary = summary(&mut simulator);
+    let errors = summary["statuses"]["error"].as_u64().unwrap_or(0);
+    assert!(
+        errors > 0,
+        "some notifications met the dead listener: {summary:#}"
+    );
+    let ids: Vec<String> = summary["truth"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|order| order["id"].as_str().unwrap().to_owned())
+        .collect();
+    let truth = seller_orders(&hub, &ids).await;
+
+    // Every wrong order the listener knows is suspect; the ones it never heard of are listed.
+    let wrong = wrong_orders(&admin, &truth).await;
+    assert!(!wrong.is_empty());
+    let suspect = suspects(&admin).await;
+    let unknown: BTreeSet<String> = wrong
+        .iter()
+        .filter(|(_, (projected, _))| projected.is_none())
+        .map(|(id, _)| id.clone())
+        .collect();
+    for (id, (projected, seller)) in &wrong {
+        assert!(
+            projected.is_none() || suspect.contains(id),
+            "order {id} is wrong ({projected:?}, the seller has {seller:?}) but not suspect"
+        );
+    }
+    let (ok, checks, stderr) = reconcile(dir.path(), &["--all-suspects", "--list"]);
+    assert!(ok, "{stderr}\n{checks:#}");
+    let created: BTreeSet<String> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|check| check["outcome"] == "repaired" && check["reasons"] == json!([]))
+        .map(|check| check["orderId"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        !unknown.is_empty(),
+        "orders wholly inside the window: {wrong:?}"
+    );
+    assert_eq!(
+        created, unknown,
+        "the listing creates exactly the orders never heard of"
+    );
+    let still_wrong = wrong_orders(&admin, &truth).await;
+    assert!(still_wrong.is_empty(), "after reconcile: {still_wrong:?}");
+    println!(
+        "killed for a window: {errors} notifications lost, {} orders wrong, {} never heard of; all repaired",
+        wrong.len(),
+        unknown.len()
+    );
+    simulator.kill().unwrap();
+    simulator.wait().unwrap();
+}
