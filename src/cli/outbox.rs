@@ -483,6 +483,7 @@ fn sink_lines(config: &Config, statuses: Vec<SinkStatus>) -> Vec<SinkLine> {
             SinkTarget::Nats { .. } => "nats",
             SinkTarget::Amqp { .. } => "amqp",
             SinkTarget::Redis { .. } => "redis",
+            SinkTarget::Mqtt { .. } => "mqtt",
             SinkTarget::SellerApi => "seller-api",
         };
         let index = match lines

@@ -1,5 +1,5 @@
 //! `[sinks.NAME]`: where accepted events are handed on — an HTTP webhook, NATS JetStream,
-//! RabbitMQ or Redis Streams — with a filter (dialects, event types, order and item states), a
+//! RabbitMQ, Redis Streams or MQTT — with a filter (dialects, event types, order and item states), a
 //! retry schedule and a horizon. Read as plain settings, checked once into [`SinkConfig`].
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,7 +19,7 @@ use crate::standard_webhooks::WebhookSecret;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct SinkSettings {
-    /// `http`, `nats`, `amqp` or `redis`.
+    /// `http`, `nats`, `amqp`, `redis` or `mqtt`.
     #[serde(rename = "type")]
     pub kind: String,
     /// A disabled sink gets no new deliveries.
@@ -57,6 +57,15 @@ pub struct SinkSettings {
     pub declare_exchange: bool,
     /// Redis: trim the stream to about this many entries (`MAXLEN ~`); unset: never trimmed.
     pub max_len: Option<u64>,
+    /// MQTT: the topic, a template (default `orders/{orderId}/events`).
+    pub topic: String,
+    /// MQTT: where the order's projection is published, retained, after each event (a
+    /// template such as `orders/{orderId}/state`); unset: not published.
+    pub state_topic: Option<String>,
+    /// MQTT: `5` or `3.1.1`.
+    pub protocol: String,
+    /// MQTT: the client id; unset: `order-listener-NAME-` and 8 random hex digits.
+    pub client_id: Option<String>,
 }
 
 impl Default for SinkSettings {
@@ -80,12 +89,16 @@ impl Default for SinkSettings {
             routing_key: "{eventType}.{orderId}".into(),
             declare_exchange: true,
             max_len: None,
+            topic: "orders/{orderId}/events".into(),
+            state_topic: None,
+            protocol: "5".into(),
+            client_id: None,
         }
     }
 }
 
 /// The sink types, as an error names them.
-const KINDS: &str = "http, nats, amqp or redis";
+const KINDS: &str = "http, nats, amqp, redis or mqtt";
 
 /// The Redis stream's key when `stream` is not set.
 const REDIS_STREAM: &str = "orders";
@@ -154,9 +167,43 @@ pub enum SinkTarget {
         /// `MAXLEN ~`, when set.
         max_len: Option<u64>,
     },
+    /// Publish to an MQTT broker at QoS 1, and the order's projection, retained, when asked.
+    Mqtt {
+        /// The broker URL (`mqtt://` or `mqtts://`, with a user and password).
+        url: Secret,
+        /// The topic template.
+        topic: String,
+        /// The retained projection's topic template.
+        state_topic: Option<String>,
+        /// The protocol version.
+        protocol: MqttProtocol,
+        /// The client id, when set.
+        client_id: Option<String>,
+    },
     /// Fetch each event's order from the seller APIs of `Config::seller_apis` and store it as
     /// a snapshot: the internal sink [`SELLER_API_SINK`], never configured under `[sinks]`.
     SellerApi,
+}
+
+/// The MQTT version a sink speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MqttProtocol {
+    /// MQTT 5.
+    V5,
+    /// MQTT 3.1.1.
+    V311,
+}
+
+impl FromStr for MqttProtocol {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> anyhow::Result<MqttProtocol> {
+        match text {
+            "5" | "5.0" => Ok(MqttProtocol::V5),
+            "3.1.1" => Ok(MqttProtocol::V311),
+            other => bail!("protocol {other:?} is not known: use \"5\" or \"3.1.1\""),
+        }
+    }
 }
 
 /// A checked sink.
@@ -338,6 +385,30 @@ fn check_sink(name: &str, settings: &SinkSettings) -> anyhow::Result<SinkConfig>
                 max_len: settings.max_len,
             }
         }
+        "mqtt" => {
+            if !url.expose().starts_with("mqtt://") && !url.expose().starts_with("mqtts://") {
+                bail!(
+                    "url must be an mqtt:// or mqtts:// URL, as mqtt://user:password@127.0.0.1:1883"
+                );
+            }
+            for (field, template) in [
+                ("topic", Some(&settings.topic)),
+                ("state_topic", settings.state_topic.as_ref()),
+            ] {
+                if let Some(template) = template
+                    && (template.is_empty() || template.contains(['+', '#']))
+                {
+                    bail!("{field} {template:?} must be a topic to publish to, without + or #");
+                }
+            }
+            SinkTarget::Mqtt {
+                url,
+                topic: settings.topic.clone(),
+                state_topic: settings.state_topic.clone(),
+                protocol: settings.protocol.parse()?,
+                client_id: settings.client_id.clone(),
+            }
+        }
         "" => bail!("type is required: {KINDS}"),
         other => bail!("type {other:?} is not known: use {KINDS}"),
     };
@@ -394,6 +465,21 @@ mod tests {
             (sink("http", "ftp://x"), "http://"),
             (sink("nats", "http://x"), "nats://"),
             (sink("redis", "http://x"), "redis://"),
+            (sink("mqtt", "tcp://x"), "mqtt://"),
+            (
+                SinkSettings {
+                    protocol: "3".into(),
+                    ..sink("mqtt", "mqtt://x")
+                },
+                "3.1.1",
+            ),
+            (
+                SinkSettings {
+                    state_topic: Some("orders/+/state".into()),
+                    ..sink("mqtt", "mqtt://x")
+                },
+                "without + or #",
+            ),
             (
                 SinkSettings {
                     max_len: Some(0),
