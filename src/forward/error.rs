@@ -138,6 +138,31 @@ pub(crate) enum ForwardError {
         #[source]
         source: serde_json::Error,
     },
+    /// A step with Kafka failed (connecting, reading the metadata, producing).
+    #[error("Kafka: {step}")]
+    Kafka {
+        /// The step.
+        step: KafkaStep,
+        /// rskafka's error.
+        #[source]
+        source: rskafka::client::error::Error,
+    },
+    /// The brokers do not know the topic.
+    #[error("Kafka: no topic {topic}: create it, or let the brokers create topics")]
+    NoSuchTopic {
+        /// The topic.
+        topic: String,
+    },
+    /// The Kafka URL does not read (the configuration check lets none through).
+    #[error("Kafka: the url does not read")]
+    KafkaUrl,
+    /// TLS for Kafka could not be set up.
+    #[error("Kafka: cannot set TLS up")]
+    KafkaTls {
+        /// rustls' error.
+        #[source]
+        source: rustls::Error,
+    },
     /// A seller API could not resolve the event's order.
     #[error("seller API {seller}")]
     Seller {
@@ -208,6 +233,20 @@ pub(crate) enum RedisStep {
     /// Adding the entry to the stream.
     #[error("cannot add to stream {0}")]
     Add(String),
+}
+
+/// The step with Kafka that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum KafkaStep {
+    /// Connecting to the bootstrap brokers (and SASL).
+    #[error("cannot connect")]
+    Connect,
+    /// Reading the topics' partitions.
+    #[error("cannot read the metadata")]
+    Metadata,
+    /// Producing (or finding the partition's leader).
+    #[error("cannot produce to {0}")]
+    Produce(String),
 }
 
 /// What went wrong with an MQTT publish. Cloned to every publish a failed connection held, so

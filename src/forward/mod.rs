@@ -1,5 +1,5 @@
 //! Handing accepted events on: sinks (an HTTP webhook, NATS JetStream, RabbitMQ, Redis Streams,
-//! MQTT) and the worker that delivers from the store's outbox. Handlers never call a sink; the outbox
+//! MQTT, Kafka) and the worker that delivers from the store's outbox. Handlers never call a sink; the outbox
 //! is written with the event, so nothing acknowledged is lost when a sink is slow or down. Each
 //! sink passes the event's trace context on (a `traceparent` header, and `tracestate`), so that
 //! a consumer's trace joins the seller's.
@@ -7,6 +7,7 @@
 pub(crate) mod amqp;
 pub(crate) mod error;
 pub(crate) mod http;
+pub(crate) mod kafka;
 pub(crate) mod mqtt;
 pub(crate) mod nats;
 pub(crate) mod redis;
@@ -45,6 +46,8 @@ pub(crate) enum Sink {
     Redis(redis::RedisSink),
     /// An MQTT broker.
     Mqtt(mqtt::MqttSink),
+    /// Kafka.
+    Kafka(kafka::KafkaSink),
     /// The seller APIs, from which the orders of reference-only events are fetched.
     SellerApi(seller_api::SellerApiSink),
 }
@@ -117,6 +120,12 @@ impl Sink {
                 }),
                 store.clone(),
             )),
+            SinkTarget::Kafka { url, topic, sasl } => Sink::Kafka(kafka::KafkaSink::new(
+                url.clone(),
+                topic.clone(),
+                *sasl,
+                config.timeout,
+            )),
             SinkTarget::SellerApi => Sink::SellerApi(seller_api::SellerApiSink::new(
                 seller_apis,
                 store.clone(),
@@ -138,6 +147,7 @@ impl Sink {
             Sink::Amqp(sink) => sink.deliver(delivery, trace).await,
             Sink::Redis(sink) => sink.deliver(delivery, trace).await,
             Sink::Mqtt(sink) => sink.deliver(delivery, trace).await,
+            Sink::Kafka(sink) => sink.deliver(delivery, trace).await,
             // A fetch from the seller, not a message: nothing to pass on.
             Sink::SellerApi(sink) => sink.deliver(delivery).await,
         }
@@ -151,6 +161,7 @@ impl Sink {
             Sink::Amqp(_) => "amqp",
             Sink::Redis(_) => "redis",
             Sink::Mqtt(_) => "mqtt",
+            Sink::Kafka(_) => "kafka",
             Sink::SellerApi(_) => "seller-api",
         }
     }
