@@ -2,7 +2,7 @@
 //! --features dynostore`), one per test with in-memory storage, advertised on a [`Relay`] in
 //! front of it so that every connection (the sink's and the consumer's) passes where the test
 //! can cut it. Read back by an independent client, kafka-python, which also says which
-//! partition its own partitioner gives each key.
+//! partition its own murmur2 gives each key.
 
 use std::process::Stdio;
 
@@ -19,7 +19,7 @@ const CLIENT: &str = r#"
 import json, sys, time
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.partitioner.default import DefaultPartitioner
+from kafka.partitioner.default import murmur2
 
 bootstrap, command, topic = sys.argv[1], sys.argv[2], sys.argv[3]
 if command == "create":
@@ -39,13 +39,13 @@ assigned = [TopicPartition(topic, p) for p in partitions]
 consumer.assign(assigned)
 consumer.seek_to_beginning(*assigned)
 print("assigned", flush=True)
-partitioner = DefaultPartitioner()
 for record in consumer:
     print(json.dumps({
         "partition": record.partition,
         "offset": record.offset,
         "key": record.key.decode() if record.key is not None else None,
-        "expected_partition": partitioner(record.key, partitions, partitions) if record.key else None,
+        # The Java client's (and kafka-python's) default: murmur2 of the key, made positive.
+        "expected_partition": partitions[(murmur2(record.key) & 0x7fffffff) % len(partitions)] if record.key else None,
         "headers": {name: value.decode() for name, value in record.headers},
         "value": record.value.decode(),
     }), flush=True)
@@ -208,16 +208,9 @@ order_states = ["completed"]
         url = broker.url()
     );
     filters(&toml, async || every.events(), async || done.events()).await;
-    let records = every.records();
-    let partitions: BTreeSet<u64> = records
-        .iter()
-        .map(|record| record["partition"].as_u64().unwrap())
-        .collect();
-    assert!(
-        partitions.len() > 1,
-        "3 orders over 3 partitions: {partitions:?}"
-    );
-    for record in records {
+    // Each record is where Kafka's own clients put its key (the order ids are random, so
+    // which partitions the 3 orders take varies from run to run).
+    for record in every.records() {
         let body: Value = serde_json::from_str(record["value"].as_str().unwrap()).unwrap();
         assert_eq!(record["key"], body["event"]["id"], "{record}");
         assert_eq!(
