@@ -483,6 +483,8 @@ fn sink_lines(config: &Config, statuses: Vec<SinkStatus>) -> Vec<SinkLine> {
             SinkTarget::Nats { .. } => "nats",
             SinkTarget::Amqp { .. } => "amqp",
             SinkTarget::Redis { .. } => "redis",
+            SinkTarget::Mqtt { .. } => "mqtt",
+            SinkTarget::Kafka { .. } => "kafka",
             SinkTarget::SellerApi => "seller-api",
         };
         let index = match lines

@@ -1,5 +1,5 @@
 //! `[sinks.NAME]`: where accepted events are handed on — an HTTP webhook, NATS JetStream,
-//! RabbitMQ or Redis Streams — with a filter (dialects, event types, order and item states), a
+//! RabbitMQ, Redis Streams, MQTT or Kafka — with a filter (dialects, event types, order and item states), a
 //! retry schedule and a horizon. Read as plain settings, checked once into [`SinkConfig`].
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,7 +19,7 @@ use crate::standard_webhooks::WebhookSecret;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct SinkSettings {
-    /// `http`, `nats`, `amqp` or `redis`.
+    /// `http`, `nats`, `amqp`, `redis`, `mqtt` or `kafka`.
     #[serde(rename = "type")]
     pub kind: String,
     /// A disabled sink gets no new deliveries.
@@ -60,6 +60,18 @@ pub struct SinkSettings {
     pub declare_exchange: bool,
     /// Redis: trim the stream to about this many entries (`MAXLEN ~`); unset: never trimmed.
     pub max_len: Option<u64>,
+    /// MQTT: the topic, a template (default `orders/{orderId}/events`). Kafka: the topic, a
+    /// template (default `orders`).
+    pub topic: Option<String>,
+    /// MQTT: where the order's projection is published, retained, after each event (a
+    /// template such as `orders/{orderId}/state`); unset: not published.
+    pub state_topic: Option<String>,
+    /// MQTT: `5` or `3.1.1`.
+    pub protocol: String,
+    /// MQTT: the client id; unset: `order-listener-NAME-` and 8 random hex digits.
+    pub client_id: Option<String>,
+    /// Kafka: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`, for the URL's user and password.
+    pub sasl_mechanism: String,
 }
 
 impl Default for SinkSettings {
@@ -84,15 +96,26 @@ impl Default for SinkSettings {
             routing_key: "{eventType}.{orderId}".into(),
             declare_exchange: true,
             max_len: None,
+            topic: None,
+            state_topic: None,
+            protocol: "5".into(),
+            client_id: None,
+            sasl_mechanism: "PLAIN".into(),
         }
     }
 }
 
 /// The sink types, as an error names them.
-const KINDS: &str = "http, nats, amqp or redis";
+const KINDS: &str = "http, nats, amqp, redis, mqtt or kafka";
 
 /// The Redis stream's key when `stream` is not set.
 const REDIS_STREAM: &str = "orders";
+
+/// The MQTT topic when `topic` is not set.
+const MQTT_TOPIC: &str = "orders/{orderId}/events";
+
+/// The Kafka topic when `topic` is not set.
+const KAFKA_TOPIC: &str = "orders";
 
 /// The name of the internal sink that fetches orders from the seller APIs
 /// ([`SinkTarget::SellerApi`]); no configured sink may take it.
@@ -158,9 +181,133 @@ pub enum SinkTarget {
         /// `MAXLEN ~`, when set.
         max_len: Option<u64>,
     },
+    /// Publish to an MQTT broker at QoS 1, and the order's projection, retained, when asked.
+    Mqtt {
+        /// The broker URL (`mqtt://` or `mqtts://`, with a user and password).
+        url: Secret,
+        /// The topic template.
+        topic: String,
+        /// The retained projection's topic template.
+        state_topic: Option<String>,
+        /// The protocol version.
+        protocol: MqttProtocol,
+        /// The client id, when set.
+        client_id: Option<String>,
+    },
+    /// Produce to Kafka with `acks=all`, keyed by the order id.
+    Kafka {
+        /// `kafka://` or `kafkas://`, the login and the bootstrap brokers.
+        url: Secret,
+        /// The topic template.
+        topic: String,
+        /// The SASL mechanism, when the URL has a login.
+        sasl: KafkaSasl,
+    },
     /// Fetch each event's order from the seller APIs of `Config::seller_apis` and store it as
     /// a snapshot: the internal sink [`SELLER_API_SINK`], never configured under `[sinks]`.
     SellerApi,
+}
+
+/// The MQTT version a sink speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MqttProtocol {
+    /// MQTT 5.
+    V5,
+    /// MQTT 3.1.1.
+    V311,
+}
+
+impl FromStr for MqttProtocol {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> anyhow::Result<MqttProtocol> {
+        match text {
+            "5" | "5.0" => Ok(MqttProtocol::V5),
+            "3.1.1" => Ok(MqttProtocol::V311),
+            other => bail!("protocol {other:?} is not known: use \"5\" or \"3.1.1\""),
+        }
+    }
+}
+
+/// The SASL mechanism of a Kafka sink whose URL has a user and password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KafkaSasl {
+    /// PLAIN (over TLS, please).
+    Plain,
+    /// SCRAM-SHA-256.
+    ScramSha256,
+    /// SCRAM-SHA-512.
+    ScramSha512,
+}
+
+impl FromStr for KafkaSasl {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> anyhow::Result<KafkaSasl> {
+        match text.to_ascii_uppercase().as_str() {
+            "PLAIN" => Ok(KafkaSasl::Plain),
+            "SCRAM-SHA-256" => Ok(KafkaSasl::ScramSha256),
+            "SCRAM-SHA-512" => Ok(KafkaSasl::ScramSha512),
+            _ => bail!(
+                "sasl_mechanism {text:?} is not known: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+            ),
+        }
+    }
+}
+
+/// What a `kafka://` or `kafkas://` URL says: `[user:password@]host:port[,host:port…]`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct KafkaBrokers {
+    /// The bootstrap brokers, `host:port`.
+    pub addresses: Vec<String>,
+    /// TLS.
+    pub tls: bool,
+    /// The SASL user and password.
+    pub credentials: Option<(String, String)>,
+}
+
+impl KafkaBrokers {
+    /// Reads the URL; `Err` says what is wrong.
+    pub fn parse(url: &str) -> Result<KafkaBrokers, &'static str> {
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("kafka://") {
+            (false, rest)
+        } else if let Some(rest) = url.strip_prefix("kafkas://") {
+            (true, rest)
+        } else {
+            return Err("url must start with kafka:// or kafkas://");
+        };
+        let rest = rest.trim_end_matches('/');
+        let (credentials, hosts) = match rest.rsplit_once('@') {
+            Some((login, hosts)) => {
+                let (user, password) = login.split_once(':').unwrap_or((login, ""));
+                let decode = |text: &str| {
+                    percent_encoding::percent_decode_str(text)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                };
+                (Some((decode(user), decode(password))), hosts)
+            }
+            None => (None, rest),
+        };
+        let addresses: Vec<String> = hosts
+            .split(',')
+            .map(|host| {
+                if host
+                    .rsplit_once(':')
+                    .is_some_and(|(name, port)| !name.is_empty() && port.parse::<u16>().is_ok())
+                {
+                    Ok(host.to_owned())
+                } else {
+                    Err("each broker must be host:port, as kafka://127.0.0.1:9092")
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(KafkaBrokers {
+            addresses,
+            tls,
+            credentials,
+        })
+    }
 }
 
 /// A checked sink.
@@ -348,6 +495,45 @@ fn check_sink(name: &str, settings: &SinkSettings) -> anyhow::Result<SinkConfig>
                 max_len: settings.max_len,
             }
         }
+        "mqtt" => {
+            if !url.expose().starts_with("mqtt://") && !url.expose().starts_with("mqtts://") {
+                bail!(
+                    "url must be an mqtt:// or mqtts:// URL, as mqtt://user:password@127.0.0.1:1883"
+                );
+            }
+            let topic = settings
+                .topic
+                .clone()
+                .unwrap_or_else(|| MQTT_TOPIC.to_owned());
+            for (field, template) in [
+                ("topic", Some(&topic)),
+                ("state_topic", settings.state_topic.as_ref()),
+            ] {
+                if let Some(template) = template
+                    && (template.is_empty() || template.contains(['+', '#']))
+                {
+                    bail!("{field} {template:?} must be a topic to publish to, without + or #");
+                }
+            }
+            SinkTarget::Mqtt {
+                url,
+                topic,
+                state_topic: settings.state_topic.clone(),
+                protocol: settings.protocol.parse()?,
+                client_id: settings.client_id.clone(),
+            }
+        }
+        "kafka" => {
+            KafkaBrokers::parse(url.expose()).map_err(anyhow::Error::msg)?;
+            SinkTarget::Kafka {
+                url,
+                topic: settings
+                    .topic
+                    .clone()
+                    .unwrap_or_else(|| KAFKA_TOPIC.to_owned()),
+                sasl: settings.sasl_mechanism.parse()?,
+            }
+        }
         "" => bail!("type is required: {KINDS}"),
         other => bail!("type {other:?} is not known: use {KINDS}"),
     };
@@ -420,6 +606,29 @@ mod tests {
             (sink("http", "ftp://x"), "http://"),
             (sink("nats", "http://x"), "nats://"),
             (sink("redis", "http://x"), "redis://"),
+            (sink("mqtt", "tcp://x"), "mqtt://"),
+            (sink("kafka", "kafka://broker"), "host:port"),
+            (
+                SinkSettings {
+                    sasl_mechanism: "GSSAPI".into(),
+                    ..sink("kafka", "kafka://broker:9092")
+                },
+                "SCRAM-SHA-512",
+            ),
+            (
+                SinkSettings {
+                    protocol: "3".into(),
+                    ..sink("mqtt", "mqtt://x")
+                },
+                "3.1.1",
+            ),
+            (
+                SinkSettings {
+                    state_topic: Some("orders/+/state".into()),
+                    ..sink("mqtt", "mqtt://x")
+                },
+                "without + or #",
+            ),
             (
                 SinkSettings {
                     max_len: Some(0),
@@ -465,5 +674,23 @@ mod tests {
             let message = format!("{:#}", check_sink("s", &settings).unwrap_err());
             assert!(message.contains(expected), "{expected}: {message}");
         }
+    }
+
+    #[test]
+    fn a_url_names_the_brokers_tls_and_the_login() {
+        assert_eq!(
+            KafkaBrokers::parse("kafkas://svc%40acme:p%3Ass@b1:9093,b2:9093/"),
+            Ok(KafkaBrokers {
+                addresses: vec!["b1:9093".into(), "b2:9093".into()],
+                tls: true,
+                credentials: Some(("svc@acme".into(), "p:ss".into())),
+            })
+        );
+        assert_eq!(
+            KafkaBrokers::parse("kafka://127.0.0.1:9092").map(|brokers| brokers.tls),
+            Ok(false)
+        );
+        assert!(KafkaBrokers::parse("kafka://broker").is_err());
+        assert!(KafkaBrokers::parse("http://broker:9092").is_err());
     }
 }

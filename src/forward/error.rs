@@ -3,6 +3,7 @@
 //! `telemetry::error_chain` of it. It must never carry a secret: a sink URL may hold a token,
 //! so reqwest's errors are kept without their URL, and no variant holds a URL.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -121,6 +122,47 @@ pub(crate) enum ForwardError {
         #[source]
         source: redis::RedisError,
     },
+    /// A publish to the MQTT broker failed (connecting, or the broker's answer).
+    #[error("MQTT: cannot publish to {topic}")]
+    Mqtt {
+        /// The topic.
+        topic: String,
+        /// What went wrong.
+        #[source]
+        source: MqttError,
+    },
+    /// The order's projection could not be written as JSON.
+    #[error("cannot write the order's projection")]
+    Projection {
+        /// serde_json's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A step with Kafka failed (connecting, reading the metadata, producing).
+    #[error("Kafka: {step}")]
+    Kafka {
+        /// The step.
+        step: KafkaStep,
+        /// rskafka's error.
+        #[source]
+        source: rskafka::client::error::Error,
+    },
+    /// The brokers do not know the topic.
+    #[error("Kafka: no topic {topic}: create it, or let the brokers create topics")]
+    NoSuchTopic {
+        /// The topic.
+        topic: String,
+    },
+    /// The Kafka URL does not read (the configuration check lets none through).
+    #[error("Kafka: the url does not read")]
+    KafkaUrl,
+    /// TLS for Kafka could not be set up.
+    #[error("Kafka: cannot set TLS up")]
+    KafkaTls {
+        /// rustls' error.
+        #[source]
+        source: rustls::Error,
+    },
     /// A seller API could not resolve the event's order.
     #[error("seller API {seller}")]
     Seller {
@@ -191,6 +233,50 @@ pub(crate) enum RedisStep {
     /// Adding the entry to the stream.
     #[error("cannot add to stream {0}")]
     Add(String),
+}
+
+/// The step with Kafka that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum KafkaStep {
+    /// Connecting to the bootstrap brokers (and SASL).
+    #[error("cannot connect")]
+    Connect,
+    /// Reading the topics' partitions.
+    #[error("cannot read the metadata")]
+    Metadata,
+    /// Producing (or finding the partition's leader).
+    #[error("cannot produce to {0}")]
+    Produce(String),
+}
+
+/// What went wrong with an MQTT publish. Cloned to every publish a failed connection held, so
+/// sources are shared.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum MqttError {
+    /// The URL is not `mqtt://` or `mqtts://` with a host.
+    #[error("url must be an mqtt:// or mqtts:// URL with a host")]
+    Url,
+    /// TLS could not be set up.
+    #[error("cannot set TLS up")]
+    Tls(#[source] Arc<rustls::Error>),
+    /// The MQTT 3.1.1 connection failed (connecting, refused, or lost).
+    #[error("the connection failed")]
+    Connection(#[source] Arc<rumqttc::ConnectionError>),
+    /// The MQTT 5 connection failed (connecting, refused, or lost).
+    #[error("the connection failed")]
+    Connection5(#[source] Arc<rumqttc::v5::ConnectionError>),
+    /// The MQTT 3.1.1 client took no more requests.
+    #[error("the client took no more publishes")]
+    Client(#[source] Arc<rumqttc::ClientError>),
+    /// The MQTT 5 client took no more requests.
+    #[error("the client took no more publishes")]
+    Client5(#[source] Arc<rumqttc::v5::ClientError>),
+    /// The broker answered the publish with a failure (MQTT 5's reason code).
+    #[error("the broker refused the message ({0})")]
+    Refused(String),
+    /// The connection was stopped before the broker answered.
+    #[error("the connection closed before the broker's ack")]
+    Closed,
 }
 
 /// What went wrong with one seller API.

@@ -1,5 +1,5 @@
-//! Handing accepted events on: sinks (an HTTP webhook, NATS JetStream, RabbitMQ, Redis Streams)
-//! and the worker that delivers from the store's outbox. Handlers never call a sink; the outbox
+//! Handing accepted events on: sinks (an HTTP webhook, NATS JetStream, RabbitMQ, Redis Streams,
+//! MQTT, Kafka) and the worker that delivers from the store's outbox. Handlers never call a sink; the outbox
 //! is written with the event, so nothing acknowledged is lost when a sink is slow or down. Each
 //! sink passes the event's trace context on (a `traceparent` header, and `tracestate`), so that
 //! a consumer's trace joins the seller's.
@@ -7,6 +7,8 @@
 pub(crate) mod amqp;
 pub(crate) mod error;
 pub(crate) mod http;
+pub(crate) mod kafka;
+pub(crate) mod mqtt;
 pub(crate) mod nats;
 pub(crate) mod redis;
 pub(crate) mod seller_api;
@@ -42,6 +44,10 @@ pub(crate) enum Sink {
     Amqp(amqp::AmqpSink),
     /// Redis Streams.
     Redis(redis::RedisSink),
+    /// An MQTT broker.
+    Mqtt(mqtt::MqttSink),
+    /// Kafka.
+    Kafka(kafka::KafkaSink),
     /// The seller APIs, from which the orders of reference-only events are fetched.
     SellerApi(seller_api::SellerApiSink),
 }
@@ -94,6 +100,32 @@ impl Sink {
                 *max_len,
                 config.retry.horizon.max(Duration::from_secs(3600)),
             )),
+            SinkTarget::Mqtt {
+                url,
+                topic,
+                state_topic,
+                protocol,
+                client_id,
+            } => Sink::Mqtt(mqtt::MqttSink::new(
+                url.clone(),
+                topic.clone(),
+                state_topic.clone(),
+                *protocol,
+                client_id.clone().unwrap_or_else(|| {
+                    format!(
+                        "order-listener-{}-{}",
+                        config.name,
+                        &uuid::Uuid::new_v4().simple().to_string()[..8]
+                    )
+                }),
+                store.clone(),
+            )),
+            SinkTarget::Kafka { url, topic, sasl } => Sink::Kafka(kafka::KafkaSink::new(
+                url.clone(),
+                topic.clone(),
+                *sasl,
+                config.timeout,
+            )),
             SinkTarget::SellerApi => Sink::SellerApi(seller_api::SellerApiSink::new(
                 seller_apis,
                 store.clone(),
@@ -114,6 +146,8 @@ impl Sink {
             Sink::Nats(sink) => sink.deliver(delivery, trace).await,
             Sink::Amqp(sink) => sink.deliver(delivery, trace).await,
             Sink::Redis(sink) => sink.deliver(delivery, trace).await,
+            Sink::Mqtt(sink) => sink.deliver(delivery, trace).await,
+            Sink::Kafka(sink) => sink.deliver(delivery, trace).await,
             // A fetch from the seller, not a message: nothing to pass on.
             Sink::SellerApi(sink) => sink.deliver(delivery).await,
         }
@@ -126,6 +160,8 @@ impl Sink {
             Sink::Nats(_) => "nats",
             Sink::Amqp(_) => "amqp",
             Sink::Redis(_) => "redis",
+            Sink::Mqtt(_) => "mqtt",
+            Sink::Kafka(_) => "kafka",
             Sink::SellerApi(_) => "seller-api",
         }
     }
@@ -141,16 +177,22 @@ pub(crate) const SOURCE_HEADER: &str = "Order-Listener-Source";
 /// Fills `{eventType}`, `{orderId}`, `{eventId}` and `{dialect}` in a subject or routing key. Values are
 /// made single tokens: `.`, `*`, `>`, `#` and white space become `_`.
 pub(crate) fn render(template: &str, delivery: &Delivery) -> String {
+    render_with(template, delivery, |c| {
+        matches!(c, '.' | '*' | '>' | '#') || c.is_whitespace()
+    })
+}
+
+/// As [`render`], with the characters that are `special` where the value goes (an MQTT topic
+/// level, a Kafka topic name) replaced by `_`.
+pub(crate) fn render_with(
+    template: &str,
+    delivery: &Delivery,
+    special: fn(char) -> bool,
+) -> String {
     let token = |value: &str| -> String {
         value
             .chars()
-            .map(|c| {
-                if matches!(c, '.' | '*' | '>' | '#') || c.is_whitespace() {
-                    '_'
-                } else {
-                    c
-                }
-            })
+            .map(|c| if special(c) { '_' } else { c })
             .collect()
     };
     template

@@ -7,6 +7,8 @@
 //! "Down" is a TCP relay between the sink and the server that the test cuts ([`Relay`]): the
 //! server is real, only the path to it fails, as a network or a restart would make it.
 
+mod kafka;
+mod mqtt;
 mod redis_streams;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
