@@ -48,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0008_suspects.sql"),
     include_str!("../migrations/sqlite/0009_trace_context.sql"),
     include_str!("../migrations/sqlite/0010_event_source.sql"),
+    include_str!("../migrations/sqlite/0011_deliveries_due.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
