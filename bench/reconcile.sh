@@ -108,7 +108,7 @@ TOML
     "$OL" simulate --target "http://127.0.0.1:$public/externalapi/listener/v1/listener" \
       --rate "$RATE" --duration "$DURATION" --json > "$dir/load.json" 2> /dev/null
     checks=$(curl -s "http://127.0.0.1:$admin/metrics" \
-      | awk -F'[{}]' '/^order_listener_reconcile_checks_total/ {split($2, l, "outcome=\""); sub(/".*/, "", l[2]); split($3, v, " "); printf "%s: %s, ", l[2], v[2]}')
+      | awk -F'[{}]' '/^order_listener_reconcile_checks_total/ {split($2, l, "outcome=\""); sub(/".*/, "", l[2]); split($3, v, " "); printf "%s: %s, ", l[2], v[1]}')
     kill "$serve" "$SELLER"; wait "$serve" "$SELLER" 2> /dev/null || true
     read -r achieved p50 p99 < <(python3 -c "import json; r=json.load(open('$dir/load.json')); print(round(r['throughput']), r['latency_ms']['p50'], r['latency_ms']['p99'])")
     P99[$mode]="${P99[$mode]:-} $p99"

@@ -7,7 +7,7 @@
 # Writes a markdown table to stdout and to bench/results/<run>/sinks.md.
 #
 # Usage: bench/sinks.sh   (environment: EVENTS, SINKS, CONCURRENCY, and OL, CEILING, TOOL:
-#                          prebuilt binaries; TANSU and PYTHON (with kafka-python) for kafka)
+#                          prebuilt binaries; TANSU, and PYTHON with kafka-python and pika)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -76,6 +76,16 @@ url = \"nats://127.0.0.1:4222\"
 subject = \"bench$suffix.{orderId}\"
 stream = \"BENCH$suffix\"" ;;
     amqp)
+      # A queue bound to the exchange, so that every message is routed (an unroutable one is a
+      # failure); deleted afterwards.
+      "$PYTHON" - "bench$suffix" <<'PY'
+import sys, pika
+name = sys.argv[1]
+channel = pika.BlockingConnection(pika.URLParameters("amqp://guest:guest@127.0.0.1:5672/%2f")).channel()
+channel.exchange_declare(name, "topic", durable=True)
+channel.queue_declare(name, durable=True)
+channel.queue_bind(name, name, "#")
+PY
       target="type = \"amqp\"
 url = \"amqp://guest:guest@127.0.0.1:5672/%2f\"
 exchange = \"bench$suffix\"
@@ -132,6 +142,9 @@ TOML
   seconds=$(python3 -c "print(f'{$end - $start:.1f}')")
   rate=$(python3 -c "print(f'{$EVENTS / ($end - $start):,.0f}')")
   echo "| $sink | $EVENTS (dead: $dead) | $seconds | $rate |" | tee -a "$RESULTS"
+  if [ "$sink" = amqp ]; then
+    "$PYTHON" -c "import pika; c = pika.BlockingConnection(pika.URLParameters('amqp://guest:guest@127.0.0.1:5672/%2f')).channel(); c.queue_delete('bench$suffix'); c.exchange_delete('bench$suffix')"
+  fi
   rm -rf "$dir"
 done
 cat "$RESULTS"
