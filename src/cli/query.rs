@@ -124,6 +124,7 @@ pub(super) async fn list_events(args: EventListArgs) -> anyhow::Result<ExitCode>
         "#",
         "eventId",
         "dialect",
+        "source",
         "eventType",
         "eventDate",
         "order",
@@ -135,6 +136,7 @@ pub(super) async fn list_events(args: EventListArgs) -> anyhow::Result<ExitCode>
             event.sequence.to_string(),
             event.event_id.to_string(),
             event.dialect.to_string(),
+            event.source.to_string(),
             event.event_type.to_string(),
             event.event_date.to_string(),
             or_dash(event.order_id.as_ref()),
@@ -175,6 +177,7 @@ pub(super) async fn show_event(args: EventShowArgs) -> anyhow::Result<ExitCode> 
     let mut out = table(&["field", "value"]);
     out.add_row(vec!["eventId".to_owned(), record.event_id.to_string()]);
     out.add_row(vec!["dialect".to_owned(), record.dialect.to_string()]);
+    out.add_row(vec!["source".to_owned(), record.source.to_string()]);
     out.add_row(vec!["eventType".to_owned(), record.event_type.to_string()]);
     out.add_row(vec!["eventDate".to_owned(), record.event_date.to_string()]);
     out.add_row(vec!["order".to_owned(), or_dash(record.order_id.as_ref())]);

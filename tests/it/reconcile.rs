@@ -371,8 +371,31 @@ async fn a_late_sellers_event_after_a_repair_makes_no_second_state_change() {
         "{order:#}"
     );
 
-    // An export keeps the repair a repair: imported, it is still `reconciled`, never a seller's.
+    // The CLI says who wrote each event.
     let data = dir.join("data");
+    let repair_id = checks[0]["eventId"].as_str().unwrap();
+    let (ok, shown, stderr) = run_cli(&[
+        "events",
+        "show",
+        repair_id,
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        shown
+            .lines()
+            .any(|line| line.contains("source") && line.contains("reconciled")),
+        "{shown}"
+    );
+    let (ok, listed, stderr) = run_cli(&["events", "list", "--data-dir", data.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(
+        listed.contains("source") && listed.contains("reconciled"),
+        "{listed}"
+    );
+
+    // An export keeps the repair a repair: imported, it is still `reconciled`, never a seller's.
     let (ok, exported, stderr) = run_cli(&["export", "--data-dir", data.to_str().unwrap()]);
     assert!(ok, "{stderr}");
     let line = exported
