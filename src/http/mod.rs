@@ -102,10 +102,7 @@ pub(crate) fn public_router(state: AppState) -> Router {
         }
     }
     router
-        .route(
-            &format!("{base}/openapi.json"),
-            get(document),
-        )
+        .route(&format!("{base}/openapi.json"), get(document))
         .route("/healthz", get(admin::live))
         .route("/readyz", get(admin::ready))
         .fallback(not_found)

@@ -16,7 +16,13 @@ use crate::helpers::*;
 /// `on_acks` is notified once `threshold` events have been acknowledged.
 async fn burst(url: String, senders: usize, threshold: usize, on_acks: Arc<Notify>) -> Vec<String> {
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
-    let client = reqwest::Client::new();
+    // A request that gets no answer in time is given up, not acknowledged: once seen, the
+    // whole test waited forever after the SIGKILL (not diagnosed: no socket and no process was
+    // left), so a sender never waits longer than this.
+    let client = reqwest::Client::builder()
+        .timeout(PATIENCE)
+        .build()
+        .unwrap();
     let mut tasks = Vec::new();
     for sender in 0..senders {
         let (url, client, acknowledged, on_acks) = (
@@ -58,7 +64,10 @@ async fn burst(url: String, senders: usize, threshold: usize, on_acks: Arc<Notif
         }));
     }
     for task in tasks {
-        task.await.unwrap();
+        tokio::time::timeout(PATIENCE * 2, task)
+            .await
+            .expect("every sender stops once the listener is gone")
+            .unwrap();
     }
     Arc::try_unwrap(acknowledged).unwrap().into_inner().unwrap()
 }
