@@ -306,23 +306,9 @@ async fn reconcile_repairs_every_order_an_onap_seller_left_wrong_by_losing_notif
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_sellers_event_after_a_repair_makes_no_second_state_change() {
-    let seller = axum::Router::new().route(
-        "/nbi/api/v4/serviceOrder/{id}",
-        axum::routing::get(
-            |axum::extract::Path(id): axum::extract::Path<String>| async move {
-                axum::Json(json!({
-                    "id": id, "state": "completed",
-                    "orderItem": [{"id": "1", "action": "add", "state": "completed"}]
-                }))
-            },
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, seller).await });
+    let base_url = seller_api(std::sync::Arc::default()).await;
     let app = spawn_app_with_file(&format!(
-        "[seller_apis.nbi]\nbase_url = \"http://{address}/nbi/api/v4\"\ndialects = [\"onap\"]\n\
-         {STALE_AT_ONCE}"
+        "[seller_apis.nbi]\nbase_url = \"{base_url}\"\ndialects = [\"onap\"]\n{STALE_AT_ONCE}"
     ))
     .await;
     let dir = app.data_dir.parent().unwrap().to_owned();
