@@ -193,20 +193,8 @@ fn http_url(field: &str, text: &str) -> anyhow::Result<Url> {
     Ok(url)
 }
 
-fn check_name(name: &str) -> anyhow::Result<()> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'));
-    if !valid {
-        bail!("the name {name:?} is not valid: use 1 to 64 letters, digits, '.', '_' or '-'");
-    }
-    Ok(())
-}
-
 fn check_api(name: &str, settings: &SellerApiSettings) -> anyhow::Result<SellerApi> {
-    check_name(name)?;
+    crate::domain::name::check("the name", name)?;
     if settings.base_url.trim().is_empty() {
         bail!("base_url is required: the root of the seller's Service Ordering API");
     }

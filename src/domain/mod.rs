@@ -8,6 +8,7 @@ mod arbitrary;
 pub mod envelope;
 pub mod fold;
 pub mod key;
+pub mod name;
 pub mod projection;
 pub mod reconcile;
 pub mod routing;

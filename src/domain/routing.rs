@@ -36,18 +36,8 @@ impl FromStr for SinkName {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        let valid = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'));
-        if valid {
-            Ok(SinkName(name.to_owned()))
-        } else {
-            Err(format!(
-                "sink name {name:?} is not valid: use 1 to 64 letters, digits, '.', '_' or '-'"
-            ))
-        }
+        crate::domain::name::check("sink name", name).map_err(|invalid| invalid.to_string())?;
+        Ok(SinkName(name.to_owned()))
     }
 }
 

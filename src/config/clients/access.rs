@@ -9,7 +9,7 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use axum::http::HeaderName;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey};
@@ -39,16 +39,7 @@ impl FromStr for ClientName {
     type Err = anyhow::Error;
 
     fn from_str(name: &str) -> anyhow::Result<Self> {
-        let valid = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'));
-        if !valid {
-            bail!(
-                "client name {name:?} is not valid: use 1 to 64 letters, digits, '.', '_' or '-'"
-            );
-        }
+        crate::domain::name::check("client name", name)?;
         Ok(ClientName(name.to_owned()))
     }
 }
