@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::envelope::{Dialect, EventDate, EventId, EventType, OrderFacts, Role};
 use super::key::FoldKey;
-use super::projection::{ItemProjection, OrderValues};
+use super::projection::{ItemProjection, OrderValues, TimelineEntry};
 use super::state::State;
 use super::suspect::{self, Evidence, Missed, Reasons, Subject};
 
@@ -142,6 +142,17 @@ pub struct ItemStep {
 }
 
 impl Step {
+    /// What a projected timeline's `entry` contributes.
+    pub fn of_entry(entry: &TimelineEntry) -> Step {
+        Step::new(
+            &entry.event_id,
+            entry.event_type,
+            entry.event_date,
+            &entry.facts,
+            entry.dialect,
+        )
+    }
+
     /// What an event of `event_type` with these `facts`, sent in `dialect`, contributes.
     pub fn new(
         event_id: &EventId,
@@ -469,17 +480,7 @@ mod tests {
 
     use super::*;
     use crate::domain::arbitrary::{self, order_id};
-    use crate::domain::projection::{TimelineEntry, project};
-
-    fn step_of(entry: &TimelineEntry) -> Step {
-        Step::new(
-            &entry.event_id,
-            entry.event_type,
-            entry.event_date,
-            &entry.facts,
-            entry.dialect,
-        )
-    }
+    use crate::domain::projection::project;
 
     /// Applies `steps` one by one as the store does, looking neighbours up among those already
     /// applied, offered a date at a time in the direction the store pages.
@@ -557,7 +558,7 @@ mod tests {
             seed in any::<u64>(),
             resends in proptest::collection::vec(any::<proptest::sample::Index>(), 0..4),
         ) {
-            let steps: Vec<Step> = entries.iter().map(step_of).collect();
+            let steps: Vec<Step> = entries.iter().map(Step::of_entry).collect();
             let full = Fold::rebuild(steps.clone());
             assert_matches_project(&full, entries.clone());
 
@@ -593,7 +594,7 @@ mod tests {
                     items: vec![],
                 },
             };
-            step_of(&entry)
+            Step::of_entry(&entry)
         };
         // acknowledged → completed is allowed by ONAP's machine; acknowledged → inProgress →
         // completed too. A rejected in the middle makes two forbidden transitions.
@@ -609,7 +610,7 @@ mod tests {
     #[test]
     fn between_without_neighbours_is_refused_and_changes_nothing() {
         let entry = |id: &str, millis: i64| {
-            step_of(&TimelineEntry {
+            Step::of_entry(&TimelineEntry {
                 source: crate::domain::envelope::Source::Seller,
                 event_id: id.parse().unwrap(),
                 event_date: EventDate::from_timestamp_micros(millis * 1000).unwrap(),

@@ -572,15 +572,7 @@ async fn rebuild<T: AppendTx>(tx: &mut T, order_id: &OrderId) -> Result<Fold, St
 fn step_of(order_id: &OrderId, event: &OrderEvent) -> Option<Step> {
     timeline(order_id, std::slice::from_ref(event))
         .pop()
-        .map(|entry| {
-            Step::new(
-                &entry.event_id,
-                entry.event_type,
-                entry.event_date,
-                &entry.facts,
-                entry.dialect,
-            )
-        })
+        .map(|entry| Step::of_entry(&entry))
 }
 
 /// A stored event of an order as the projection's timeline shows it.
