@@ -154,6 +154,32 @@ pub struct ServiceOrder {
     pub last_event_date: EventDate,
 }
 
+impl ServiceOrder {
+    /// The order's track: each event that gives the order a state, with that state, in
+    /// timeline order.
+    pub fn order_track(&self) -> impl Iterator<Item = (&TimelineEntry, State)> {
+        self.timeline
+            .iter()
+            .filter_map(|entry| entry.facts.state.map(|state| (entry, state)))
+    }
+
+    /// The track of item `item_id`: each state an event gives it, with the event, in timeline
+    /// order (an event that names the item twice gives both).
+    pub fn item_track<'a>(
+        &'a self,
+        item_id: &'a str,
+    ) -> impl Iterator<Item = (&'a TimelineEntry, State)> + 'a {
+        self.timeline.iter().flat_map(move |entry| {
+            entry
+                .facts
+                .items
+                .iter()
+                .filter(move |fact| fact.id == item_id)
+                .filter_map(move |fact| fact.state.map(|state| (entry, state)))
+        })
+    }
+}
+
 /// Folds the events of one order into its projection. Returns `None` for no events.
 pub fn project(id: OrderId, mut timeline: Vec<TimelineEntry>) -> Option<ServiceOrder> {
     timeline.sort_by_cached_key(TimelineEntry::key);

@@ -161,27 +161,10 @@ pub fn examine(order: &ServiceOrder) -> Vec<Finding> {
 
 /// The transitions that skip notified states, under the rules of the order's family.
 fn missed_transitions(order: &ServiceOrder) -> Vec<Finding> {
-    let mut tracks: Vec<(AnomalySubject, Vec<Mark<'_>>)> = vec![(
-        AnomalySubject::Order,
-        order
-            .timeline
-            .iter()
-            .filter_map(|entry| entry.facts.state.map(|state| (entry, state)))
-            .collect(),
-    )];
+    let mut tracks: Vec<(AnomalySubject, Vec<Mark<'_>>)> =
+        vec![(AnomalySubject::Order, order.order_track().collect())];
     for item in &order.items {
-        let marks = order
-            .timeline
-            .iter()
-            .flat_map(|entry| {
-                entry
-                    .facts
-                    .items
-                    .iter()
-                    .filter(|fact| fact.id == item.id)
-                    .filter_map(move |fact| fact.state.map(|state| (entry, state)))
-            })
-            .collect();
+        let marks = order.item_track(&item.id).collect();
         let subject = AnomalySubject::Item {
             item_id: item.id.clone(),
         };
@@ -267,6 +250,10 @@ mod tests {
             self.items.push((id, state));
             self
         }
+        /// The order's state and its one item's, item "1".
+        fn states(self, order: State, item_1: State) -> At {
+            self.order(order).item("1", item_1)
+        }
     }
 
     fn order(events: Vec<At>) -> ServiceOrder {
@@ -316,27 +303,15 @@ mod tests {
     fn an_onap_order_completed_without_its_in_progress_is_not_suspect() {
         let onap = Dialect::Onap;
         let order = order(vec![
-            at("e1", 0, OnapCreate, onap)
-                .order(Acknowledged)
-                .item("1", Acknowledged),
-            at("e2", 10, OnapItem, onap)
-                .order(InProgress)
-                .item("1", InProgress),
-            at("e3", 20, OnapItem, onap)
-                .order(InProgress)
-                .item("1", Completed),
-            at("e4", 30, OnapOrder, onap)
-                .order(Completed)
-                .item("1", Completed),
+            at("e1", 0, OnapCreate, onap).states(Acknowledged, Acknowledged),
+            at("e2", 10, OnapItem, onap).states(InProgress, InProgress),
+            at("e3", 20, OnapItem, onap).states(InProgress, Completed),
+            at("e4", 30, OnapOrder, onap).states(Completed, Completed),
         ]);
         assert_eq!(examine(&order), vec![]);
         let skipped = self::order(vec![
-            at("e1", 0, OnapCreate, onap)
-                .order(Acknowledged)
-                .item("1", Acknowledged),
-            at("e4", 30, OnapOrder, onap)
-                .order(Completed)
-                .item("1", Completed),
+            at("e1", 0, OnapCreate, onap).states(Acknowledged, Acknowledged),
+            at("e4", 30, OnapOrder, onap).states(Completed, Completed),
         ]);
         // The order may skip inProgress; the item may not.
         assert_eq!(
@@ -357,12 +332,8 @@ mod tests {
     fn a_tmf641_order_that_skips_in_progress_lost_a_notification_and_its_items_are_not_judged() {
         let tmf = Dialect::Tmf641V4;
         let order = order(vec![
-            at("e1", 0, TmfCreate, tmf)
-                .order(Acknowledged)
-                .item("1", Acknowledged),
-            at("e2", 10, TmfOrder, tmf)
-                .order(Completed)
-                .item("1", Completed),
+            at("e1", 0, TmfCreate, tmf).states(Acknowledged, Acknowledged),
+            at("e2", 10, TmfOrder, tmf).states(Completed, Completed),
         ]);
         let findings = examine(&order);
         assert_eq!(reasons(&order), vec![Reason::MissedTransition]);
@@ -405,12 +376,8 @@ mod tests {
     fn events_without_a_creation_name_the_first_one() {
         let onap = Dialect::Onap;
         let order = order(vec![
-            at("late", 20, OnapItem, onap)
-                .order(InProgress)
-                .item("1", Completed),
-            at("early", 10, OnapItem, onap)
-                .order(InProgress)
-                .item("1", InProgress),
+            at("late", 20, OnapItem, onap).states(InProgress, Completed),
+            at("early", 10, OnapItem, onap).states(InProgress, InProgress),
         ]);
         assert_eq!(
             examine(&order),
@@ -455,12 +422,8 @@ mod tests {
     fn a_rejected_order_whose_items_never_started_is_not_suspect() {
         let tmf = Dialect::Tmf641V4;
         let order = order(vec![
-            at("e1", 0, TmfCreate, tmf)
-                .order(Acknowledged)
-                .item("1", Acknowledged),
-            at("e2", 10, TmfOrder, tmf)
-                .order(Rejected)
-                .item("1", Acknowledged),
+            at("e1", 0, TmfCreate, tmf).states(Acknowledged, Acknowledged),
+            at("e2", 10, TmfOrder, tmf).states(Rejected, Acknowledged),
         ]);
         assert_eq!(examine(&order), vec![]);
     }
@@ -469,9 +432,7 @@ mod tests {
     fn a_stale_finding_names_the_state_and_its_threshold_and_serialises_by_reason() {
         let onap = Dialect::Onap;
         let order = order(vec![
-            at("e1", 0, OnapCreate, onap)
-                .order(Acknowledged)
-                .item("1", Acknowledged),
+            at("e1", 0, OnapCreate, onap).states(Acknowledged, Acknowledged),
         ]);
         let now = order.last_event_date.as_datetime() + TimeDelta::hours(2);
         let findings = findings(&order, now, &StaleAfter::default());

@@ -296,15 +296,12 @@ fn timelines(content: &mut String, order: &ServiceOrder) {
         })
     };
     let order_steps: Vec<Step<'_>> = order
-        .timeline
-        .iter()
-        .filter_map(|entry| {
-            entry.facts.state.map(|state| Step {
-                at: entry.event_date.as_datetime(),
-                state,
-                event_id: &entry.event_id,
-                anomaly: anomaly_of(&entry.event_id, None),
-            })
+        .order_track()
+        .map(|(entry, state)| Step {
+            at: entry.event_date.as_datetime(),
+            state,
+            event_id: &entry.event_id,
+            anomaly: anomaly_of(&entry.event_id, None),
         })
         .collect();
     content.push_str(r#"<h2>Timeline of the order</h2>"#);
@@ -316,16 +313,7 @@ fn timelines(content: &mut String, order: &ServiceOrder) {
     content.push_str(r#"<h2>Items</h2>"#);
     for item in &order.items {
         let steps: Vec<Step<'_>> = order
-            .timeline
-            .iter()
-            .flat_map(|entry| {
-                entry
-                    .facts
-                    .items
-                    .iter()
-                    .filter(|fact| fact.id == item.id)
-                    .filter_map(move |fact| fact.state.map(|state| (entry, state)))
-            })
+            .item_track(&item.id)
             .map(|(entry, state)| Step {
                 at: entry.event_date.as_datetime(),
                 state,
@@ -396,14 +384,10 @@ mod tests {
     use super::*;
     use crate::domain::envelope::{EventType, ItemFact, OrderFacts};
     use crate::domain::projection::{TimelineEntry, project};
+    use crate::domain::state::State::{Completed, Held, InProgress};
 
-    fn entry(
-        order: &str,
-        event_id: &str,
-        date: &str,
-        state: OrderState,
-        items: Vec<ItemFact>,
-    ) -> TimelineEntry {
+    /// An event of order o-1.
+    fn entry(event_id: &str, date: &str, state: OrderState, items: Vec<ItemFact>) -> TimelineEntry {
         TimelineEntry {
             source: crate::domain::envelope::Source::Seller,
             event_id: event_id.parse().unwrap(),
@@ -411,7 +395,7 @@ mod tests {
             event_type: EventType::ServiceOrderStateChange,
             dialect: crate::domain::envelope::Dialect::Onap,
             facts: OrderFacts {
-                order_id: order.parse().unwrap(),
+                order_id: "o-1".parse().unwrap(),
                 state: Some(state),
                 external_id: Some("<ext>".to_owned()),
                 order_date: None,
@@ -419,6 +403,10 @@ mod tests {
                 items,
             },
         }
+    }
+
+    fn order_o1(timeline: Vec<TimelineEntry>) -> ServiceOrder {
+        project("o-1".parse().unwrap(), timeline).unwrap()
     }
 
     /// An order that went from completed back to inProgress, with one item.
@@ -430,26 +418,10 @@ mod tests {
                 action: Some("add".to_owned()),
             }]
         };
-        project(
-            "o-1".parse().unwrap(),
-            vec![
-                entry(
-                    "o-1",
-                    "e-1",
-                    "2024-01-01T00:00:00Z",
-                    OrderState::Completed,
-                    item(OrderState::Completed),
-                ),
-                entry(
-                    "o-1",
-                    "e-2",
-                    "2024-01-01T00:01:30Z",
-                    OrderState::InProgress,
-                    Vec::new(),
-                ),
-            ],
-        )
-        .unwrap()
+        order_o1(vec![
+            entry("e-1", "2024-01-01T00:00:00Z", Completed, item(Completed)),
+            entry("e-2", "2024-01-01T00:01:30Z", InProgress, Vec::new()),
+        ])
     }
 
     #[test]
@@ -478,11 +450,11 @@ mod tests {
             },
             Finding::ItemNotFinal {
                 item_id: "<item>".to_owned(),
-                state: OrderState::InProgress,
-                order_state: OrderState::Completed,
+                state: InProgress,
+                order_state: Completed,
             },
             Finding::Stale {
-                state: OrderState::InProgress,
+                state: InProgress,
                 last_event_date: order.last_event_date,
                 stale_after_seconds: 86_400,
             },
@@ -512,27 +484,16 @@ mod tests {
     #[test]
     fn a_repair_is_flagged_in_the_event_list() {
         let mut repaired = entry(
-            "o-1",
             "reconciled:o-1:ab",
             "2024-01-01T00:02:00Z",
-            OrderState::Completed,
+            Completed,
             Vec::new(),
         );
         repaired.source = crate::domain::envelope::Source::Reconciled;
-        let order = project(
-            "o-1".parse().unwrap(),
-            vec![
-                entry(
-                    "o-1",
-                    "e-1",
-                    "2024-01-01T00:00:00Z",
-                    OrderState::InProgress,
-                    Vec::new(),
-                ),
-                repaired,
-            ],
-        )
-        .unwrap();
+        let order = order_o1(vec![
+            entry("e-1", "2024-01-01T00:00:00Z", InProgress, Vec::new()),
+            repaired,
+        ]);
         let page = render_order(&Reader::at(3), &order, &[], &BTreeMap::new());
         assert_eq!(
             page.matches("repaired from the seller's API").count(),
@@ -572,15 +533,9 @@ mod tests {
 
     #[test]
     fn an_order_without_items_or_states_says_so() {
-        let mut entry = entry(
-            "o-2",
-            "e-9",
-            "2024-01-01T00:00:00Z",
-            OrderState::Held,
-            Vec::new(),
-        );
+        let mut entry = entry("e-9", "2024-01-01T00:00:00Z", Held, Vec::new());
         entry.facts.state = None;
-        let order = project("o-2".parse().unwrap(), vec![entry]).unwrap();
+        let order = order_o1(vec![entry]);
         let page = render_order(&Reader::at(3), &order, &[], &BTreeMap::new());
         assert!(page.contains("No items known."));
         assert!(page.contains("No state given yet."));
