@@ -106,7 +106,30 @@ pub enum StoreError {
     Internal(#[source] SharedError),
 }
 
+/// What a backend makes of its driver's error, by the driver's code: [`StoreError::of_driver`].
+pub(crate) enum DriverFailure {
+    /// The disk is full ([`StoreError::DiskFull`]).
+    DiskFull,
+    /// Trying again later may work ([`StoreError::Unavailable`]).
+    Retryable,
+    /// Anything else ([`StoreError::Internal`]).
+    Internal,
+}
+
 impl StoreError {
+    /// A driver's `error`, which its backend judged a `failure`.
+    pub(crate) fn of_driver(
+        failure: DriverFailure,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> StoreError {
+        let shared: SharedError = Arc::new(error);
+        match failure {
+            DriverFailure::DiskFull => StoreError::DiskFull(shared),
+            DriverFailure::Retryable => StoreError::Unavailable(shared),
+            DriverFailure::Internal => StoreError::Internal(shared),
+        }
+    }
+
     /// Whether the caller may succeed by trying again later.
     pub fn is_retryable(&self) -> bool {
         matches!(

@@ -33,8 +33,8 @@ use super::append::{self, AppendTx};
 use super::books::{Announcer, Answer, Bookkeeper, Counters, Reply};
 use super::rows::{RecordRow, SummaryRow};
 use super::{
-    Appended, Commits, Cursor, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary,
-    StoreError, TimeField, WriterOptions, WriterStats, internal,
+    Appended, Commits, Cursor, DriverFailure, EventFilter, EventRecord, NewEvent, OrderFilter,
+    OrderSummary, StoreError, TimeField, WriterOptions, WriterStats, internal,
 };
 use crate::domain::envelope::{Dialect, EventId, OrderId};
 use crate::domain::projection::{ServiceOrder, project};
@@ -98,15 +98,14 @@ fn classify(error: tokio_postgres::Error) -> StoreError {
                 || *code == SqlState::T_R_SERIALIZATION_FAILURE
                 || *code == SqlState::T_R_DEADLOCK_DETECTED
         });
-    let disk_full = error.code() == Some(&SqlState::DISK_FULL);
-    let shared: super::SharedError = Arc::new(error);
-    if disk_full {
-        StoreError::DiskFull(shared)
+    let failure = if error.code() == Some(&SqlState::DISK_FULL) {
+        DriverFailure::DiskFull
     } else if retryable {
-        StoreError::Unavailable(shared)
+        DriverFailure::Retryable
     } else {
-        StoreError::Internal(shared)
-    }
+        DriverFailure::Internal
+    };
+    StoreError::of_driver(failure, error)
 }
 
 fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {

@@ -27,8 +27,8 @@ use super::append::{self, AppendTx};
 use super::books::{Announcer, Answer, Bookkeeper, Counters, Reply};
 use super::rows::{RecordRow, SummaryRow};
 use super::{
-    Appended, Commits, EventFilter, EventRecord, NewEvent, OrderFilter, OrderSummary, SharedError,
-    StoreError, TimeField, WriterOptions, WriterStats, internal,
+    Appended, Commits, DriverFailure, EventFilter, EventRecord, NewEvent, OrderFilter,
+    OrderSummary, StoreError, TimeField, WriterOptions, WriterStats, internal,
 };
 use crate::domain::envelope::{Dialect, EventId, OrderId};
 use crate::domain::projection::{ServiceOrder, project};
@@ -107,25 +107,26 @@ fn has_room(path: &std::path::Path) -> bool {
 
 fn classify(error: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode::*;
-    let retryable = match &error {
-        rusqlite::Error::SqliteFailure(failure, _) => matches!(
-            failure.code,
-            DatabaseBusy | DatabaseLocked | SystemIoFailure | CannotOpen | ReadOnly | OutOfMemory
-        ),
-        _ => false,
+    let failure = match &error {
+        rusqlite::Error::SqliteFailure(failure, _) if failure.code == DiskFull => {
+            DriverFailure::DiskFull
+        }
+        rusqlite::Error::SqliteFailure(failure, _)
+            if matches!(
+                failure.code,
+                DatabaseBusy
+                    | DatabaseLocked
+                    | SystemIoFailure
+                    | CannotOpen
+                    | ReadOnly
+                    | OutOfMemory
+            ) =>
+        {
+            DriverFailure::Retryable
+        }
+        _ => DriverFailure::Internal,
     };
-    let disk_full = matches!(
-        &error,
-        rusqlite::Error::SqliteFailure(failure, _) if failure.code == DiskFull
-    );
-    let shared: SharedError = Arc::new(error);
-    if disk_full {
-        StoreError::DiskFull(shared)
-    } else if retryable {
-        StoreError::Unavailable(shared)
-    } else {
-        StoreError::Internal(shared)
-    }
+    StoreError::of_driver(failure, error)
 }
 
 fn pool_error(error: r2d2::Error) -> StoreError {
