@@ -145,6 +145,11 @@ mod tests {
         }
     }
 
+    /// `own`, an event of `kind` from a MEF Legato v5 seller, merged with [`fetched`].
+    fn v5(kind: EventType, own: &OrderFacts) -> OrderFacts {
+        merge(Dialect::MefLegatoV5, kind, own, &fetched()).unwrap()
+    }
+
     #[test]
     fn the_order_is_read_in_either_spelling() {
         let order = fetched();
@@ -174,13 +179,7 @@ mod tests {
 
     #[test]
     fn a_creation_gets_the_dates_the_items_without_states_and_the_state() {
-        let merged = merge(
-            Dialect::MefLegatoV5,
-            EventType::ServiceOrderCreateEvent,
-            &event(None, vec![]),
-            &fetched(),
-        )
-        .unwrap();
+        let merged = v5(EventType::ServiceOrderCreateEvent, &event(None, vec![]));
         assert_eq!(merged.state, Some(State::Completed), "the event gives none");
         assert_eq!(merged.external_id.as_deref(), Some("BSS-1"));
         assert_eq!(merged.order_date.as_deref(), Some("2026-11-30T09:00:00Z"));
@@ -203,23 +202,11 @@ mod tests {
     #[test]
     fn a_state_the_event_gives_is_never_overridden() {
         let change = event(Some(State::InProgress), vec![]);
-        let merged = merge(
-            Dialect::MefLegatoV5,
-            EventType::ServiceOrderStateChangeEvent,
-            &change,
-            &fetched(),
-        )
-        .unwrap();
+        let merged = v5(EventType::ServiceOrderStateChangeEvent, &change);
         assert_eq!(merged.state, Some(State::InProgress));
 
         let named = event(None, vec![item("2", Some(State::InProgress))]);
-        let merged = merge(
-            Dialect::MefLegatoV5,
-            EventType::ServiceOrderItemStateChangeEvent,
-            &named,
-            &fetched(),
-        )
-        .unwrap();
+        let merged = v5(EventType::ServiceOrderItemStateChangeEvent, &named);
         assert_eq!(merged.state, None, "an item event gives the order no state");
         assert_eq!(merged.items[0].state, Some(State::InProgress));
         assert_eq!(merged.items[0].action.as_deref(), Some("modify"));
@@ -229,31 +216,13 @@ mod tests {
     #[test]
     fn a_v5_event_without_states_gets_the_named_items_and_the_orders() {
         let named = event(None, vec![item("1", None)]);
-        let merged = merge(
-            Dialect::MefLegatoV5,
-            EventType::ServiceOrderItemStateChangeEvent,
-            &named,
-            &fetched(),
-        )
-        .unwrap();
+        let merged = v5(EventType::ServiceOrderItemStateChangeEvent, &named);
         assert_eq!(merged.items[0].state, Some(State::Completed));
         assert_eq!(merged.items[1].state, None);
         let change = event(None, vec![]);
-        let merged = merge(
-            Dialect::MefLegatoV5,
-            EventType::ServiceOrderStateChangeEvent,
-            &change,
-            &fetched(),
-        )
-        .unwrap();
+        let merged = v5(EventType::ServiceOrderStateChangeEvent, &change);
         assert_eq!(merged.state, Some(State::Completed));
-        let information = merge(
-            Dialect::MefLegatoV5,
-            EventType::ServiceOrderInformationRequiredEvent,
-            &change,
-            &fetched(),
-        )
-        .unwrap();
+        let information = v5(EventType::ServiceOrderInformationRequiredEvent, &change);
         assert_eq!(information.state, None, "not a state change");
     }
 
@@ -262,13 +231,7 @@ mod tests {
         let mut own = event(None, vec![]);
         own.external_id = Some("mine".into());
         own.order_date = Some("2026-11-29T00:00:00Z".into());
-        let merged = merge(
-            Dialect::MefLegatoV5,
-            EventType::ServiceOrderCreateEvent,
-            &own,
-            &fetched(),
-        )
-        .unwrap();
+        let merged = v5(EventType::ServiceOrderCreateEvent, &own);
         assert_eq!(merged.external_id.as_deref(), Some("mine"));
         assert_eq!(merged.order_date.as_deref(), Some("2026-11-29T00:00:00Z"));
         let mut other = fetched();
@@ -288,33 +251,14 @@ mod tests {
 
     #[test]
     fn merging_again_gives_the_same_facts() {
-        let first = merge(
-            Dialect::MefLegatoV5,
-            EventType::ServiceOrderCreateEvent,
-            &event(None, vec![]),
-            &fetched(),
-        )
-        .unwrap();
-        let again = merge(
-            Dialect::MefLegatoV5,
-            EventType::ServiceOrderCreateEvent,
-            &first,
-            &fetched(),
-        )
-        .unwrap();
+        let first = v5(EventType::ServiceOrderCreateEvent, &event(None, vec![]));
+        let again = v5(EventType::ServiceOrderCreateEvent, &first);
         assert_eq!(again, first);
     }
 
     #[test]
     fn a_dialect_whose_events_carry_states_takes_none_from_a_snapshot() {
-        let own = OrderFacts {
-            order_id: "SO-1".parse().unwrap(),
-            state: None,
-            external_id: None,
-            order_date: None,
-            completion_date_time: None,
-            items: Vec::new(),
-        };
+        let own = event(None, vec![]);
         let merged = merge(
             Dialect::MefLegatoV6,
             EventType::ServiceOrderCreateEvent,
