@@ -14,10 +14,16 @@ use serde_json::{Map, Value};
 
 use super::state::State;
 
-/// Serializes a type as its `as_str` name and deserializes it with its `FromStr`, whose error
-/// says what was expected.
-macro_rules! serde_by_name {
+/// Displays and serializes a type as its `as_str` name, and deserializes it with its `FromStr`,
+/// whose error says what was expected.
+macro_rules! by_name {
     ($name:ty) => {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(self.as_str())
@@ -31,6 +37,20 @@ macro_rules! serde_by_name {
             }
         }
     };
+}
+
+/// Asserts that each of `all` reads back from the name it displays, and that `unknown` is
+/// refused with an error that says `expected`: the round trip of a [`by_name!`] type.
+#[cfg(test)]
+fn assert_names_read_back<T>(all: impl IntoIterator<Item = T>, unknown: &str, expected: &str)
+where
+    T: Copy + std::fmt::Display + std::fmt::Debug + PartialEq + std::str::FromStr<Err = String>,
+{
+    for value in all {
+        assert_eq!(value.to_string().parse::<T>(), Ok(value));
+    }
+    let refused = unknown.parse::<T>().map(|_| ()).unwrap_err();
+    assert!(refused.contains(expected), "{unknown}: {refused}");
 }
 
 mod date;

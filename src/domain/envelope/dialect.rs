@@ -2,7 +2,6 @@
 //! its listener paths, the event types it sends and how it refers to its orders. Its parser is
 //! `envelope::<dialect>`, its error shape and reply are `http::dialect`. No IO.
 
-use std::fmt;
 use std::str::FromStr;
 
 use super::event_type::EventType;
@@ -150,12 +149,6 @@ impl Dialect {
     }
 }
 
-impl fmt::Display for Dialect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 impl FromStr for Dialect {
     type Err = String;
 
@@ -172,7 +165,7 @@ impl FromStr for Dialect {
     }
 }
 
-serde_by_name!(Dialect);
+by_name!(Dialect);
 
 #[cfg(test)]
 mod tests {
@@ -180,15 +173,7 @@ mod tests {
 
     #[test]
     fn names_read_back() {
-        for dialect in Dialect::ALL {
-            assert_eq!(dialect.as_str().parse::<Dialect>(), Ok(dialect));
-        }
-        assert!(
-            "tmf641"
-                .parse::<Dialect>()
-                .unwrap_err()
-                .contains("mef-legato-v6")
-        );
+        crate::domain::envelope::assert_names_read_back(Dialect::ALL, "tmf641", "mef-legato-v6");
     }
 
     #[test]
