@@ -98,17 +98,14 @@ fn client(server: &HubServer) -> anyhow::Result<HubClient> {
 
 fn print(hubs: &[Hub], json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(hubs)?);
+        super::print_json(&hubs)?;
         return Ok(());
     }
-    let mut table = comfy_table::Table::new();
-    table
-        .load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
-        .set_header(["id", "callback", "query"]);
+    let mut out = super::table(&["id", "callback", "query"]);
     for hub in hubs {
-        table.add_row([hub.id.as_str(), hub.callback.as_str(), hub.query.as_str()]);
+        out.add_row([hub.id.as_str(), hub.callback.as_str(), hub.query.as_str()]);
     }
-    println!("{table}");
+    println!("{out}");
     Ok(())
 }
 
@@ -140,7 +137,7 @@ async fn subscribe(
     };
     let note = callback_note(dialect, &hub.callback);
     if server.json {
-        println!("{}", serde_json::to_string_pretty(&hub)?);
+        super::print_json(&hub)?;
         if let Some(note) = note {
             eprintln!("note: {note}");
         }

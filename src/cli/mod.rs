@@ -312,6 +312,26 @@ async fn wait_for_signal() {
     let _ = interrupt.await;
 }
 
+/// A table for the terminal with `header`, in the style every command's table has.
+fn table(header: &[&str]) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_header(header);
+    table
+}
+
+/// `value` in a table's cell, `-` when there is none.
+fn or_dash<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_owned(), |value| value.to_string())
+}
+
+/// Prints `value` as pretty JSON, what `--json` asks of every command.
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
 fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     if args.config.exists() && !args.force {
         bail!(

@@ -8,11 +8,10 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::StoreArgs;
+use super::{StoreArgs, or_dash, print_json, table};
 use crate::config::Config;
 use crate::config::sinks::{SinkConfig, SinkTarget};
 use crate::domain::envelope::{Dialect, EventId, OrderId};
@@ -308,11 +307,10 @@ pub(super) async fn list_dead_letters(args: DeadLetterListArgs) -> anyhow::Resul
         .dead_letters(args.sink.as_ref(), None, args.limit)
         .await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&letters)?);
+        print_json(&letters)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = Table::new();
-    out.load_style(UTF8_FULL_CONDENSED).set_header([
+    let mut out = table(&[
         "id",
         "sink",
         "eventId",
@@ -328,13 +326,10 @@ pub(super) async fn list_dead_letters(args: DeadLetterListArgs) -> anyhow::Resul
             letter.sink.to_string(),
             letter.event_id.to_string(),
             letter.event_type.to_string(),
-            letter
-                .order_id
-                .as_ref()
-                .map_or_else(|| "-".to_owned(), ToString::to_string),
+            or_dash(letter.order_id.as_ref()),
             letter.attempts.to_string(),
             letter.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-            letter.last_error.clone().unwrap_or_else(|| "-".to_owned()),
+            or_dash(letter.last_error.as_ref()),
         ]);
     }
     println!("{out}");
@@ -520,11 +515,10 @@ pub(super) async fn list_sinks(args: SinkListArgs) -> anyhow::Result<ExitCode> {
     let store = open_read_only(&config).await?;
     let lines = sink_lines(&config, store.sink_statuses().await?);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&lines)?);
+        print_json(&lines)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = Table::new();
-    out.load_style(UTF8_FULL_CONDENSED).set_header([
+    let mut out = table(&[
         "sink",
         "type",
         "pending",
@@ -553,9 +547,9 @@ pub(super) async fn list_sinks(args: SinkListArgs) -> anyhow::Result<ExitCode> {
             line.delivered.to_string(),
             line.dead.to_string(),
             line.failing.to_string(),
-            line.oldest_pending_at.map_or_else(
-                || "-".to_owned(),
-                |at| at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            or_dash(
+                line.oldest_pending_at
+                    .map(|at| at.format("%Y-%m-%d %H:%M:%S")),
             ),
             status,
         ]);

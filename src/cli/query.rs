@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use clap::Args;
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
-use super::StoreArgs;
+use super::{StoreArgs, or_dash, print_json, table};
 use crate::domain::envelope::{Dialect, EventId, EventType, OrderId};
 use crate::domain::projection::AnomalySubject;
 use crate::domain::state::State;
@@ -88,21 +87,6 @@ pub(super) async fn open_with(config: &crate::config::Config) -> anyhow::Result<
     Store::open_read_only(&config.storage)
         .await
         .map_err(|error| anyhow::anyhow!(crate::telemetry::error_chain(&error)))
-}
-
-pub(super) fn table(header: &[&str]) -> Table {
-    let mut table = Table::new();
-    table.load_style(UTF8_FULL_CONDENSED).set_header(header);
-    table
-}
-
-pub(super) fn or_dash<T: ToString>(value: Option<T>) -> String {
-    value.map_or_else(|| "-".to_owned(), |value| value.to_string())
-}
-
-pub(super) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
 }
 
 pub(super) async fn list_events(args: EventListArgs) -> anyhow::Result<ExitCode> {

@@ -12,7 +12,7 @@ use clap::Args;
 
 use super::StoreArgs;
 use super::outbox::{open_for_admin, plural, progress};
-use super::query::{or_dash, print_json, table};
+use super::{or_dash, print_json, table};
 use crate::domain::envelope::OrderId;
 use crate::domain::suspect::{Reason, Reasons};
 use crate::metrics::Metrics;

@@ -8,7 +8,8 @@ use chrono::Utc;
 use clap::Args;
 
 use super::StoreArgs;
-use super::query::{open_with, or_dash, print_json, table};
+use super::query::open_with;
+use super::{or_dash, print_json, table};
 use crate::domain::envelope::OrderId;
 use crate::domain::suspect::{Reason, Reasons};
 use crate::store::SuspectFilter;

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use comfy_table::{Table as TextTable, presets::UTF8_FULL_CONDENSED};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -36,7 +35,7 @@ pub(super) fn list(path: &Path, args: &ListArgs) -> anyhow::Result<ExitCode> {
         .collect();
     if args.json {
         let entries: Vec<serde_json::Value> = rows.iter().map(ClientSummary::to_json).collect();
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        crate::cli::print_json(&entries)?;
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
@@ -46,8 +45,7 @@ pub(super) fn list(path: &Path, args: &ListArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let mut table = TextTable::new();
-    table.load_style(UTF8_FULL_CONDENSED).set_header([
+    let mut table = crate::cli::table(&[
         "client",
         "enabled",
         "methods",
@@ -71,11 +69,12 @@ pub(super) fn list(path: &Path, args: &ListArgs) -> anyhow::Result<ExitCode> {
             } else {
                 row.settings.allowed_sources.join("\n")
             },
-            row.settings.rate_limit.map_or_else(
-                || "-".to_owned(),
-                |rate| format!("{}/s, burst {}", rate.per_second, rate.burst),
+            crate::cli::or_dash(
+                row.settings
+                    .rate_limit
+                    .map(|rate| format!("{}/s, burst {}", rate.per_second, rate.burst)),
             ),
-            row.next_expiry.map_or_else(|| "-".to_owned(), rfc3339),
+            crate::cli::or_dash(row.next_expiry.map(rfc3339)),
         ]);
     }
     println!("{table}");
