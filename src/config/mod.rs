@@ -486,6 +486,7 @@ impl TryFrom<Settings> for Config {
                 max_batch: settings.commit_batch_max.max(1),
                 queue_capacity: settings.commit_queue_capacity.max(1),
                 lease: Duration::from_secs(settings.outbox_lease_seconds.max(1)),
+                ..WriterOptions::default()
             },
         })
     }

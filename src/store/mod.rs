@@ -680,6 +680,8 @@ pub struct WriterOptions {
     /// PostgreSQL: how long a claimed delivery stays one replica's before another may take it
     /// over.
     pub lease: std::time::Duration,
+    /// SQLite: the write-ahead log's size in pages at which the writer restarts it.
+    pub wal_pages: u32,
 }
 
 impl Default for WriterOptions {
@@ -688,6 +690,7 @@ impl Default for WriterOptions {
             max_batch: 512,
             queue_capacity: 4096,
             lease: std::time::Duration::from_secs(60),
+            wal_pages: 8192,
         }
     }
 }

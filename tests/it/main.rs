@@ -36,3 +36,4 @@ mod suspects;
 mod traces;
 mod transport;
 mod upgrade;
+mod wal;

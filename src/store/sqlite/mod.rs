@@ -5,6 +5,7 @@
 //! Every commit is fsynced (`synchronous = FULL`) before any caller of that batch hears back.
 
 pub mod backup;
+mod checkpoint;
 mod console;
 mod outbox;
 mod reconcile;
@@ -23,6 +24,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use rusqlite_migration::{M, Migrations};
 use tokio::sync::{mpsc, oneshot};
 
+use self::checkpoint::Checkpoints;
 use super::append::{self, AppendTx};
 use super::books::{Announcer, Answer, Bookkeeper, Counters, Reply};
 use super::rows::{RecordRow, SummaryRow};
@@ -155,37 +157,42 @@ impl SqliteStore {
         routes: Vec<Route>,
         metrics: Option<Arc<Metrics>>,
     ) -> Result<Self, StoreError> {
-        let (connection, path) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|error| StoreError::Unavailable(Arc::new(error)))?;
-            }
-            let mut connection = Connection::open(&path).map_err(classify)?;
-            // The writer keeps 32 MiB of pages cached, so that the upper levels of every index
-            // stay in memory however large the store grows. It checkpoints the WAL itself, after
-            // a batch's callers have their answers (`checkpoint_if_due`), rather than inside
-            // the commit as SQLite's autocheckpoint would. It must be the writer: a checkpoint
-            // on another thread never catches up with a busy writer, so the WAL would never
-            // restart and would grow without end.
-            connection
-                .execute_batch(
-                    "PRAGMA journal_mode = WAL;
+        let (connection, checkpoints, path) =
+            tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|error| StoreError::Unavailable(Arc::new(error)))?;
+                }
+                let mut connection = Connection::open(&path).map_err(classify)?;
+                // The writer keeps 32 MiB of pages cached, so that the upper levels of every index
+                // stay in memory however large the store grows. The WAL is checkpointed by a thread
+                // of its own and, to restart the log, by the writer after a batch's callers have
+                // their answers (`checkpoint.rs`), never inside a commit as SQLite's autocheckpoint
+                // would.
+                connection
+                    .execute_batch(
+                        "PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = FULL;
                      PRAGMA busy_timeout = 5000;
                      PRAGMA cache_size = -32768;
                      PRAGMA journal_size_limit = 67108864;",
-                )
-                .map_err(classify)?;
-            check_not_too_new(&connection, &path)?;
-            migrations()
-                .to_latest(&mut connection)
-                .map_err(|error| StoreError::Internal(Arc::new(error)))?;
-            // Replaces SQLite's autocheckpoint, which uses the same hook.
-            connection.wal_hook(Some(count_wal_pages));
-            Ok((connection, path))
-        })
-        .await
-        .map_err(|error| internal(format!("opening the store panicked: {error}")))??;
+                    )
+                    .map_err(classify)?;
+                check_not_too_new(&connection, &path)?;
+                migrations()
+                    .to_latest(&mut connection)
+                    .map_err(|error| StoreError::Internal(Arc::new(error)))?;
+                connection.wal_hook(Some(checkpoint::count_wal_pages));
+                let checkpoints = Connection::open(&path)
+                    .and_then(|checkpoints| {
+                        checkpoints.execute_batch("PRAGMA synchronous = FULL;")?;
+                        Ok(checkpoints)
+                    })
+                    .map_err(classify)?;
+                Ok((connection, checkpoints, path))
+            })
+            .await
+            .map_err(|error| internal(format!("opening the store panicked: {error}")))??;
 
         let last_sequence: i64 = connection
             .query_row("SELECT COALESCE(MAX(sequence), 0) FROM events", [], |row| {
@@ -202,6 +209,7 @@ impl SqliteStore {
         let routes: super::Routes = Arc::new(arc_swap::ArcSwap::from_pointee(routes));
         let writer = Writer {
             max_batch,
+            wal_pages: options.wal_pages,
             routes: routes.clone(),
             books: Bookkeeper {
                 counters: counters.clone(),
@@ -211,7 +219,7 @@ impl SqliteStore {
         };
         let writer_thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(connection, receiver, &writer))
+            .spawn(move || run_writer(connection, checkpoints, receiver, &writer))
             .map_err(|error| StoreError::Internal(Arc::new(error)))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -546,6 +554,8 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> Result<EventRecord, StoreError> {
 /// What the writer thread owns besides its connection.
 struct Writer {
     max_batch: usize,
+    /// The WAL's size at which the writer restarts it.
+    wal_pages: u32,
     routes: super::Routes,
     books: Bookkeeper,
 }
@@ -553,7 +563,13 @@ struct Writer {
 /// The writer thread: takes whatever appends are queued, commits them in one transaction,
 /// then answers each. Under load, batches grow; when idle, one append is one commit. Outbox
 /// jobs run between batches, each in its own transaction.
-fn run_writer(mut connection: Connection, mut receiver: mpsc::Receiver<Command>, writer: &Writer) {
+fn run_writer(
+    mut connection: Connection,
+    checkpoints: Connection,
+    mut receiver: mpsc::Receiver<Command>,
+    writer: &Writer,
+) {
+    let mut checkpoints = Checkpoints::start(checkpoints, writer.wal_pages);
     let mut batch: Vec<(Box<NewEvent>, Reply)> = Vec::with_capacity(writer.max_batch);
     let mut jobs: Vec<Job> = Vec::new();
     let mut shutdown: Option<oneshot::Sender<()>> = None;
@@ -575,7 +591,7 @@ fn run_writer(mut connection: Connection, mut receiver: mpsc::Receiver<Command>,
         for job in jobs.drain(..) {
             job(&mut connection, &writer.books.announcer);
         }
-        checkpoint_if_due(&connection, receiver.is_empty());
+        checkpoints.after_batch(&connection);
         if shutdown.is_some() {
             // Refuse new appends, but commit those that were already waiting.
             receiver.close();
@@ -597,6 +613,7 @@ fn run_writer(mut connection: Connection, mut receiver: mpsc::Receiver<Command>,
             break;
         }
     }
+    checkpoints.stop();
     // Fold the WAL back into the database so the file is complete on its own.
     if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
         tracing::warn!(%error, "could not checkpoint the write-ahead log at shutdown");
@@ -604,42 +621,6 @@ fn run_writer(mut connection: Connection, mut receiver: mpsc::Receiver<Command>,
     drop(connection);
     if let Some(done) = shutdown {
         let _ = done.send(());
-    }
-}
-
-thread_local! {
-    /// Pages in the WAL after the writer's last commit, from SQLite's WAL hook.
-    static WAL_PAGES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
-}
-
-/// The WAL hook: runs on the writer thread after each commit.
-fn count_wal_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
-    WAL_PAGES.set(pages);
-    Ok(())
-}
-
-/// When the writer is idle, a WAL of this many pages (1 MiB) is checkpointed.
-const CHECKPOINT_IDLE_PAGES: i32 = 256;
-/// A WAL of this many pages (4 MiB) is checkpointed even under load: pages written by many
-/// commits are copied to the database once.
-const CHECKPOINT_BUSY_PAGES: i32 = 1024;
-
-/// Checkpoints the WAL (PASSIVE: it never waits for readers) when it has grown past the
-/// threshold for the writer's load. It runs after the batch's callers have their answers, so
-/// no append waits for its own commit's checkpoint.
-fn checkpoint_if_due(connection: &Connection, idle: bool) {
-    let pages = WAL_PAGES.get();
-    let threshold = if idle {
-        CHECKPOINT_IDLE_PAGES
-    } else {
-        CHECKPOINT_BUSY_PAGES
-    };
-    if pages < threshold {
-        return;
-    }
-    match connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-        Ok(()) => WAL_PAGES.set(0),
-        Err(error) => tracing::warn!(%error, pages, "could not checkpoint the write-ahead log"),
     }
 }
 
