@@ -240,11 +240,16 @@ impl Reconciler {
             Err(error) if error.is_not_found() => return Outcome::NotFound,
             Err(error) => return failed(&error, true),
         };
+        let fetched = Fetched {
+            answer: &answer,
+            facts: &facts,
+            at: fetched_at,
+        };
         self.repair(
             seller.api(),
             dialect,
             projected.as_ref(),
-            (&answer, &facts, fetched_at),
+            fetched,
             reasons,
             dry_run,
         )
@@ -291,7 +296,11 @@ impl Reconciler {
                         api,
                         dialect,
                         None,
-                        (text, facts, fetched_at),
+                        Fetched {
+                            answer: text,
+                            facts,
+                            at: fetched_at,
+                        },
                         Reasons::NONE,
                         dry_run,
                     )
@@ -320,18 +329,22 @@ impl Reconciler {
             .collect()
     }
 
-    /// Compares the seller's order (`answer`, read into `facts`, asked for at `fetched_at`)
-    /// with `projected` and appends the synthesized event when they differ (and this is not a
-    /// `dry_run`).
+    /// Compares the seller's order (`fetched`) with `projected` and appends the synthesized
+    /// event when they differ (and this is not a `dry_run`).
     async fn repair(
         &self,
         api: &SellerApi,
         dialect: Dialect,
         projected: Option<&ServiceOrder>,
-        (answer, facts, fetched_at): (&[u8], &OrderFacts, DateTime<Utc>),
+        fetched: Fetched<'_>,
         reasons: Reasons,
         dry_run: bool,
     ) -> Outcome {
+        let Fetched {
+            answer,
+            facts,
+            at: fetched_at,
+        } = fetched;
         let difference = compare(projected, facts);
         if difference.is_empty() {
             return Outcome::Matched;
@@ -410,4 +423,15 @@ fn failed(error: &(dyn std::error::Error + 'static), seller_failed: bool) -> Out
         error: crate::telemetry::error_chain(error),
         seller_failed,
     }
+}
+
+/// A seller's order as its API answered.
+#[derive(Clone, Copy)]
+struct Fetched<'a> {
+    /// The answer's body.
+    answer: &'a [u8],
+    /// The order read from it.
+    facts: &'a OrderFacts,
+    /// When it was asked for: the answer shows the order at this instant or later.
+    at: DateTime<Utc>,
 }
