@@ -11,6 +11,8 @@
 # Usage: bench/reconcile.sh   (environment: RATE, DURATION, ROUNDS, and OL: a prebuilt binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 RATE=${RATE:-500}
 DURATION=${DURATION:-20s}
@@ -22,16 +24,6 @@ if [ -z "${OL:-}" ]; then
   cargo build --release --quiet --bin order-listener
 fi
 OL=${OL:-target/release/order-listener}
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for_port() {
-  for _ in $(seq 1 400); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on $1" >&2
-  return 1
-}
 
 # The seller API: healthy answers 404 at once; hanging reads the request and never answers.
 seller() {

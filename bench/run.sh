@@ -9,9 +9,12 @@
 # then writes the tables to bench/results/<run>/report.md and the plot to bench/latency.svg.
 #
 # Usage: bench/run.sh            (environment: RATES, DURATION, CONNECTIONS, VOLUMES, TARGETS,
-#                                 POSTGRES_ADMIN_URL, REUSE_VOLUME)
+#                                 POSTGRES_ADMIN_URL, REUSE_VOLUME, and OL, CEILING, TOOL:
+#                                 prebuilt binaries, which skip the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 RATES=${RATES:-"1000 2000 3000 4000 5000 6000 7000 8000 10000 12000 15000 20000 25000 30000 40000"}
 WARMUP=${WARMUP:-5s}
@@ -25,10 +28,7 @@ RUN=bench/results/$(date -u +%Y%m%dT%H%M%SZ)
 WORK=${BENCH_WORK:-/tmp/order-listener-bench}
 mkdir -p "$RUN" "$WORK"
 
-echo "== building (release)"
-cargo build --release --quiet --bin order-listener --example ceiling --example bench_tool
-OL=target/release/order-listener
-TOOL=target/release/examples/bench_tool
+release_binaries
 (cd bench/baseline && npm install --no-audit --no-fund --silent)
 
 {
@@ -43,15 +43,6 @@ TOOL=target/release/examples/bench_tool
 } > "$RUN/machine.txt"
 cat "$RUN/machine.txt"
 
-# wait_for_port PORT: until something listens there.
-wait_for_port() {
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on $1" >&2
-  return 1
-}
 
 # sweep NAME URL PID: a warm-up at 1000/s (not recorded: it opens connections and fills
 # caches), then every rate in turn; past 5000/s, stop after the first rate whose p99 reaches

@@ -10,6 +10,8 @@
 #                          prebuilt binaries; TANSU, and PYTHON with kafka-python and pika)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 EVENTS=${EVENTS:-100000}
 SINKS=${SINKS:-"http nats amqp redis mqtt kafka"}
@@ -18,25 +20,10 @@ RUN=bench/results/sinks-$(date -u +%Y%m%dT%H%M%SZ)
 WORK=${BENCH_WORK:-/tmp/order-listener-sinks}
 rm -rf "$WORK" && mkdir -p "$RUN" "$WORK"
 
-if [ -z "${OL:-}" ] || [ -z "${CEILING:-}" ] || [ -z "${TOOL:-}" ]; then
-  echo "== building (release)"
-  cargo build --release --quiet --bin order-listener --example ceiling --example bench_tool
-fi
-OL=${OL:-target/release/order-listener}
-CEILING=${CEILING:-target/release/examples/ceiling}
-TOOL=${TOOL:-target/release/examples/bench_tool}
+release_binaries
 TANSU=${TANSU:-$(command -v tansu || echo "$HOME/.cache/order-listener-ci/bin/tansu")}
 PYTHON=${PYTHON:-target/ci-python/bin/python}
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for_port() {
-  for _ in $(seq 1 400); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on $1" >&2
-  return 1
-}
 
 echo "== storing $EVENTS events"
 "$TOOL" prefill --data-dir "$WORK/base" --events "$EVENTS" > /dev/null

@@ -13,6 +13,8 @@
 #                        and OL, CEILING, TOOL: prebuilt binaries, which skip the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-3s}
@@ -31,13 +33,7 @@ SCRIPT=bench/wrk/events.lua
 mkdir -p "$RUN" "$WORK"
 command -v wrk > /dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
-if [ -z "${OL:-}" ] || [ -z "${CEILING:-}" ] || [ -z "${TOOL:-}" ]; then
-  echo "== building (release)"
-  cargo build --release --quiet --bin order-listener --example ceiling --example bench_tool
-fi
-OL=${OL:-target/release/order-listener}
-CEILING=${CEILING:-target/release/examples/ceiling}
-TOOL=${TOOL:-target/release/examples/bench_tool}
+release_binaries
 
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -51,14 +47,6 @@ TOOL=${TOOL:-target/release/examples/bench_tool}
 } > "$RUN/machine.txt"
 cat "$RUN/machine.txt"
 
-wait_for_port() {
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on $1" >&2
-  return 1
-}
 
 # CPU seconds (user + system) a process has used so far.
 cpu_seconds() {
