@@ -669,13 +669,7 @@ async fn a_fresh_data_directory_prints_an_admin_token_and_a_console_link_that_wo
     let second = fresh_serve(dir.path());
     assert_eq!(banner_value(&second.banner, "admin token"), None);
     assert_eq!(banner_value(&second.banner, "console"), None);
-    let admin = second
-        .banner
-        .iter()
-        .find_map(|line| line.trim().strip_prefix("admin API"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    let admin = second.admin_url();
     let answer = http
         .get(format!("{admin}/api/v1/events"))
         .bearer_auth(&token)

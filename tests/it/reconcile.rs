@@ -4,39 +4,17 @@
 //! synthesized events, until every projection equals the seller's order.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::process::Child;
 
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::seller::start_simulator;
+use crate::seller::{start_simulator, summary};
 
 /// Every non-final state stale at once: after the run, an order not final in the projection is
 /// one whose last notifications were lost.
 const STALE_AT_ONCE: &str = "[reconcile]\nsweep_every = \"never\"\n\
     [reconcile.stale_after]\nacknowledged = \"1ms\"\npending = \"1ms\"\nheld = \"1ms\"\n\
     inProgress = \"1ms\"\nassessingCancellation = \"1ms\"\npendingCancellation = \"1ms\"\n";
-
-/// Reads the simulator's pretty-printed JSON summary (it ends with a line of its own "}") while
-/// it keeps serving.
-fn summary(simulator: &mut Child) -> Value {
-    let mut stdout = BufReader::new(simulator.stdout.take().expect("stdout is piped"));
-    let mut text = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "a summary: {text}"
-        );
-        text.push_str(&line);
-        if line == "}\n" {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in stdout.lines() {});
-    serde_json::from_str(&text).unwrap_or_else(|_| panic!("a JSON summary: {text}"))
-}
 
 /// An order's state and its items' states, as the seller serves it or the listener shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,18 +60,15 @@ async fn wrong_orders(
     admin: &str,
     truth: &BTreeMap<String, States>,
 ) -> BTreeMap<String, (Option<States>, States)> {
-    let client = reqwest::Client::new();
     let mut wrong = BTreeMap::new();
     for (id, seller) in truth {
-        let response = client
-            .get(format!("{admin}/api/v1/service-orders/{id}"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
-        let projected = match response.status().as_u16() {
+        let (status, projection) = admin_json(admin, &format!("/api/v1/service-orders/{id}")).await;
+        let projected = match status {
             404 => None,
-            200 => Some(states(&response.json::<Value>().await.unwrap(), "items")),
+            200 => {
+                assert!(projection.is_object(), "order {id}: {projection}");
+                Some(states(&projection, "items"))
+            }
             status => panic!("order {id}: {status}"),
         };
         if projected.as_ref() != Some(seller) {
@@ -105,15 +80,7 @@ async fn wrong_orders(
 
 /// The ids of every suspect order.
 async fn suspects(admin: &str) -> BTreeSet<String> {
-    let listed: Value = reqwest::Client::new()
-        .get(format!("{admin}/api/v1/suspects?limit=1000"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, listed) = admin_json(admin, "/api/v1/suspects?limit=1000").await;
     listed["items"]
         .as_array()
         .unwrap_or_else(|| panic!("a list of suspects: {listed}"))
@@ -531,23 +498,9 @@ fn serve_at(listen: &str, config: &std::path::Path, data: &std::path::Path) -> R
     spawn_serve(&mut command)
 }
 
-fn admin_url(running: &RunningBinary) -> String {
-    banner_value(&running.banner, "admin API")
-        .and_then(|rest| rest.split_whitespace().next().map(str::to_owned))
-        .expect("the banner names the admin API")
-}
-
 /// The newest stored event's sequence: how many events the listener has taken.
 async fn newest_sequence(admin: &str) -> i64 {
-    let listed: Value = reqwest::Client::new()
-        .get(format!("{admin}/api/v1/events?limit=1"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, listed) = admin_json(admin, "/api/v1/events?limit=1").await;
     listed["items"][0]["sequence"].as_i64().unwrap_or(0)
 }
 
@@ -601,7 +554,7 @@ async fn a_listener_killed_for_a_window_of_the_run_is_repaired_to_the_sellers_tr
 
     // Killed a quarter of the way through the run: what the seller sends meanwhile is lost
     // (ONAP never retries).
-    let admin = admin_url(&running);
+    let admin = running.admin_url();
     eventually("a third of the run to be stored", async || {
         (newest_sequence(&admin).await >= 700).then_some(())
     })
@@ -624,7 +577,7 @@ async fn a_listener_killed_for_a_window_of_the_run_is_repaired_to_the_sellers_tr
     })
     .await;
     let running = serve_at(&listen, &config, &data);
-    let admin = admin_url(&running);
+    let admin = running.admin_url();
     let summary = summary(&mut simulator);
     let errors = summary["statuses"]["error"].as_u64().unwrap_or(0);
     assert!(

@@ -732,9 +732,7 @@ async fn secrets_never_appear_in_the_log_in_errors_or_in_dead_letters() {
     let running = start_binary_logging(&data_dir, &config, &log);
     let public = reqwest::Url::parse(&running.listener_url).unwrap();
     let public_base = public.origin().ascii_serialization();
-    let admin_base = banner_value(&running.banner, "admin API")
-        .and_then(|value| value.split_whitespace().next().map(str::to_owned))
-        .expect("the banner names the admin API");
+    let admin_base = running.admin_url();
     let client = reqwest::Client::new();
     for (order_id, seller) in sellers {
         let create = mef_event(
@@ -753,15 +751,7 @@ async fn secrets_never_appear_in_the_log_in_errors_or_in_dead_letters() {
         assert_eq!(response.status().as_u16(), 204);
     }
     let dead_letters = eventually("four dead fetches", async || {
-        let letters: Value = client
-            .get(format!("{admin_base}/api/v1/dead-letters?sink=seller-api"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let (_, letters) = admin_json(&admin_base, "/api/v1/dead-letters?sink=seller-api").await;
         (letters["items"].as_array()?.len() == 4).then_some(letters)
     })
     .await;

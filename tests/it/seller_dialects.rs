@@ -11,13 +11,12 @@
 //! one timeline entry per event).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
 use std::process::Child;
 
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::seller::start_simulator;
+use crate::seller::{exit_summary, start_simulator, summary};
 
 /// The dialects besides ONAP, each with its hub's base path.
 const DIALECTS: [(&str, &str); 4] = [
@@ -239,27 +238,11 @@ async fn simulate(dialect: &str, orders: usize, linger: bool) -> (TestApp, Value
     assert!(!stderr.contains("warning"), "{stderr}");
 
     // The summary is one pretty-printed JSON object: it ends with a line of its own "}".
-    let mut stdout = BufReader::new(simulator.stdout.take().unwrap());
-    let mut text = String::new();
-    if linger {
-        loop {
-            let mut line = String::new();
-            assert!(
-                stdout.read_line(&mut line).unwrap() > 0,
-                "a summary: {text}"
-            );
-            text.push_str(&line);
-            if line == "}\n" {
-                break;
-            }
-        }
+    let summary = if linger {
+        summary(&mut simulator)
     } else {
-        stdout.read_to_string(&mut text).unwrap();
-        let status = simulator.wait().unwrap();
-        assert!(status.success(), "{text}");
-    }
-    let summary: Value =
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("a JSON summary: {text}"));
+        exit_summary(&mut simulator)
+    };
     (app, summary, simulator, hub)
 }
 
@@ -429,20 +412,7 @@ async fn a_mef_v6_run_with_the_sellers_api_ends_with_its_items_and_dates_in_ever
         &callback("mef-legato-v6", &app.public_base),
     ]);
     assert!(ok, "{stderr}");
-    let mut stdout = BufReader::new(simulator.stdout.take().unwrap());
-    let mut text = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "a summary: {text}"
-        );
-        text.push_str(&line);
-        if line == "}\n" {
-            break;
-        }
-    }
-    let summary: Value = serde_json::from_str(&text).unwrap();
+    let summary = summary(&mut simulator);
     let truth = summary["truth"].as_array().unwrap().clone();
     assert_eq!(truth.len(), 60);
 

@@ -218,15 +218,12 @@ impl TestApp {
 
     /// GETs an admin API path with the admin token; returns the status and the JSON body.
     pub(crate) async fn admin_get(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.admin_base))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .expect("the admin API answers");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        bearer_json(
+            &self.client,
+            &format!("{}{path}", self.admin_base),
+            ADMIN_TOKEN,
+        )
+        .await
     }
 
     /// Every stored event, newest first (up to the store's listing limit of 10,000).
@@ -257,4 +254,28 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// GETs `path` of the admin API at `admin_base` (an app started some other way than
+/// [`start`], such as the binary) with the admin token; returns the status and the JSON body.
+pub(crate) async fn admin_json(admin_base: &str, path: &str) -> (u16, Value) {
+    bearer_json(
+        &reqwest::Client::new(),
+        &format!("{admin_base}{path}"),
+        ADMIN_TOKEN,
+    )
+    .await
+}
+
+/// GETs `url` with `token` as a bearer token; returns the status and the JSON body (null when
+/// the body is not JSON).
+pub(crate) async fn bearer_json(client: &reqwest::Client, url: &str, token: &str) -> (u16, Value) {
+    let response = client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the admin API answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
 }

@@ -21,6 +21,15 @@ pub(crate) struct RunningBinary {
     pub banner: Vec<String>,
 }
 
+impl RunningBinary {
+    /// `http://127.0.0.1:PORT` of the admin port, as the banner names it.
+    pub(crate) fn admin_url(&self) -> String {
+        banner_value(&self.banner, "admin API")
+            .and_then(|rest| rest.split_whitespace().next().map(str::to_owned))
+            .expect("the banner names the admin API")
+    }
+}
+
 impl Drop for RunningBinary {
     fn drop(&mut self) {
         let _ = self.child.kill();
