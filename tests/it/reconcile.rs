@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::seller::{start_simulator, summary};
+use crate::seller::{served_order, start_simulator, subscribe, summary};
 
 /// Every non-final state stale at once: after the run, an order not final in the projection is
 /// one whose last notifications were lost.
@@ -41,16 +41,12 @@ fn states(order: &Value, items_key: &str) -> States {
 }
 
 /// The seller's true orders, from its Service Ordering API.
-async fn seller_orders(hub: &str, ids: &[String]) -> BTreeMap<String, States> {
+async fn seller_orders(hub: &str, summary: &Value) -> BTreeMap<String, States> {
     let mut orders = BTreeMap::new();
-    for id in ids {
-        let served: Value = reqwest::get(format!("{hub}/serviceOrder/{id}"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        orders.insert(id.clone(), states(&served, "orderItem"));
+    let truth = summary["truth"].as_array().unwrap();
+    for id in truth.iter().map(|order| order["id"].as_str().unwrap()) {
+        let served = served_order(hub, id).await;
+        orders.insert(id.to_owned(), states(&served, "orderItem"));
     }
     orders
 }
@@ -138,24 +134,10 @@ async fn reconcile_repairs_every_order_an_onap_seller_left_wrong_by_losing_notif
     ))
     .await;
     let dir = app.data_dir.parent().unwrap().to_owned();
-    let (ok, _, stderr) = run_cli(&[
-        "hub",
-        "subscribe",
-        "--server",
-        &hub,
-        "--callback",
-        &app.listener_url,
-    ]);
-    assert!(ok, "{stderr}");
+    subscribe(&hub, None, &app.listener_url);
     let summary = summary(&mut simulator);
     assert!(summary["dropped"].as_u64().unwrap() > 0, "{summary:#}");
-    let ids: Vec<String> = summary["truth"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|order| order["id"].as_str().unwrap().to_owned())
-        .collect();
-    let truth = seller_orders(&hub, &ids).await;
+    let truth = seller_orders(&hub, &summary).await;
     let stored_before = app.stored_events().await.len();
 
     // Every order the lost notifications left wrong is suspect.
@@ -542,15 +524,7 @@ async fn a_listener_killed_for_a_window_of_the_run_is_repaired_to_the_sellers_tr
         free.local_addr().unwrap().to_string()
     };
     let mut running = serve_at(&listen, &config, &data);
-    let (ok, _, stderr) = run_cli(&[
-        "hub",
-        "subscribe",
-        "--server",
-        &hub,
-        "--callback",
-        &running.listener_url,
-    ]);
-    assert!(ok, "{stderr}");
+    subscribe(&hub, None, &running.listener_url);
 
     // Killed a quarter of the way through the run: what the seller sends meanwhile is lost
     // (ONAP never retries).
@@ -584,13 +558,7 @@ async fn a_listener_killed_for_a_window_of_the_run_is_repaired_to_the_sellers_tr
         errors > 0,
         "some notifications met the dead listener: {summary:#}"
     );
-    let ids: Vec<String> = summary["truth"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|order| order["id"].as_str().unwrap().to_owned())
-        .collect();
-    let truth = seller_orders(&hub, &ids).await;
+    let truth = seller_orders(&hub, &summary).await;
 
     // Every wrong order the listener knows is suspect; the ones it never heard of are listed.
     let wrong = wrong_orders(&admin, &truth).await;

@@ -35,6 +35,29 @@ pub(crate) fn start_simulator(args: &[&str]) -> (Child, String) {
     (child, hub)
 }
 
+/// Runs `hub subscribe` for `callback` at the simulator's `hub` (in `dialect`, else ONAP) and
+/// expects it to succeed; returns its stderr.
+pub(crate) fn subscribe(hub: &str, dialect: Option<&str>, callback: &str) -> String {
+    let mut args = vec!["hub", "subscribe"];
+    if let Some(dialect) = dialect {
+        args.extend(["--dialect", dialect]);
+    }
+    args.extend(["--server", hub, "--callback", callback]);
+    let (ok, _, stderr) = run_cli(&args);
+    assert!(ok, "{stderr}");
+    stderr
+}
+
+/// The order `id` as the simulator's `hub` serves it.
+pub(crate) async fn served_order(hub: &str, id: &str) -> Value {
+    reqwest::get(format!("{hub}/serviceOrder/{id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Reads the simulator's pretty-printed JSON summary (it ends with a line of its own "}") while
 /// it keeps serving.
 pub(crate) fn summary(simulator: &mut Child) -> Value {
@@ -158,15 +181,7 @@ async fn simulated_orders_with_duplicates_and_reordering_match_the_ground_truth(
         "--json",
     ]);
 
-    let (ok, _, stderr) = run_cli(&[
-        "hub",
-        "subscribe",
-        "--server",
-        &hub,
-        "--callback",
-        &app.listener_url,
-    ]);
-    assert!(ok, "{stderr}");
+    let stderr = subscribe(&hub, None, &app.listener_url);
     assert!(
         !stderr.contains("warning"),
         "the default query is sound: {stderr}"

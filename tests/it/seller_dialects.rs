@@ -16,7 +16,7 @@ use std::process::Child;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::seller::{exit_summary, start_simulator, summary};
+use crate::seller::{exit_summary, served_order, start_simulator, subscribe, summary};
 
 /// The dialects besides ONAP, each with its hub's base path.
 const DIALECTS: [(&str, &str); 4] = [
@@ -224,17 +224,7 @@ async fn simulate(dialect: &str, orders: usize, linger: bool) -> (TestApp, Value
         args.extend(["--linger", "10m"]);
     }
     let (mut simulator, hub) = start_simulator(&args);
-    let (ok, _, stderr) = run_cli(&[
-        "hub",
-        "subscribe",
-        "--dialect",
-        dialect,
-        "--server",
-        &hub,
-        "--callback",
-        &callback(dialect, &app.public_base),
-    ]);
-    assert!(ok, "{stderr}");
+    let stderr = subscribe(&hub, Some(dialect), &callback(dialect, &app.public_base));
     assert!(!stderr.contains("warning"), "{stderr}");
 
     // The summary is one pretty-printed JSON object: it ends with a line of its own "}".
@@ -401,17 +391,11 @@ async fn a_mef_v6_run_with_the_sellers_api_ends_with_its_items_and_dates_in_ever
          [seller_fetch]\nretry_schedule = [\"100ms\"]\nretry_horizon = \"1h\"\n"
     ))
     .await;
-    let (ok, _, stderr) = run_cli(&[
-        "hub",
-        "subscribe",
-        "--dialect",
-        "mef-legato-v6",
-        "--server",
+    subscribe(
         &hub,
-        "--callback",
+        Some("mef-legato-v6"),
         &callback("mef-legato-v6", &app.public_base),
-    ]);
-    assert!(ok, "{stderr}");
+    );
     let summary = summary(&mut simulator);
     let truth = summary["truth"].as_array().unwrap().clone();
     assert_eq!(truth.len(), 60);
@@ -420,12 +404,7 @@ async fn a_mef_v6_run_with_the_sellers_api_ends_with_its_items_and_dates_in_ever
     // states its events said.
     for order in &truth {
         let id = order["id"].as_str().unwrap();
-        let served: Value = reqwest::get(format!("{hub}/serviceOrder/{id}"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let served = served_order(&hub, id).await;
         let served_items: BTreeSet<String> = served["serviceOrderItem"]
             .as_array()
             .unwrap()
