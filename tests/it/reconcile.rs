@@ -389,14 +389,6 @@ async fn seller_api(hang: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Stri
     format!("http://{address}/nbi/api/v4")
 }
 
-async fn metrics(app: &TestApp) -> String {
-    app.get(format!("{}/metrics", app.admin_base), None)
-        .await
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_repairs_suspects_on_its_own_and_a_hanging_seller_api_holds_up_nothing() {
     let hang = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -415,7 +407,7 @@ async fn serve_repairs_suspects_on_its_own_and_a_hanging_seller_api_holds_up_not
     eventually(
         "reconciliation to back off from the hanging seller API",
         async || {
-            let text = metrics(&app).await;
+            let text = app.metrics_text().await;
             let failed = text.contains(
                 r#"order_listener_reconcile_checks_total{seller="nbi",outcome="failed"}"#,
             );
@@ -456,7 +448,7 @@ async fn serve_repairs_suspects_on_its_own_and_a_hanging_seller_api_holds_up_not
         .clone();
     assert_eq!(last["source"], "reconciled", "{order:#}");
     assert_eq!(order["items"][0]["state"], "completed");
-    let text = metrics(&app).await;
+    let text = app.metrics_text().await;
     assert!(
         text.contains(
             r#"order_listener_reconcile_checks_total{seller="nbi",outcome="repaired"} 1"#

@@ -456,12 +456,7 @@ async fn a_mef_v6_sequence_ends_with_the_projection_holding_the_fetched_items_an
         let expected = format!("GET {API_ROOT}/serviceOrder/SO-1 200");
         assert_eq!(paths, vec![expected; 4], "{backend}");
 
-        let metrics = app
-            .get(format!("{}/metrics", app.admin_base), None)
-            .await
-            .text()
-            .await
-            .unwrap();
+        let metrics = app.metrics_text().await;
         assert!(
             metrics.contains(
                 r#"order_listener_seller_fetches_total{seller="acme",outcome="fetched"} 4"#
@@ -509,12 +504,7 @@ async fn with_the_seller_api_down_events_are_acknowledged_and_the_fetch_catches_
         let projection = order(&app, "SO-2").await;
         assert_eq!(projection["externalId"], Value::Null, "{backend}");
         assert_eq!(items(&projection), [item("1", "inProgress", "-")]);
-        let metrics = app
-            .get(format!("{}/metrics", app.admin_base), None)
-            .await
-            .text()
-            .await
-            .unwrap();
+        let metrics = app.metrics_text().await;
         assert!(
             metrics.contains(
                 r#"order_listener_seller_fetches_total{seller="acme",outcome="rejected"}"#

@@ -226,6 +226,15 @@ impl TestApp {
         .await
     }
 
+    /// The Prometheus exposition of the admin port's `/metrics`.
+    pub(crate) async fn metrics_text(&self) -> String {
+        self.get(format!("{}/metrics", self.admin_base), None)
+            .await
+            .text()
+            .await
+            .expect("the metrics are text")
+    }
+
     /// Every stored event, newest first (up to the store's listing limit of 10,000).
     pub(crate) async fn stored_events(&self) -> Vec<order_listener::store::EventRecord> {
         let filter = order_listener::store::EventFilter {

@@ -155,3 +155,25 @@ pub(crate) fn run_cli(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// Runs the CLI with `args`, then `--config config` and `--data-dir data_dir`, off the async
+/// runtime's threads; returns (exit success, stdout, stderr).
+pub(crate) async fn run_cli_on(
+    args: &[&str],
+    config: &Path,
+    data_dir: &Path,
+) -> (bool, String, String) {
+    let mut all: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+    all.extend([
+        "--config".to_owned(),
+        config.to_str().expect("a UTF-8 path").to_owned(),
+        "--data-dir".to_owned(),
+        data_dir.to_str().expect("a UTF-8 path").to_owned(),
+    ]);
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = all.iter().map(String::as_str).collect();
+        run_cli(&args)
+    })
+    .await
+    .expect("the CLI's thread ends")
+}

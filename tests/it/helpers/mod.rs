@@ -17,8 +17,8 @@ pub(crate) use app::{
     spawn_app_with, spawn_app_with_file, start,
 };
 pub(crate) use binary::{
-    RunningBinary, banner_value, binary, run_cli, spawn_serve, spawn_serve_logging, start_binary,
-    start_binary_logging, start_binary_logging_at, start_binary_with,
+    RunningBinary, banner_value, binary, run_cli, run_cli_on, spawn_serve, spawn_serve_logging,
+    start_binary, start_binary_logging, start_binary_logging_at, start_binary_with,
 };
 pub(crate) use onap::{onap_date, onap_event, onap_item, onap_lifecycle};
 pub(crate) use wait::{PATIENCE, eventually, when_outbox_changes};
