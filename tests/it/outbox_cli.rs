@@ -80,14 +80,7 @@ impl Fixture {
 }
 
 fn creation(event_id: &str, order_id: &str) -> Value {
-    onap_event(
-        event_id,
-        "ServiceOrderCreationNotification",
-        0,
-        order_id,
-        "acknowledged",
-        vec![onap_item("1", "add", "acknowledged")],
-    )
+    onap_creation(event_id, order_id, 1)
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ pub(crate) use binary::{
     RunningBinary, banner_value, binary, run_cli, run_cli_on, spawn_serve, spawn_serve_logging,
     start_binary, start_binary_logging, start_binary_logging_at, start_binary_with,
 };
-pub(crate) use onap::{onap_date, onap_event, onap_item, onap_lifecycle};
+pub(crate) use onap::{onap_creation, onap_date, onap_event, onap_item, onap_lifecycle};
 pub(crate) use wait::{PATIENCE, eventually, when_outbox_changes};
 pub(crate) use webhook::{Received, WebhookReceiver};
 

@@ -63,6 +63,21 @@ pub(crate) fn onap_event(
     })
 }
 
+/// ONAP's creation notification of `order_id`, its items `1` to `item_count` acknowledged.
+pub(crate) fn onap_creation(event_id: &str, order_id: &str, item_count: usize) -> Value {
+    let items = (1..=item_count)
+        .map(|id| onap_item(&id.to_string(), "add", "acknowledged"))
+        .collect();
+    onap_event(
+        event_id,
+        "ServiceOrderCreationNotification",
+        0,
+        order_id,
+        "acknowledged",
+        items,
+    )
+}
+
 /// The notifications ONAP sends for one order whose items all complete: creation, each item
 /// going inProgress then completed, and the order's completion.
 pub(crate) fn onap_lifecycle(order_id: &str, item_count: usize) -> Vec<Value> {
@@ -72,13 +87,10 @@ pub(crate) fn onap_lifecycle(order_id: &str, item_count: usize) -> Vec<Value> {
             .map(|id| onap_item(id, "add", state))
             .collect::<Vec<_>>()
     };
-    let mut events = vec![onap_event(
+    let mut events = vec![onap_creation(
         &format!("{order_id}-created"),
-        "ServiceOrderCreationNotification",
-        0,
         order_id,
-        "acknowledged",
-        all("acknowledged"),
+        item_count,
     )];
     let mut millis = 0;
     for (step, state) in ["inProgress", "completed"].into_iter().enumerate() {
