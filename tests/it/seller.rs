@@ -58,6 +58,25 @@ pub(crate) async fn served_order(hub: &str, id: &str) -> Value {
         .unwrap()
 }
 
+/// Runs `simulate --target target` with `args` and `--json` to its end (it must succeed);
+/// returns its summary.
+pub(crate) async fn simulate_into(target: &str, args: &[&str]) -> Value {
+    let output = tokio::process::Command::new(binary())
+        .args(["simulate", "--target", target])
+        .args(args)
+        .arg("--json")
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("the simulator runs");
+    assert!(
+        output.status.success(),
+        "simulate failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("a JSON summary")
+}
+
 /// Reads the simulator's pretty-printed JSON summary (it ends with a line of its own "}") while
 /// it keeps serving.
 pub(crate) fn summary(simulator: &mut Child) -> Value {
