@@ -8,10 +8,11 @@ use std::process::Stdio;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use order_listener::store::DeliveryState;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::*;
+use crate::seller::simulate_into;
 
 /// Form bodies, as a browser sends them.
 trait FormBody {
@@ -271,26 +272,9 @@ async fn screenshot(browser: &Client, name: &str) {
 
 /// Runs the real binary's `simulate` against the app; returns each order's id and state.
 async fn simulate(app: &TestApp, orders: usize) -> Vec<(String, String)> {
-    let output = tokio::process::Command::new(binary())
-        .args([
-            "simulate",
-            "--target",
-            &app.listener_url,
-            "--seed",
-            "641",
-            "--json",
-        ])
-        .args(["--orders", &orders.to_string(), "--max-items", "3"])
-        .env("RUST_LOG", "warn")
-        .output()
-        .await
-        .expect("the simulator runs");
-    assert!(
-        output.status.success(),
-        "simulate failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&output.stdout).expect("a JSON summary");
+    let orders = orders.to_string();
+    let args = ["--seed", "641", "--orders", &orders, "--max-items", "3"];
+    let summary = simulate_into(&app.listener_url, &args).await;
     summary["truth"]
         .as_array()
         .unwrap()
@@ -669,13 +653,7 @@ async fn a_fresh_data_directory_prints_an_admin_token_and_a_console_link_that_wo
     let second = fresh_serve(dir.path());
     assert_eq!(banner_value(&second.banner, "admin token"), None);
     assert_eq!(banner_value(&second.banner, "console"), None);
-    let admin = second
-        .banner
-        .iter()
-        .find_map(|line| line.trim().strip_prefix("admin API"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    let admin = second.admin_url();
     let answer = http
         .get(format!("{admin}/api/v1/events"))
         .bearer_auth(&token)

@@ -137,7 +137,8 @@ async fn tmf641_v4_events_are_notified_with_201_and_project_like_onap() {
     assert!(types.contains(&"ServiceOrderMilestoneEvent"), "{listed}");
 }
 
-fn lower_camel(name: &str) -> String {
+/// `name` with its first letter lower-cased, as an event type names its endpoint.
+pub(crate) fn lower_camel(name: &str) -> String {
     let mut chars = name.chars();
     chars
         .next()

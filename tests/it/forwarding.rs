@@ -267,7 +267,7 @@ async fn nats_message_ids(url: &str, stream: &str, at_least: usize) -> (Vec<Stri
 }
 
 /// Declares a queue bound to every key of `exchange` (a topic exchange, declared too).
-async fn amqp_queue(url: &str, exchange: &str) -> (lapin::Connection, lapin::Consumer) {
+pub(crate) async fn amqp_queue(url: &str, exchange: &str) -> (lapin::Connection, lapin::Consumer) {
     use lapin::options::*;
     use lapin::types::FieldTable;
     let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())

@@ -107,12 +107,7 @@ async fn a_full_disk_refuses_with_503_loses_nothing_and_recovers_without_a_resta
     // Not ready, and the metric says why.
     let ready = app.get(format!("{}/readyz", app.admin_base), None).await;
     assert_eq!(ready.status().as_u16(), 503);
-    let metrics = app
-        .get(format!("{}/metrics", app.admin_base), None)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains("order_listener_store_disk_full 1"),
         "{metrics}"
@@ -130,12 +125,7 @@ async fn a_full_disk_refuses_with_503_loses_nothing_and_recovers_without_a_resta
     let again = event(6_000);
     assert_eq!(app.post(&again).await.status().as_u16(), 201);
     acknowledged.insert(again["eventId"].as_str().unwrap().to_owned());
-    let metrics = app
-        .get(format!("{}/metrics", app.admin_base), None)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains("order_listener_store_disk_full 0"),
         "{metrics}"

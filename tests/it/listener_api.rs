@@ -5,17 +5,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 fn creation(event_id: &str, order_id: &str) -> Value {
-    onap_event(
-        event_id,
-        "ServiceOrderCreationNotification",
-        0,
-        order_id,
-        "acknowledged",
-        vec![
-            onap_item("1", "add", "acknowledged"),
-            onap_item("2", "add", "acknowledged"),
-        ],
-    )
+    onap_creation(event_id, order_id, 2)
 }
 
 #[tokio::test]

@@ -69,12 +69,7 @@ async fn the_alert_rules_name_only_metrics_the_listener_exports() {
             .as_u16(),
         201
     );
-    let exposition = app
-        .get(format!("{}/metrics", app.admin_base), None)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let exposition = app.metrics_text().await;
     let exported: BTreeSet<String> = exposition
         .lines()
         .filter_map(|line| line.strip_prefix("# TYPE "))

@@ -44,19 +44,7 @@ impl Fixture {
 
     /// Runs the real binary with `args`, then `--config` and `--data-dir` of the app.
     async fn cli(&self, args: &[&str]) -> (bool, String, String) {
-        let mut all: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
-        all.extend([
-            "--config".to_owned(),
-            self.config_path.to_str().unwrap().to_owned(),
-            "--data-dir".to_owned(),
-            self.app.data_dir.to_str().unwrap().to_owned(),
-        ]);
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = all.iter().map(String::as_str).collect();
-            run_cli(&args)
-        })
-        .await
-        .unwrap()
+        run_cli_on(args, &self.config_path, &self.app.data_dir).await
     }
 
     /// Polls `GET /api/v1/sinks` until the `hook` sink's status satisfies `done`.
@@ -92,14 +80,7 @@ impl Fixture {
 }
 
 fn creation(event_id: &str, order_id: &str) -> Value {
-    onap_event(
-        event_id,
-        "ServiceOrderCreationNotification",
-        0,
-        order_id,
-        "acknowledged",
-        vec![onap_item("1", "add", "acknowledged")],
-    )
+    onap_creation(event_id, order_id, 1)
 }
 
 #[tokio::test]

@@ -4,39 +4,17 @@
 //! synthesized events, until every projection equals the seller's order.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::process::Child;
 
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::seller::start_simulator;
+use crate::seller::{served_order, start_simulator, subscribe, summary};
 
 /// Every non-final state stale at once: after the run, an order not final in the projection is
 /// one whose last notifications were lost.
 const STALE_AT_ONCE: &str = "[reconcile]\nsweep_every = \"never\"\n\
     [reconcile.stale_after]\nacknowledged = \"1ms\"\npending = \"1ms\"\nheld = \"1ms\"\n\
     inProgress = \"1ms\"\nassessingCancellation = \"1ms\"\npendingCancellation = \"1ms\"\n";
-
-/// Reads the simulator's pretty-printed JSON summary (it ends with a line of its own "}") while
-/// it keeps serving.
-fn summary(simulator: &mut Child) -> Value {
-    let mut stdout = BufReader::new(simulator.stdout.take().expect("stdout is piped"));
-    let mut text = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "a summary: {text}"
-        );
-        text.push_str(&line);
-        if line == "}\n" {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in stdout.lines() {});
-    serde_json::from_str(&text).unwrap_or_else(|_| panic!("a JSON summary: {text}"))
-}
 
 /// An order's state and its items' states, as the seller serves it or the listener shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,16 +41,12 @@ fn states(order: &Value, items_key: &str) -> States {
 }
 
 /// The seller's true orders, from its Service Ordering API.
-async fn seller_orders(hub: &str, ids: &[String]) -> BTreeMap<String, States> {
+async fn seller_orders(hub: &str, summary: &Value) -> BTreeMap<String, States> {
     let mut orders = BTreeMap::new();
-    for id in ids {
-        let served: Value = reqwest::get(format!("{hub}/serviceOrder/{id}"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        orders.insert(id.clone(), states(&served, "orderItem"));
+    let truth = summary["truth"].as_array().unwrap();
+    for id in truth.iter().map(|order| order["id"].as_str().unwrap()) {
+        let served = served_order(hub, id).await;
+        orders.insert(id.to_owned(), states(&served, "orderItem"));
     }
     orders
 }
@@ -82,18 +56,15 @@ async fn wrong_orders(
     admin: &str,
     truth: &BTreeMap<String, States>,
 ) -> BTreeMap<String, (Option<States>, States)> {
-    let client = reqwest::Client::new();
     let mut wrong = BTreeMap::new();
     for (id, seller) in truth {
-        let response = client
-            .get(format!("{admin}/api/v1/service-orders/{id}"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
-        let projected = match response.status().as_u16() {
+        let (status, projection) = admin_json(admin, &format!("/api/v1/service-orders/{id}")).await;
+        let projected = match status {
             404 => None,
-            200 => Some(states(&response.json::<Value>().await.unwrap(), "items")),
+            200 => {
+                assert!(projection.is_object(), "order {id}: {projection}");
+                Some(states(&projection, "items"))
+            }
             status => panic!("order {id}: {status}"),
         };
         if projected.as_ref() != Some(seller) {
@@ -105,15 +76,7 @@ async fn wrong_orders(
 
 /// The ids of every suspect order.
 async fn suspects(admin: &str) -> BTreeSet<String> {
-    let listed: Value = reqwest::Client::new()
-        .get(format!("{admin}/api/v1/suspects?limit=1000"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, listed) = admin_json(admin, "/api/v1/suspects?limit=1000").await;
     listed["items"]
         .as_array()
         .unwrap_or_else(|| panic!("a list of suspects: {listed}"))
@@ -171,24 +134,10 @@ async fn reconcile_repairs_every_order_an_onap_seller_left_wrong_by_losing_notif
     ))
     .await;
     let dir = app.data_dir.parent().unwrap().to_owned();
-    let (ok, _, stderr) = run_cli(&[
-        "hub",
-        "subscribe",
-        "--server",
-        &hub,
-        "--callback",
-        &app.listener_url,
-    ]);
-    assert!(ok, "{stderr}");
+    subscribe(&hub, None, &app.listener_url);
     let summary = summary(&mut simulator);
     assert!(summary["dropped"].as_u64().unwrap() > 0, "{summary:#}");
-    let ids: Vec<String> = summary["truth"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|order| order["id"].as_str().unwrap().to_owned())
-        .collect();
-    let truth = seller_orders(&hub, &ids).await;
+    let truth = seller_orders(&hub, &summary).await;
     let stored_before = app.stored_events().await.len();
 
     // Every order the lost notifications left wrong is suspect.
@@ -440,14 +389,6 @@ async fn seller_api(hang: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Stri
     format!("http://{address}/nbi/api/v4")
 }
 
-async fn metrics(app: &TestApp) -> String {
-    app.get(format!("{}/metrics", app.admin_base), None)
-        .await
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_repairs_suspects_on_its_own_and_a_hanging_seller_api_holds_up_nothing() {
     let hang = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -466,7 +407,7 @@ async fn serve_repairs_suspects_on_its_own_and_a_hanging_seller_api_holds_up_not
     eventually(
         "reconciliation to back off from the hanging seller API",
         async || {
-            let text = metrics(&app).await;
+            let text = app.metrics_text().await;
             let failed = text.contains(
                 r#"order_listener_reconcile_checks_total{seller="nbi",outcome="failed"}"#,
             );
@@ -507,7 +448,7 @@ async fn serve_repairs_suspects_on_its_own_and_a_hanging_seller_api_holds_up_not
         .clone();
     assert_eq!(last["source"], "reconciled", "{order:#}");
     assert_eq!(order["items"][0]["state"], "completed");
-    let text = metrics(&app).await;
+    let text = app.metrics_text().await;
     assert!(
         text.contains(
             r#"order_listener_reconcile_checks_total{seller="nbi",outcome="repaired"} 1"#
@@ -531,23 +472,9 @@ fn serve_at(listen: &str, config: &std::path::Path, data: &std::path::Path) -> R
     spawn_serve(&mut command)
 }
 
-fn admin_url(running: &RunningBinary) -> String {
-    banner_value(&running.banner, "admin API")
-        .and_then(|rest| rest.split_whitespace().next().map(str::to_owned))
-        .expect("the banner names the admin API")
-}
-
 /// The newest stored event's sequence: how many events the listener has taken.
 async fn newest_sequence(admin: &str) -> i64 {
-    let listed: Value = reqwest::Client::new()
-        .get(format!("{admin}/api/v1/events?limit=1"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, listed) = admin_json(admin, "/api/v1/events?limit=1").await;
     listed["items"][0]["sequence"].as_i64().unwrap_or(0)
 }
 
@@ -589,19 +516,11 @@ async fn a_listener_killed_for_a_window_of_the_run_is_repaired_to_the_sellers_tr
         free.local_addr().unwrap().to_string()
     };
     let mut running = serve_at(&listen, &config, &data);
-    let (ok, _, stderr) = run_cli(&[
-        "hub",
-        "subscribe",
-        "--server",
-        &hub,
-        "--callback",
-        &running.listener_url,
-    ]);
-    assert!(ok, "{stderr}");
+    subscribe(&hub, None, &running.listener_url);
 
     // Killed a quarter of the way through the run: what the seller sends meanwhile is lost
     // (ONAP never retries).
-    let admin = admin_url(&running);
+    let admin = running.admin_url();
     eventually("a third of the run to be stored", async || {
         (newest_sequence(&admin).await >= 700).then_some(())
     })
@@ -624,20 +543,14 @@ async fn a_listener_killed_for_a_window_of_the_run_is_repaired_to_the_sellers_tr
     })
     .await;
     let running = serve_at(&listen, &config, &data);
-    let admin = admin_url(&running);
+    let admin = running.admin_url();
     let summary = summary(&mut simulator);
     let errors = summary["statuses"]["error"].as_u64().unwrap_or(0);
     assert!(
         errors > 0,
         "some notifications met the dead listener: {summary:#}"
     );
-    let ids: Vec<String> = summary["truth"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|order| order["id"].as_str().unwrap().to_owned())
-        .collect();
-    let truth = seller_orders(&hub, &ids).await;
+    let truth = seller_orders(&hub, &summary).await;
 
     // Every wrong order the listener knows is suspect; the ones it never heard of are listed.
     let wrong = wrong_orders(&admin, &truth).await;

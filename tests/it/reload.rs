@@ -136,23 +136,9 @@ async fn sighup_applies_sinks_rate_limits_and_retention_and_a_broken_file_change
         })
         .await;
     let token = banner_value(&child.banner, "admin token").expect("an admin token");
-    let admin = child
-        .banner
-        .iter()
-        .find_map(|line| line.trim().strip_prefix("admin API     "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the admin address")
-        .to_owned();
+    let events = format!("{}/api/v1/events", child.admin_url());
     eventually("retention to prune the delivered events", async || {
-        let listed: Value = http
-            .get(format!("{admin}/api/v1/events"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let (_, listed) = bearer_json(&http, &events, &token).await;
         listed["items"].as_array()?.is_empty().then_some(())
     })
     .await;

@@ -456,12 +456,7 @@ async fn a_mef_v6_sequence_ends_with_the_projection_holding_the_fetched_items_an
         let expected = format!("GET {API_ROOT}/serviceOrder/SO-1 200");
         assert_eq!(paths, vec![expected; 4], "{backend}");
 
-        let metrics = app
-            .get(format!("{}/metrics", app.admin_base), None)
-            .await
-            .text()
-            .await
-            .unwrap();
+        let metrics = app.metrics_text().await;
         assert!(
             metrics.contains(
                 r#"order_listener_seller_fetches_total{seller="acme",outcome="fetched"} 4"#
@@ -509,12 +504,7 @@ async fn with_the_seller_api_down_events_are_acknowledged_and_the_fetch_catches_
         let projection = order(&app, "SO-2").await;
         assert_eq!(projection["externalId"], Value::Null, "{backend}");
         assert_eq!(items(&projection), [item("1", "inProgress", "-")]);
-        let metrics = app
-            .get(format!("{}/metrics", app.admin_base), None)
-            .await
-            .text()
-            .await
-            .unwrap();
+        let metrics = app.metrics_text().await;
         assert!(
             metrics.contains(
                 r#"order_listener_seller_fetches_total{seller="acme",outcome="rejected"}"#
@@ -732,9 +722,7 @@ async fn secrets_never_appear_in_the_log_in_errors_or_in_dead_letters() {
     let running = start_binary_logging(&data_dir, &config, &log);
     let public = reqwest::Url::parse(&running.listener_url).unwrap();
     let public_base = public.origin().ascii_serialization();
-    let admin_base = banner_value(&running.banner, "admin API")
-        .and_then(|value| value.split_whitespace().next().map(str::to_owned))
-        .expect("the banner names the admin API");
+    let admin_base = running.admin_url();
     let client = reqwest::Client::new();
     for (order_id, seller) in sellers {
         let create = mef_event(
@@ -753,15 +741,7 @@ async fn secrets_never_appear_in_the_log_in_errors_or_in_dead_letters() {
         assert_eq!(response.status().as_u16(), 204);
     }
     let dead_letters = eventually("four dead fetches", async || {
-        let letters: Value = client
-            .get(format!("{admin_base}/api/v1/dead-letters?sink=seller-api"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let (_, letters) = admin_json(&admin_base, "/api/v1/dead-letters?sink=seller-api").await;
         (letters["items"].as_array()?.len() == 4).then_some(letters)
     })
     .await;

@@ -35,6 +35,83 @@ pub(crate) fn start_simulator(args: &[&str]) -> (Child, String) {
     (child, hub)
 }
 
+/// Runs `hub subscribe` for `callback` at the simulator's `hub` (in `dialect`, else ONAP) and
+/// expects it to succeed; returns its stderr.
+pub(crate) fn subscribe(hub: &str, dialect: Option<&str>, callback: &str) -> String {
+    let mut args = vec!["hub", "subscribe"];
+    if let Some(dialect) = dialect {
+        args.extend(["--dialect", dialect]);
+    }
+    args.extend(["--server", hub, "--callback", callback]);
+    let (ok, _, stderr) = run_cli(&args);
+    assert!(ok, "{stderr}");
+    stderr
+}
+
+/// The order `id` as the simulator's `hub` serves it.
+pub(crate) async fn served_order(hub: &str, id: &str) -> Value {
+    reqwest::get(format!("{hub}/serviceOrder/{id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Runs `simulate --target target` with `args` and `--json` to its end (it must succeed);
+/// returns its summary.
+pub(crate) async fn simulate_into(target: &str, args: &[&str]) -> Value {
+    let output = tokio::process::Command::new(binary())
+        .args(["simulate", "--target", target])
+        .args(args)
+        .arg("--json")
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("the simulator runs");
+    assert!(
+        output.status.success(),
+        "simulate failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("a JSON summary")
+}
+
+/// Reads the simulator's pretty-printed JSON summary (it ends with a line of its own "}") while
+/// it keeps serving.
+pub(crate) fn summary(simulator: &mut Child) -> Value {
+    let mut stdout = BufReader::new(simulator.stdout.take().expect("stdout is piped"));
+    let mut text = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "a summary: {text}"
+        );
+        text.push_str(&line);
+        if line == "}\n" {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in stdout.lines() {});
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("a JSON summary: {text}"))
+}
+
+/// Reads the simulator's JSON summary to the end of its output, once it has run to completion
+/// (it must exit successfully).
+pub(crate) fn exit_summary(simulator: &mut Child) -> Value {
+    let mut text = String::new();
+    simulator
+        .stdout
+        .take()
+        .expect("stdout is piped")
+        .read_to_string(&mut text)
+        .unwrap();
+    let status = simulator.wait().unwrap();
+    assert!(status.success(), "{text}");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("a JSON summary: {text}"))
+}
+
 #[tokio::test]
 async fn the_hub_client_subscribes_lists_shows_and_deletes_and_warns_about_bad_queries() {
     let (mut simulator, hub) = start_simulator(&["--wait-subscribers", "1000"]);
@@ -123,31 +200,13 @@ async fn simulated_orders_with_duplicates_and_reordering_match_the_ground_truth(
         "--json",
     ]);
 
-    let (ok, _, stderr) = run_cli(&[
-        "hub",
-        "subscribe",
-        "--server",
-        &hub,
-        "--callback",
-        &app.listener_url,
-    ]);
-    assert!(ok, "{stderr}");
+    let stderr = subscribe(&hub, None, &app.listener_url);
     assert!(
         !stderr.contains("warning"),
         "the default query is sound: {stderr}"
     );
 
-    let mut stdout = String::new();
-    simulator
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    let status = simulator.wait().unwrap();
-    let summary: Value =
-        serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("a JSON summary: {stdout}"));
-    assert!(status.success(), "{summary:#}");
+    let summary = exit_summary(&mut simulator);
     assert_eq!(summary["orders"], 200);
     assert!(summary["duplicatesSent"].as_u64().unwrap() > 0);
     assert!(summary["reordered"].as_u64().unwrap() > 0);

@@ -11,13 +11,12 @@
 //! one timeline entry per event).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
 use std::process::Child;
 
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::seller::start_simulator;
+use crate::seller::{exit_summary, served_order, start_simulator, subscribe, summary};
 
 /// The dialects besides ONAP, each with its hub's base path.
 const DIALECTS: [(&str, &str); 4] = [
@@ -225,41 +224,15 @@ async fn simulate(dialect: &str, orders: usize, linger: bool) -> (TestApp, Value
         args.extend(["--linger", "10m"]);
     }
     let (mut simulator, hub) = start_simulator(&args);
-    let (ok, _, stderr) = run_cli(&[
-        "hub",
-        "subscribe",
-        "--dialect",
-        dialect,
-        "--server",
-        &hub,
-        "--callback",
-        &callback(dialect, &app.public_base),
-    ]);
-    assert!(ok, "{stderr}");
+    let stderr = subscribe(&hub, Some(dialect), &callback(dialect, &app.public_base));
     assert!(!stderr.contains("warning"), "{stderr}");
 
     // The summary is one pretty-printed JSON object: it ends with a line of its own "}".
-    let mut stdout = BufReader::new(simulator.stdout.take().unwrap());
-    let mut text = String::new();
-    if linger {
-        loop {
-            let mut line = String::new();
-            assert!(
-                stdout.read_line(&mut line).unwrap() > 0,
-                "a summary: {text}"
-            );
-            text.push_str(&line);
-            if line == "}\n" {
-                break;
-            }
-        }
+    let summary = if linger {
+        summary(&mut simulator)
     } else {
-        stdout.read_to_string(&mut text).unwrap();
-        let status = simulator.wait().unwrap();
-        assert!(status.success(), "{text}");
-    }
-    let summary: Value =
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("a JSON summary: {text}"));
+        exit_summary(&mut simulator)
+    };
     (app, summary, simulator, hub)
 }
 
@@ -418,31 +391,12 @@ async fn a_mef_v6_run_with_the_sellers_api_ends_with_its_items_and_dates_in_ever
          [seller_fetch]\nretry_schedule = [\"100ms\"]\nretry_horizon = \"1h\"\n"
     ))
     .await;
-    let (ok, _, stderr) = run_cli(&[
-        "hub",
-        "subscribe",
-        "--dialect",
-        "mef-legato-v6",
-        "--server",
+    subscribe(
         &hub,
-        "--callback",
+        Some("mef-legato-v6"),
         &callback("mef-legato-v6", &app.public_base),
-    ]);
-    assert!(ok, "{stderr}");
-    let mut stdout = BufReader::new(simulator.stdout.take().unwrap());
-    let mut text = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "a summary: {text}"
-        );
-        text.push_str(&line);
-        if line == "}\n" {
-            break;
-        }
-    }
-    let summary: Value = serde_json::from_str(&text).unwrap();
+    );
+    let summary = summary(&mut simulator);
     let truth = summary["truth"].as_array().unwrap().clone();
     assert_eq!(truth.len(), 60);
 
@@ -450,12 +404,7 @@ async fn a_mef_v6_run_with_the_sellers_api_ends_with_its_items_and_dates_in_ever
     // states its events said.
     for order in &truth {
         let id = order["id"].as_str().unwrap();
-        let served: Value = reqwest::get(format!("{hub}/serviceOrder/{id}"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let served = served_order(&hub, id).await;
         let served_items: BTreeSet<String> = served["serviceOrderItem"]
             .as_array()
             .unwrap()

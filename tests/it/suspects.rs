@@ -16,6 +16,7 @@ use order_listener::store::{
 };
 use serde_json::{Value, json};
 
+use crate::dialects::lower_camel;
 use crate::helpers::*;
 use crate::store_contract::backends;
 
@@ -232,16 +233,6 @@ async fn post_every_kind_of_loss(app: &TestApp) {
         let path = format!("{TMF_V4}/{}", lower_camel(kind));
         post_to(app, &path, &body, 201).await;
     }
-}
-
-fn lower_camel(name: &str) -> String {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .map(|first| first.to_ascii_lowercase())
-        .into_iter()
-        .chain(chars)
-        .collect()
 }
 
 /// What each of [`post_every_kind_of_loss`]'s orders is suspect for.

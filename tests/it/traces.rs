@@ -23,6 +23,7 @@ use prost::Message;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::forwarding::{amqp_queue, unique};
 use crate::helpers::*;
 
 /// The seller's trace, and the span of its that sent the notification.
@@ -309,11 +310,6 @@ fn start_traced(
     spawn_serve_logging(&mut command, Stdio::from(file))
 }
 
-/// A unique name for this run's stream, subjects and exchange.
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
-}
-
 /// The `traceparent` and `tracestate` headers of the first message of `stream`.
 async fn nats_trace(url: &str, stream: &str) -> (String, String) {
     let client = async_nats::connect(url).await.unwrap();
@@ -342,58 +338,6 @@ async fn nats_trace(url: &str, stream: &str) -> (String, String) {
             .unwrap_or_default()
     };
     (header("traceparent"), header("tracestate"))
-}
-
-/// A queue bound to every key of `exchange` (a topic exchange, declared too).
-async fn amqp_consumer(url: &str, exchange: &str) -> (lapin::Connection, lapin::Consumer) {
-    use lapin::options::*;
-    use lapin::types::FieldTable;
-    let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
-        .await
-        .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    let durable = ExchangeDeclareOptions {
-        durable: true,
-        ..Default::default()
-    };
-    channel
-        .exchange_declare(
-            exchange.into(),
-            lapin::ExchangeKind::Topic,
-            durable,
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let queue = format!("{exchange}-queue");
-    let auto_delete = QueueDeclareOptions {
-        auto_delete: true,
-        ..Default::default()
-    };
-    channel
-        .queue_declare(queue.as_str().into(), auto_delete, FieldTable::default())
-        .await
-        .unwrap();
-    channel
-        .queue_bind(
-            queue.as_str().into(),
-            exchange.into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let consumer = channel
-        .basic_consume(
-            queue.as_str().into(),
-            "order-listener-traces".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    (connection, consumer)
 }
 
 /// The `traceparent` and `tracestate` headers of the next message.
@@ -434,7 +378,7 @@ async fn a_sellers_trace_runs_through_the_listener_to_every_sink_and_each_sink_j
     let collector = Collector::start().await;
     let webhook = WebhookReceiver::start(204).await;
     let (stream, prefix, exchange) = (unique("OLTRACE"), unique("oltrace"), unique("oltrace-"));
-    let (_amqp_connection, mut rabbit) = amqp_consumer(&amqp, &exchange).await;
+    let (_amqp_connection, mut rabbit) = amqp_queue(&amqp, &exchange).await;
     let key = "olk_traces_test_key_0123456789";
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("order-listener.toml");

@@ -146,12 +146,7 @@ async fn a_renewed_certificate_reaches_new_connections_while_open_ones_finish() 
 
 /// How many TLS reloads ended with `outcome`, from `/metrics`.
 async fn tls_reloads(app: &TestApp, outcome: &str) -> u64 {
-    let text = app
-        .get(format!("{}/metrics", app.admin_base), None)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     text.lines()
         .find(|line| {
             line.starts_with(&format!(

@@ -197,19 +197,7 @@ impl Fixture {
 
     /// Runs the real binary with `args`, then the app's `--config` and `--data-dir`.
     pub(crate) async fn cli(&self, args: &[&str]) -> (bool, String, String) {
-        let mut all: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
-        all.extend([
-            "--config".to_owned(),
-            self.config_path.to_str().unwrap().to_owned(),
-            "--data-dir".to_owned(),
-            self.app.data_dir.to_str().unwrap().to_owned(),
-        ]);
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = all.iter().map(String::as_str).collect();
-            run_cli(&args)
-        })
-        .await
-        .unwrap()
+        run_cli_on(args, &self.config_path, &self.app.data_dir).await
     }
 
     /// Waits until `sink`'s outbox counts satisfy `done`.

@@ -9,6 +9,7 @@ use tokio::process::{Child, Command};
 
 use super::*;
 use crate::forwarding::broker;
+use crate::seller::simulate_into;
 
 fn mqtt_url() -> Option<String> {
     broker("ORDER_LISTENER_TEST_MQTT_URL")
@@ -214,27 +215,8 @@ async fn after_a_simulate_run_the_retained_state_of_every_order_equals_orders_sh
          state_topic = \"{prefix}/{{orderId}}/state\"\n"
     );
     let fixture = Fixture::start(&toml).await;
-    let output = Command::new(binary())
-        .args(["simulate", "--target", &fixture.app.listener_url])
-        .args([
-            "--orders",
-            "12",
-            "--max-items",
-            "3",
-            "--seed",
-            "16",
-            "--json",
-        ])
-        .env("RUST_LOG", "warn")
-        .output()
-        .await
-        .expect("the simulator runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&output.stdout).expect("a JSON summary");
+    let args = ["--orders", "12", "--max-items", "3", "--seed", "16"];
+    let summary = simulate_into(&fixture.app.listener_url, &args).await;
     let orders: BTreeSet<String> = summary["truth"]
         .as_array()
         .unwrap()
