@@ -37,6 +37,7 @@ pub(super) fn count_wal_pages(
 /// The thread is woken each time the WAL has grown by this many pages (1 MiB) since it was
 /// last woken. Without the thread, the writer checkpoints at this size.
 const WAKE_PAGES: i32 = 256;
+
 /// The writer's side of the checkpoint thread.
 pub(super) struct Checkpoints {
     /// Wakes the thread; one pending wake-up is enough.
