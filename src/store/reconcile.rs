@@ -134,7 +134,7 @@ impl SuspectQuery {
                 .as_ref()
                 .map(|id| id.as_str().to_owned())
                 .unwrap_or_default(),
-            limit: i64::try_from(filter.limit.clamp(1, 10_000)).unwrap_or(10_000),
+            limit: super::rows::page_size(filter.limit),
             stale_before_us,
         }
     }

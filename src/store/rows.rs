@@ -10,6 +10,15 @@ use super::{Delivery, EventRecord, OrderSnapshot, OrderSummary, StoreError, inte
 use crate::domain::envelope::{Dialect, EventType, OrderFacts, OrderId, Source};
 use crate::domain::routing::{RouteFilter, SinkName};
 
+/// The most rows one page of a listing, or one read of the stream or a dead-letter queue,
+/// returns, whatever was asked: the same on both backends.
+pub(crate) const MOST_ROWS: usize = 10_000;
+
+/// A requested number of rows as both backends bind it: at least one, at most [`MOST_ROWS`].
+pub(crate) fn page_size(requested: usize) -> i64 {
+    i64::try_from(requested.clamp(1, MOST_ROWS)).unwrap_or(i64::MAX)
+}
+
 /// The columns of an [`EventRecord`], in the order both backends select them
 /// ([`RECORD_COLUMNS`]).
 pub(crate) struct RecordRow {
@@ -245,5 +254,12 @@ mod tests {
     fn the_record_column_count_is_the_number_of_record_columns() {
         assert_eq!(RECORD_COLUMNS.split(',').count(), RECORD_COLUMN_COUNT);
         assert_eq!(DELIVERY_COLUMNS.split(',').count(), DELIVERY_COLUMN_COUNT);
+    }
+
+    #[test]
+    fn a_page_holds_at_least_one_row_and_at_most_the_most() {
+        assert_eq!(page_size(0), 1);
+        assert_eq!(page_size(250), 250);
+        assert_eq!(page_size(usize::MAX), MOST_ROWS as i64);
     }
 }

@@ -36,6 +36,7 @@ use super::{
     Appended, Commits, Cursor, DriverFailure, EventFilter, EventRecord, NewEvent, OrderFilter,
     OrderSummary, StoreError, TimeField, WriterOptions, WriterStats, internal,
 };
+use super::rows::page_size;
 use crate::domain::envelope::{Dialect, EventId, OrderId};
 use crate::domain::projection::{ServiceOrder, project};
 use crate::domain::routing::Route;
@@ -348,7 +349,7 @@ impl PostgresStore {
                     &filter.event_type.map(|kind| kind.as_str()),
                     &filter.order_id.as_ref().map(OrderId::as_str),
                     &filter.before_sequence,
-                    &limit(filter.limit),
+                    &page_size(filter.limit),
                     &filter.since.map(micros),
                     &filter.until.map(micros),
                     &time,
@@ -400,7 +401,7 @@ impl PostgresStore {
                     &filter.text.filter(|text| !text.is_empty()),
                     &filter.unchanged_before.map(micros),
                     &&final_states[..],
-                    &limit(filter.limit),
+                    &page_size(filter.limit),
                 ],
             )
             .await
@@ -537,10 +538,6 @@ async fn watch_others(store: PostgresStore) {
             announce.outbox_changed();
         }
     }
-}
-
-fn limit(limit: usize) -> i64 {
-    i64::try_from(limit.clamp(1, 10_000)).unwrap_or(10_000)
 }
 
 pub(super) use crate::store::rows::{

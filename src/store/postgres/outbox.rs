@@ -19,6 +19,7 @@ use crate::store::{
     Cursor, Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, RequeueScope, Requeued,
     SinkStatus, StoreError, lane,
 };
+use crate::store::rows::page_size;
 
 fn delivery_from_row(row: &Row) -> Result<Delivery, StoreError> {
     DeliveryColumns {
@@ -68,7 +69,7 @@ impl PostgresStore {
                     "SELECT {RECORD_COLUMNS}, body FROM events WHERE sequence > $1
                      ORDER BY sequence LIMIT $2"
                 ),
-                &[&sequence, &(limit.clamp(1, 10_000) as i64)],
+                &[&sequence, &page_size(limit)],
             )
             .await
             .map_err(classify)?;
@@ -101,7 +102,7 @@ impl PostgresStore {
                 &[
                     &cursor.tx.to_string(),
                     &cursor.sequence,
-                    &(limit.clamp(1, 10_000) as i64),
+                    &page_size(limit),
                 ],
             )
             .await
@@ -455,7 +456,7 @@ impl PostgresStore {
             "d.state = 'dead' AND ($1::text IS NULL OR d.sink = $1)
                AND ($2::bigint IS NULL OR d.id < $2)
              ORDER BY d.id DESC LIMIT $3",
-            &[&sink, &before_id, &(limit.clamp(1, 10_000) as i64)],
+            &[&sink, &before_id, &page_size(limit)],
         )
         .await
     }

@@ -32,6 +32,7 @@ use super::{
     Appended, Commits, DriverFailure, EventFilter, EventRecord, NewEvent, OrderFilter,
     OrderSummary, StoreError, TimeField, WriterOptions, WriterStats, internal,
 };
+use super::rows::page_size;
 use crate::domain::envelope::{Dialect, EventId, OrderId};
 use crate::domain::projection::{ServiceOrder, project};
 use crate::domain::routing::Route;
@@ -408,7 +409,7 @@ impl SqliteStore {
                         filter.event_type.map(|kind| kind.as_str()),
                         filter.order_id.as_ref().map(OrderId::as_str),
                         filter.before_sequence,
-                        limit(filter.limit),
+                        page_size(filter.limit),
                         micros(filter.since),
                         micros(filter.until),
                         i64::from(filter.time == TimeField::ReceivedAt),
@@ -464,7 +465,7 @@ impl SqliteStore {
                         filter.text.filter(|text| !text.is_empty()),
                         filter.unchanged_before.map(|at| at.timestamp_micros()),
                         final_states,
-                        limit(filter.limit),
+                        page_size(filter.limit),
                     ],
                     |row| Ok(summary_from_row(row)),
                 )
@@ -493,10 +494,6 @@ impl SqliteStore {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
     }
-}
-
-fn limit(requested: usize) -> i64 {
-    i64::try_from(requested.clamp(1, 10_000)).unwrap_or(10_000)
 }
 
 fn check_not_too_new(connection: &Connection, path: &Path) -> Result<(), StoreError> {

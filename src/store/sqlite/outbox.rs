@@ -19,6 +19,7 @@ use crate::store::{
     Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, RequeueScope, Requeued,
     SinkStatus, StoreError,
 };
+use crate::store::rows::page_size;
 
 fn delivery_from_row(row: &rusqlite::Row<'_>) -> Result<Delivery, StoreError> {
     DeliveryColumns {
@@ -63,7 +64,7 @@ impl SqliteStore {
                 ))
                 .map_err(classify)?;
             let rows = statement
-                .query_map(params![sequence, limit as i64], |row| {
+                .query_map(params![sequence, page_size(limit)], |row| {
                     Ok(record_from_row(row).and_then(|record| {
                         let body: Vec<u8> = row.get(RECORD_COLUMN_COUNT).map_err(classify)?;
                         Ok((record, Bytes::from(body)))
@@ -310,7 +311,7 @@ impl SqliteStore {
                 ))
                 .map_err(classify)?;
             let rows = statement
-                .query_map(params![sink, before_id, limit as i64], |row| {
+                .query_map(params![sink, before_id, page_size(limit)], |row| {
                     Ok(delivery_from_row(row))
                 })
                 .map_err(classify)?;
