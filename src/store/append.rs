@@ -80,10 +80,15 @@ pub(crate) struct DeliveryRow<'a> {
 pub(crate) enum RowChange {
     /// The row may not exist: insert it, or replace every column.
     Upsert,
-    /// The row exists and its state changed.
-    State,
-    /// The row exists and its state is the same: the state's index is left alone.
-    SameState,
+    /// The row exists. The state and the suspect reasons are written only when they changed,
+    /// so that their indexes are left alone otherwise (SQLite rewrites an index entry whenever
+    /// the UPDATE names one of its columns, even with the value it had).
+    Update {
+        /// The state changed.
+        state: bool,
+        /// The suspect reasons changed.
+        suspects: bool,
+    },
 }
 
 /// An order's projection as stored.
@@ -369,10 +374,7 @@ async fn project_order<T: AppendTx>(
 ) -> Result<(), StoreError> {
     let id = order_id.as_str();
     let found = tx.lock_fold(id, &encode_fold(&Fold::default())).await?;
-    let mut change = match found {
-        StoredFold::Missing => RowChange::Upsert,
-        _ => RowChange::State,
-    };
+    let upsert = matches!(found, StoredFold::Missing);
     let stored = match found {
         // A new order: its first events are applied to an empty fold.
         StoredFold::Missing => Some(Fold::default()),
@@ -385,7 +387,9 @@ async fn project_order<T: AppendTx>(
             }
         },
     };
-    let before = stored.as_ref().map(Fold::state);
+    let before = stored
+        .as_ref()
+        .map(|fold| (fold.state(), fold.suspects().stored_bits()));
     let fold = match stored {
         Some(mut fold) => {
             steps.sort_by_key(|(sequence, _)| *sequence);
@@ -413,9 +417,18 @@ async fn project_order<T: AppendTx>(
         }
         None => rebuild(tx, order_id).await?,
     };
-    if change == RowChange::State && before == Some(fold.state()) {
-        change = RowChange::SameState;
-    }
+    let change = match before {
+        _ if upsert => RowChange::Upsert,
+        // Rebuilt: what the row holds is not known, so both are written.
+        None => RowChange::Update {
+            state: true,
+            suspects: true,
+        },
+        Some((state, suspects)) => RowChange::Update {
+            state: state != fold.state(),
+            suspects: suspects != fold.suspects().stored_bits(),
+        },
+    };
     tx.save_order(&order_row(order_id, &fold, now, change))
         .await
 }

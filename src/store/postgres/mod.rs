@@ -31,12 +31,12 @@ use tracing::Instrument;
 
 use super::append::{self, AppendTx};
 use super::books::{Announcer, Answer, Bookkeeper, Counters, Reply};
+use super::rows::page_size;
 use super::rows::{RecordRow, SummaryRow};
 use super::{
     Appended, Commits, Cursor, DriverFailure, EventFilter, EventRecord, NewEvent, OrderFilter,
     OrderSummary, StoreError, TimeField, WriterOptions, WriterStats, internal,
 };
-use super::rows::page_size;
 use crate::domain::envelope::{Dialect, EventId, OrderId};
 use crate::domain::projection::{ServiceOrder, project};
 use crate::domain::routing::Route;

@@ -12,6 +12,7 @@ use super::{
 };
 use crate::domain::envelope::EventId;
 use crate::domain::routing::SinkName;
+use crate::store::rows::page_size;
 use crate::store::rows::{
     DELIVERY_COLUMNS, DeliveryColumns, REPLAY_FILTER_COLUMNS, ReplayRow, parse_sink_name,
 };
@@ -19,7 +20,6 @@ use crate::store::{
     Cursor, Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, RequeueScope, Requeued,
     SinkStatus, StoreError, lane,
 };
-use crate::store::rows::page_size;
 
 fn delivery_from_row(row: &Row) -> Result<Delivery, StoreError> {
     DeliveryColumns {
@@ -99,11 +99,7 @@ impl PostgresStore {
                        AND tx < pg_snapshot_xmin(pg_current_snapshot())
                      ORDER BY tx, sequence LIMIT $3"
                 ),
-                &[
-                    &cursor.tx.to_string(),
-                    &cursor.sequence,
-                    &page_size(limit),
-                ],
+                &[&cursor.tx.to_string(), &cursor.sequence, &page_size(limit)],
             )
             .await
             .map_err(classify)?;

@@ -12,6 +12,33 @@ use crate::store::append::{
     SnapshotRow, Stored, StoredFold, order_page_sql,
 };
 
+/// Inserts an order's projection row, or replaces every column of it.
+const UPSERT_ORDER: &str = "INSERT INTO service_orders (id, external_id, order_date,
+         completion_date_time, item_count, anomaly_count, event_count, last_event_date_us,
+         updated_at_us, fold, suspects, state)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+     ON CONFLICT (id) DO UPDATE SET
+         state = excluded.state, external_id = excluded.external_id,
+         order_date = excluded.order_date, completion_date_time = excluded.completion_date_time,
+         item_count = excluded.item_count, anomaly_count = excluded.anomaly_count,
+         event_count = excluded.event_count, last_event_date_us = excluded.last_event_date_us,
+         updated_at_us = excluded.updated_at_us, fold = excluded.fold,
+         suspects = excluded.suspects";
+
+/// Updates an existing order's projection row: the ten columns every save writes, then the
+/// suspect reasons and the state (`$11`, `$12`) where the save names them.
+macro_rules! update_order {
+    ($($also:literal)?) => {
+        concat!(
+            "UPDATE service_orders SET external_id = $2, order_date = $3,
+                 completion_date_time = $4, item_count = $5, anomaly_count = $6,
+                 event_count = $7, last_event_date_us = $8, updated_at_us = $9, fold = $10",
+            $($also,)?
+            " WHERE id = $1"
+        )
+    };
+}
+
 /// A transaction of the pool.
 pub(super) struct Sql<'a, 'b>(pub &'a Transaction<'b>);
 
@@ -180,7 +207,20 @@ impl AppendTx for Sql<'_, '_> {
     }
 
     async fn save_order(&mut self, row: &OrderRow) -> Result<(), StoreError> {
-        let columns: [&(dyn ToSql + Sync); 11] = [
+        let (sql, suspects, state) = match row.change {
+            RowChange::Upsert => (UPSERT_ORDER, true, true),
+            RowChange::Update { state, suspects } => (
+                match (suspects, state) {
+                    (false, false) => update_order!(),
+                    (true, false) => update_order!(", suspects = $11"),
+                    (false, true) => update_order!(", state = $11"),
+                    (true, true) => update_order!(", suspects = $11, state = $12"),
+                },
+                suspects,
+                state,
+            ),
+        };
+        let mut values: Vec<&(dyn ToSql + Sync)> = vec![
             &row.id,
             &row.external_id,
             &row.order_date,
@@ -191,57 +231,14 @@ impl AppendTx for Sql<'_, '_> {
             &row.last_event_date_us,
             &row.updated_at_us,
             &row.fold,
-            &row.suspects,
         ];
-        let with_state = || {
-            let mut all: Vec<&(dyn ToSql + Sync)> = columns.to_vec();
-            all.push(&row.state);
-            all
-        };
-        match row.change {
-            RowChange::Upsert => {
-                self.execute(
-                    "INSERT INTO service_orders (id, external_id, order_date,
-                         completion_date_time, item_count, anomaly_count, event_count,
-                         last_event_date_us, updated_at_us, fold, suspects, state)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                     ON CONFLICT (id) DO UPDATE SET
-                         state = excluded.state, external_id = excluded.external_id,
-                         order_date = excluded.order_date,
-                         completion_date_time = excluded.completion_date_time,
-                         item_count = excluded.item_count, anomaly_count = excluded.anomaly_count,
-                         event_count = excluded.event_count,
-                         last_event_date_us = excluded.last_event_date_us,
-                         updated_at_us = excluded.updated_at_us, fold = excluded.fold,
-                         suspects = excluded.suspects",
-                    &with_state(),
-                )
-                .await?
-            }
-            RowChange::State => {
-                self.execute(
-                    "UPDATE service_orders SET external_id = $2, order_date = $3,
-                         completion_date_time = $4, item_count = $5, anomaly_count = $6,
-                         event_count = $7, last_event_date_us = $8, updated_at_us = $9,
-                         fold = $10, suspects = $11, state = $12
-                     WHERE id = $1",
-                    &with_state(),
-                )
-                .await?
-            }
-            // The state is not named, so its index entry is left alone.
-            RowChange::SameState => {
-                self.execute(
-                    "UPDATE service_orders SET external_id = $2, order_date = $3,
-                         completion_date_time = $4, item_count = $5, anomaly_count = $6,
-                         event_count = $7, last_event_date_us = $8, updated_at_us = $9,
-                         fold = $10, suspects = $11
-                     WHERE id = $1",
-                    &columns,
-                )
-                .await?
-            }
-        };
+        if suspects {
+            values.push(&row.suspects);
+        }
+        if state {
+            values.push(&row.state);
+        }
+        self.execute(sql, &values).await?;
         Ok(())
     }
 

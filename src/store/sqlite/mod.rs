@@ -27,12 +27,12 @@ use tokio::sync::{mpsc, oneshot};
 use self::checkpoint::Checkpoints;
 use super::append::{self, AppendTx};
 use super::books::{Announcer, Answer, Bookkeeper, Counters, Reply};
+use super::rows::page_size;
 use super::rows::{RecordRow, SummaryRow};
 use super::{
     Appended, Commits, DriverFailure, EventFilter, EventRecord, NewEvent, OrderFilter,
     OrderSummary, StoreError, TimeField, WriterOptions, WriterStats, internal,
 };
-use super::rows::page_size;
 use crate::domain::envelope::{Dialect, EventId, OrderId};
 use crate::domain::projection::{ServiceOrder, project};
 use crate::domain::routing::Route;

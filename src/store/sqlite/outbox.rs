@@ -11,6 +11,7 @@ use super::{
 };
 use crate::domain::envelope::EventId;
 use crate::store::lane;
+use crate::store::rows::page_size;
 use crate::store::rows::{
     DELIVERY_COLUMN_COUNT, DELIVERY_COLUMNS, DeliveryColumns, REPLAY_FILTER_COLUMNS, ReplayRow,
     parse_sink_name,
@@ -19,7 +20,6 @@ use crate::store::{
     Delivery, DeliveryOutcome, EventRecord, OutcomeKind, Requeue, RequeueScope, Requeued,
     SinkStatus, StoreError,
 };
-use crate::store::rows::page_size;
 
 fn delivery_from_row(row: &rusqlite::Row<'_>) -> Result<Delivery, StoreError> {
     DeliveryColumns {

@@ -11,9 +11,9 @@ use crate::store::append::{
 };
 
 /// Inserts an order's projection row, or replaces every column of it.
-const UPSERT_ORDER: &str = "INSERT INTO service_orders (id, state, external_id, order_date,
+const UPSERT_ORDER: &str = "INSERT INTO service_orders (id, external_id, order_date,
          completion_date_time, item_count, anomaly_count, event_count, last_event_date_us,
-         updated_at_us, fold, suspects)
+         updated_at_us, fold, suspects, state)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
      ON CONFLICT (id) DO UPDATE SET
          state = excluded.state, external_id = excluded.external_id,
@@ -22,6 +22,20 @@ const UPSERT_ORDER: &str = "INSERT INTO service_orders (id, state, external_id, 
          event_count = excluded.event_count, last_event_date_us = excluded.last_event_date_us,
          updated_at_us = excluded.updated_at_us, fold = excluded.fold,
          suspects = excluded.suspects";
+
+/// Updates an existing order's projection row: the ten columns every save writes, then the
+/// suspect reasons and the state (`?11`, `?12`) where the save names them.
+macro_rules! update_order {
+    ($($also:literal)?) => {
+        concat!(
+            "UPDATE service_orders SET external_id = ?2, order_date = ?3,
+                 completion_date_time = ?4, item_count = ?5, anomaly_count = ?6,
+                 event_count = ?7, last_event_date_us = ?8, updated_at_us = ?9, fold = ?10",
+            $($also,)?
+            " WHERE id = ?1"
+        )
+    };
+}
 
 /// A connection, inside the writer's transaction when it writes.
 pub(super) struct Sql<'a>(pub &'a Connection);
@@ -159,43 +173,41 @@ impl AppendTx for Sql<'_> {
     }
 
     async fn save_order(&mut self, row: &OrderRow) -> Result<(), StoreError> {
-        // Parameters keep their numbers in every form; an UPDATE that leaves the state alone
-        // does not name it, so SQLite leaves its index alone.
-        let sql = match row.change {
-            RowChange::Upsert => UPSERT_ORDER,
-            RowChange::State => {
-                "UPDATE service_orders SET state = ?2, external_id = ?3, order_date = ?4,
-                     completion_date_time = ?5, item_count = ?6, anomaly_count = ?7,
-                     event_count = ?8, last_event_date_us = ?9, updated_at_us = ?10, fold = ?11,
-                     suspects = ?12
-                 WHERE id = ?1"
-            }
-            RowChange::SameState => {
-                "UPDATE service_orders SET external_id = ?3, order_date = ?4,
-                     completion_date_time = ?5, item_count = ?6, anomaly_count = ?7,
-                     event_count = ?8, last_event_date_us = ?9, updated_at_us = ?10, fold = ?11,
-                     suspects = ?12
-                 WHERE id = ?1"
-            }
+        // A column the UPDATE does not name keeps its index entries as they are.
+        let (sql, suspects, state) = match row.change {
+            RowChange::Upsert => (UPSERT_ORDER, true, true),
+            RowChange::Update { state, suspects } => (
+                match (suspects, state) {
+                    (false, false) => update_order!(),
+                    (true, false) => update_order!(", suspects = ?11"),
+                    (false, true) => update_order!(", state = ?11"),
+                    (true, true) => update_order!(", suspects = ?11, state = ?12"),
+                },
+                suspects,
+                state,
+            ),
         };
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+            &row.id,
+            &row.external_id,
+            &row.order_date,
+            &row.completion_date_time,
+            &row.item_count,
+            &row.anomaly_count,
+            &row.event_count,
+            &row.last_event_date_us,
+            &row.updated_at_us,
+            &row.fold,
+        ];
+        if suspects {
+            values.push(&row.suspects);
+        }
+        if state {
+            values.push(&row.state);
+        }
         self.0
             .prepare_cached(sql)
-            .and_then(|mut statement| {
-                statement.execute(params![
-                    row.id,
-                    row.state,
-                    row.external_id,
-                    row.order_date,
-                    row.completion_date_time,
-                    row.item_count,
-                    row.anomaly_count,
-                    row.event_count,
-                    row.last_event_date_us,
-                    row.updated_at_us,
-                    row.fold,
-                    row.suspects,
-                ])
-            })
+            .and_then(|mut statement| statement.execute(values.as_slice()))
             .map_err(classify)?;
         Ok(())
     }
