@@ -120,6 +120,7 @@ impl Announcer {
 
 /// The bookkeeping after a batch, the same for both backends: metrics, counters,
 /// announcements, then each caller's answer.
+#[derive(Clone)]
 pub(crate) struct Bookkeeper {
     /// Commits and appends.
     pub counters: Arc<Counters>,

@@ -7,6 +7,7 @@
 pub mod backup;
 mod checkpoint;
 mod console;
+mod durable;
 mod outbox;
 mod reconcile;
 mod retention;
@@ -25,6 +26,7 @@ use rusqlite_migration::{M, Migrations};
 use tokio::sync::{mpsc, oneshot};
 
 use self::checkpoint::Checkpoints;
+use self::durable::{Committed, Flusher};
 use super::append::{self, AppendTx};
 use super::books::{Announcer, Answer, Bookkeeper, Counters, Reply};
 use super::rows::page_size;
@@ -169,11 +171,12 @@ impl SqliteStore {
                 // stay in memory however large the store grows. The WAL is checkpointed by a thread
                 // of its own and, to restart the log, by the writer after a batch's callers have
                 // their answers (`checkpoint.rs`), never inside a commit as SQLite's autocheckpoint
-                // would.
+                // would. Commits do not fsync: a thread flushes the log before their callers are
+                // answered (`durable.rs`); the writer's other transactions sync as they commit.
                 connection
                     .execute_batch(
                         "PRAGMA journal_mode = WAL;
-                     PRAGMA synchronous = FULL;
+                     PRAGMA synchronous = NORMAL;
                      PRAGMA busy_timeout = 5000;
                      PRAGMA cache_size = -32768;
                      PRAGMA journal_size_limit = 67108864;",
@@ -208,19 +211,24 @@ impl SqliteStore {
         let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let max_batch = options.max_batch.max(1);
         let routes: super::Routes = Arc::new(arc_swap::ArcSwap::from_pointee(routes));
+        let books = Bookkeeper {
+            counters: counters.clone(),
+            metrics,
+            announcer,
+        };
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        let flusher = Flusher::start(wal.into(), books.clone())
+            .map_err(|error| StoreError::Internal(Arc::new(error)))?;
         let writer = Writer {
             max_batch,
             wal_pages: options.wal_pages,
             routes: routes.clone(),
-            books: Bookkeeper {
-                counters: counters.clone(),
-                metrics,
-                announcer,
-            },
+            books,
         };
         let writer_thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(connection, checkpoints, receiver, &writer))
+            .spawn(move || run_writer(connection, checkpoints, flusher, receiver, &writer))
             .map_err(|error| StoreError::Internal(Arc::new(error)))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -558,11 +566,13 @@ struct Writer {
 }
 
 /// The writer thread: takes whatever appends are queued, commits them in one transaction,
-/// then answers each. Under load, batches grow; when idle, one append is one commit. Outbox
-/// jobs run between batches, each in its own transaction.
+/// and hands them to the flusher, which answers each once the log is on disk. Under load,
+/// batches grow; when idle, one append is one commit. Outbox jobs run between batches, each in
+/// its own transaction, synced as it commits.
 fn run_writer(
     mut connection: Connection,
     checkpoints: Connection,
+    mut flusher: Flusher,
     mut receiver: mpsc::Receiver<Command>,
     writer: &Writer,
 ) {
@@ -583,10 +593,10 @@ fn run_writer(
             }
         }
         if !batch.is_empty() {
-            commit_batch(&mut connection, &mut batch, writer);
+            commit_batch(&mut connection, &mut batch, writer, &flusher);
         }
-        for job in jobs.drain(..) {
-            job(&mut connection, &writer.books.announcer);
+        if !jobs.is_empty() {
+            run_jobs(&mut connection, &mut jobs, writer);
         }
         checkpoints.after_batch(&connection);
         if shutdown.is_some() {
@@ -597,19 +607,20 @@ fn run_writer(
                     Command::Append(event, reply) => {
                         batch.push((event, reply));
                         if batch.len() >= writer.max_batch {
-                            commit_batch(&mut connection, &mut batch, writer);
+                            commit_batch(&mut connection, &mut batch, writer, &flusher);
                         }
                     }
-                    Command::Run(job) => job(&mut connection, &writer.books.announcer),
+                    Command::Run(job) => run_jobs(&mut connection, &mut vec![job], writer),
                     Command::Shutdown(_) => {}
                 }
             }
             if !batch.is_empty() {
-                commit_batch(&mut connection, &mut batch, writer);
+                commit_batch(&mut connection, &mut batch, writer, &flusher);
             }
             break;
         }
     }
+    flusher.stop();
     checkpoints.stop();
     // Fold the WAL back into the database so the file is complete on its own.
     if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
@@ -621,12 +632,29 @@ fn run_writer(
     }
 }
 
+/// Runs outbox jobs, each a transaction of its own that syncs as it commits: their callers
+/// hear back from the job itself, not from the flusher.
+fn run_jobs(connection: &mut Connection, jobs: &mut Vec<Job>, writer: &Writer) {
+    set_synchronous(connection, "FULL");
+    for job in jobs.drain(..) {
+        job(connection, &writer.books.announcer);
+    }
+    set_synchronous(connection, "NORMAL");
+}
+
+fn set_synchronous(connection: &Connection, value: &str) {
+    if let Err(error) = connection.execute_batch(&format!("PRAGMA synchronous = {value};")) {
+        tracing::warn!(%error, value, "could not set the writer's synchronous mode");
+    }
+}
+
 /// Commits a batch of appends in one transaction through the shared pipeline
-/// ([`append::append_batch`]), then answers each.
+/// ([`append::append_batch`]), then hands it to the flusher, which answers each.
 fn commit_batch(
     connection: &mut Connection,
     batch: &mut Vec<(Box<NewEvent>, Reply)>,
     writer: &Writer,
+    flusher: &Flusher,
 ) {
     let started = std::time::Instant::now();
     let note = writer.books.counters.next_batch(batch.len());
@@ -645,12 +673,12 @@ fn commit_batch(
         transaction.commit().map_err(classify)?;
         Ok(outcome)
     })();
-    writer.books.settle(
-        batch.drain(..).map(|(_, reply)| reply),
+    flusher.flush(Committed {
+        replies: batch.drain(..).map(|(_, reply)| reply).collect(),
         result,
         note,
-        started.elapsed(),
-    );
+        started,
+    });
 }
 
 #[cfg(test)]
