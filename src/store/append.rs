@@ -91,6 +91,46 @@ pub(crate) enum RowChange {
     },
 }
 
+impl RowChange {
+    /// Whether a save names the suspect reasons, and the state.
+    pub(crate) fn names(self) -> (bool, bool) {
+        match self {
+            RowChange::Upsert => (true, true),
+            RowChange::Update { state, suspects } => (suspects, state),
+        }
+    }
+}
+
+/// The values a save of `row` binds, as a `Vec<&$value>` (each backend's `ToSql` trait
+/// object), in the order of its placeholders: the ten columns every save writes, then the
+/// suspect reasons and the state where [`RowChange::names`] says the save names them.
+macro_rules! order_values {
+    ($row:expr, $value:ty) => {{
+        let row = $row;
+        let (suspects, state) = row.change.names();
+        let mut values: Vec<&$value> = vec![
+            &row.id,
+            &row.external_id,
+            &row.order_date,
+            &row.completion_date_time,
+            &row.item_count,
+            &row.anomaly_count,
+            &row.event_count,
+            &row.last_event_date_us,
+            &row.updated_at_us,
+            &row.fold,
+        ];
+        if suspects {
+            values.push(&row.suspects);
+        }
+        if state {
+            values.push(&row.state);
+        }
+        values
+    }};
+}
+pub(crate) use order_values;
+
 /// An order's projection as stored.
 pub(crate) struct OrderRow {
     /// How to write it.

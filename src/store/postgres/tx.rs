@@ -9,7 +9,7 @@ use super::classify;
 use crate::store::StoreError;
 use crate::store::append::{
     AppendTx, DeliveryRow, Direction, EventRow, ORDER_EVENTS_SQL, OrderEvent, OrderRow, RowChange,
-    SnapshotRow, Stored, StoredFold, order_page_sql,
+    SnapshotRow, Stored, StoredFold, order_page_sql, order_values,
 };
 
 /// Inserts an order's projection row, or replaces every column of it.
@@ -207,37 +207,16 @@ impl AppendTx for Sql<'_, '_> {
     }
 
     async fn save_order(&mut self, row: &OrderRow) -> Result<(), StoreError> {
-        let (sql, suspects, state) = match row.change {
-            RowChange::Upsert => (UPSERT_ORDER, true, true),
-            RowChange::Update { state, suspects } => (
-                match (suspects, state) {
-                    (false, false) => update_order!(),
-                    (true, false) => update_order!(", suspects = $11"),
-                    (false, true) => update_order!(", state = $11"),
-                    (true, true) => update_order!(", suspects = $11, state = $12"),
-                },
-                suspects,
-                state,
-            ),
+        let sql = match row.change {
+            RowChange::Upsert => UPSERT_ORDER,
+            RowChange::Update { state, suspects } => match (suspects, state) {
+                (false, false) => update_order!(),
+                (true, false) => update_order!(", suspects = $11"),
+                (false, true) => update_order!(", state = $11"),
+                (true, true) => update_order!(", suspects = $11, state = $12"),
+            },
         };
-        let mut values: Vec<&(dyn ToSql + Sync)> = vec![
-            &row.id,
-            &row.external_id,
-            &row.order_date,
-            &row.completion_date_time,
-            &row.item_count,
-            &row.anomaly_count,
-            &row.event_count,
-            &row.last_event_date_us,
-            &row.updated_at_us,
-            &row.fold,
-        ];
-        if suspects {
-            values.push(&row.suspects);
-        }
-        if state {
-            values.push(&row.state);
-        }
+        let values = order_values!(row, (dyn ToSql + Sync));
         self.execute(sql, &values).await?;
         Ok(())
     }
