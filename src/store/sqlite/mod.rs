@@ -29,8 +29,7 @@ use self::checkpoint::Checkpoints;
 use self::durable::{Committed, Flusher};
 use super::append::{self, AppendTx};
 use super::books::{Announcer, Answer, Bookkeeper, Counters, Reply};
-use super::rows::page_size;
-use super::rows::{RecordRow, SummaryRow};
+use super::rows::{RecordRow, SummaryRow, page_size};
 use super::{
     Appended, Commits, DriverFailure, EventFilter, EventRecord, NewEvent, OrderFilter,
     OrderSummary, StoreError, TimeField, WriterOptions, WriterStats, internal,
