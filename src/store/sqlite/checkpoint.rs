@@ -54,10 +54,8 @@ pub(super) struct Checkpoints {
     thread: Option<JoinHandle<()>>,
     /// The WAL's size when the thread was last woken.
     woken_at: i32,
-    /// The thread is woken each time the WAL has grown by this many pages.
-    wake_pages: i32,
-    /// At this size, the writer copies what the thread has not, to restart the log.
-    catch_up_at: i32,
+    /// When to wake the thread, and when to bring the log to its end.
+    sizes: Sizes,
 }
 
 impl Checkpoints {
@@ -83,8 +81,10 @@ impl Checkpoints {
             running,
             thread,
             woken_at: 0,
-            wake_pages: (catch_up_at / WAKE_FRACTION).max(1),
-            catch_up_at,
+            sizes: Sizes {
+                wake: (catch_up_at / WAKE_FRACTION).max(1),
+                catch_up: catch_up_at,
+            },
         }
     }
 
@@ -97,17 +97,13 @@ impl Checkpoints {
             self.woken_at = 0;
         }
         let Some(wake) = &self.wake else {
-            if pages >= self.wake_pages {
+            if pages >= self.sizes.wake {
                 checkpoint(connection, "writer");
             }
             return;
         };
-        let sizes = Sizes {
-            wake: self.wake_pages,
-            catch_up: self.catch_up_at,
-        };
         match next_step(
-            sizes,
+            self.sizes,
             pages,
             self.woken_at,
             self.running.load(Ordering::Acquire),
