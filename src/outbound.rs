@@ -134,7 +134,8 @@ pub(crate) fn client_without_redirects(
         .context("cannot build the HTTP client")
 }
 
-fn builder(
+/// The client builder [`client`] finishes, for a caller that adds to it.
+pub(crate) fn builder(
     tls: &TlsOptions,
     timeout: Duration,
     max_idle: usize,

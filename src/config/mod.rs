@@ -353,6 +353,11 @@ impl Settings {
         for api in self.seller_apis.values_mut() {
             resolve(&mut api.ca_cert);
         }
+        for sink in self.sinks.values_mut() {
+            resolve(&mut sink.ca_cert);
+            resolve(&mut sink.client_cert);
+            resolve(&mut sink.client_key);
+        }
         for client in self.clients.values_mut() {
             if let Some(jwt) = &mut client.jwt {
                 resolve(&mut jwt.public_key_file);

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use reqwest::Url;
 use serde::Deserialize;
 
-use super::sinks::{RetryPolicy, SELLER_API_SINK, SinkConfig, SinkTarget, retry_policy};
+use super::sinks::{RetryPolicy, SELLER_API_SINK, SinkConfig, SinkTarget, SinkTls, retry_policy};
 use crate::domain::envelope::{Dialect, Source};
 use crate::domain::routing::RouteFilter;
 use crate::outbound::{Credentials, TlsOptions};
@@ -315,6 +315,8 @@ pub fn fetch_sink(
         timeout: slowest * 2,
         retry,
         target: SinkTarget::SellerApi,
+        // Each seller API has its own TLS options.
+        tls: SinkTls::default(),
     }))
 }
 

@@ -5,14 +5,17 @@
 //! `traceparent` and `tracestate` headers. Connects on first use and after failures.
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::tcp::OwnedTLSConfig;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties,
+    DefaultConnectionBuilder, ExchangeKind,
 };
 use tokio::sync::Mutex;
 
 use super::error::AmqpStep;
 use super::{ForwardError, Sent, render};
+use crate::config::sinks::SinkTls;
 use crate::secret::Secret;
 use crate::store::Delivery;
 use crate::traces::TraceContext;
@@ -24,6 +27,8 @@ pub(crate) struct AmqpSink {
     exchange: String,
     routing_key: String,
     declare_exchange: bool,
+    /// The sink's CAs and client certificate, for `amqps://`.
+    tls: OwnedTLSConfig,
     channel: Mutex<Option<(Connection, Channel)>>,
 }
 
@@ -42,12 +47,14 @@ impl AmqpSink {
         exchange: String,
         routing_key: String,
         declare_exchange: bool,
+        tls: &SinkTls,
     ) -> Self {
         AmqpSink {
             url,
             exchange,
             routing_key,
             declare_exchange,
+            tls: super::tls::amqp(tls),
             channel: Mutex::new(None),
         }
     }
@@ -60,7 +67,12 @@ impl AmqpSink {
         {
             return Ok(channel.clone());
         }
-        let connection = Connection::connect(self.url.expose(), ConnectionProperties::default())
+        let connection = DefaultConnectionBuilder::new()
+            .map_err(failed(AmqpStep::Connect))?
+            .with_uri_str(self.url.expose().to_owned())
+            .with_properties(ConnectionProperties::default())
+            .with_tls_config(self.tls.clone())
+            .connect()
             .await
             .map_err(failed(AmqpStep::Connect))?;
         let channel = connection

@@ -156,13 +156,6 @@ pub(crate) enum ForwardError {
     /// The Kafka URL does not read (the configuration check lets none through).
     #[error("Kafka: the url does not read")]
     KafkaUrl,
-    /// TLS for Kafka could not be set up.
-    #[error("Kafka: cannot set TLS up")]
-    KafkaTls {
-        /// rustls' error.
-        #[source]
-        source: rustls::Error,
-    },
     /// A seller API could not resolve the event's order.
     #[error("seller API {seller}")]
     Seller {
@@ -256,9 +249,6 @@ pub(crate) enum MqttError {
     /// The URL is not `mqtt://` or `mqtts://` with a host.
     #[error("url must be an mqtt:// or mqtts:// URL with a host")]
     Url,
-    /// TLS could not be set up.
-    #[error("cannot set TLS up")]
-    Tls(#[source] Arc<rustls::Error>),
     /// The MQTT 3.1.1 connection failed (connecting, refused, or lost).
     #[error("the connection failed")]
     Connection(#[source] Arc<rumqttc::ConnectionError>),

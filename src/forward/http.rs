@@ -10,7 +10,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 
+use anyhow::Context;
+
 use super::{ForwardError, Sent};
+use crate::config::sinks::SinkTls;
 use crate::domain::envelope::{Dialect, Source};
 use crate::secret::Secret;
 use crate::standard_webhooks::WebhookSecret;
@@ -37,8 +40,13 @@ impl HttpSink {
         url: &Secret,
         signing_key: Option<&WebhookSecret>,
         timeout: Duration,
+        tls: &SinkTls,
     ) -> anyhow::Result<Self> {
-        let client = crate::outbound::client(&crate::outbound::TlsOptions::default(), timeout, 32)?;
+        let builder =
+            crate::outbound::builder(&crate::outbound::TlsOptions::default(), timeout, 32)?;
+        let client = super::tls::http(builder, tls)?
+            .build()
+            .context("cannot build the HTTP client")?;
         Ok(HttpSink {
             client,
             url: url.clone(),
@@ -122,7 +130,7 @@ mod tests {
         let url = Secret::new(format!(
             "http://hook:pa55word@127.0.0.1:{port}/hooks/tok3n-path?key=tok3n-query"
         ));
-        HttpSink::new(&url, None, timeout).unwrap()
+        HttpSink::new(&url, None, timeout, &SinkTls::default()).unwrap()
     }
 
     fn assert_no_secret(error: &ForwardError) {

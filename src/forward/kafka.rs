@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::record::Record;
@@ -23,7 +24,7 @@ use tokio::sync::Mutex;
 
 use super::error::KafkaStep;
 use super::{ForwardError, Sent, render_with};
-use crate::config::sinks::{KafkaBrokers, KafkaSasl};
+use crate::config::sinks::{KafkaBrokers, KafkaSasl, SinkTls};
 use crate::secret::Secret;
 use crate::store::Delivery;
 use crate::traces::TraceContext;
@@ -35,6 +36,8 @@ pub(crate) struct KafkaSink {
     topic: String,
     sasl: KafkaSasl,
     timeout: Duration,
+    /// The TLS of `kafkas://`: the system's roots and the sink's CAs and client certificate.
+    tls: Arc<rustls::ClientConfig>,
     state: Mutex<Option<Connected>>,
 }
 
@@ -57,14 +60,21 @@ impl std::fmt::Debug for KafkaSink {
 impl KafkaSink {
     /// A sink producing to `topic` (a template) on the brokers of `url`, with `sasl` when the
     /// URL has credentials; an attempt's retries inside rskafka stop after `timeout`.
-    pub(crate) fn new(url: Secret, topic: String, sasl: KafkaSasl, timeout: Duration) -> Self {
-        KafkaSink {
+    pub(crate) fn new(
+        url: Secret,
+        topic: String,
+        sasl: KafkaSasl,
+        timeout: Duration,
+        tls: &SinkTls,
+    ) -> anyhow::Result<Self> {
+        Ok(KafkaSink {
             url,
             topic,
             sasl,
             timeout,
+            tls: Arc::new(super::tls::client_config(tls).context("cannot set TLS up")?),
             state: Mutex::new(None),
-        }
+        })
     }
 
     /// Produces one event with `acks=all` and waits for the brokers' answer.
@@ -180,9 +190,7 @@ impl KafkaSink {
                 ..rskafka::BackoffConfig::default()
             });
         if brokers.tls {
-            builder = builder.tls_config(Arc::new(
-                tls_config().map_err(|source| ForwardError::KafkaTls { source })?,
-            ));
+            builder = builder.tls_config(self.tls.clone());
         }
         if let Some((username, password)) = brokers.credentials {
             let credentials = Credentials::new(username, password);
@@ -197,20 +205,6 @@ impl KafkaSink {
             source,
         })
     }
-}
-
-/// The rustls configuration for `kafkas://`: the system's roots, ring.
-fn tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    for certificate in rustls_native_certs::load_native_certs().certs {
-        // A certificate the store cannot use is skipped, as browsers do.
-        let _ = roots.add(certificate);
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 /// The partition Kafka's default partitioner gives `key`: murmur2, made positive, modulo the

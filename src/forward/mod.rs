@@ -12,6 +12,7 @@ pub(crate) mod mqtt;
 pub(crate) mod nats;
 pub(crate) mod redis;
 pub(crate) mod seller_api;
+pub(crate) mod tls;
 pub(crate) mod worker;
 pub(crate) mod workers;
 
@@ -69,6 +70,7 @@ impl Sink {
                 url,
                 signing_secret.as_ref(),
                 config.timeout,
+                &config.tls,
             )?),
             SinkTarget::Nats {
                 url,
@@ -78,7 +80,8 @@ impl Sink {
                 url.clone(),
                 subject.clone(),
                 stream.clone(),
-            )),
+                &config.tls,
+            )?),
             SinkTarget::Amqp {
                 url,
                 exchange,
@@ -89,6 +92,7 @@ impl Sink {
                 exchange.clone(),
                 routing_key.clone(),
                 *declare_exchange,
+                &config.tls,
             )),
             SinkTarget::Redis {
                 url,
@@ -99,6 +103,7 @@ impl Sink {
                 stream.clone(),
                 *max_len,
                 config.retry.horizon.max(Duration::from_secs(3600)),
+                &config.tls,
             )),
             SinkTarget::Mqtt {
                 url,
@@ -119,13 +124,15 @@ impl Sink {
                     )
                 }),
                 store.clone(),
-            )),
+                &config.tls,
+            )?),
             SinkTarget::Kafka { url, topic, sasl } => Sink::Kafka(kafka::KafkaSink::new(
                 url.clone(),
                 topic.clone(),
                 *sasl,
                 config.timeout,
-            )),
+                &config.tls,
+            )?),
             SinkTarget::SellerApi => Sink::SellerApi(seller_api::SellerApiSink::new(
                 seller_apis,
                 store.clone(),

@@ -17,6 +17,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anyhow::Context;
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::{PubAckReason, PublishProperties};
 use tokio::sync::oneshot;
@@ -24,7 +25,7 @@ use tokio::task::JoinHandle;
 
 use super::error::MqttError;
 use super::{ForwardError, Sent, render_with};
-use crate::config::sinks::MqttProtocol;
+use crate::config::sinks::{MqttProtocol, SinkTls};
 use crate::secret::Secret;
 use crate::store::{Delivery, Store};
 use crate::traces::TraceContext;
@@ -44,6 +45,8 @@ pub(crate) struct MqttSink {
     protocol: MqttProtocol,
     client_id: String,
     store: Store,
+    /// The TLS of `mqtts://`: the system's roots and the sink's CAs and client certificate.
+    tls: Arc<rustls::ClientConfig>,
     link: tokio::sync::Mutex<Option<Link>>,
 }
 
@@ -76,16 +79,18 @@ impl MqttSink {
         protocol: MqttProtocol,
         client_id: String,
         store: Store,
-    ) -> Self {
-        MqttSink {
+        tls: &SinkTls,
+    ) -> anyhow::Result<Self> {
+        Ok(MqttSink {
             url,
             topic,
             state_topic,
             protocol,
             client_id,
             store,
+            tls: Arc::new(super::tls::client_config(tls).context("cannot set TLS up")?),
             link: tokio::sync::Mutex::new(None),
-        }
+        })
     }
 
     /// Publishes one event, then the order's projection when asked; returns once the broker
@@ -167,9 +172,7 @@ impl MqttSink {
     fn connect(&self) -> Result<Link, MqttError> {
         let address = Address::parse(self.url.expose())?;
         let transport = if address.tls {
-            rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(Arc::new(
-                tls_config()?,
-            )))
+            rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(self.tls.clone()))
         } else {
             rumqttc::Transport::tcp()
         };
@@ -219,21 +222,6 @@ impl MqttSink {
 /// and `#` are wildcards.
 fn is_topic_special(c: char) -> bool {
     matches!(c, '/' | '+' | '#') || c.is_whitespace() || c.is_control()
-}
-
-/// The rustls configuration for `mqtts://`: the system's roots, the process's provider.
-fn tls_config() -> Result<rustls::ClientConfig, MqttError> {
-    let mut roots = rustls::RootCertStore::empty();
-    for certificate in rustls_native_certs::load_native_certs().certs {
-        // A certificate the store cannot use is skipped, as browsers do.
-        let _ = roots.add(certificate);
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|source| MqttError::Tls(Arc::new(source)))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 /// What an `mqtt://` or `mqtts://` URL says.

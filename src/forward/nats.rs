@@ -3,10 +3,12 @@
 //! the stream's ack. The trace context goes in the `traceparent` and `tracestate` headers.
 //! Connects on first use, and again after a failure.
 
+use anyhow::Context;
 use async_nats::jetstream;
 use tokio::sync::Mutex;
 
 use super::{ForwardError, Sent, render};
+use crate::config::sinks::SinkTls;
 use crate::secret::Secret;
 use crate::store::Delivery;
 use crate::traces::TraceContext;
@@ -17,6 +19,8 @@ pub(crate) struct NatsSink {
     url: Secret,
     subject: String,
     stream: Option<String>,
+    /// The TLS the sink's settings ask for, required of the server; `None`: as the server says.
+    tls: Option<rustls::ClientConfig>,
     context: Mutex<Option<jetstream::Context>>,
 }
 
@@ -29,14 +33,26 @@ impl std::fmt::Debug for NatsSink {
 }
 
 impl NatsSink {
-    /// A sink publishing to `subject` (a template) on the server at `url`.
-    pub(crate) fn new(url: Secret, subject: String, stream: Option<String>) -> Self {
-        NatsSink {
+    /// A sink publishing to `subject` (a template) on the server at `url`, over TLS with the
+    /// sink's CAs and client certificate when it has them.
+    pub(crate) fn new(
+        url: Secret,
+        subject: String,
+        stream: Option<String>,
+        tls: &SinkTls,
+    ) -> anyhow::Result<Self> {
+        let tls = if tls.is_set() {
+            Some(super::tls::client_config(tls).context("cannot set TLS up")?)
+        } else {
+            None
+        };
+        Ok(NatsSink {
             url,
             subject,
             stream,
+            tls,
             context: Mutex::new(None),
-        }
+        })
     }
 
     async fn context(&self) -> Result<jetstream::Context, ForwardError> {
@@ -44,9 +60,13 @@ impl NatsSink {
         if let Some(context) = slot.as_ref() {
             return Ok(context.clone());
         }
-        let client = async_nats::ConnectOptions::new()
+        let mut options = async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
-            .max_reconnects(Some(3))
+            .max_reconnects(Some(3));
+        if let Some(tls) = &self.tls {
+            options = options.require_tls(true).tls_client_config(tls.clone());
+        }
+        let client = options
             .connect(self.url.expose())
             .await
             .map_err(|source| ForwardError::NatsConnect { source })?;

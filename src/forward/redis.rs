@@ -25,6 +25,7 @@ use tokio::sync::Mutex;
 
 use super::error::RedisStep;
 use super::{ForwardError, Sent, render};
+use crate::config::sinks::SinkTls;
 use crate::secret::Secret;
 use crate::store::Delivery;
 use crate::traces::TraceContext;
@@ -84,6 +85,8 @@ pub(crate) struct RedisSink {
     max_len: Option<u64>,
     marker_ttl: Duration,
     script: redis::Script,
+    /// The sink's CAs and client certificate, for `rediss://`; `None`: the system's roots.
+    tls: Option<redis::TlsCertificates>,
     connection: Mutex<Option<MultiplexedConnection>>,
 }
 
@@ -104,6 +107,7 @@ impl RedisSink {
         stream: String,
         max_len: Option<u64>,
         marker_ttl: Duration,
+        tls: &SinkTls,
     ) -> Self {
         RedisSink {
             url,
@@ -111,6 +115,7 @@ impl RedisSink {
             max_len,
             marker_ttl,
             script: redis::Script::new(ADD),
+            tls: tls.is_set().then(|| super::tls::redis(tls)),
             connection: Mutex::new(None),
         }
     }
@@ -122,11 +127,14 @@ impl RedisSink {
         }
         // rediss:// needs the process-wide rustls provider; a second install is a no-op.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client =
-            redis::Client::open(self.url.expose()).map_err(|source| ForwardError::Redis {
-                step: RedisStep::Connect,
-                source,
-            })?;
+        let client = match &self.tls {
+            None => redis::Client::open(self.url.expose()),
+            Some(tls) => redis::Client::build_with_tls(self.url.expose(), tls.clone()),
+        }
+        .map_err(|source| ForwardError::Redis {
+            step: RedisStep::Connect,
+            source,
+        })?;
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)));
         let connection = client
