@@ -60,9 +60,9 @@ impl NatsSink {
         if let Some(context) = slot.as_ref() {
             return Ok(context.clone());
         }
-        let mut options = async_nats::ConnectOptions::new()
-            .retry_on_initial_connect()
-            .max_reconnects(Some(3));
+        // No retry of the first connection inside the client: its error (refused, a
+        // certificate not trusted) is this attempt's, and the worker tries again on schedule.
+        let mut options = async_nats::ConnectOptions::new().max_reconnects(Some(3));
         if let Some(tls) = &self.tls {
             options = options.require_tls(true).tls_client_config(tls.clone());
         }

@@ -30,6 +30,7 @@ mod retention;
 mod security;
 mod seller;
 mod seller_dialects;
+mod sink_tls;
 mod store_contract;
 mod stream;
 mod suspects;

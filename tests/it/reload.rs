@@ -23,7 +23,7 @@ fn config(receiver: &str, sink_name: &str, burst: u32, retention: &str, retry: &
 }
 
 /// Sends SIGHUP and waits for the log to say the reload happened (`expect` appears once more).
-async fn hangup(child: &RunningBinary, log: &Path, expect: &str) {
+pub(crate) async fn hangup(child: &RunningBinary, log: &Path, expect: &str) {
     let count = |text: &str| text.matches(expect).count();
     let before = count(&std::fs::read_to_string(log).unwrap_or_default());
     kill(Pid::from_raw(child.child.id() as i32), Signal::SIGHUP).unwrap();
