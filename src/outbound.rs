@@ -21,7 +21,7 @@ pub(crate) struct TlsOptions {
 }
 
 /// How the client proves who it is.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub enum Credentials {
     /// HTTP Basic.
     Basic {

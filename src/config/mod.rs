@@ -2,6 +2,7 @@
 //! parsed once at start-up into typed [`Config`]. Nothing reads the environment after this.
 
 pub mod clients;
+pub mod http_auth;
 pub mod listeners;
 pub mod reconcile;
 pub mod retention;

@@ -12,10 +12,11 @@ use anyhow::{Context, bail};
 use reqwest::Url;
 use serde::Deserialize;
 
+use super::http_auth::{self, BasicSettings, HttpAuth, OAuth2Settings, http_url};
 use super::sinks::{RetryPolicy, SELLER_API_SINK, SinkConfig, SinkTarget, SinkTls, retry_policy};
 use crate::domain::envelope::{Dialect, Source};
 use crate::domain::routing::RouteFilter;
-use crate::outbound::{Credentials, TlsOptions};
+use crate::outbound::TlsOptions;
 use crate::secret::Secret;
 
 /// One seller API as written in the file.
@@ -64,29 +65,6 @@ impl Default for SellerApiSettings {
     }
 }
 
-/// `basic = {user, password}`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct BasicSettings {
-    /// The user.
-    pub user: String,
-    /// The password.
-    pub password: Secret,
-}
-
-/// `oauth2 = {token_url, client_id, client_secret, scope}`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct OAuth2Settings {
-    /// The token endpoint.
-    pub token_url: String,
-    /// The client's id.
-    pub client_id: String,
-    /// The client's secret.
-    pub client_secret: Secret,
-    /// The scope to ask for, if the seller wants one.
-    #[serde(default)]
-    pub scope: Option<String>,
-}
-
 /// `[seller_fetch]` as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -109,28 +87,6 @@ impl Default for FetchSettings {
     }
 }
 
-/// OAuth2's client-credentials grant, checked.
-#[derive(Debug, Clone)]
-pub struct OAuth2 {
-    /// The token endpoint.
-    pub token_url: Url,
-    /// The client's id.
-    pub client_id: String,
-    /// The client's secret.
-    pub client_secret: Secret,
-    /// The scope asked for.
-    pub scope: Option<String>,
-}
-
-/// How the listener proves who it is to a seller API.
-#[derive(Debug, Clone)]
-pub enum SellerAuth {
-    /// A fixed `Authorization` header: Bearer or Basic.
-    Fixed(Credentials),
-    /// A token from OAuth2's client-credentials grant, cached until shortly before it expires.
-    OAuth2(OAuth2),
-}
-
 /// A checked seller API.
 #[derive(Debug, Clone)]
 pub struct SellerApi {
@@ -145,7 +101,7 @@ pub struct SellerApi {
     /// Whether it lists its orders, for reconciliation.
     pub list_orders: bool,
     /// Its credentials, if it wants any.
-    pub auth: Option<SellerAuth>,
+    pub auth: Option<HttpAuth>,
     /// One request's time limit.
     pub timeout: Duration,
     /// Which servers are trusted.
@@ -179,20 +135,6 @@ impl SellerApi {
     }
 }
 
-fn http_url(field: &str, text: &str) -> anyhow::Result<Url> {
-    let url = Url::parse(text.trim())
-        .ok()
-        .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-        .with_context(|| format!("{field} must be an http:// or https:// URL"))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        bail!(
-            "{field} must not hold credentials (the value is not shown): use bearer_token, basic \
-             or oauth2"
-        );
-    }
-    Ok(url)
-}
-
 fn check_api(name: &str, settings: &SellerApiSettings) -> anyhow::Result<SellerApi> {
     crate::domain::name::check("the name", name)?;
     if settings.base_url.trim().is_empty() {
@@ -219,33 +161,11 @@ fn check_api(name: &str, settings: &SellerApiSettings) -> anyhow::Result<SellerA
             "dialects is empty: name at least one, or leave it out for {{mef-legato-v5, mef-legato-v6}}"
         );
     }
-    let mut auths = Vec::new();
-    if let Some(token) = &settings.bearer_token {
-        if token.expose().is_empty() {
-            bail!("bearer_token is empty");
-        }
-        auths.push(SellerAuth::Fixed(Credentials::Bearer(token.clone())));
-    }
-    if let Some(basic) = &settings.basic {
-        auths.push(SellerAuth::Fixed(Credentials::Basic {
-            user: basic.user.clone(),
-            password: basic.password.clone(),
-        }));
-    }
-    if let Some(oauth2) = &settings.oauth2 {
-        if oauth2.client_id.is_empty() {
-            bail!("oauth2.client_id is empty");
-        }
-        auths.push(SellerAuth::OAuth2(OAuth2 {
-            token_url: http_url("oauth2.token_url", &oauth2.token_url)?,
-            client_id: oauth2.client_id.clone(),
-            client_secret: oauth2.client_secret.clone(),
-            scope: oauth2.scope.clone().filter(|scope| !scope.is_empty()),
-        }));
-    }
-    if auths.len() > 1 {
-        bail!("give one of bearer_token, basic and oauth2, not several");
-    }
+    let auth = http_auth::check(
+        settings.bearer_token.as_ref(),
+        settings.basic.as_ref(),
+        settings.oauth2.as_ref(),
+    )?;
     let resolves = dialects
         .iter()
         .copied()
@@ -261,7 +181,7 @@ fn check_api(name: &str, settings: &SellerApiSettings) -> anyhow::Result<SellerA
         dialects,
         resolves,
         list_orders: settings.list_orders,
-        auth: auths.pop(),
+        auth,
         timeout: Duration::from_secs(settings.timeout_seconds.max(1)),
         tls: TlsOptions {
             ca_cert: settings.ca_cert.clone(),
@@ -323,6 +243,8 @@ pub fn fetch_sink(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::http_auth::OAuth2;
+    use crate::outbound::Credentials;
 
     fn api(base_url: &str) -> SellerApiSettings {
         SellerApiSettings {
@@ -371,7 +293,7 @@ mod tests {
         };
         assert!(matches!(
             check_api("acme", &oauth2).unwrap().auth,
-            Some(SellerAuth::OAuth2(OAuth2 { ref scope, .. })) if scope.as_deref() == Some("orders")
+            Some(HttpAuth::OAuth2(OAuth2 { ref scope, .. })) if scope.as_deref() == Some("orders")
         ));
         let both = SellerApiSettings {
             bearer_token: Some(Secret::new("t0ken")),
@@ -443,7 +365,7 @@ mod tests {
             .unwrap();
             assert!(matches!(
                 &config.seller_apis[0].auth,
-                Some(SellerAuth::Fixed(Credentials::Bearer(token))) if token.expose() == "env-t0ken"
+                Some(HttpAuth::Fixed(Credentials::Bearer(token))) if token.expose() == "env-t0ken"
             ));
             let names: Vec<&str> = config.sinks.iter().map(|sink| sink.name.as_str()).collect();
             assert_eq!(names, ["hooks", SELLER_API_SINK]);

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use super::http_auth::{self, BasicSettings, HttpAuth, OAuth2Settings};
 use crate::domain::envelope::{Dialect, EventType};
 use crate::domain::routing::{Route, RouteFilter, SinkName};
 use crate::domain::state::State;
@@ -48,6 +49,12 @@ pub struct SinkSettings {
     pub url: Option<Secret>,
     /// HTTP: a `whsec_` secret to sign requests with (Standard Webhooks).
     pub signing_secret: Option<Secret>,
+    /// HTTP: `Authorization: Bearer` with this token.
+    pub bearer_token: Option<Secret>,
+    /// HTTP: HTTP Basic.
+    pub basic: Option<BasicSettings>,
+    /// HTTP: a token from OAuth2's client-credentials grant.
+    pub oauth2: Option<OAuth2Settings>,
     /// NATS: the subject, with `{eventType}`, `{orderId}` and `{eventId}`.
     pub subject: String,
     /// NATS: a JetStream stream to create for the subjects when it does not exist. Redis: the
@@ -98,6 +105,9 @@ impl Default for SinkSettings {
             retry_horizon: "24h".into(),
             url: None,
             signing_secret: None,
+            bearer_token: None,
+            basic: None,
+            oauth2: None,
             subject: "orders.{eventType}.{orderId}".into(),
             stream: None,
             exchange: "order-listener".into(),
@@ -162,6 +172,8 @@ pub enum SinkTarget {
         url: Secret,
         /// The `whsec_` secret, when requests are signed.
         signing_secret: Option<WebhookSecret>,
+        /// How the sink proves who it is, if the receiver asks.
+        auth: Option<Box<HttpAuth>>,
     },
     /// Publish to NATS JetStream and wait for the ack.
     Nats {
@@ -569,6 +581,17 @@ fn check_sink(name: &str, settings: &SinkSettings) -> anyhow::Result<SinkConfig>
              use https://, amqps://, rediss://, mqtts:// or kafkas://"
         );
     }
+    let auth = http_auth::check(
+        settings.bearer_token.as_ref(),
+        settings.basic.as_ref(),
+        settings.oauth2.as_ref(),
+    )?;
+    if auth.is_some() && settings.kind != "http" {
+        bail!(
+            "bearer_token, basic and oauth2 are for http sinks: a broker's user and password go \
+             in its url"
+        );
+    }
     let target = match settings.kind.as_str() {
         "http" => {
             let parsed = reqwest::Url::parse(url.expose())
@@ -586,6 +609,7 @@ fn check_sink(name: &str, settings: &SinkSettings) -> anyhow::Result<SinkConfig>
             SinkTarget::Http {
                 url,
                 signing_secret,
+                auth: auth.map(Box::new),
             }
         }
         "nats" => {

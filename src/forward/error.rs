@@ -16,7 +16,7 @@ use crate::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ForwardError {
     /// The webhook answered, but not with a 2xx (nor 410). Retried, no sooner than `retry_after`.
-    #[error("HTTP sink answered {status}")]
+    #[error("HTTP sink answered {status}{}", sink_hint(*status))]
     Rejected {
         /// Its status.
         status: StatusCode,
@@ -47,6 +47,13 @@ pub(crate) enum ForwardError {
         /// reqwest's error, without its URL.
         #[source]
         source: reqwest::Error,
+    },
+    /// No OAuth2 token could be had for the webhook.
+    #[error("HTTP sink: no OAuth2 token")]
+    Token {
+        /// Why.
+        #[source]
+        source: TokenError,
     },
     /// The worker's bound on one attempt (the sink's `timeout`) passed, whatever the sink.
     #[error("no answer within {}s", .after.as_secs())]
@@ -280,26 +287,16 @@ pub(crate) enum SellerError {
         /// The wait it asked for with `Retry-After`.
         retry_after: Option<Duration>,
     },
-    /// A request failed before an answer (connecting, a timeout, a reset).
-    #[error("cannot {step}")]
+    /// A request for the order failed before an answer (connecting, a timeout, a reset).
+    #[error("cannot fetch the order")]
     Request {
-        /// What was asked.
-        step: Step,
         /// reqwest's error, without its URL.
         #[source]
         source: reqwest::Error,
     },
-    /// The OAuth2 token endpoint refused the client.
-    #[error(
-        "the OAuth2 token endpoint answered {status}; check oauth2's client_id, client_secret and scope"
-    )]
-    TokenRefused {
-        /// Its status.
-        status: StatusCode,
-    },
-    /// The OAuth2 token endpoint answered without a token.
-    #[error("the OAuth2 token endpoint's answer holds no access_token")]
-    TokenUnreadable,
+    /// No OAuth2 token could be had.
+    #[error(transparent)]
+    Token(#[from] TokenError),
     /// It answered something that is not a service order.
     #[error("its answer is not a service order")]
     NotAnOrder(#[source] EnvelopeError),
@@ -314,15 +311,37 @@ pub(crate) enum SellerError {
     },
 }
 
-/// What a failed request asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum Step {
-    /// An OAuth2 token.
-    #[error("get an OAuth2 token")]
-    Token,
-    /// The order.
-    #[error("fetch the order")]
-    Order,
+/// Why no OAuth2 token could be had (`oauth2` of a seller API or a webhook sink).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TokenError {
+    /// The request for a token failed before an answer.
+    #[error("cannot get an OAuth2 token")]
+    Request {
+        /// reqwest's error, without its URL.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The OAuth2 token endpoint refused the client.
+    #[error(
+        "the OAuth2 token endpoint answered {status}; check oauth2's client_id, client_secret and scope"
+    )]
+    Refused {
+        /// Its status.
+        status: StatusCode,
+    },
+    /// The OAuth2 token endpoint answered without a token.
+    #[error("the OAuth2 token endpoint's answer holds no access_token")]
+    Unreadable,
+}
+
+/// What to check when a webhook refuses the sink.
+fn sink_hint(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            " (check the sink's bearer_token, basic or oauth2, or the login in its url)"
+        }
+        _ => "",
+    }
 }
 
 fn hint(status: StatusCode) -> &'static str {

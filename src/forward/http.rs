@@ -12,7 +12,9 @@ use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 
 use anyhow::Context;
 
+use super::token::TokenSource;
 use super::{ForwardError, Sent};
+use crate::config::http_auth::HttpAuth;
 use crate::config::sinks::SinkTls;
 use crate::domain::envelope::{Dialect, Source};
 use crate::secret::Secret;
@@ -26,6 +28,9 @@ pub(crate) struct HttpSink {
     client: reqwest::Client,
     url: Secret,
     signing_key: Option<WebhookSecret>,
+    auth: Option<HttpAuth>,
+    /// The OAuth2 tokens, when `auth` is OAuth2.
+    token: Option<TokenSource>,
 }
 
 impl std::fmt::Debug for HttpSink {
@@ -39,6 +44,7 @@ impl HttpSink {
     pub(crate) fn new(
         url: &Secret,
         signing_key: Option<&WebhookSecret>,
+        auth: Option<&HttpAuth>,
         timeout: Duration,
         tls: &SinkTls,
     ) -> anyhow::Result<Self> {
@@ -51,6 +57,11 @@ impl HttpSink {
             client,
             url: url.clone(),
             signing_key: signing_key.cloned(),
+            auth: auth.cloned(),
+            token: match auth {
+                Some(HttpAuth::OAuth2(grant)) => Some(TokenSource::new(grant.clone())),
+                _ => None,
+            },
         })
     }
 
@@ -98,6 +109,19 @@ impl HttpSink {
                 request = request.header(TRACESTATE, state);
             }
         }
+        request = match (&self.auth, &self.token) {
+            (Some(HttpAuth::Fixed(credentials)), _) => {
+                crate::outbound::authorize(request, Some(credentials))
+            }
+            (Some(HttpAuth::OAuth2(_)), Some(token)) => {
+                let token = token
+                    .get(&self.client)
+                    .await
+                    .map_err(|source| ForwardError::Token { source })?;
+                request.bearer_auth(token.expose())
+            }
+            _ => request,
+        };
         // reqwest's error names the URL, which may hold a token: `from_request` drops it.
         let response = request
             .body(body)
@@ -107,6 +131,12 @@ impl HttpSink {
         let status = response.status();
         if status.is_success() {
             return Ok(Sent::default());
+        }
+        if status == reqwest::StatusCode::UNAUTHORIZED
+            && let Some(token) = &self.token
+        {
+            // The token may have been revoked before its time: the next attempt asks again.
+            token.forget().await;
         }
         let retry_after = response
             .headers()
@@ -130,7 +160,7 @@ mod tests {
         let url = Secret::new(format!(
             "http://hook:pa55word@127.0.0.1:{port}/hooks/tok3n-path?key=tok3n-query"
         ));
-        HttpSink::new(&url, None, timeout, &SinkTls::default()).unwrap()
+        HttpSink::new(&url, None, None, timeout, &SinkTls::default()).unwrap()
     }
 
     fn assert_no_secret(error: &ForwardError) {

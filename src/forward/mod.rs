@@ -13,6 +13,7 @@ pub(crate) mod nats;
 pub(crate) mod redis;
 pub(crate) mod seller_api;
 pub(crate) mod tls;
+pub(crate) mod token;
 pub(crate) mod worker;
 pub(crate) mod workers;
 
@@ -66,9 +67,11 @@ impl Sink {
             SinkTarget::Http {
                 url,
                 signing_secret,
+                auth,
             } => Sink::Http(http::HttpSink::new(
                 url,
                 signing_secret.as_ref(),
+                auth.as_deref(),
                 config.timeout,
                 &config.tls,
             )?),

@@ -15,8 +15,6 @@
 //! like any other answer that is not a 2xx. Secrets go only in request headers and
 //! never into an error or a log line; no error holds a URL.
 
-mod token;
-
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -24,10 +22,11 @@ use reqwest::StatusCode;
 use reqwest::Url;
 use reqwest::header::{ACCEPT, RETRY_AFTER};
 
-use self::token::TokenSource;
-use super::error::{SellerError, Step, parse_retry_after};
+use super::error::{SellerError, parse_retry_after};
+use super::token::TokenSource;
 use super::{ForwardError, Sent};
-use crate::config::seller_apis::{SellerApi, SellerAuth};
+use crate::config::http_auth::HttpAuth;
+use crate::config::seller_apis::SellerApi;
 use crate::domain::envelope::{Dialect, OrderFacts, OrderId, ParseOptions, parse};
 use crate::domain::snapshot::{OtherOrder, merge, read_order};
 use crate::metrics::{FetchOutcome, Metrics};
@@ -44,14 +43,8 @@ pub(crate) fn outcome(error: &SellerError) -> FetchOutcome {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => FetchOutcome::Unauthorized,
             _ => FetchOutcome::Rejected,
         },
-        SellerError::Request {
-            step: Step::Order, ..
-        } => FetchOutcome::Unreachable,
-        SellerError::Request {
-            step: Step::Token, ..
-        }
-        | SellerError::TokenRefused { .. }
-        | SellerError::TokenUnreadable => FetchOutcome::TokenFailed,
+        SellerError::Request { .. } => FetchOutcome::Unreachable,
+        SellerError::Token(_) => FetchOutcome::TokenFailed,
         SellerError::NotAnOrder(_) | SellerError::OtherOrder(_) | SellerError::TooLarge { .. } => {
             FetchOutcome::Unreadable
         }
@@ -71,7 +64,7 @@ impl Seller {
         let http = crate::outbound::client_without_redirects(&api.tls, api.timeout, 8)
             .map_err(|error| error.context(format!("cannot prepare seller API {}", api.name)))?;
         let token = match &api.auth {
-            Some(SellerAuth::OAuth2(grant)) => Some(TokenSource::new(grant.clone())),
+            Some(HttpAuth::OAuth2(grant)) => Some(TokenSource::new(grant.clone())),
             _ => None,
         };
         Ok(Seller {
@@ -136,16 +129,15 @@ impl Seller {
         let mut request = self.http.get(url).header(ACCEPT, "application/json");
         request = match &self.api.auth {
             None => request,
-            Some(SellerAuth::Fixed(credentials)) => {
+            Some(HttpAuth::Fixed(credentials)) => {
                 crate::outbound::authorize(request, Some(credentials))
             }
-            Some(SellerAuth::OAuth2(_)) => match &self.token {
+            Some(HttpAuth::OAuth2(_)) => match &self.token {
                 Some(token) => request.bearer_auth(token.get(&self.http).await?.expose()),
                 None => request,
             },
         };
         let failed = |source: reqwest::Error| SellerError::Request {
-            step: Step::Order,
             source: source.without_url(),
         };
         let mut response = request.send().await.map_err(failed)?;

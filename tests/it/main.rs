@@ -38,3 +38,4 @@ mod traces;
 mod transport;
 mod upgrade;
 mod wal;
+mod webhook_auth;

@@ -32,6 +32,8 @@ pub(crate) struct Received {
     pub signed: bool,
     /// The `traceparent` and `tracestate` headers (empty when absent).
     pub trace: (String, String),
+    /// The `Authorization` header (empty when absent).
+    pub authorization: String,
     /// What the receiver answered.
     pub answered: u16,
 }
@@ -82,6 +84,7 @@ async fn receive(
         source: header("order-listener-source"),
         signed: header("webhook-signature").starts_with("v1,"),
         trace: (header("traceparent"), header("tracestate")),
+        authorization: header("authorization"),
         answered,
     };
     state.seen.send_modify(|seen| seen.push(received));

@@ -1,7 +1,7 @@
-//! OAuth2's client-credentials grant (RFC 6749, 4.4) for a seller API: the client
-//! authenticates with HTTP Basic at the token endpoint, and the token is kept until shortly
-//! before it expires. One request for a token at a time per seller API; the token and the
-//! client's secret are held as [`Secret`]s and never printed.
+//! OAuth2's client-credentials grant (RFC 6749, 4.4) for a seller API or a webhook sink: the
+//! client authenticates with HTTP Basic at the token endpoint, and the token is kept until
+//! shortly before it expires. One request for a token at a time per seller API or sink; the
+//! token and the client's secret are held as [`Secret`]s and never printed.
 
 use std::time::Duration;
 
@@ -10,8 +10,8 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::config::seller_apis::OAuth2;
-use crate::forward::error::{SellerError, Step};
+use crate::config::http_auth::OAuth2;
+use crate::forward::error::TokenError;
 use crate::secret::Secret;
 
 /// How long a token without `expires_in` is kept.
@@ -32,8 +32,8 @@ struct Answer {
     expires_in: Option<u64>,
 }
 
-/// Where a seller API's tokens come from, and the one in use.
-pub(super) struct TokenSource {
+/// Where a seller API's or a sink's tokens come from, and the one in use.
+pub(crate) struct TokenSource {
     grant: OAuth2,
     cached: Mutex<Option<Token>>,
 }
@@ -45,7 +45,7 @@ fn renew_at(now: Instant, lifetime: Duration) -> Instant {
 }
 
 impl TokenSource {
-    pub(super) fn new(grant: OAuth2) -> TokenSource {
+    pub(crate) fn new(grant: OAuth2) -> TokenSource {
         TokenSource {
             grant,
             cached: Mutex::new(None),
@@ -53,7 +53,7 @@ impl TokenSource {
     }
 
     /// The token to send: the cached one while it is fresh, else a new one.
-    pub(super) async fn get(&self, http: &reqwest::Client) -> Result<Secret, SellerError> {
+    pub(crate) async fn get(&self, http: &reqwest::Client) -> Result<Secret, TokenError> {
         let mut cached = self.cached.lock().await;
         if let Some(token) = cached
             .as_ref()
@@ -68,20 +68,19 @@ impl TokenSource {
         Ok(value)
     }
 
-    /// Drops the cached token (the seller refused it).
-    pub(super) async fn forget(&self) {
+    /// Drops the cached token (the server refused it).
+    pub(crate) async fn forget(&self) {
         *self.cached.lock().await = None;
     }
 
-    async fn request(&self, http: &reqwest::Client) -> Result<Token, SellerError> {
+    async fn request(&self, http: &reqwest::Client) -> Result<Token, TokenError> {
         let mut form = vec![("grant_type", "client_credentials")];
         if let Some(scope) = &self.grant.scope {
             form.push(("scope", scope));
         }
         // Encoding pairs of plain strings cannot fail.
         let body = serde_urlencoded::to_string(&form).unwrap_or_default();
-        let failed = |source: reqwest::Error| SellerError::Request {
-            step: Step::Token,
+        let failed = |source: reqwest::Error| TokenError::Request {
             source: source.without_url(),
         };
         let sent = Instant::now();
@@ -99,16 +98,13 @@ impl TokenSource {
             .map_err(failed)?;
         let status = response.status();
         if !status.is_success() {
-            return Err(SellerError::TokenRefused { status });
+            return Err(TokenError::Refused { status });
         }
-        let answer: Answer = response
-            .json()
-            .await
-            .map_err(|_| SellerError::TokenUnreadable)?;
+        let answer: Answer = response.json().await.map_err(|_| TokenError::Unreadable)?;
         let value = answer
             .access_token
             .filter(|token| !token.expose().is_empty())
-            .ok_or(SellerError::TokenUnreadable)?;
+            .ok_or(TokenError::Unreadable)?;
         let lifetime = answer
             .expires_in
             .map_or(UNSTATED_LIFETIME, Duration::from_secs);
