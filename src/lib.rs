@@ -6,7 +6,8 @@
 //!   PostgreSQL for several replicas; one append pipeline for both.
 //! - `http`: the public Listener API, the admin API and web console, TLS, credentials, the
 //!   accept loop.
-//! - `forward`: handing events on from the outbox to HTTP, NATS JetStream and RabbitMQ.
+//! - `forward`: handing events on from the outbox to HTTP webhooks, NATS JetStream, RabbitMQ,
+//!   Redis Streams, MQTT and Kafka.
 //! - `metrics`: the Prometheus registry of one app.
 //! - `hub`: the seller's Hub API: types, a client, and ONAP's query rules.
 //! - `simulate`: plays the seller: hub server, order model, faults, load generator.

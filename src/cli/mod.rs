@@ -10,6 +10,7 @@ mod outbox;
 mod query;
 mod reconcile;
 mod retention;
+mod sinks;
 mod suspects;
 mod transfer;
 
@@ -30,8 +31,8 @@ const LONG_ABOUT: &str = "\
 The buyer's side of TMF641 service-order notifications: a seller's hub POSTs every change of a \
 service order to the listener of its dialect (ONAP External API, TMF641 v4 or v5, MEF LSO \
 Legato v5 or v6), and order-listener stores each event durably, exactly once, projects it into \
-the state of its service order, and hands it on to HTTP, NATS JetStream and RabbitMQ sinks \
-from an outbox. The admin port serves the admin API, a live event stream, metrics and a web \
+the state of its service order, and hands it on from an outbox to sinks: HTTP webhooks, NATS \
+JetStream, RabbitMQ, Redis Streams, MQTT and Kafka. The admin port serves the admin API, a live event stream, metrics and a web \
 console.
 
 Settings come from a TOML file (--config), then environment variables ORDER_LISTENER_*, then \
@@ -76,9 +77,10 @@ enum Command {
     /// List the deliveries given up after their sink's retry horizon, or queue them again.
     #[command(subcommand)]
     DeadLetters(outbox::DeadLettersCommand),
-    /// Show each sink's outbox, or enable a sink again after it answered 410 Gone.
+    /// Show each sink's outbox, enable a sink again after it answered 410 Gone, or check that
+    /// each sink can be reached (TLS and login included) without delivering anything.
     #[command(subcommand)]
-    Sinks(outbox::SinksCommand),
+    Sinks(sinks::SinksCommand),
     /// Check orders against the seller's Service Ordering API ([seller_apis]) now, and record
     /// a synthesized event (source: reconciled) for each whose seller state differs: --order
     /// ID, or --all-suspects; --dry-run only shows (works while `serve` runs, which also does
@@ -202,8 +204,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::DeadLetters(outbox::DeadLettersCommand::Retry(args)) => {
             outbox::retry_dead_letters(args).await
         }
-        Command::Sinks(outbox::SinksCommand::List(args)) => outbox::list_sinks(args).await,
-        Command::Sinks(outbox::SinksCommand::Enable(args)) => outbox::enable_sink(args).await,
+        Command::Sinks(sinks::SinksCommand::List(args)) => sinks::list_sinks(args).await,
+        Command::Sinks(sinks::SinksCommand::Enable(args)) => sinks::enable_sink(args).await,
+        Command::Sinks(sinks::SinksCommand::Check(args)) => sinks::check_sinks(args).await,
         Command::Reconcile(args) => reconcile::run(args).await,
         Command::Prune(args) => retention::prune(args).await,
         Command::Backup(args) => backup::backup(args).await,

@@ -9,14 +9,13 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
 
 use super::{StoreArgs, or_dash, print_json, table};
 use crate::config::Config;
-use crate::config::sinks::{SinkConfig, SinkTarget};
+use crate::config::sinks::SinkConfig;
 use crate::domain::envelope::{Dialect, EventId, OrderId};
 use crate::domain::routing::{RouteFilter, SinkName};
-use crate::store::{EventFilter, Requeue, RequeueScope, SinkStatus, Store, StoreError};
+use crate::store::{EventFilter, Requeue, RequeueScope, Store, StoreError};
 
 /// Events looked at, or dead letters queued, in one store call: small enough that the serving
 /// process's own writes never wait long behind one.
@@ -83,31 +82,6 @@ pub(super) struct DeadLetterRetryArgs {
     all: bool,
 }
 
-#[derive(Debug, Subcommand)]
-pub(super) enum SinksCommand {
-    /// Each sink's outbox: pending, delivered, dead, failing, and whether it is disabled.
-    List(SinkListArgs),
-    /// Enable a sink again after it answered 410 Gone.
-    Enable(SinkEnableArgs),
-}
-
-#[derive(Debug, Args)]
-pub(super) struct SinkListArgs {
-    #[command(flatten)]
-    store: StoreArgs,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Debug, Args)]
-pub(super) struct SinkEnableArgs {
-    #[command(flatten)]
-    store: StoreArgs,
-    /// The sink.
-    name: SinkName,
-}
-
 /// `--since`: an RFC 3339 instant, or a duration before now.
 pub(super) fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
     since_at(text, Utc::now())
@@ -134,7 +108,7 @@ pub(super) fn store_error(error: StoreError) -> anyhow::Error {
     anyhow::anyhow!(crate::telemetry::error_chain(&error))
 }
 
-async fn open_read_only(config: &Config) -> anyhow::Result<Store> {
+pub(super) async fn open_read_only(config: &Config) -> anyhow::Result<Store> {
     Store::open_read_only(&config.storage)
         .await
         .map_err(store_error)
@@ -178,7 +152,7 @@ pub(super) fn plural(count: usize, one: &str, many: &str) -> String {
 }
 
 /// The sink's disabled mark, if it answered 410 Gone.
-async fn disabled_mark(store: &Store, name: &str) -> anyhow::Result<Option<String>> {
+pub(super) async fn disabled_mark(store: &Store, name: &str) -> anyhow::Result<Option<String>> {
     Ok(store
         .sink_statuses()
         .await?
@@ -435,158 +409,6 @@ async fn retry_batches(
 }
 
 /// One line of `sinks list`: the outbox's counts with what the configuration says.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SinkLine {
-    name: String,
-    /// `http`, `nats`, `amqp`, `redis`, …; `None` when the outbox has rows for a sink no longer configured.
-    #[serde(rename = "type")]
-    kind: Option<&'static str>,
-    /// `enabled` in the configuration.
-    enabled_in_config: bool,
-    pending: u64,
-    delivered: u64,
-    dead: u64,
-    failing: u64,
-    oldest_pending_at: Option<DateTime<Utc>>,
-    disabled_at: Option<DateTime<Utc>>,
-    disabled_reason: Option<String>,
-}
-
-fn sink_lines(config: &Config, statuses: Vec<SinkStatus>) -> Vec<SinkLine> {
-    let mut lines: Vec<SinkLine> = statuses
-        .into_iter()
-        .map(|status| {
-            let (disabled_at, disabled_reason) = status.disabled.unzip();
-            SinkLine {
-                name: status.name.to_string(),
-                kind: None,
-                enabled_in_config: false,
-                pending: status.pending,
-                delivered: status.delivered,
-                dead: status.dead,
-                failing: status.failing,
-                oldest_pending_at: status.oldest_pending_at,
-                disabled_at,
-                disabled_reason,
-            }
-        })
-        .collect();
-    for sink in &config.sinks {
-        let kind = match sink.target {
-            SinkTarget::Http { .. } => "http",
-            SinkTarget::Nats { .. } => "nats",
-            SinkTarget::Amqp { .. } => "amqp",
-            SinkTarget::Redis { .. } => "redis",
-            SinkTarget::Mqtt { .. } => "mqtt",
-            SinkTarget::Kafka { .. } => "kafka",
-            SinkTarget::SellerApi => "seller-api",
-        };
-        let index = match lines
-            .iter()
-            .position(|line| line.name == sink.name.as_str())
-        {
-            Some(index) => index,
-            None => {
-                lines.push(SinkLine {
-                    name: sink.name.as_str().to_owned(),
-                    kind: None,
-                    enabled_in_config: false,
-                    pending: 0,
-                    delivered: 0,
-                    dead: 0,
-                    failing: 0,
-                    oldest_pending_at: None,
-                    disabled_at: None,
-                    disabled_reason: None,
-                });
-                lines.len() - 1
-            }
-        };
-        lines[index].kind = Some(kind);
-        lines[index].enabled_in_config = sink.enabled;
-    }
-    lines.sort_by(|a, b| a.name.cmp(&b.name));
-    lines
-}
-
-pub(super) async fn list_sinks(args: SinkListArgs) -> anyhow::Result<ExitCode> {
-    let config = args.store.config()?;
-    let store = open_read_only(&config).await?;
-    let lines = sink_lines(&config, store.sink_statuses().await?);
-    if args.json {
-        print_json(&lines)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut out = table(&[
-        "sink",
-        "type",
-        "pending",
-        "delivered",
-        "dead",
-        "failing",
-        "oldest pending",
-        "status",
-    ]);
-    for line in &lines {
-        let status = match (&line.disabled_at, &line.disabled_reason) {
-            (Some(at), reason) => format!(
-                "disabled since {} ({}): `order-listener sinks enable {}`",
-                at.format("%Y-%m-%d %H:%M:%S"),
-                reason.as_deref().unwrap_or("-"),
-                line.name
-            ),
-            (None, _) if line.kind.is_none() => "not configured".to_owned(),
-            (None, _) if !line.enabled_in_config => "enabled = false in the config".to_owned(),
-            (None, _) => "enabled".to_owned(),
-        };
-        out.add_row(vec![
-            line.name.clone(),
-            line.kind.unwrap_or("-").to_owned(),
-            line.pending.to_string(),
-            line.delivered.to_string(),
-            line.dead.to_string(),
-            line.failing.to_string(),
-            or_dash(
-                line.oldest_pending_at
-                    .map(|at| at.format("%Y-%m-%d %H:%M:%S")),
-            ),
-            status,
-        ]);
-    }
-    println!("{out}");
-    if lines.is_empty() {
-        println!("no sinks: add [sinks.NAME] tables to the file given with --config");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-pub(super) async fn enable_sink(args: SinkEnableArgs) -> anyhow::Result<ExitCode> {
-    let config = args.store.config()?;
-    let store = open_for_admin(&config).await?;
-    let name = args.name.as_str();
-    let result = async {
-        let mark = disabled_mark(&store, name).await?;
-        if mark.is_some() {
-            store.set_sink_disabled(&args.name, None).await?;
-        }
-        Ok::<_, anyhow::Error>(mark)
-    }
-    .await;
-    store.close().await;
-    match result? {
-        Some(reason) => println!(
-            "sink {name} is enabled again (it was disabled: {reason}); `serve` resumes its \
-             deliveries within a second"
-        ),
-        None => println!("sink {name} was not disabled; nothing to do"),
-    }
-    if !config.sinks.iter().any(|sink| sink.name == args.name) {
-        eprintln!("note: no sink named {name} is configured, so nothing is delivered to it");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,6 +59,17 @@ impl AmqpSink {
         }
     }
 
+    /// Connects, opens a channel with publisher confirms, and declares the exchange when the
+    /// sink says so.
+    pub(crate) async fn probe(&self) -> Result<String, ForwardError> {
+        self.channel().await?;
+        Ok(if self.declare_exchange {
+            format!("connected; exchange {} declared", self.exchange)
+        } else {
+            "connected".to_owned()
+        })
+    }
+
     async fn channel(&self) -> Result<Channel, ForwardError> {
         let mut slot = self.channel.lock().await;
         if let Some((connection, channel)) = slot.as_ref()

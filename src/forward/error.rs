@@ -138,6 +138,13 @@ pub(crate) enum ForwardError {
         #[source]
         source: MqttError,
     },
+    /// No connection to the MQTT broker could be made (a probe).
+    #[error("MQTT: cannot connect")]
+    MqttConnect {
+        /// What went wrong.
+        #[source]
+        source: MqttError,
+    },
     /// The order's projection could not be written as JSON.
     #[error("cannot write the order's projection")]
     Projection {

@@ -80,6 +80,52 @@ impl HttpSink {
         .await
     }
 
+    /// Sends `HEAD` to the URL, with the sink's login: any answer but 401 and 403 shows that
+    /// the receiver is there and can be reached (TLS included).
+    pub(crate) async fn probe(&self) -> Result<String, ForwardError> {
+        let request = self.authorize(self.client.head(self.url.expose())).await?;
+        let response = request.send().await.map_err(ForwardError::from_request)?;
+        let status = response.status();
+        if matches!(
+            status,
+            reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN
+        ) {
+            self.refused(status).await;
+            return Err(ForwardError::from_status(status, None));
+        }
+        Ok(format!("reachable; HEAD answered {status}"))
+    }
+
+    /// Adds the sink's login to a request: a fixed header, or the current OAuth2 token.
+    async fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, ForwardError> {
+        Ok(match (&self.auth, &self.token) {
+            (Some(HttpAuth::Fixed(credentials)), _) => {
+                crate::outbound::authorize(request, Some(credentials))
+            }
+            (Some(HttpAuth::OAuth2(_)), Some(token)) => {
+                let token = token
+                    .get(&self.client)
+                    .await
+                    .map_err(|source| ForwardError::Token { source })?;
+                request.bearer_auth(token.expose())
+            }
+            _ => request,
+        })
+    }
+
+    /// After a refusal: a 401 drops the OAuth2 token, which may have been revoked before its
+    /// time, so that the next attempt asks for another.
+    async fn refused(&self, status: reqwest::StatusCode) {
+        if status == reqwest::StatusCode::UNAUTHORIZED
+            && let Some(token) = &self.token
+        {
+            token.forget().await;
+        }
+    }
+
     /// POSTs `body` as the message `id`.
     async fn post(
         &self,
@@ -109,19 +155,7 @@ impl HttpSink {
                 request = request.header(TRACESTATE, state);
             }
         }
-        request = match (&self.auth, &self.token) {
-            (Some(HttpAuth::Fixed(credentials)), _) => {
-                crate::outbound::authorize(request, Some(credentials))
-            }
-            (Some(HttpAuth::OAuth2(_)), Some(token)) => {
-                let token = token
-                    .get(&self.client)
-                    .await
-                    .map_err(|source| ForwardError::Token { source })?;
-                request.bearer_auth(token.expose())
-            }
-            _ => request,
-        };
+        request = self.authorize(request).await?;
         // reqwest's error names the URL, which may hold a token: `from_request` drops it.
         let response = request
             .body(body)
@@ -132,12 +166,7 @@ impl HttpSink {
         if status.is_success() {
             return Ok(Sent::default());
         }
-        if status == reqwest::StatusCode::UNAUTHORIZED
-            && let Some(token) = &self.token
-        {
-            // The token may have been revoked before its time: the next attempt asks again.
-            token.forget().await;
-        }
+        self.refused(status).await;
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)

@@ -181,6 +181,12 @@ impl KafkaSink {
         Ok(producer)
     }
 
+    /// Connects to the bootstrap brokers (and logs in, when the URL has a login).
+    pub(crate) async fn probe(&self) -> Result<String, ForwardError> {
+        self.connect().await?;
+        Ok("connected to the brokers".to_owned())
+    }
+
     async fn connect(&self) -> Result<Client, ForwardError> {
         let brokers = KafkaBrokers::parse(self.url.expose()).map_err(|_| ForwardError::KafkaUrl)?;
         let mut builder = ClientBuilder::new(brokers.addresses)

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use crate::config::seller_apis::SellerApi;
 use crate::config::sinks::{SinkConfig, SinkTarget};
+use crate::domain::routing::SinkName;
 use crate::metrics::Metrics;
 use crate::store::{Delivery, Store};
 use crate::traces::TraceContext;
@@ -163,6 +164,21 @@ impl Sink {
         }
     }
 
+    /// Connects to the sink's server without delivering anything, to check its settings (the
+    /// address, TLS, the login; a NATS stream or RabbitMQ exchange is created as for a
+    /// delivery); says what it found. The seller APIs are not probed here.
+    pub(crate) async fn probe(&self) -> Result<String, ForwardError> {
+        match self {
+            Sink::Http(sink) => sink.probe().await,
+            Sink::Nats(sink) => sink.probe().await,
+            Sink::Amqp(sink) => sink.probe().await,
+            Sink::Redis(sink) => sink.probe().await,
+            Sink::Mqtt(sink) => sink.probe().await,
+            Sink::Kafka(sink) => sink.probe().await,
+            Sink::SellerApi(_) => Ok("fetches from [seller_apis]; not probed".to_owned()),
+        }
+    }
+
     /// What kind of sink it is, as traces record it.
     pub(crate) fn kind(&self) -> &'static str {
         match self {
@@ -174,6 +190,43 @@ impl Sink {
             Sink::Kafka(_) => "kafka",
             Sink::SellerApi(_) => "seller-api",
         }
+    }
+}
+
+/// Probes a sink once, within `timeout`, and logs what it found: `serve` does it for each sink
+/// as it starts. A sink that cannot be reached is a warning, not a failure: its deliveries wait
+/// in the outbox and are retried.
+pub(crate) async fn probe_and_log(
+    name: SinkName,
+    timeout: Duration,
+    sink: Arc<Sink>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    if matches!(*sink, Sink::SellerApi(_)) {
+        return;
+    }
+    let probed = tokio::select! {
+        probed = tokio::time::timeout(timeout, sink.probe()) => probed,
+        () = shutdown.cancelled() => return,
+    };
+    match probed {
+        Ok(Ok(found)) => {
+            tracing::info!(sink = %name, kind = sink.kind(), "sink reachable: {found}")
+        }
+        Ok(Err(error)) => tracing::warn!(
+            sink = %name,
+            kind = sink.kind(),
+            error = %crate::telemetry::error_chain(&error),
+            "sink not reachable at the start: its deliveries wait in the outbox and are retried; \
+             `order-listener sinks check` tries again"
+        ),
+        Err(_) => tracing::warn!(
+            sink = %name,
+            kind = sink.kind(),
+            "sink did not answer within {}s at the start: its deliveries wait in the outbox and \
+             are retried; `order-listener sinks check` tries again",
+            timeout.as_secs()
+        ),
     }
 }
 

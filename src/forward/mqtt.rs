@@ -169,21 +169,43 @@ impl MqttSink {
         }
     }
 
+    /// Connects with a client id of its own (`{client_id}-check`, so that the sink's own
+    /// connection is not taken over) and waits for the broker's CONNACK.
+    pub(crate) async fn probe(&self) -> Result<String, ForwardError> {
+        let failed = |source| ForwardError::MqttConnect { source };
+        let (_client, mut events) = self
+            .event_loop(format!("{}-check", self.client_id))
+            .map_err(failed)?;
+        loop {
+            if let Happened::Connected = events.poll().await.map_err(failed)? {
+                return Ok("the broker accepted the connection".to_owned());
+            }
+        }
+    }
+
     fn connect(&self) -> Result<Link, MqttError> {
+        let (client, events) = self.event_loop(self.client_id.clone())?;
+        let pending = Arc::new(Mutex::new(Pending::default()));
+        let task = tokio::spawn(drive(events, pending.clone()));
+        Ok(Link {
+            client,
+            pending,
+            task,
+        })
+    }
+
+    /// A client and its event loop, not yet connected (the event loop connects when polled).
+    fn event_loop(&self, client_id: String) -> Result<(Client, EventLoop), MqttError> {
         let address = Address::parse(self.url.expose())?;
         let transport = if address.tls {
             rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(self.tls.clone()))
         } else {
             rumqttc::Transport::tcp()
         };
-        let pending = Arc::new(Mutex::new(Pending::default()));
-        let (client, task) = match self.protocol {
+        Ok(match self.protocol {
             MqttProtocol::V5 => {
-                let mut options = rumqttc::v5::MqttOptions::new(
-                    self.client_id.clone(),
-                    address.host,
-                    address.port,
-                );
+                let mut options =
+                    rumqttc::v5::MqttOptions::new(client_id, address.host, address.port);
                 options
                     .set_keep_alive(KEEP_ALIVE)
                     .set_clean_start(true)
@@ -192,12 +214,10 @@ impl MqttSink {
                     options.set_credentials(user, password);
                 }
                 let (client, events) = rumqttc::v5::AsyncClient::new(options, REQUEST_CAPACITY);
-                let task = tokio::spawn(drive(EventLoop::V5(Box::new(events)), pending.clone()));
-                (Client::V5(client), task)
+                (Client::V5(client), EventLoop::V5(Box::new(events)))
             }
             MqttProtocol::V311 => {
-                let mut options =
-                    rumqttc::MqttOptions::new(self.client_id.clone(), address.host, address.port);
+                let mut options = rumqttc::MqttOptions::new(client_id, address.host, address.port);
                 options
                     .set_keep_alive(KEEP_ALIVE)
                     .set_clean_session(true)
@@ -206,14 +226,8 @@ impl MqttSink {
                     options.set_credentials(user, password);
                 }
                 let (client, events) = rumqttc::AsyncClient::new(options, REQUEST_CAPACITY);
-                let task = tokio::spawn(drive(EventLoop::V311(Box::new(events)), pending.clone()));
-                (Client::V311(client), task)
+                (Client::V311(client), EventLoop::V311(Box::new(events)))
             }
-        };
-        Ok(Link {
-            client,
-            pending,
-            task,
         })
     }
 }
@@ -353,7 +367,9 @@ enum Happened {
     Written(u16),
     /// The broker answered the publish with this packet id.
     Acked(u16, Result<(), MqttError>),
-    /// Anything else (a ping, the CONNACK).
+    /// The broker accepted the connection (its CONNACK).
+    Connected,
+    /// Anything else (a ping).
     Other,
 }
 
@@ -370,6 +386,7 @@ impl EventLoop {
                 use rumqttc::v5::{Event, mqttbytes::v5::Packet};
                 match events.poll().await {
                     Ok(Event::Outgoing(Outgoing::Publish(id))) => Ok(Happened::Written(id)),
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => Ok(Happened::Connected),
                     Ok(Event::Incoming(Packet::PubAck(ack))) => Ok(Happened::Acked(
                         ack.pkid,
                         match ack.reason {
@@ -385,6 +402,7 @@ impl EventLoop {
                 use rumqttc::{Event, Packet};
                 match events.poll().await {
                     Ok(Event::Outgoing(Outgoing::Publish(id))) => Ok(Happened::Written(id)),
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => Ok(Happened::Connected),
                     Ok(Event::Incoming(Packet::PubAck(ack))) => {
                         Ok(Happened::Acked(ack.pkid, Ok(())))
                     }
@@ -413,7 +431,7 @@ async fn drive(mut events: EventLoop, pending: Arc<Mutex<Pending>>) {
                     let _ = done.send(result);
                 }
             }
-            Ok(Happened::Other) => {}
+            Ok(Happened::Connected | Happened::Other) => {}
             Err(failure) => break failure,
         }
     };

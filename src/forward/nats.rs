@@ -89,6 +89,15 @@ impl NatsSink {
         Ok(context)
     }
 
+    /// Connects, and creates the stream when the sink names one and it is missing.
+    pub(crate) async fn probe(&self) -> Result<String, ForwardError> {
+        self.context().await?;
+        Ok(match &self.stream {
+            Some(stream) => format!("connected; stream {stream} is there"),
+            None => "connected".to_owned(),
+        })
+    }
+
     /// Publishes one event and waits for the stream's ack.
     pub(crate) async fn deliver(
         &self,

@@ -120,6 +120,19 @@ impl RedisSink {
         }
     }
 
+    /// Connects and asks the server for a `PING`.
+    pub(crate) async fn probe(&self) -> Result<String, ForwardError> {
+        let mut connection = self.connection().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .map_err(|source| ForwardError::Redis {
+                step: RedisStep::Connect,
+                source,
+            })?;
+        Ok("connected; PING answered".to_owned())
+    }
+
     async fn connection(&self) -> Result<MultiplexedConnection, ForwardError> {
         let mut slot = self.connection.lock().await;
         if let Some(connection) = slot.as_ref() {

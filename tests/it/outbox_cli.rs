@@ -478,3 +478,59 @@ async fn the_outbox_routes_need_the_admin_token_and_check_their_input() {
     let (_, event) = app.admin_get("/api/v1/events/plain-1").await;
     assert_eq!(event["deliveries"], json!([]), "{event}");
 }
+
+#[tokio::test]
+async fn sinks_check_tries_each_sink_and_serve_logs_the_same_at_its_start() {
+    init();
+    let receiver = WebhookReceiver::start(200).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (dir, _) = config_dir(&format!(
+        "[sinks.hook]\ntype = \"http\"\nurl = \"{}\"\n\n\
+         [sinks.gone]\ntype = \"http\"\nurl = \"http://{closed}/hook\"\ntimeout_seconds = 5\n",
+        receiver.url
+    ));
+    let (config, data) = (dir.path().join("config.toml"), dir.path().join("data"));
+    let (ok, out, err) = run_cli_on(&["sinks", "check"], &config, &data).await;
+    assert!(!ok, "one sink cannot be reached: {out}{err}");
+    let line = |name: &str| {
+        out.lines()
+            .find(|line| line.contains(&format!(" {name} (http)")))
+            .unwrap_or_else(|| panic!("a line for {name}: {out}"))
+            .to_owned()
+    };
+    // The receiver routes POST only: HEAD reaches it and is answered 405.
+    assert!(
+        line("hook").starts_with("ok") && line("hook").contains("405"),
+        "{out}"
+    );
+    assert!(
+        line("gone").starts_with("FAILED") && line("gone").contains("could not connect"),
+        "{out}"
+    );
+    assert!(err.contains("1 sink(s) cannot be reached"), "{err}");
+    let (ok, out, _) = run_cli_on(&["sinks", "check", "hook"], &config, &data).await;
+    assert!(ok && !out.contains("gone"), "{out}");
+    let (ok, _, err) = run_cli_on(&["sinks", "check", "nosuch"], &config, &data).await;
+    assert!(!ok && err.contains("no sink named nosuch"), "{err}");
+    assert!(receiver.delivered().is_empty(), "a check delivers nothing");
+
+    // `serve` tries each sink once as it starts, and says so in its log.
+    let log = dir.path().join("serve.log");
+    let _child = start_binary_logging(&data, &config, &log);
+    eventually("the start's sink checks in the log", async || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let reachable = text
+            .lines()
+            .any(|line| line.contains("sink reachable") && line.contains("hook"));
+        let unreachable = text.lines().any(|line| {
+            line.contains("sink not reachable at the start")
+                && line.contains("gone")
+                && line.contains("could not connect")
+        });
+        (reachable && unreachable).then_some(())
+    })
+    .await;
+}
