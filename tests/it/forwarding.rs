@@ -273,6 +273,27 @@ pub(crate) async fn amqp_queue(url: &str, exchange: &str) -> (lapin::Connection,
     let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
         .await
         .unwrap();
+    let (channel, queue) = amqp_bound_queue(&connection, exchange).await;
+    let consumer = channel
+        .basic_consume(
+            queue.as_str().into(),
+            "order-listener-test".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    (connection, consumer)
+}
+
+/// On `connection`, declares `exchange` (durable, topic) and a queue bound to every key of it;
+/// the channel and the queue's name.
+pub(crate) async fn amqp_bound_queue(
+    connection: &lapin::Connection,
+    exchange: &str,
+) -> (lapin::Channel, String) {
+    use lapin::options::*;
+    use lapin::types::FieldTable;
     let channel = connection.create_channel().await.unwrap();
     channel
         .exchange_declare(
@@ -308,16 +329,7 @@ pub(crate) async fn amqp_queue(url: &str, exchange: &str) -> (lapin::Connection,
         )
         .await
         .unwrap();
-    let consumer = channel
-        .basic_consume(
-            queue.as_str().into(),
-            "order-listener-test".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    (connection, consumer)
+    (channel, queue)
 }
 
 /// Reads messages until every one of `expected` came; returns the message ids (duplicates kept).

@@ -160,12 +160,7 @@ async fn post_and_settle(app: &TestApp, order: &str) -> Value {
         },
     )
     .await;
-    let dead = app
-        .store
-        .dead_letters(Some(&"no-ca".parse().unwrap()), None, 10)
-        .await
-        .unwrap();
-    let error = dead[0].last_error.clone().unwrap_or_default();
+    let error = app.dead_letter_error("no-ca").await;
     assert!(
         error.contains("invalid peer certificate"),
         "no-ca cannot trust the server's certificate: {error}"
@@ -441,10 +436,7 @@ impl Drop for RabbitNode {
 #[tokio::test]
 async fn a_rabbitmq_node_that_asks_for_a_client_certificate_gets_the_event_from_the_sink_that_has_one()
  {
-    use lapin::options::{
-        BasicGetOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-    };
-    use lapin::types::FieldTable;
+    use lapin::options::BasicGetOptions;
 
     let Some(rabbitmq) = service(
         "ORDER_LISTENER_TEST_RABBITMQ_SERVER",
@@ -473,51 +465,21 @@ async fn a_rabbitmq_node_that_asks_for_a_client_certificate_gets_the_event_from_
         .connect()
         .await
         .expect("the test's own client connects");
-    let channel = connection.create_channel().await.unwrap();
-    channel
-        .exchange_declare(
-            "tls-orders".into(),
-            lapin::ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    channel
-        .queue_declare(
-            "tls-queue".into(),
-            QueueDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    channel
-        .queue_bind(
-            "tls-queue".into(),
-            "tls-orders".into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (channel, queue) = crate::forwarding::amqp_bound_queue(&connection, "tls-orders").await;
 
     let app = spawn_app_with_file(&sinks("amqp", &url, "exchange = \"tls-orders\"", &pki)).await;
     let event = post_and_settle(&app, "SO-amqp-tls").await;
     assert_check(&app, "amqp").await;
 
     let message = channel
-        .basic_get("tls-queue".into(), BasicGetOptions { no_ack: true })
+        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
         .await
         .unwrap()
         .expect("the trusted sink's message");
     let body: Value = serde_json::from_slice(&message.delivery.data).unwrap();
     assert_eq!(body["eventId"], event["eventId"]);
     let more = channel
-        .basic_get("tls-queue".into(), BasicGetOptions { no_ack: true })
+        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
         .await
         .unwrap();
     assert!(more.is_none(), "only the trusted sink's message");

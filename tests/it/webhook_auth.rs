@@ -106,19 +106,25 @@ async fn start_issuer() -> (Shared, String, tokio::task::JoinHandle<()>) {
     (issuer, base, server)
 }
 
-#[tokio::test]
-async fn an_oauth2_token_is_kept_while_it_lasts_and_asked_for_again_when_refused() {
-    let (issuer, base, server) = start_issuer().await;
-    let app = spawn_app_with_file(&format!(
+/// `[sinks.oss]`: a webhook at `{base}/hook` that logs in at `{base}/token` with
+/// `client_secret`, retried every 100 ms, with `extra` settings.
+fn oauth2_sink(base: &str, client_secret: &str, extra: &str) -> String {
+    format!(
         r#"
 [sinks.oss]
 type = "http"
 url = "{base}/hook"
 retry_schedule = ["100ms"]
-oauth2 = {{ token_url = "{base}/token", client_id = "listener", client_secret = "cl1ent-secret" }}
+{extra}
+oauth2 = {{ token_url = "{base}/token", client_id = "listener", client_secret = "{client_secret}" }}
 "#
-    ))
-    .await;
+    )
+}
+
+#[tokio::test]
+async fn an_oauth2_token_is_kept_while_it_lasts_and_asked_for_again_when_refused() {
+    let (issuer, base, server) = start_issuer().await;
+    let app = spawn_app_with_file(&oauth2_sink(&base, "cl1ent-secret", "")).await;
     let events = onap_lifecycle("SO-oauth2", 3);
     let delivered = async |count: usize| {
         when_outbox_changes(&app.store, "deliveries", async || {
@@ -159,17 +165,7 @@ oauth2 = {{ token_url = "{base}/token", client_id = "listener", client_secret = 
 #[tokio::test]
 async fn a_token_endpoint_that_refuses_the_client_is_named_in_the_deliverys_error() {
     let (issuer, base, server) = start_issuer().await;
-    let app = spawn_app_with_file(&format!(
-        r#"
-[sinks.oss]
-type = "http"
-url = "{base}/hook"
-retry_schedule = ["100ms"]
-retry_horizon = "300ms"
-oauth2 = {{ token_url = "{base}/token", client_id = "listener", client_secret = "wrong" }}
-"#
-    ))
-    .await;
+    let app = spawn_app_with_file(&oauth2_sink(&base, "wrong", "retry_horizon = \"300ms\"")).await;
     let event = onap_lifecycle("SO-oauth2-refused", 1).remove(0);
     assert_eq!(app.post(&event).await.status().as_u16(), 201);
     when_outbox_changes(&app.store, "a dead letter", async || {
@@ -177,12 +173,7 @@ oauth2 = {{ token_url = "{base}/token", client_id = "listener", client_secret = 
         statuses.iter().any(|status| status.dead == 1).then_some(())
     })
     .await;
-    let dead = app
-        .store
-        .dead_letters(Some(&"oss".parse().unwrap()), None, 10)
-        .await
-        .unwrap();
-    let error = dead[0].last_error.clone().unwrap_or_default();
+    let error = app.dead_letter_error("oss").await;
     assert!(
         error.contains("HTTP sink: no OAuth2 token")
             && error.contains("the OAuth2 token endpoint answered 401")

@@ -525,7 +525,8 @@ mod tests {
     use super::*;
     use crate::domain::envelope::Source;
 
-    fn sink(kind: &str, url: &str) -> SinkSettings {
+    /// The settings of a sink of `kind` to `url`, the rest as by default.
+    pub(super) fn sink(kind: &str, url: &str) -> SinkSettings {
         SinkSettings {
             kind: kind.into(),
             url: Some(Secret::new(url)),

@@ -122,15 +122,8 @@ pub(super) fn speaks_tls(kind: &str, url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::super::check_sink;
+    use super::super::tests::sink;
     use super::*;
-
-    fn sink(kind: &str, url: &str) -> SinkSettings {
-        SinkSettings {
-            kind: kind.into(),
-            url: Some(Secret::new(url)),
-            ..SinkSettings::default()
-        }
-    }
 
     #[test]
     fn tls_files_are_read_and_checked_with_the_configuration() {

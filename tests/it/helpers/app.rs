@@ -235,6 +235,18 @@ impl TestApp {
             .expect("the metrics are text")
     }
 
+    /// The last error of `sink`'s first dead letter (empty when it has none).
+    pub(crate) async fn dead_letter_error(&self, sink: &str) -> String {
+        let dead = self
+            .store
+            .dead_letters(Some(&sink.parse().unwrap()), None, 10)
+            .await
+            .unwrap();
+        dead.first()
+            .and_then(|letter| letter.last_error.clone())
+            .unwrap_or_default()
+    }
+
     /// Every stored event, newest first (up to the store's listing limit of 10,000).
     pub(crate) async fn stored_events(&self) -> Vec<order_listener::store::EventRecord> {
         let filter = order_listener::store::EventFilter {
