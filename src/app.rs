@@ -501,16 +501,6 @@ impl App {
             );
         }
         let store = state.store.clone();
-        // Each sink is tried once at the start, so that an address, a certificate or a login
-        // that is wrong shows in the log now rather than at the first event, maybe hours away.
-        for (config, sink) in &sinks {
-            tasks.spawn(crate::forward::probe_and_log(
-                config.name.clone(),
-                config.timeout,
-                sink.clone(),
-                shutdown.clone(),
-            ));
-        }
         workers.start(sinks).await;
         let settings = retention.subscribe();
         if config.retention.is_enabled() {

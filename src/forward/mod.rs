@@ -193,9 +193,9 @@ impl Sink {
     }
 }
 
-/// Probes a sink once, within `timeout`, and logs what it found: `serve` does it for each sink
-/// as it starts. A sink that cannot be reached is a warning, not a failure: its deliveries wait
-/// in the outbox and are retried.
+/// Probes a sink once, within `timeout`, and logs what it found: each sink's worker starts with
+/// it (`serve` starting, a reload adding or changing the sink). A sink that cannot be reached is
+/// a warning, not a failure: its deliveries wait in the outbox and are retried.
 pub(crate) async fn probe_and_log(
     name: SinkName,
     timeout: Duration,

@@ -60,9 +60,18 @@ impl Workers {
         }
     }
 
+    /// Starts a sink's worker, and a probe of the sink whose result goes to the log, so that a
+    /// wrong address, certificate or login shows as the sink starts (or is changed by a
+    /// reload) rather than at its first event, which may be hours away.
     fn spawn(&self, config: SinkConfig, sink: Arc<Sink>) -> Running {
         tracing::info!(sink = %config.name, "delivering to sink");
         let stop = self.shutdown.child_token();
+        self.tasks.spawn(super::probe_and_log(
+            config.name.clone(),
+            config.timeout,
+            sink.clone(),
+            stop.clone(),
+        ));
         let done = self.tasks.spawn(super::worker::run(
             self.store.clone(),
             sink,

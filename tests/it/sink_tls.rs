@@ -642,6 +642,14 @@ async fn a_renewed_client_certificate_is_taken_on_sighup_without_a_restart() {
     crate::reload::hangup(&child, &log, "SIGHUP: reloaded").await;
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("sinks changed: rotating"), "{text}");
+    // The changed sink is tried as its worker starts again.
+    eventually("the changed sink tried and reached", async || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.lines()
+            .any(|line| line.contains("sink reachable") && line.contains("rotating"))
+            .then_some(())
+    })
+    .await;
     let bodies = eventually(
         "the event delivered with the renewed certificate",
         async || {
