@@ -3,14 +3,14 @@
 //! is set). A 2xx is a delivery; 410 disables the sink; anything else is retried, no sooner
 //! than `Retry-After`. The trace context goes in `traceparent` and `tracestate`, the event's
 //! dialect in `Order-Listener-Dialect`, and who wrote it (`seller` or `reconciled`) in
-//! `Order-Listener-Source`.
+//! `Order-Listener-Source`. With `bearer_token`, `basic` or `oauth2`, an `Authorization`
+//! header too (an OAuth2 token is kept until shortly before it expires, and dropped on a 401).
 
 use std::time::Duration;
 
+use anyhow::Context;
 use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
-
-use anyhow::Context;
 
 use super::token::TokenSource;
 use super::{ForwardError, Sent};
