@@ -346,7 +346,7 @@ mod tests {
 
     #[test]
     #[allow(clippy::result_large_err)] // figment's own test harness
-    fn a_seller_apis_secret_can_come_from_the_environment_and_the_sink_joins_the_others() {
+    fn a_seller_apis_or_sinks_secret_can_come_from_the_environment_and_the_sink_joins_the_others() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
         std::fs::write(
@@ -357,6 +357,7 @@ mod tests {
         .unwrap();
         figment::Jail::expect_with(|jail| {
             jail.set_env("OLTEST_SELLER_APIS__ACME__BEARER_TOKEN", "env-t0ken");
+            jail.set_env("OLTEST_SINKS__HOOKS__BEARER_TOKEN", "env-s1nk-t0ken");
             let config = crate::config::Config::load_from(
                 Some(&path),
                 figment::providers::Env::prefixed("OLTEST_").split("__"),
@@ -369,7 +370,13 @@ mod tests {
             ));
             let names: Vec<&str> = config.sinks.iter().map(|sink| sink.name.as_str()).collect();
             assert_eq!(names, ["hooks", SELLER_API_SINK]);
-            assert!(!format!("{config:?}").contains("env-t0ken"));
+            assert!(matches!(
+                &config.sinks[0].target,
+                SinkTarget::Http { auth: Some(auth), .. }
+                    if matches!(&**auth, HttpAuth::Fixed(Credentials::Bearer(token)) if token.expose() == "env-s1nk-t0ken")
+            ));
+            let printed = format!("{config:?}");
+            assert!(!printed.contains("env-t0ken") && !printed.contains("env-s1nk-t0ken"));
             Ok(())
         });
     }
