@@ -36,8 +36,9 @@ pub(crate) struct KafkaSink {
     topic: String,
     sasl: KafkaSasl,
     timeout: Duration,
-    /// The TLS of `kafkas://`: the system's roots and the sink's CAs and client certificate.
-    tls: Arc<rustls::ClientConfig>,
+    /// The TLS of a `kafkas://` URL: the system's roots and the sink's CAs and client
+    /// certificate; `None` for `kafka://`.
+    tls: Option<Arc<rustls::ClientConfig>>,
     state: Mutex<Option<Connected>>,
 }
 
@@ -67,12 +68,19 @@ impl KafkaSink {
         timeout: Duration,
         tls: &SinkTls,
     ) -> anyhow::Result<Self> {
+        let tls = if KafkaBrokers::parse(url.expose()).is_ok_and(|brokers| brokers.tls) {
+            Some(Arc::new(
+                super::tls::client_config(tls).context("cannot set TLS up")?,
+            ))
+        } else {
+            None
+        };
         Ok(KafkaSink {
             url,
             topic,
             sasl,
             timeout,
-            tls: Arc::new(super::tls::client_config(tls).context("cannot set TLS up")?),
+            tls,
             state: Mutex::new(None),
         })
     }
@@ -195,8 +203,8 @@ impl KafkaSink {
                 deadline: Some(self.timeout),
                 ..rskafka::BackoffConfig::default()
             });
-        if brokers.tls {
-            builder = builder.tls_config(self.tls.clone());
+        if let Some(tls) = &self.tls {
+            builder = builder.tls_config(tls.clone());
         }
         if let Some((username, password)) = brokers.credentials {
             let credentials = Credentials::new(username, password);

@@ -45,8 +45,9 @@ pub(crate) struct MqttSink {
     protocol: MqttProtocol,
     client_id: String,
     store: Store,
-    /// The TLS of `mqtts://`: the system's roots and the sink's CAs and client certificate.
-    tls: Arc<rustls::ClientConfig>,
+    /// The TLS of an `mqtts://` URL: the system's roots and the sink's CAs and client
+    /// certificate; `None` for `mqtt://`.
+    tls: Option<Arc<rustls::ClientConfig>>,
     link: tokio::sync::Mutex<Option<Link>>,
 }
 
@@ -81,6 +82,13 @@ impl MqttSink {
         store: Store,
         tls: &SinkTls,
     ) -> anyhow::Result<Self> {
+        let tls = if Address::parse(url.expose()).is_ok_and(|address| address.tls) {
+            Some(Arc::new(
+                super::tls::client_config(tls).context("cannot set TLS up")?,
+            ))
+        } else {
+            None
+        };
         Ok(MqttSink {
             url,
             topic,
@@ -88,7 +96,7 @@ impl MqttSink {
             protocol,
             client_id,
             store,
-            tls: Arc::new(super::tls::client_config(tls).context("cannot set TLS up")?),
+            tls,
             link: tokio::sync::Mutex::new(None),
         })
     }
@@ -197,10 +205,11 @@ impl MqttSink {
     /// A client and its event loop, not yet connected (the event loop connects when polled).
     fn event_loop(&self, client_id: String) -> Result<(Client, EventLoop), MqttError> {
         let address = Address::parse(self.url.expose())?;
-        let transport = if address.tls {
-            rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(self.tls.clone()))
-        } else {
-            rumqttc::Transport::tcp()
+        let transport = match &self.tls {
+            Some(tls) => {
+                rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(tls.clone()))
+            }
+            None => rumqttc::Transport::tcp(),
         };
         Ok(match self.protocol {
             MqttProtocol::V5 => {
