@@ -578,21 +578,9 @@ async fn an_https_webhook_that_asks_for_a_client_certificate_gets_the_event_from
 
 #[test]
 fn a_sink_whose_tls_file_does_not_read_stops_the_start_with_its_path_beside_the_config_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("config.toml");
-    std::fs::write(
-        &file,
+    let (dir, message) = config_error(
         "[sinks.hook]\ntype = \"http\"\nurl = \"https://127.0.0.1:9/\"\nca_cert = \"absent.pem\"\n",
-    )
-    .unwrap();
-    let overrides = order_listener::config::Overrides {
-        data_dir: Some(dir.path().join("data")),
-        ..Default::default()
-    };
-    let error = order_listener::config::Config::load(Some(&file), &overrides)
-        .map(|_| ())
-        .unwrap_err();
-    let message = format!("{error:#}");
+    );
     let path = dir.path().join("absent.pem").display().to_string();
     assert!(
         message.contains("[sinks.hook]") && message.contains("ca_cert") && message.contains(&path),

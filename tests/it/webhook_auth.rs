@@ -200,17 +200,7 @@ async fn a_login_on_a_broker_sink_or_two_logins_on_one_are_refused_at_the_start(
             "give one of bearer_token, basic and oauth2",
         ),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("config.toml");
-        std::fs::write(&file, toml).unwrap();
-        let overrides = order_listener::config::Overrides {
-            data_dir: Some(dir.path().join("data")),
-            ..Default::default()
-        };
-        let error = order_listener::config::Config::load(Some(&file), &overrides)
-            .map(|_| ())
-            .unwrap_err();
-        let message = format!("{error:#}");
+        let (_dir, message) = config_error(toml);
         assert!(message.contains(expected), "{message}");
     }
 }

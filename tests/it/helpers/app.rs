@@ -103,6 +103,22 @@ pub(crate) fn config_dir(toml: &str) -> (TempDir, TestConfig) {
     (dir, config)
 }
 
+/// Loads `toml` as `serve` would load its `--config` file (in a fresh directory, which is
+/// returned) and returns why it does not load, with its context; fails the test if it loads.
+pub(crate) fn config_error(toml: &str) -> (TempDir, String) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, toml).expect("the configuration file is written");
+    let overrides = Overrides {
+        data_dir: Some(dir.path().join("data")),
+        ..Overrides::default()
+    };
+    let error = Config::load(Some(&file), &overrides)
+        .map(|_| ())
+        .expect_err("the configuration is refused");
+    (dir, format!("{error:#}"))
+}
+
 /// Starts the app with `toml` as its configuration file (plain HTTP, anonymous, port 0).
 pub(crate) async fn spawn_app_with_file(toml: &str) -> TestApp {
     spawn_app_from_file(toml, |config| config).await

@@ -13,8 +13,8 @@ mod wait;
 mod webhook;
 
 pub(crate) use app::{
-    TestApp, TestConfig, admin_json, bearer_json, config_dir, spawn_app, spawn_app_from_file,
-    spawn_app_with, spawn_app_with_file, start,
+    TestApp, TestConfig, admin_json, bearer_json, config_dir, config_error, spawn_app,
+    spawn_app_from_file, spawn_app_with, spawn_app_with_file, start,
 };
 pub(crate) use binary::{
     RunningBinary, banner_value, binary, run_cli, run_cli_on, spawn_serve, spawn_serve_logging,
