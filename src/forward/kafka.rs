@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::record::Record;
@@ -68,13 +67,10 @@ impl KafkaSink {
         timeout: Duration,
         tls: &SinkTls,
     ) -> anyhow::Result<Self> {
-        let tls = if KafkaBrokers::parse(url.expose()).is_ok_and(|brokers| brokers.tls) {
-            Some(Arc::new(
-                super::tls::client_config(tls).context("cannot set TLS up")?,
-            ))
-        } else {
-            None
-        };
+        let tls = super::tls::client_config_if(
+            KafkaBrokers::parse(url.expose()).is_ok_and(|brokers| brokers.tls),
+            tls,
+        )?;
         Ok(KafkaSink {
             url,
             topic,

@@ -17,7 +17,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::{PubAckReason, PublishProperties};
 use tokio::sync::oneshot;
@@ -82,13 +81,10 @@ impl MqttSink {
         store: Store,
         tls: &SinkTls,
     ) -> anyhow::Result<Self> {
-        let tls = if Address::parse(url.expose()).is_ok_and(|address| address.tls) {
-            Some(Arc::new(
-                super::tls::client_config(tls).context("cannot set TLS up")?,
-            ))
-        } else {
-            None
-        };
+        let tls = super::tls::client_config_if(
+            Address::parse(url.expose()).is_ok_and(|address| address.tls),
+            tls,
+        )?;
         Ok(MqttSink {
             url,
             topic,

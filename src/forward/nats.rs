@@ -3,7 +3,6 @@
 //! the stream's ack. The trace context goes in the `traceparent` and `tracestate` headers.
 //! Connects on first use, and again after a failure.
 
-use anyhow::Context;
 use async_nats::jetstream;
 use tokio::sync::Mutex;
 
@@ -20,7 +19,7 @@ pub(crate) struct NatsSink {
     subject: String,
     stream: Option<String>,
     /// The TLS the sink's settings ask for, required of the server; `None`: as the server says.
-    tls: Option<rustls::ClientConfig>,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     context: Mutex<Option<jetstream::Context>>,
 }
 
@@ -41,11 +40,7 @@ impl NatsSink {
         stream: Option<String>,
         tls: &SinkTls,
     ) -> anyhow::Result<Self> {
-        let tls = if tls.is_set() {
-            Some(super::tls::client_config(tls).context("cannot set TLS up")?)
-        } else {
-            None
-        };
+        let tls = super::tls::client_config_if(tls.is_set(), tls)?;
         Ok(NatsSink {
             url,
             subject,
@@ -64,7 +59,7 @@ impl NatsSink {
         // certificate not trusted) is this attempt's, and the worker tries again on schedule.
         let mut options = async_nats::ConnectOptions::new().max_reconnects(Some(3));
         if let Some(tls) = &self.tls {
-            options = options.require_tls(true).tls_client_config(tls.clone());
+            options = options.require_tls(true).tls_client_config((**tls).clone());
         }
         let client = options
             .connect(self.url.expose())

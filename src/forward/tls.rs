@@ -37,6 +37,22 @@ pub(crate) fn client_config(tls: &SinkTls) -> Result<rustls::ClientConfig, rustl
     }
 }
 
+/// [`client_config`], shared, when the sink's connection uses TLS (`wanted`); `None` when it
+/// does not, so that a plain connection reads no roots.
+pub(crate) fn client_config_if(
+    wanted: bool,
+    tls: &SinkTls,
+) -> anyhow::Result<Option<Arc<rustls::ClientConfig>>> {
+    use anyhow::Context;
+
+    if !wanted {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(
+        client_config(tls).context("cannot set TLS up")?,
+    )))
+}
+
 /// The sink's own CAs (checked to read when the configuration was).
 fn extra_cas(tls: &SinkTls) -> Vec<CertificateDer<'static>> {
     tls.ca_pem
