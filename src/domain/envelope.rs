@@ -57,13 +57,16 @@ mod date;
 mod dialect;
 mod event_type;
 mod ids;
+mod json;
 mod mef;
 mod onap;
 pub mod reconciled;
 mod source;
 mod tmf;
 
-pub use self::date::{EventDate, InvalidDate, InvalidEpochMillis, MAX_EPOCH_MILLIS};
+pub use self::date::{
+    EventDate, InvalidDate, InvalidEpochMillis, MAX_EPOCH_MILLIS, MIN_EPOCH_MILLIS,
+};
 pub use self::dialect::{Dialect, Family};
 pub use self::event_type::{EventType, Role};
 pub use self::ids::{EventId, MAX_ID_LEN, OrderId};
@@ -209,6 +212,9 @@ pub enum EnvelopeError {
     Functional {
         /// Which rule was broken.
         kind: FunctionalError,
+        /// The event type the body names, which the rule belongs to (set by the dialect's
+        /// parser once it knows the type).
+        event_type: Option<EventType>,
         /// The JSON path of the offending field.
         field: String,
         /// What is wrong and what is expected.
@@ -224,6 +230,33 @@ impl EnvelopeError {
             EnvelopeError::InvalidField { field, .. } => Some(field),
             EnvelopeError::Functional { field, .. } => Some(field),
             EnvelopeError::MissingBody | EnvelopeError::InvalidBody(_) => None,
+        }
+    }
+
+    /// The event type the refused body names, when the refusal came after it was read: the
+    /// functional rules (codes 61–64) belong to a type.
+    pub fn event_type(&self) -> Option<EventType> {
+        match self {
+            EnvelopeError::Functional { event_type, .. } => *event_type,
+            _ => None,
+        }
+    }
+
+    /// Names the event type that a functional rule belongs to.
+    pub(super) fn about(self, kind: EventType) -> Self {
+        match self {
+            EnvelopeError::Functional {
+                kind: rule,
+                field,
+                message,
+                ..
+            } => EnvelopeError::Functional {
+                kind: rule,
+                event_type: Some(kind),
+                field,
+                message,
+            },
+            other => other,
         }
     }
 }
@@ -266,8 +299,12 @@ pub fn parse(
 ) -> Result<Notification, EnvelopeError> {
     match (dialect.family(), path_event) {
         (Family::Onap, _) => parse_notification(raw, options),
-        (Family::Tmf, Some(kind)) => tmf::parse(dialect, kind, raw),
-        (Family::Mef, Some(kind)) => mef::parse(dialect, kind, raw),
+        (Family::Tmf, Some(kind)) => {
+            tmf::parse(dialect, kind, raw).map_err(|error| error.about(kind))
+        }
+        (Family::Mef, Some(kind)) => {
+            mef::parse(dialect, kind, raw).map_err(|error| error.about(kind))
+        }
         (_, None) => Err(EnvelopeError::InvalidBody(format!(
             "a {dialect} listener path names its event"
         ))),
@@ -279,9 +316,7 @@ pub(super) fn body_object(raw: &[u8]) -> Result<Map<String, Value>, EnvelopeErro
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(EnvelopeError::MissingBody);
     }
-    let document: Value = serde_json::from_slice(raw).map_err(|error| {
-        EnvelopeError::InvalidBody(format!("the body is not valid JSON: {error}"))
-    })?;
+    let document = json::parse(raw).map_err(EnvelopeError::InvalidBody)?;
     match document {
         Value::Object(fields) => Ok(fields),
         other => Err(EnvelopeError::InvalidBody(format!(
@@ -368,6 +403,7 @@ pub(super) fn functional(
 ) -> EnvelopeError {
     EnvelopeError::Functional {
         kind,
+        event_type: None,
         field: field.into(),
         message: message.into(),
     }

@@ -53,6 +53,31 @@ impl State {
         State::PendingCancellation,
     ];
 
+    /// An order's states in MEF LSO Legato's `ServiceOrderStateType` (v5 and v6): TMF641's
+    /// without the cancellation states.
+    pub const MEF_ORDER: [State; 8] = [
+        State::Acknowledged,
+        State::Rejected,
+        State::Pending,
+        State::Held,
+        State::InProgress,
+        State::Completed,
+        State::Failed,
+        State::Partial,
+    ];
+
+    /// An item's states in MEF LSO Legato's `ServiceOrderItemStateType` (v6): an order's,
+    /// without `partial`.
+    pub const MEF_ITEM: [State; 7] = [
+        State::Acknowledged,
+        State::Rejected,
+        State::Pending,
+        State::Held,
+        State::InProgress,
+        State::Completed,
+        State::Failed,
+    ];
+
     /// The final states, which have no way out.
     pub const FINAL: [State; 5] = [
         State::Rejected,

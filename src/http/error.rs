@@ -51,11 +51,19 @@ pub(crate) enum ApiError {
         "Content-Type {0:?} is not accepted; send Content-Type: application/json;charset=utf-8"
     )]
     InvalidContentType(String),
+    /// The body is compressed, which the Listener API does not take (400/22).
+    #[error(
+        "Content-Encoding {0:?} is not accepted; send the body uncompressed, without Content-Encoding"
+    )]
+    ContentEncoding(String),
     /// The body could not be read to its end (400/22).
     #[error("the body could not be read: {0}")]
     UnreadableBody(String),
     /// The body is larger than allowed (413).
-    #[error("the body is larger than the limit of {limit} bytes")]
+    #[error(
+        "the body is larger than this listener's limit of {limit} bytes (its operator sets \
+         body_limit_bytes)"
+    )]
     PayloadTooLarge {
         /// The limit in bytes.
         limit: usize,
@@ -131,6 +139,11 @@ impl ApiError {
         self.status_and_code().1
     }
 
+    /// The HTTP status of the answer.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
     fn status_and_code(&self) -> (StatusCode, u16, &'static str) {
         match self {
             ApiError::Envelope(error) => match error {
@@ -146,7 +159,9 @@ impl ApiError {
                     (StatusCode::UNPROCESSABLE_ENTITY, kind.code(), kind.reason())
                 }
             },
-            ApiError::UnreadableBody(_) => (StatusCode::BAD_REQUEST, 22, "Invalid body"),
+            ApiError::UnreadableBody(_) | ApiError::ContentEncoding(_) => {
+                (StatusCode::BAD_REQUEST, 22, "Invalid body")
+            }
             ApiError::MissingContentType => (StatusCode::BAD_REQUEST, 25, "Missing header"),
             ApiError::InvalidContentType(_) => {
                 (StatusCode::BAD_REQUEST, 26, "Invalid header value")
@@ -206,7 +221,7 @@ impl ApiError {
         }
     }
 
-    fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             ApiError::Store(StoreError::Conflict { event_id }) => format!(
                 "eventId {event_id} is already stored with a different payload; the stored event is \
@@ -239,6 +254,7 @@ impl ApiError {
             ApiError::MissingContentType | ApiError::InvalidContentType(_) => {
                 Some("header:Content-Type".to_owned())
             }
+            ApiError::ContentEncoding(_) => Some("header:Content-Encoding".to_owned()),
             ApiError::InvalidQuery { name, .. } => Some(format!("query:{name}")),
             ApiError::MalformedQuery { name, .. } => Some(format!("query:{name}")),
             _ => None,
@@ -418,6 +434,7 @@ mod tests {
         for kind in FunctionalError::ALL {
             let error = ApiError::Envelope(EnvelopeError::Functional {
                 kind,
+                event_type: None,
                 field: "event".into(),
                 message: "x".into(),
             });

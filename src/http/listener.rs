@@ -284,12 +284,11 @@ async fn receive(
             return Err(ApiError::from(EnvelopeError::MissingBody));
         }
         check_content_type(&headers)?;
-        Ok(parse(
-            listener.dialect,
-            listener.path_event,
-            raw,
-            app.parse,
-        )?)
+        parse(listener.dialect, listener.path_event, raw, app.parse).map_err(|error| {
+            // A functional refusal (61–64) comes after the body named its type: count it there.
+            progress.event_type = error.event_type();
+            ApiError::from(error)
+        })
     })?;
     progress.event_type = Some(notification.event_type);
     progress.event_id = Some(notification.event_id.clone());
@@ -394,11 +393,27 @@ async fn read_body(
     }
 }
 
-/// Accepts `application/json`, with or without a UTF-8 charset, in any case and spacing.
+/// Accepts `application/json`, with or without a UTF-8 charset, in any case and spacing, once;
+/// and an uncompressed body (no `Content-Encoding` but `identity`).
 pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let value = headers
-        .get(header::CONTENT_TYPE)
-        .ok_or(ApiError::MissingContentType)?;
+    if let Some(encoding) = headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .map(|value| String::from_utf8_lossy(value.as_bytes()))
+        .find(|value| !value.trim().eq_ignore_ascii_case("identity"))
+    {
+        return Err(ApiError::ContentEncoding(encoding.into_owned()));
+    }
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let value = values.next().ok_or(ApiError::MissingContentType)?;
+    if values.next().is_some() {
+        let all: Vec<_> = headers
+            .get_all(header::CONTENT_TYPE)
+            .iter()
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+            .collect();
+        return Err(ApiError::InvalidContentType(all.join(", ")));
+    }
     let text = value.to_str().map_err(|_| {
         ApiError::InvalidContentType(String::from_utf8_lossy(value.as_bytes()).into_owned())
     })?;
@@ -467,5 +482,28 @@ mod tests {
             check_content_type(&HeaderMap::new()),
             Err(ApiError::MissingContentType)
         ));
+    }
+
+    #[test]
+    fn a_second_content_type_or_a_compressed_body_is_refused() {
+        let mut two = with_type("application/json");
+        two.append(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        match check_content_type(&two) {
+            Err(ApiError::InvalidContentType(both)) => {
+                assert_eq!(both, "application/json, text/plain")
+            }
+            other => panic!("expected 26, got {other:?}"),
+        }
+        let mut gzip = with_type("application/json");
+        gzip.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        let refused = check_content_type(&gzip).unwrap_err();
+        assert_eq!(refused.code(), 22);
+        assert!(refused.to_string().contains("uncompressed"), "{refused}");
+        let mut identity = with_type("application/json");
+        identity.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+        assert!(check_content_type(&identity).is_ok());
     }
 }

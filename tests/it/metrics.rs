@@ -100,6 +100,17 @@ async fn listener_answers_refusals_commits_and_the_outbox_show_in_metrics() {
         22,
     )
     .await;
+    // A functional refusal comes after the body named its type, and is counted under it.
+    let mut stateless = good.clone();
+    stateless["eventId"] = json!("SO-M1-stateless");
+    stateless["eventType"] = json!("ServiceOrderStateChangeNotification");
+    stateless["event"]["state"] = serde_json::Value::Null;
+    assert_error(
+        post_with_key(&app, Some(KEY), stateless.to_string()).await,
+        422,
+        62,
+    )
+    .await;
     assert_error(post_with_key(&app, None, good.to_string()).await, 401, 40).await;
     let wrong = json!({"eventId": "x"}).to_string();
     assert_error(post_with_key(&app, Some("olk_wrong"), wrong).await, 401, 41).await;
@@ -113,6 +124,10 @@ async fn listener_answers_refusals_commits_and_the_outbox_show_in_metrics() {
         ),
         (
             r#"order_listener_requests_total{event_type="unknown",status="400"}"#,
+            1.0,
+        ),
+        (
+            r#"order_listener_requests_total{event_type="ServiceOrderStateChangeNotification",status="422"}"#,
             1.0,
         ),
         (

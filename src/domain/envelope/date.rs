@@ -47,11 +47,21 @@ impl fmt::Display for EventDate {
 /// The latest date accepted as epoch milliseconds: 9999-12-31T23:59:59.999Z.
 pub const MAX_EPOCH_MILLIS: i64 = 253_402_300_799_999;
 
+/// The earliest date accepted as epoch milliseconds: 1973-03-03T09:46:40Z. A smaller number is
+/// far more likely seconds since the epoch (1553501336 is 2019 in seconds, and 1970-01-18 in
+/// milliseconds), and is refused with that hint rather than stored as a date in 1970.
+pub const MIN_EPOCH_MILLIS: i64 = 100_000_000_000;
+
 impl EventDate {
     /// A date sent as a JSON number of milliseconds since the Unix epoch, as Casablanca's NBI
     /// wrote `java.util.Date` (Jackson's default before Dublin's date format): a whole number
-    /// from 0 (1970) to [`MAX_EPOCH_MILLIS`] (9999). `1553501336310.0` is whole too.
+    /// from [`MIN_EPOCH_MILLIS`] (1973) to [`MAX_EPOCH_MILLIS`] (9999). `1553501336310.0` is
+    /// whole too.
     pub fn from_epoch_millis(number: &serde_json::Number) -> Result<Self, InvalidEpochMillis> {
+        let invalid = || InvalidEpochMillis {
+            number: number.to_string(),
+            seconds: None,
+        };
         let millis = number
             .as_i64()
             .or_else(|| {
@@ -60,21 +70,36 @@ impl EventDate {
                     .filter(|float| float.fract() == 0.0 && float.abs() < 1e18)
                     .map(|float| float as i64)
             })
-            .filter(|millis| (0..=MAX_EPOCH_MILLIS).contains(millis))
-            .ok_or_else(|| InvalidEpochMillis(number.to_string()))?;
+            .ok_or_else(invalid)?;
+        if (0..MIN_EPOCH_MILLIS).contains(&millis) {
+            return Err(InvalidEpochMillis {
+                seconds: DateTime::from_timestamp(millis, 0).map(EventDate::from),
+                ..invalid()
+            });
+        }
+        if !(MIN_EPOCH_MILLIS..=MAX_EPOCH_MILLIS).contains(&millis) {
+            return Err(invalid());
+        }
         DateTime::from_timestamp_millis(millis)
             .map(EventDate::from)
-            .ok_or_else(|| InvalidEpochMillis(number.to_string()))
+            .ok_or_else(invalid)
     }
 }
 
-/// A number that is not whole epoch milliseconds between 1970 and 9999.
+/// A number that is not whole epoch milliseconds between 1973 and 9999.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{0} is not a date: a number must be whole milliseconds since 1970-01-01T00:00:00Z, \
-     from 0 to 253402300799999; or send an RFC 3339 string such as 2019-03-25T08:08:56.310Z"
+    "{number} is not a date: {hint}a number must be whole milliseconds since \
+     1970-01-01T00:00:00Z, from 100000000000 (1973) to 253402300799999; or send an RFC 3339 \
+     string such as 2019-03-25T08:08:56.310Z",
+    hint = seconds.map(|date| format!("it looks like seconds since the epoch ({date}), while ")).unwrap_or_default()
 )]
-pub struct InvalidEpochMillis(pub String);
+pub struct InvalidEpochMillis {
+    /// The number as sent.
+    pub number: String,
+    /// The date it would be as seconds, when it is small enough to be seconds.
+    pub seconds: Option<EventDate>,
+}
 
 /// The text was not a date-time in any form that senders are known to use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -12,6 +12,7 @@ use super::{
     body_object, event_date, event_id, functional, invalid, json_type, object, optional_state,
     optional_text, order_id, require,
 };
+use crate::domain::state::State;
 
 /// Parses an event of type `kind` (named by its path) sent by a MEF Legato `dialect` seller.
 pub(super) fn parse(
@@ -46,7 +47,11 @@ pub(super) fn parse(
     let order_id = order_id(event.get("id"), "event.id", || {
         format!("{expected} must carry the service order id in event.id")
     })?;
-    let state = optional_state(event.get("state"), "event.state")?;
+    let state = if kind.role() == Role::ItemStateChange {
+        mef_state(event.get("state"), &State::MEF_ITEM, "an item")?
+    } else {
+        mef_state(event.get("state"), &State::MEF_ORDER, "an order")?
+    };
     // v6 requires the state in both state changes; v5 sends none.
     if dialect == Dialect::MefLegatoV6 && state.is_none() {
         match kind.role() {
@@ -107,12 +112,42 @@ pub(super) fn parse(
     })
 }
 
+/// Reads the optional state at `event.state`, which must be one of MEF's states for `whose`
+/// (code 64 otherwise, with MEF's list).
+fn mef_state(
+    value: Option<&Value>,
+    allowed: &[State],
+    whose: &str,
+) -> Result<Option<State>, EnvelopeError> {
+    let refuse = |text: &str| {
+        functional(
+            FunctionalError::UnknownState,
+            "event.state",
+            format!(
+                "`{text}` is not a MEF state of {whose}; expected one of {}",
+                allowed
+                    .iter()
+                    .map(|state| state.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    };
+    match value {
+        Some(Value::String(text)) => match text.parse::<State>() {
+            Ok(state) if allowed.contains(&state) => Ok(Some(state)),
+            _ => Err(refuse(text)),
+        },
+        // Absent, null, or not a string: the common rule and its message.
+        other => optional_state(other, "event.state"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::state::State;
 
     fn parse_json(kind: EventType, body: &Value) -> Result<Notification, EnvelopeError> {
         parse(Dialect::MefLegatoV6, kind, Bytes::from(body.to_string()))
@@ -160,5 +195,59 @@ mod tests {
             }
             other => panic!("expected 63, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn states_are_mefs_not_tmf641s() {
+        let event = |kind: &str, state: &str| {
+            json!({"eventId": "m-3", "eventTime": "2026-11-30T10:00:00Z", "eventType": kind,
+                   "event": {"id": "SO-9", "orderItemId": "1", "state": state}})
+        };
+        let order = EventType::ServiceOrderStateChangeEvent;
+        let item = EventType::ServiceOrderItemStateChangeEvent;
+        for (kind, name, state) in [
+            (
+                order,
+                "serviceOrderStateChangeEvent",
+                "assessingCancellation",
+            ),
+            (order, "serviceOrderStateChangeEvent", "cancelled"),
+            (item, "serviceOrderItemStateChangeEvent", "partial"),
+            (
+                item,
+                "serviceOrderItemStateChangeEvent",
+                "pendingCancellation",
+            ),
+        ] {
+            match parse_json(kind, &event(name, state)) {
+                Err(EnvelopeError::Functional {
+                    kind,
+                    event_type,
+                    field,
+                    message,
+                }) => {
+                    assert_eq!(kind, FunctionalError::UnknownState);
+                    assert_eq!(field, "event.state");
+                    assert!(message.contains("not a MEF state"), "{message}");
+                    let (_, expected) = message.split_once("expected one of").unwrap();
+                    assert!(!expected.contains("ancel"), "{message}");
+                    assert_eq!(event_type, None, "the dialect's entry names the type");
+                }
+                other => panic!("{state} in {name}: expected 64, got {other:?}"),
+            }
+        }
+        let notification = parse_json(order, &event("serviceOrderStateChangeEvent", "partial"));
+        assert_eq!(
+            notification.unwrap().order.unwrap().state,
+            Some(State::Partial)
+        );
+        let refused = super::super::parse(
+            Dialect::MefLegatoV6,
+            Some(item),
+            Bytes::from(event("serviceOrderItemStateChangeEvent", "partial").to_string()),
+            super::super::ParseOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(refused.event_type(), Some(item), "counted under its type");
     }
 }

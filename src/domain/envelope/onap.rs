@@ -27,18 +27,7 @@ pub fn parse_notification(
     let event_type = parse_event_type(&fields["eventType"], options)?;
     let event = object(&fields["event"], "event")?;
     let order = if event_type.is_service_order() {
-        let facts = order_facts(event_type, event, "event")?;
-        match event_type.role() {
-            Role::StateChange => require_order_state(event_type, &facts, "event")?,
-            Role::ItemStateChange => require_item_state(
-                event_type,
-                &facts,
-                "event.orderItem",
-                "the changed item, with its id and state, in event.orderItem",
-            )?,
-            Role::Creation | Role::Other | Role::NotAnOrder => {}
-        }
-        Some(facts)
+        Some(service_order(event_type, event).map_err(|error| error.about(event_type))?)
     } else {
         None
     };
@@ -52,6 +41,25 @@ pub fn parse_notification(
         source: super::Source::Seller,
         raw,
     })
+}
+
+/// The order's facts in `event`, checked against the rules of `event_type`.
+fn service_order(
+    event_type: EventType,
+    event: &serde_json::Map<String, Value>,
+) -> Result<super::OrderFacts, EnvelopeError> {
+    let facts = order_facts(event_type, event, "event")?;
+    match event_type.role() {
+        Role::StateChange => require_order_state(event_type, &facts, "event")?,
+        Role::ItemStateChange => require_item_state(
+            event_type,
+            &facts,
+            "event.orderItem",
+            "the changed item, with its id and state, in event.orderItem",
+        )?,
+        Role::Creation | Role::Other | Role::NotAnOrder => {}
+    }
+    Ok(facts)
 }
 
 fn parse_event_type(value: &Value, options: ParseOptions) -> Result<EventType, EnvelopeError> {
@@ -195,6 +203,28 @@ mod tests {
         loose["event"]["orderDate"] = json!(-5);
         let order = parse(loose).unwrap().order.unwrap();
         assert_eq!(order.order_date, None);
+    }
+
+    #[test]
+    fn epoch_seconds_are_refused_with_a_hint_not_stored_as_1970() {
+        let mut event = onap_item_event();
+        event["eventDate"] = json!(1553501336_i64);
+        match parse(event) {
+            Err(EnvelopeError::InvalidField { field, message }) => {
+                assert_eq!(field, "eventDate");
+                assert!(
+                    message.contains("looks like seconds since the epoch (2019-03-25T08:08:56Z)"),
+                    "{message}"
+                );
+            }
+            other => panic!("expected 24, got {other:?}"),
+        }
+        let mut earliest = onap_item_event();
+        earliest["eventDate"] = json!(super::super::MIN_EPOCH_MILLIS);
+        assert_eq!(
+            parse(earliest).unwrap().event_date.to_string(),
+            "1973-03-03T09:46:40Z"
+        );
     }
 
     #[test]

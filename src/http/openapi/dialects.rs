@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::domain::envelope::{Dialect, EventType, Family, Role};
+use crate::domain::state::State;
 
 /// Adds the operations of `dialect`'s listeners under `base`, its `alias`-th base path (0 for
 /// the first), to `paths`.
@@ -182,7 +183,7 @@ fn date() -> Value {
         "description": "When the event happened: an RFC 3339 date-time, or whole milliseconds since 1970-01-01T00:00:00Z.",
         "oneOf": [
             {"type": "string", "format": "date-time"},
-            {"type": "integer", "minimum": 0, "maximum": 253402300799999_i64}
+            {"type": "integer", "minimum": 100_000_000_000_i64, "maximum": 253402300799999_i64}
         ]
     })
 }
@@ -284,7 +285,23 @@ fn mef_request(dialect: Dialect, kind: EventType, name: &str) -> Value {
         "href": {"description": "Where the seller serves the order; kept, and used to fetch it."}
     });
     let changes_state = matches!(kind.role(), Role::StateChange | Role::ItemStateChange);
-    properties["state"] = state(!(v6 && changes_state));
+    let states = if kind.role() == Role::ItemStateChange {
+        &State::MEF_ITEM[..]
+    } else {
+        &State::MEF_ORDER[..]
+    };
+    let nullable = !(v6 && changes_state);
+    let mut names: Vec<Value> = states.iter().map(|state| json!(state.as_str())).collect();
+    if nullable {
+        // OpenAPI 3.0: a nullable enum lists null among its values.
+        names.push(Value::Null);
+    }
+    properties["state"] = json!({
+        "type": "string",
+        "enum": names,
+        "nullable": nullable,
+        "description": "MEF's states: TMF641's without the cancellation states (and, for an item, without partial)."
+    });
     if v6 && changes_state {
         required.push("state");
     }
