@@ -92,6 +92,15 @@ pub(crate) async fn serve(
             match tls {
                 None => serve_connection(stream, service(None), limits, watcher).await,
                 Some(tls) => {
+                    if speaks_plain_http(&stream).await {
+                        tracing::info!(
+                            listener = name,
+                            %peer,
+                            "a client spoke plain HTTP to this HTTPS port: it must use https://"
+                        );
+                        answer_plain_http(stream).await;
+                        return;
+                    }
                     // The configuration of this moment: a reload changes it for later ones.
                     let acceptor = tls.acceptor();
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
@@ -123,6 +132,32 @@ pub(crate) async fn serve(
         () = tokio::time::sleep(limits.shutdown_grace) => {
             tracing::warn!(listener = name, "some connections were still open after the shutdown grace period");
         }
+    }
+}
+
+/// Whether the client's first byte is a letter, as an HTTP request's method is, rather than a
+/// TLS record (a handshake starts with 22). A client that sends nothing in time is left to the
+/// handshake's timeout.
+async fn speaks_plain_http(stream: &tokio::net::TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(
+        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await,
+        Ok(Ok(1)) if first[0].is_ascii_uppercase()
+    )
+}
+
+/// Answers a plain HTTP request on a TLS port with a 400 that says to use HTTPS, as a client
+/// such as curl shows it, and closes the connection without reading the request.
+async fn answer_plain_http(mut stream: tokio::net::TcpStream) {
+    const MESSAGE: &str =
+        "This port speaks HTTPS: send the request to https:// instead of http://.\n";
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{MESSAGE}",
+        MESSAGE.len()
+    );
+    if stream.write_all(answer.as_bytes()).await.is_ok() {
+        linger(stream).await;
     }
 }
 

@@ -134,6 +134,38 @@ async fn the_console_needs_a_login_and_its_cookie_reads_the_api_but_never_change
     assert!(!page.contains("<script>alert"));
     let csrf = csrf_of(&page);
 
+    // A page that cannot be shown is an HTML page that says why, with the API's status.
+    for (path, status, says) in [
+        (
+            "/console/orders/NO-SUCH-ORDER",
+            404,
+            "/console/orders/NO-SUCH-ORDER",
+        ),
+        ("/console/orders?state=bogus", 400, "bogus"),
+    ] {
+        let refused = http
+            .get(format!("{admin}{path}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status().as_u16(), status, "{path}");
+        assert!(
+            refused.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        let text = refused.text().await.unwrap();
+        assert!(text.contains(r#"<html lang="en">"#), "{path}: {text}");
+        assert!(text.contains(says), "{path}: {text}");
+        assert!(
+            text.contains(r#"href="/console/orders""#),
+            "{path}: a way back"
+        );
+    }
+
     // The cookie reads the API (the page's EventSource needs that) …
     let read = http
         .get(format!("{admin}/api/v1/service-orders/SO-XSS"))

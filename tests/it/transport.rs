@@ -34,15 +34,27 @@ async fn https_with_a_generated_self_signed_certificate_accepts_events() {
         "ALPN offers h2"
     );
 
-    // Plain HTTP is not served on the HTTPS port.
+    // Plain HTTP is not served on the HTTPS port: the answer says to use HTTPS, and the
+    // event is not stored.
+    let mut other = event.clone();
+    other["eventId"] = serde_json::json!("SO-tls-plain");
     let plain = app.listener_url.replacen("https://", "http://", 1);
+    let refused = reqwest::Client::new()
+        .post(plain)
+        .header("content-type", "application/json")
+        .body(other.to_string())
+        .send()
+        .await
+        .expect("a plain HTTP client reads an answer");
+    assert_eq!(refused.status().as_u16(), 400);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("https://"), "{text}");
     assert!(
-        reqwest::Client::new()
-            .post(plain)
-            .body(event.to_string())
-            .send()
+        app.store
+            .event(&"SO-tls-plain".parse().unwrap())
             .await
-            .is_err()
+            .unwrap()
+            .is_none()
     );
 }
 

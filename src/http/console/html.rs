@@ -144,6 +144,35 @@ pub(super) fn page(layout: &Layout<'_>, content: &str) -> String {
     )
 }
 
+/// A page that says why the page asked for cannot be shown (a bad filter, an unknown order, a
+/// store that failed), with a way back. It has no session's form, so it needs none.
+pub(super) fn error_page(title: &str, message: &str) -> String {
+    format!(
+        r##"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · order-listener console</title>
+<link rel="stylesheet" href="/console/assets/console.css">
+</head>
+<body>
+<header class="top">
+<p class="brand">order-listener</p>
+</header>
+<main id="main">
+<h1>{title}</h1>
+<p class="error">{message}</p>
+<p><a href="/console/orders">Back to the orders</a> · <a href="/console/">Overview</a></p>
+</main>
+</body>
+</html>
+"##,
+        title = esc(title),
+        message = esc(message),
+    )
+}
+
 /// The `<option>`s of a filter's `<select>`: "any" first (the empty value), then each of
 /// `choices`, with `selected` marked.
 pub(super) fn select_options<'a>(

@@ -18,11 +18,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::html::{Layout, Live, Nav, page};
+use super::html::{Layout, Live, Nav, error_page, page};
 use super::respond::{html, session_or_login};
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -46,12 +46,16 @@ pub(super) fn routes() -> Router<AppState> {
 /// A page, or the response that stands for it (a redirect to the login page, an error).
 type PageResult = Result<Response, Response>;
 
-/// A failure of the store, or of the outbox overview, as the admin API answers it.
+/// A page that cannot be shown, with the admin API's status and message, as an HTML page: a
+/// query that does not read, an unknown order, a failure of the store or the outbox overview.
 fn failed(error: impl Into<ApiError>) -> Response {
-    error.into().into_response()
+    let error = error.into();
+    let status = error.status();
+    let title = status.canonical_reason().unwrap_or("Error");
+    html(status, error_page(title, &error.message()))
 }
 
-/// A query parameter that does not read, as the admin API answers it (400/28).
+/// A query parameter that does not read, as the admin API words it (400/28).
 fn invalid(name: &'static str, problem: impl std::fmt::Display) -> ApiError {
     ApiError::InvalidQuery {
         name,

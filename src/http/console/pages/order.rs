@@ -7,7 +7,6 @@ use std::fmt::Write;
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
-use axum::response::IntoResponse;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
@@ -33,7 +32,7 @@ pub(super) async fn show(
     Path(order_id): Path<String>,
 ) -> PageResult {
     let reader = reader(&app, &headers, &uri).await?;
-    let missing = || ApiError::NotFound(format!("/console/orders/{order_id}")).into_response();
+    let missing = || failed(ApiError::NotFound(format!("/console/orders/{order_id}")));
     let id: OrderId = order_id.parse().map_err(|_| missing())?;
     let order = app
         .store
