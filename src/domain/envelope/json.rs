@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::Deserializer;
 use serde::de::{DeserializeSeed, Error, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 
 /// Parses `raw` as one JSON value, refusing duplicate object keys. The error says what is
@@ -87,12 +88,17 @@ impl<'de> Visitor<'de> for Strict {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             let value = map.next_value_seed(self)?;
-            if object.contains_key(&key) {
-                return Err(A::Error::custom(format_args!(
-                    "the key `{key}` appears twice in one object; send it once"
-                )));
+            match object.entry(key) {
+                Entry::Vacant(entry) => {
+                    entry.insert(value);
+                }
+                Entry::Occupied(entry) => {
+                    return Err(A::Error::custom(format_args!(
+                        "the key `{}` appears twice in one object; send it once",
+                        entry.key()
+                    )));
+                }
             }
-            object.insert(key, value);
         }
         Ok(Value::Object(object))
     }
