@@ -57,7 +57,6 @@ mod date;
 mod dialect;
 mod event_type;
 mod ids;
-mod json;
 mod mef;
 mod onap;
 pub mod reconciled;
@@ -316,7 +315,18 @@ pub(super) fn body_object(raw: &[u8]) -> Result<Map<String, Value>, EnvelopeErro
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(EnvelopeError::MissingBody);
     }
-    let document = json::parse(raw).map_err(EnvelopeError::InvalidBody)?;
+    if raw.starts_with(b"\xEF\xBB\xBF") {
+        return Err(EnvelopeError::InvalidBody(
+            "the body starts with a UTF-8 byte-order mark (EF BB BF), which JSON does not allow \
+             (RFC 8259, section 8.1): send the JSON text without it"
+                .to_owned(),
+        ));
+    }
+    // A key given twice in one object counts once, with its last value, as Jackson (which ONAP
+    // and most Java systems use) and serde_json both read it; the stored bytes keep both.
+    let document: Value = serde_json::from_slice(raw).map_err(|error| {
+        EnvelopeError::InvalidBody(format!("the body is not valid JSON: {error}"))
+    })?;
     match document {
         Value::Object(fields) => Ok(fields),
         other => Err(EnvelopeError::InvalidBody(format!(

@@ -206,6 +206,27 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_is_named_and_a_key_given_twice_counts_with_its_last_value() {
+        let body = onap_item_event().to_string();
+        let mut marked = b"\xEF\xBB\xBF".to_vec();
+        marked.extend_from_slice(body.as_bytes());
+        match parse_notification(Bytes::from(marked), ParseOptions::default()) {
+            Err(EnvelopeError::InvalidBody(message)) => {
+                assert!(message.contains("byte-order mark"), "{message}")
+            }
+            other => panic!("expected 22, got {other:?}"),
+        }
+        let twice = body.replacen('{', r#"{"eventId": "first","#, 1);
+        let notification =
+            parse_notification(Bytes::from(twice.clone()), ParseOptions::default()).unwrap();
+        assert_eq!(
+            notification.event_id.as_str(),
+            "0f1f6b8e-2b5a-4a8e-9d3c-7f1b2c3d4e5f"
+        );
+        assert_eq!(notification.raw, twice.as_bytes(), "both are kept");
+    }
+
+    #[test]
     fn epoch_seconds_are_refused_with_a_hint_not_stored_as_1970() {
         let mut event = onap_item_event();
         event["eventDate"] = json!(1553501336_i64);
