@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::auth::generated::bearer_token;
 use super::error::ApiError;
 use super::outbox::{self, Retry, SinkOverview};
-use super::query::{ApiQuery, invalid, parse_instant, parse_limit};
+use super::query::{ApiQuery, Parameters, invalid, parse_instant, parse_limit};
 use super::{AppState, json, method_not_allowed, not_found};
 use crate::domain::envelope::{Dialect, EventId, EventType, OrderId};
 use crate::domain::routing::SinkName;
@@ -108,6 +108,8 @@ struct EventQuery {
     raw: bool,
 }
 
+impl Parameters for EventQuery {}
+
 async fn event(
     State(app): State<AppState>,
     Path(event_id): Path<String>,
@@ -140,6 +142,8 @@ struct EventsQuery {
     limit: Option<String>,
     cursor: Option<String>,
 }
+
+impl Parameters for EventsQuery {}
 
 /// A page's `cursor`: the positive whole number an earlier page gave as `nextCursor`, in
 /// digits only (no sign, no leading zero), as the OpenAPI document's pattern says.
@@ -226,6 +230,8 @@ struct OrdersQuery {
     anomalies: Option<String>,
     limit: Option<String>,
 }
+
+impl Parameters for OrdersQuery {}
 
 /// Service orders, most recently changed first.
 async fn service_orders(
@@ -377,6 +383,8 @@ struct DeadLettersQuery {
     limit: Option<String>,
     cursor: Option<String>,
 }
+
+impl Parameters for DeadLettersQuery {}
 
 /// Dead letters, newest first, a page at a time: `nextCursor` is the last id of a full page.
 async fn dead_letters(

@@ -77,6 +77,14 @@ pub(crate) enum ApiError {
         "the listener is overloaded and did not store the event; retry after {OVERLOAD_RETRY_AFTER_SECONDS} second"
     )]
     Overloaded,
+    /// A required query-string parameter is missing (400/27).
+    #[error("query parameter {name} is missing: send {name}=<{form}>")]
+    MissingQuery {
+        /// The parameter.
+        name: String,
+        /// What to send, such as `RFC 3339 date`.
+        form: &'static str,
+    },
     /// A query-string parameter has a value that cannot be used (400/28).
     #[error("query parameter {name} {problem}")]
     InvalidQuery {
@@ -179,6 +187,11 @@ impl ApiError {
                 6,
                 "The service is temporarily overloaded",
             ),
+            ApiError::MissingQuery { .. } => (
+                StatusCode::BAD_REQUEST,
+                27,
+                "Missing query-string parameter",
+            ),
             ApiError::InvalidQuery { .. } | ApiError::MalformedQuery { .. } => (
                 StatusCode::BAD_REQUEST,
                 28,
@@ -240,7 +253,9 @@ impl ApiError {
                 Some("header:Content-Type".to_owned())
             }
             ApiError::InvalidQuery { name, .. } => Some(format!("query:{name}")),
-            ApiError::MalformedQuery { name, .. } => Some(format!("query:{name}")),
+            ApiError::MalformedQuery { name, .. } | ApiError::MissingQuery { name, .. } => {
+                Some(format!("query:{name}"))
+            }
             _ => None,
         }
     }
@@ -346,6 +361,7 @@ impl ApiError {
             (403, 51) => "forbiddenRequester",
             (403, 53) => "tooManyUsers",
             (403, _) => "accessDenied",
+            (400, 27) => "missingQueryParameter",
             (400, 28) => "invalidQuery",
             (400 | 413 | 415, _) => "invalidBody",
             (404, _) => "notFound",

@@ -13,7 +13,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::query::{ApiQuery, invalid, parse_instant, parse_limit};
+use super::query::{ApiQuery, Parameters, invalid, parse_instant, parse_limit};
 use super::{AppState, json};
 use crate::config::clients::ClientName;
 use crate::domain::envelope::OrderId;
@@ -36,6 +36,8 @@ struct SuspectsQuery {
     limit: Option<String>,
     cursor: Option<String>,
 }
+
+impl Parameters for SuspectsQuery {}
 
 /// Suspect orders in order id order, each with every reason it has; `nextCursor` (the last
 /// order id) is set when the page is full.
@@ -85,6 +87,15 @@ struct ReceivedQuery {
     since: String,
     until: Option<String>,
     client: Option<String>,
+}
+
+impl Parameters for ReceivedQuery {
+    fn form_of(name: &str) -> &'static str {
+        match name {
+            "since" => "RFC 3339 date",
+            _ => "value",
+        }
+    }
 }
 
 /// The gap report: for `[since, until)` of receipt, the eventIds received from each sender (the

@@ -704,7 +704,6 @@ async fn the_gap_report_lists_each_senders_event_ids_in_receipt_order_and_is_bou
     );
 
     for (query, parameter) in [
-        (String::new(), "since"),
         ("since=yesterday".to_owned(), "since"),
         (format!("since={since}&client=no%20spaces"), "client"),
     ] {
