@@ -99,13 +99,28 @@ impl Parameters for ReceivedQuery {
 }
 
 /// The gap report: for `[since, until)` of receipt, the eventIds received from each sender (the
-/// authenticated client, or the anonymous group) and their count, in receipt order.
+/// authenticated client, or the anonymous group) and their count, in receipt order. An `until`
+/// given must be after `since`; without one, the range ends now.
 async fn received(
     State(app): State<AppState>,
     ApiQuery(query): ApiQuery<ReceivedQuery>,
 ) -> Result<Response, ApiError> {
     let since = parse_instant("since", Some(&query.since))?.unwrap_or_default();
-    let until = parse_instant("until", query.until.as_deref())?.unwrap_or_else(Utc::now);
+    let until = match parse_instant("until", query.until.as_deref())? {
+        // A range that ends where it starts, or before, holds nothing: a mistake, said so.
+        Some(until) if until <= since => {
+            return Err(invalid(
+                "until",
+                format!(
+                    "must be after since (got since {}, until {})",
+                    query.since,
+                    query.until.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        Some(until) => until,
+        None => Utc::now(),
+    };
     let sender = match query.client.as_deref() {
         None => None,
         Some("") => Some(Sender::Anonymous),
