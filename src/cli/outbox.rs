@@ -120,7 +120,11 @@ pub(super) async fn open_for_admin(config: &Config) -> anyhow::Result<Store> {
         .map_err(store_error)
 }
 
-fn configured<'a>(config: &'a Config, name: &SinkName) -> anyhow::Result<&'a SinkConfig> {
+/// The configured sink named `name`, or an error that says which sinks are configured.
+pub(super) fn configured<'a>(
+    config: &'a Config,
+    name: &SinkName,
+) -> anyhow::Result<&'a SinkConfig> {
     if let Some(sink) = config.sinks.iter().find(|sink| &sink.name == name) {
         return Ok(sink);
     }

@@ -357,7 +357,8 @@ async fn sinks(State(app): State<AppState>) -> Result<Response, ApiError> {
     ))
 }
 
-/// Clears a sink's 410 mark; its worker resumes within a second.
+/// Clears a configured sink's 410 mark; its worker resumes within a second. A sink the
+/// configuration does not name is a 404: it has no worker to resume.
 async fn enable_sink(
     State(app): State<AppState>,
     Path(name): Path<String>,
@@ -365,6 +366,9 @@ async fn enable_sink(
     let sink: SinkName = name
         .parse()
         .map_err(|_| ApiError::NotFound(format!("/api/v1/sinks/{name}/enable")))?;
+    if !app.sinks.load().contains(&sink) {
+        return Err(ApiError::UnknownSink(sink));
+    }
     let was_disabled = app
         .store
         .sink_statuses()

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::auth::{Denied, DeniedCode};
 use crate::domain::envelope::{Dialect, EnvelopeError, Family, FunctionalError};
+use crate::domain::routing::SinkName;
 use crate::store::StoreError;
 
 /// The media type of every JSON answer.
@@ -116,6 +117,9 @@ pub(crate) enum ApiError {
         /// The name in the path.
         name: String,
     },
+    /// The configuration names no sink of this name (404).
+    #[error("no sink named {0} is configured: GET /api/v1/sinks lists the sinks")]
+    UnknownSink(SinkName),
     /// The path exists but not with this method (405).
     #[error("method {0} is not allowed here")]
     MethodNotAllowed(String),
@@ -197,7 +201,7 @@ impl ApiError {
                 28,
                 "Invalid query-string parameter value",
             ),
-            ApiError::NotFound(_) | ApiError::UnknownEvent { .. } => {
+            ApiError::NotFound(_) | ApiError::UnknownEvent { .. } | ApiError::UnknownSink(_) => {
                 (StatusCode::NOT_FOUND, 404, "Not found")
             }
             ApiError::MethodNotAllowed(_) => {
