@@ -59,8 +59,8 @@ pub(super) struct DeadLetterListArgs {
     /// Only dead letters of this sink.
     #[arg(long, value_name = "NAME")]
     sink: Option<SinkName>,
-    /// At most this many.
-    #[arg(long, default_value_t = 50)]
+    /// At most this many (1 to 10000).
+    #[arg(long, default_value_t = 50, value_parser = super::limit_parser())]
     limit: usize,
     /// Print JSON instead of a table.
     #[arg(long)]

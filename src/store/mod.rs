@@ -38,6 +38,7 @@ pub use self::reconcile::{
     Received, ReceivedFilter, Sender, SenderEvents, SuspectCounts, SuspectFilter, SuspectOrder,
 };
 pub use postgres::PostgresStore;
+pub(crate) use rows::MOST_ROWS;
 pub use sqlite::SqliteStore;
 
 /// Where the events are kept.
