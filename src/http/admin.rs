@@ -43,15 +43,21 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/healthz", get(live))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
-        .route(
-            "/api/v1/openapi.json",
-            get(|| std::future::ready(super::json_document(super::openapi::admin()))),
-        )
+        .route("/api/v1/openapi.json", get(admin_document(&state)))
         .merge(api)
         .merge(super::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// The handler of `/api/v1/openapi.json`: the admin document, naming the admin listener as
+/// clients reach it.
+fn admin_document(
+    state: &AppState,
+) -> impl Fn() -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
+    let server = state.admin_public_url.clone();
+    super::serve_document(move || super::openapi::admin(&server))
 }
 
 /// Answers while the process runs.
