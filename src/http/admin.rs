@@ -21,7 +21,7 @@ use crate::domain::envelope::{Dialect, EventId, EventType, OrderId};
 use crate::domain::routing::SinkName;
 use crate::domain::state::State as OrderState;
 use crate::metrics::OutboxGauges;
-use crate::store::{EventFilter, OrderFilter, TimeField};
+use crate::store::{EventFilter, OrderCursor, OrderFilter, TimeField};
 
 /// The admin port's routes.
 pub(crate) fn router(state: AppState) -> Router {
@@ -235,11 +235,14 @@ struct OrdersQuery {
     updated_since: Option<String>,
     anomalies: Option<String>,
     limit: Option<String>,
+    cursor: Option<String>,
 }
 
 impl Parameters for OrdersQuery {}
 
-/// Service orders, most recently changed first.
+/// Service orders, most recently changed first (then by id), a page at a time: `nextCursor` is
+/// the place of the last order of a full page (`OrderCursor`, which says what a walk sees of
+/// the orders changed while it goes).
 async fn service_orders(
     State(app): State<AppState>,
     ApiQuery(query): ApiQuery<OrdersQuery>,
@@ -262,6 +265,15 @@ async fn service_orders(
             ));
         }
     };
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|text| {
+            text.parse::<OrderCursor>()
+                .map_err(|_| invalid("cursor", "must be a nextCursor from an earlier page"))
+        })
+        .transpose()?;
+    let limit = parse_limit(query.limit.as_deref())?;
     let orders = app
         .store
         .orders(OrderFilter {
@@ -269,13 +281,20 @@ async fn service_orders(
             with_anomalies,
             external_id: query.external_id,
             updated_since: parse_instant("updatedSince", query.updated_since.as_deref())?,
-            limit: parse_limit(query.limit.as_deref())?,
+            after,
+            limit,
             ..OrderFilter::default()
         })
         .await?;
-    let body =
-        serde_json::to_vec(&serde_json::json!({ "items": orders })).map_err(ApiError::internal)?;
-    Ok(json(StatusCode::OK, body))
+    let next_cursor = (orders.len() == limit)
+        .then(|| {
+            orders
+                .last()
+                .map(|order| OrderCursor::after(order).to_string())
+        })
+        .flatten();
+    let body = serde_json::json!({ "items": orders, "nextCursor": next_cursor });
+    Ok(json(StatusCode::OK, to_body(&body)?))
 }
 
 async fn service_order(
