@@ -260,6 +260,12 @@ impl App {
             body_read_timeout: config.limits.body_read_timeout,
             parse: config.parse,
             admin_public_url: admin_url.clone().into(),
+            public_url: format!(
+                "{}://{}",
+                if tls.is_some() { "https" } else { "http" },
+                public.local_addr().unwrap_or(config.listen)
+            )
+            .into(),
             base_path: config.base_path.clone().into(),
             listeners: config.listeners.clone().into(),
             reconcile: config.reconcile,

@@ -315,6 +315,16 @@ async fn wait_for_signal() {
     let _ = interrupt.await;
 }
 
+/// The most rows a list command's `--limit` asks for: the most one page of the store holds.
+const MOST_ROWS: u64 = crate::store::MOST_ROWS as u64;
+
+/// `--limit` of every list command: a whole number from 1 to [`MOST_ROWS`]. 0 is refused, as the
+/// admin API refuses `limit=0`, rather than read as the smallest page; more than a page holds
+/// is refused rather than cut short without a word.
+fn limit_parser() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..=MOST_ROWS)
+}
+
 /// A table for the terminal with `header`, in the style every command's table has.
 fn table(header: &[&str]) -> comfy_table::Table {
     let mut table = comfy_table::Table::new();

@@ -59,8 +59,8 @@ pub(super) struct DeadLetterListArgs {
     /// Only dead letters of this sink.
     #[arg(long, value_name = "NAME")]
     sink: Option<SinkName>,
-    /// At most this many.
-    #[arg(long, default_value_t = 50)]
+    /// At most this many (1 to 10000).
+    #[arg(long, default_value_t = 50, value_parser = super::limit_parser())]
     limit: usize,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -120,7 +120,11 @@ pub(super) async fn open_for_admin(config: &Config) -> anyhow::Result<Store> {
         .map_err(store_error)
 }
 
-fn configured<'a>(config: &'a Config, name: &SinkName) -> anyhow::Result<&'a SinkConfig> {
+/// The configured sink named `name`, or an error that says which sinks are configured.
+pub(super) fn configured<'a>(
+    config: &'a Config,
+    name: &SinkName,
+) -> anyhow::Result<&'a SinkConfig> {
     if let Some(sink) = config.sinks.iter().find(|sink| &sink.name == name) {
         return Ok(sink);
     }

@@ -27,8 +27,8 @@ pub(super) struct EventListArgs {
     /// mef-legato-v6.
     #[arg(long, value_name = "DIALECT")]
     dialect: Option<Dialect>,
-    /// At most this many.
-    #[arg(long, default_value_t = 50)]
+    /// At most this many (1 to 10000).
+    #[arg(long, default_value_t = 50, value_parser = super::limit_parser())]
     limit: usize,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -59,8 +59,8 @@ pub(super) struct OrderListArgs {
     /// Only orders with anomalies.
     #[arg(long)]
     anomalies: bool,
-    /// At most this many.
-    #[arg(long, default_value_t = 50)]
+    /// At most this many (1 to 10000).
+    #[arg(long, default_value_t = 50, value_parser = super::limit_parser())]
     limit: usize,
     /// Print JSON instead of a table.
     #[arg(long)]

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::outbox::{disabled_mark, open_for_admin, open_read_only, store_error};
+use super::outbox::{configured, disabled_mark, open_for_admin, open_read_only, store_error};
 use super::{StoreArgs, or_dash, print_json, table};
 use crate::config::Config;
 use crate::config::sinks::{SinkConfig, SinkTarget};
@@ -21,7 +21,8 @@ use crate::store::{SinkStatus, Store};
 pub(super) enum SinksCommand {
     /// Each sink's outbox: pending, delivered, dead, failing, and whether it is disabled.
     List(SinkListArgs),
-    /// Enable a sink again after it answered 410 Gone.
+    /// Enable a sink again after it answered 410 Gone. The sink must be configured: another
+    /// name is refused (exit status 1), as `replay --sink` refuses it.
     Enable(SinkEnableArgs),
     /// Connect to each configured sink (or NAME) without delivering anything, and say what
     /// each found: the address, TLS and the login work, or what is wrong. The exit status is 1
@@ -149,6 +150,12 @@ pub(super) async fn list_sinks(args: SinkListArgs) -> anyhow::Result<ExitCode> {
     ]);
     for line in &lines {
         let status = match (&line.disabled_at, &line.disabled_reason) {
+            // `sinks enable` refuses a sink the configuration does not name.
+            (Some(at), reason) if line.kind.is_none() => format!(
+                "disabled since {} ({}); not configured",
+                at.format("%Y-%m-%d %H:%M:%S"),
+                reason.as_deref().unwrap_or("-"),
+            ),
             (Some(at), reason) => format!(
                 "disabled since {} ({}): `order-listener sinks enable {}`",
                 at.format("%Y-%m-%d %H:%M:%S"),
@@ -258,6 +265,8 @@ pub(super) async fn check_sinks(args: SinkCheckArgs) -> anyhow::Result<ExitCode>
 
 pub(super) async fn enable_sink(args: SinkEnableArgs) -> anyhow::Result<ExitCode> {
     let config = args.store.config()?;
+    // As `replay --sink`: a sink the configuration does not name has nothing to resume.
+    configured(&config, &args.name)?;
     let store = open_for_admin(&config).await?;
     let name = args.name.as_str();
     let result = async {
@@ -275,9 +284,6 @@ pub(super) async fn enable_sink(args: SinkEnableArgs) -> anyhow::Result<ExitCode
              deliveries within a second"
         ),
         None => println!("sink {name} was not disabled; nothing to do"),
-    }
-    if !config.sinks.iter().any(|sink| sink.name == args.name) {
-        eprintln!("note: no sink named {name} is configured, so nothing is delivered to it");
     }
     Ok(ExitCode::SUCCESS)
 }

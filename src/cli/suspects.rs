@@ -25,8 +25,8 @@ pub(super) struct SuspectsArgs {
     /// Only orders whose id sorts after this one (the last id of a previous page).
     #[arg(long, value_name = "ID")]
     after: Option<OrderId>,
-    /// At most this many, in order id order.
-    #[arg(long, default_value_t = 100)]
+    /// At most this many (1 to 10000), in order id order.
+    #[arg(long, default_value_t = 100, value_parser = super::limit_parser())]
     limit: usize,
     /// Print JSON instead of a table.
     #[arg(long)]

@@ -15,13 +15,13 @@ use serde::Deserialize;
 use super::auth::generated::bearer_token;
 use super::error::ApiError;
 use super::outbox::{self, Retry, SinkOverview};
-use super::query::{ApiQuery, invalid, parse_instant, parse_limit};
+use super::query::{ApiQuery, Parameters, invalid, parse_instant, parse_limit};
 use super::{AppState, json, method_not_allowed, not_found};
 use crate::domain::envelope::{Dialect, EventId, EventType, OrderId};
 use crate::domain::routing::SinkName;
 use crate::domain::state::State as OrderState;
 use crate::metrics::OutboxGauges;
-use crate::store::{EventFilter, OrderFilter, TimeField};
+use crate::store::{EventFilter, OrderCursor, OrderFilter, TimeField};
 
 /// The admin port's routes.
 pub(crate) fn router(state: AppState) -> Router {
@@ -43,15 +43,21 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/healthz", get(live))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
-        .route(
-            "/api/v1/openapi.json",
-            get(|| std::future::ready(super::json_document(super::openapi::admin()))),
-        )
+        .route("/api/v1/openapi.json", get(admin_document(&state)))
         .merge(api)
         .merge(super::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// The handler of `/api/v1/openapi.json`: the admin document, naming the admin listener as
+/// clients reach it.
+fn admin_document(
+    state: &AppState,
+) -> impl Fn() -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
+    let server = state.admin_public_url.clone();
+    super::serve_document(move || super::openapi::admin(&server))
 }
 
 /// Answers while the process runs.
@@ -108,6 +114,8 @@ struct EventQuery {
     raw: bool,
 }
 
+impl Parameters for EventQuery {}
+
 async fn event(
     State(app): State<AppState>,
     Path(event_id): Path<String>,
@@ -140,6 +148,8 @@ struct EventsQuery {
     limit: Option<String>,
     cursor: Option<String>,
 }
+
+impl Parameters for EventsQuery {}
 
 /// A page's `cursor`: the positive whole number an earlier page gave as `nextCursor`, in
 /// digits only (no sign, no leading zero), as the OpenAPI document's pattern says.
@@ -225,9 +235,14 @@ struct OrdersQuery {
     updated_since: Option<String>,
     anomalies: Option<String>,
     limit: Option<String>,
+    cursor: Option<String>,
 }
 
-/// Service orders, most recently changed first.
+impl Parameters for OrdersQuery {}
+
+/// Service orders, most recently changed first (then by id), a page at a time: `nextCursor` is
+/// the place of the last order of a full page (`OrderCursor`, which says what a walk sees of
+/// the orders changed while it goes).
 async fn service_orders(
     State(app): State<AppState>,
     ApiQuery(query): ApiQuery<OrdersQuery>,
@@ -250,6 +265,15 @@ async fn service_orders(
             ));
         }
     };
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|text| {
+            text.parse::<OrderCursor>()
+                .map_err(|_| invalid("cursor", "must be a nextCursor from an earlier page"))
+        })
+        .transpose()?;
+    let limit = parse_limit(query.limit.as_deref())?;
     let orders = app
         .store
         .orders(OrderFilter {
@@ -257,13 +281,20 @@ async fn service_orders(
             with_anomalies,
             external_id: query.external_id,
             updated_since: parse_instant("updatedSince", query.updated_since.as_deref())?,
-            limit: parse_limit(query.limit.as_deref())?,
+            after,
+            limit,
             ..OrderFilter::default()
         })
         .await?;
-    let body =
-        serde_json::to_vec(&serde_json::json!({ "items": orders })).map_err(ApiError::internal)?;
-    Ok(json(StatusCode::OK, body))
+    let next_cursor = (orders.len() == limit)
+        .then(|| {
+            orders
+                .last()
+                .map(|order| OrderCursor::after(order).to_string())
+        })
+        .flatten();
+    let body = serde_json::json!({ "items": orders, "nextCursor": next_cursor });
+    Ok(json(StatusCode::OK, to_body(&body)?))
 }
 
 async fn service_order(
@@ -351,7 +382,8 @@ async fn sinks(State(app): State<AppState>) -> Result<Response, ApiError> {
     ))
 }
 
-/// Clears a sink's 410 mark; its worker resumes within a second.
+/// Clears a configured sink's 410 mark; its worker resumes within a second. A sink the
+/// configuration does not name is a 404: it has no worker to resume.
 async fn enable_sink(
     State(app): State<AppState>,
     Path(name): Path<String>,
@@ -359,6 +391,9 @@ async fn enable_sink(
     let sink: SinkName = name
         .parse()
         .map_err(|_| ApiError::NotFound(format!("/api/v1/sinks/{name}/enable")))?;
+    if !app.sinks.load().contains(&sink) {
+        return Err(ApiError::UnknownSink(sink));
+    }
     let was_disabled = app
         .store
         .sink_statuses()
@@ -377,6 +412,8 @@ struct DeadLettersQuery {
     limit: Option<String>,
     cursor: Option<String>,
 }
+
+impl Parameters for DeadLettersQuery {}
 
 /// Dead letters, newest first, a page at a time: `nextCursor` is the last id of a full page.
 async fn dead_letters(

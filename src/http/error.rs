@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::auth::{Denied, DeniedCode};
 use crate::domain::envelope::{Dialect, EnvelopeError, Family, FunctionalError};
+use crate::domain::routing::SinkName;
 use crate::store::StoreError;
 
 /// The media type of every JSON answer.
@@ -85,6 +86,14 @@ pub(crate) enum ApiError {
         "the listener is overloaded and did not store the event; retry after {OVERLOAD_RETRY_AFTER_SECONDS} second"
     )]
     Overloaded,
+    /// A required query-string parameter is missing (400/27).
+    #[error("query parameter {name} is missing: send {name}=<{form}>")]
+    MissingQuery {
+        /// The parameter.
+        name: String,
+        /// What to send, such as `RFC 3339 date`.
+        form: &'static str,
+    },
     /// A query-string parameter has a value that cannot be used (400/28).
     #[error("query parameter {name} {problem}")]
     InvalidQuery {
@@ -116,6 +125,9 @@ pub(crate) enum ApiError {
         /// The name in the path.
         name: String,
     },
+    /// The configuration names no sink of this name (404).
+    #[error("no sink named {0} is configured: GET /api/v1/sinks lists the sinks")]
+    UnknownSink(SinkName),
     /// The path exists but not with this method (405).
     #[error("method {0} is not allowed here")]
     MethodNotAllowed(String),
@@ -194,12 +206,17 @@ impl ApiError {
                 6,
                 "The service is temporarily overloaded",
             ),
+            ApiError::MissingQuery { .. } => (
+                StatusCode::BAD_REQUEST,
+                27,
+                "Missing query-string parameter",
+            ),
             ApiError::InvalidQuery { .. } | ApiError::MalformedQuery { .. } => (
                 StatusCode::BAD_REQUEST,
                 28,
                 "Invalid query-string parameter value",
             ),
-            ApiError::NotFound(_) | ApiError::UnknownEvent { .. } => {
+            ApiError::NotFound(_) | ApiError::UnknownEvent { .. } | ApiError::UnknownSink(_) => {
                 (StatusCode::NOT_FOUND, 404, "Not found")
             }
             ApiError::MethodNotAllowed(_) => {
@@ -256,7 +273,9 @@ impl ApiError {
             }
             ApiError::ContentEncoding(_) => Some("header:Content-Encoding".to_owned()),
             ApiError::InvalidQuery { name, .. } => Some(format!("query:{name}")),
-            ApiError::MalformedQuery { name, .. } => Some(format!("query:{name}")),
+            ApiError::MalformedQuery { name, .. } | ApiError::MissingQuery { name, .. } => {
+                Some(format!("query:{name}"))
+            }
             _ => None,
         }
     }
@@ -362,6 +381,7 @@ impl ApiError {
             (403, 51) => "forbiddenRequester",
             (403, 53) => "tooManyUsers",
             (403, _) => "accessDenied",
+            (400, 27) => "missingQueryParameter",
             (400, 28) => "invalidQuery",
             (400 | 413 | 415, _) => "invalidBody",
             (404, _) => "notFound",

@@ -54,8 +54,12 @@ pub(crate) struct AppState {
     pub body_read_timeout: Duration,
     /// Which event types are accepted.
     pub parse: ParseOptions,
-    /// The admin listener's URL, for Location headers.
+    /// The admin listener's URL, for Location headers and the admin OpenAPI document's
+    /// `servers`.
     pub admin_public_url: Arc<str>,
+    /// The public listener's URL (its scheme and bound address), for the public OpenAPI
+    /// document's `servers`.
+    pub public_url: Arc<str>,
     /// The Listener API's path prefix, where the public OpenAPI document is served.
     pub base_path: Arc<str>,
     /// The dialects' listeners and their base paths.
@@ -74,17 +78,10 @@ pub(crate) struct AppState {
 /// with one gets every notification too (ONAP never retries, so a 404 there would lose them all).
 pub(crate) fn public_router(state: AppState) -> Router {
     let base = state.base_path.clone();
-    // Written on the first request for it, not at start: building it takes a few MiB for a
-    // moment, which the allocator then keeps (bench/wrk.sh saw the idle process grow by 7 MiB).
     let document = {
-        let written = Arc::new(std::sync::OnceLock::<bytes::Bytes>::new());
         let (base, listeners, parse) = (base.clone(), state.listeners.clone(), state.parse);
-        move || {
-            let document = written
-                .get_or_init(|| openapi::public(&base, &listeners, parse))
-                .clone();
-            std::future::ready(json_document(document))
-        }
+        let server = state.public_url.clone();
+        serve_document(move || openapi::public(&base, &listeners, parse, &server))
     };
     let mut router = Router::new();
     for mount in state.listeners.iter() {
@@ -121,13 +118,24 @@ fn json(status: axum::http::StatusCode, body: Vec<u8>) -> Response {
         .into_response()
 }
 
-/// An OpenAPI document as the answer.
-fn json_document(document: bytes::Bytes) -> Response {
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))],
-        document,
-    )
-        .into_response()
+/// The handler of an OpenAPI document's route. The document is written by `write` on the first
+/// request for it, not at start: building it takes a few MiB for a moment, which the allocator
+/// then keeps (bench/wrk.sh saw the idle process grow by 7 MiB).
+fn serve_document(
+    write: impl Fn() -> bytes::Bytes + Send + Sync + 'static,
+) -> impl Fn() -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
+    let written = Arc::new(std::sync::OnceLock::<bytes::Bytes>::new());
+    let write = Arc::new(write);
+    move || {
+        let document = written.get_or_init(|| write()).clone();
+        std::future::ready(
+            (
+                [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))],
+                document,
+            )
+                .into_response(),
+        )
+    }
 }
 
 /// A 404, in the error shape of the dialect whose listener path it falls under.

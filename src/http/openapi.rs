@@ -1,7 +1,9 @@
 //! The OpenAPI documents, one per port: `docs/openapi/public.json` (the Listener API and health)
-//! and `docs/openapi/admin.json` (the admin API, health, metrics). Each is rendered once, when
-//! its router is built, for the running configuration: the public document's paths follow the
-//! listener's base path and its `EventType` enum lists only the event types the parser accepts.
+//! and `docs/openapi/admin.json` (the admin API, health, metrics). Each is rendered once, on the
+//! first request for it, for the running configuration: its `servers` names the listener that
+//! serves it (the public one's scheme and bound address; the admin one's `admin_public_url`, or
+//! its bound address), the public document's paths follow the listener's base path and its
+//! `EventType` enum lists only the event types the parser accepts.
 //!
 //! The documents cannot drift from the code unnoticed: `tests/it/openapi.rs` checks that every
 //! route the routers declare is documented and every documented operation is routed, and CI runs
@@ -25,10 +27,20 @@ pub(crate) const ADMIN: &str = include_str!("../../docs/openapi/admin.json");
 pub(crate) const SPEC_BASE_PATH: &str = "/externalapi/listener/v1";
 
 /// The public port's document for the listeners of `mounts` (ONAP's document at `base_path`)
-/// that parse with `parse`.
-pub(crate) fn public(base_path: &str, mounts: &[Mount], parse: ParseOptions) -> Bytes {
+/// that parse with `parse`, served at `server` (`https://127.0.0.1:8443`).
+pub(crate) fn public(
+    base_path: &str,
+    mounts: &[Mount],
+    parse: ParseOptions,
+    server: &str,
+) -> Bytes {
     // The document is a constant of this crate, checked by the tests: it always reads.
     let mut document: Value = serde_json::from_str(PUBLIC).unwrap_or(Value::Null);
+    serve_at(
+        &mut document,
+        server,
+        "This listener: the scheme and address it is bound to.",
+    );
     if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) {
         let renamed: serde_json::Map<String, Value> = std::mem::take(paths)
             .into_iter()
@@ -110,14 +122,35 @@ pub(crate) fn public(base_path: &str, mounts: &[Mount], parse: ParseOptions) -> 
 /// The `Listener` variant of the service-inventory events, left out unless they are accepted.
 const INVENTORY_VARIANT: &str = "#/components/schemas/ServiceInventoryNotification";
 
-/// The admin port's document.
-pub(crate) fn admin() -> Bytes {
-    Bytes::from_static(ADMIN.as_bytes())
+/// The admin port's document, served at `server` (`admin_public_url`, or
+/// `http://` and the admin listener's bound address).
+pub(crate) fn admin(server: &str) -> Bytes {
+    // The document is a constant of this crate, checked by the tests: it always reads.
+    let mut document: Value = serde_json::from_str(ADMIN).unwrap_or(Value::Null);
+    serve_at(
+        &mut document,
+        server,
+        "This admin listener: admin_public_url, or the address it is bound to.",
+    );
+    Bytes::from(serde_json::to_vec(&document).unwrap_or_default())
+}
+
+/// Names `url` as the one server of `document`, in place of the default address it is written
+/// with: clients (and schemathesis) resolve the paths against it.
+fn serve_at(document: &mut Value, url: &str, description: &str) {
+    document["servers"] = json!([{ "url": url, "description": description }]);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where the tests' documents say they are served.
+    const SERVER: &str = "http://127.0.0.1:18080";
+
+    fn public(base: &str, mounts: &[Mount], parse: ParseOptions) -> Bytes {
+        super::public(base, mounts, parse, SERVER)
+    }
 
     fn mounts(base: &str) -> Vec<Mount> {
         crate::config::listeners::check(base, &Default::default()).unwrap()
@@ -134,11 +167,20 @@ mod tests {
             &mounts(SPEC_BASE_PATH),
             ParseOptions::default(),
         ));
-        let admin = read(&admin());
+        let admin = read(&admin("https://listener-admin.example.net"));
         assert!(public["openapi"].as_str().unwrap_or("").starts_with("3."));
         assert!(public["paths"]["/api/v1/events"].is_null());
         assert!(admin["paths"][format!("{SPEC_BASE_PATH}/listener")].is_null());
         assert!(admin["paths"]["/api/v1/events"].is_object());
+        assert_eq!(
+            public["servers"],
+            json!([{"url": SERVER, "description": "This listener: the scheme and address it is bound to."}])
+        );
+        assert_eq!(
+            admin["servers"][0]["url"],
+            "https://listener-admin.example.net"
+        );
+        assert_eq!(admin["servers"].as_array().map(Vec::len), Some(1));
     }
 
     #[test]

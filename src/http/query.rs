@@ -1,9 +1,10 @@
 //! [`ApiQuery`]: the admin API's query-string extractor. It reads the query as axum's `Query`
-//! does (serde_urlencoded), but a query that does not read (a repeated parameter, a value of
-//! the wrong kind) is answered as every bad parameter is: 400 with code 28 and the parameter in
-//! `referenceError`, never axum's plain-text rejection. The readers of the parameters several
-//! routes share (`limit`, instants) are here too, with [`invalid`], the error of a value that
-//! cannot be used.
+//! does (serde_urlencoded), but a query that does not read is answered as every bad parameter
+//! is, with the parameter in `referenceError`, never axum's plain-text rejection: 400 with code
+//! 27 for a required parameter left out (the message says what to send, from the route's
+//! [`Parameters`]), code 28 for a repeated parameter or a value of the wrong kind. The readers
+//! of the parameters several routes share (`limit`, instants) are here too, with [`invalid`],
+//! the error of a value that cannot be used.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -20,7 +21,18 @@ const MAX_LIMIT: usize = 1000;
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ApiQuery<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+/// The query parameters of one admin route, as [`ApiQuery`] reads them: a struct that
+/// serde reads, where a required parameter is a field that is not an `Option`.
+pub(crate) trait Parameters: DeserializeOwned {
+    /// What to send for the required parameter `name`, as the 400/27 for its absence says it
+    /// (`send since=<RFC 3339 date>`). A route with required parameters names each here.
+    fn form_of(name: &str) -> &'static str {
+        let _ = name;
+        "value"
+    }
+}
+
+impl<T: Parameters, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
@@ -28,20 +40,28 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// Reads a query string into `T`, naming the parameter that did not read.
-pub(crate) fn read<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+/// Reads a query string into `T`, naming the parameter that is missing or did not read.
+pub(crate) fn read<T: Parameters>(query: &str) -> Result<T, ApiError> {
     let deserializer =
         serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let problem = error.inner().to_string();
         let path = error.path().to_string();
-        // A repeated parameter fails at the top level; serde names it in backquotes.
-        let name = if path == "." {
-            problem.split('`').nth(1).unwrap_or("query").to_owned()
+        if path != "." {
+            return ApiError::MalformedQuery {
+                name: path,
+                problem,
+            };
+        }
+        // A missing field and a repeated one fail at the top level; serde's messages
+        // (`missing field `since``, `duplicate field `limit``) name it in backquotes.
+        let name = problem.split('`').nth(1).unwrap_or("query").to_owned();
+        if problem.starts_with("missing field") {
+            let form = T::form_of(&name);
+            ApiError::MissingQuery { name, form }
         } else {
-            path
-        };
-        ApiError::MalformedQuery { name, problem }
+            ApiError::MalformedQuery { name, problem }
+        }
     })
 }
 
@@ -100,6 +120,23 @@ mod tests {
         raw: bool,
     }
 
+    impl Parameters for Page {}
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Range {
+        since: String,
+        until: String,
+    }
+
+    impl Parameters for Range {
+        fn form_of(name: &str) -> &'static str {
+            match name {
+                "since" => "RFC 3339 date",
+                _ => "value",
+            }
+        }
+    }
+
     fn name(query: &str) -> String {
         match read::<Page>(query) {
             Err(ApiError::MalformedQuery { name, .. }) => name,
@@ -121,5 +158,31 @@ mod tests {
         assert_eq!(name("limit=-1"), "limit");
         let error = read::<Page>("raw=maybe").unwrap_err();
         assert_eq!(error.reference().as_deref(), Some("query:raw"));
+    }
+
+    #[test]
+    fn a_missing_required_parameter_is_named_with_what_to_send() {
+        for (query, name, form) in [
+            ("until=x", "since", "RFC 3339 date"),
+            ("since=x", "until", "value"),
+        ] {
+            match read::<Range>(query) {
+                Err(ApiError::MissingQuery {
+                    name: missing,
+                    form: said,
+                }) => assert_eq!((missing.as_str(), said), (name, form), "{query}"),
+                other => panic!("{query}: {other:?}"),
+            }
+        }
+        let error = read::<Range>("").unwrap_err();
+        assert_eq!(error.code(), 27);
+        assert_eq!(error.reference().as_deref(), Some("query:since"));
+        assert_eq!(
+            error.to_string(),
+            "query parameter since is missing: send since=<RFC 3339 date>"
+        );
+        // Given twice, it is there, but does not read.
+        let error = read::<Range>("since=a&since=b&until=c").unwrap_err();
+        assert_eq!(error.code(), 28, "{error}");
     }
 }

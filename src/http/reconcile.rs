@@ -13,7 +13,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::query::{ApiQuery, invalid, parse_instant, parse_limit};
+use super::query::{ApiQuery, Parameters, invalid, parse_instant, parse_limit};
 use super::{AppState, json};
 use crate::config::clients::ClientName;
 use crate::domain::envelope::OrderId;
@@ -36,6 +36,8 @@ struct SuspectsQuery {
     limit: Option<String>,
     cursor: Option<String>,
 }
+
+impl Parameters for SuspectsQuery {}
 
 /// Suspect orders in order id order, each with every reason it has; `nextCursor` (the last
 /// order id) is set when the page is full.
@@ -87,14 +89,38 @@ struct ReceivedQuery {
     client: Option<String>,
 }
 
+impl Parameters for ReceivedQuery {
+    fn form_of(name: &str) -> &'static str {
+        match name {
+            "since" => "RFC 3339 date",
+            _ => "value",
+        }
+    }
+}
+
 /// The gap report: for `[since, until)` of receipt, the eventIds received from each sender (the
-/// authenticated client, or the anonymous group) and their count, in receipt order.
+/// authenticated client, or the anonymous group) and their count, in receipt order. An `until`
+/// given must be after `since`; without one, the range ends now.
 async fn received(
     State(app): State<AppState>,
     ApiQuery(query): ApiQuery<ReceivedQuery>,
 ) -> Result<Response, ApiError> {
     let since = parse_instant("since", Some(&query.since))?.unwrap_or_default();
-    let until = parse_instant("until", query.until.as_deref())?.unwrap_or_else(Utc::now);
+    let until = match parse_instant("until", query.until.as_deref())? {
+        // A range that ends where it starts, or before, holds nothing: a mistake, said so.
+        Some(until) if until <= since => {
+            return Err(invalid(
+                "until",
+                format!(
+                    "must be after since (got since {}, until {})",
+                    query.since,
+                    query.until.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        Some(until) => until,
+        None => Utc::now(),
+    };
     let sender = match query.client.as_deref() {
         None => None,
         Some("") => Some(Sender::Anonymous),

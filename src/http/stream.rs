@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::AppState;
 use super::error::ApiError;
-use super::query::ApiQuery;
+use super::query::{ApiQuery, Parameters};
 use crate::store::{Cursor, EventRecord, Store, StoreError};
 
 /// The most events read from the store at once.
@@ -45,6 +45,8 @@ pub(crate) struct StreamQuery {
     /// `Last-Event-ID`.
     since: Option<String>,
 }
+
+impl Parameters for StreamQuery {}
 
 /// Streams events after the resume point, then live ones, until the client leaves or the app
 /// stops.

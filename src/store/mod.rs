@@ -8,6 +8,7 @@ mod append;
 mod books;
 mod codec;
 mod cursor;
+mod orders;
 mod outbox;
 pub mod postgres;
 mod reconcile;
@@ -26,10 +27,10 @@ use crate::domain::envelope::{
 };
 use crate::domain::projection::ServiceOrder;
 use crate::domain::routing::{Route, SinkName};
-use crate::domain::state::State;
 use crate::metrics::Metrics;
 
 pub use self::cursor::{Cursor, InvalidCursor};
+pub use self::orders::{InvalidOrderCursor, OrderCursor, OrderFilter, OrderSummary};
 pub use self::outbox::{
     Delivery, DeliveryOutcome, DeliveryState, OutcomeKind, Requeue, RequeueScope, Requeued,
     SinkStatus, lane,
@@ -38,6 +39,7 @@ pub use self::reconcile::{
     Received, ReceivedFilter, Sender, SenderEvents, SuspectCounts, SuspectFilter, SuspectOrder,
 };
 pub use postgres::PostgresStore;
+pub(crate) use rows::MOST_ROWS;
 pub use sqlite::SqliteStore;
 
 /// Where the events are kept.
@@ -248,48 +250,6 @@ pub enum TimeField {
     EventDate,
     /// When the listener received it.
     ReceivedAt,
-}
-
-/// One line of the order list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderSummary {
-    /// The seller's order id.
-    pub id: OrderId,
-    /// Its latest known state.
-    pub state: Option<State>,
-    /// The buyer's reference.
-    pub external_id: Option<String>,
-    /// How many items it has.
-    pub item_count: usize,
-    /// How many anomalies were recorded.
-    pub anomaly_count: usize,
-    /// How many events were applied.
-    pub event_count: usize,
-    /// The eventDate of its newest event.
-    pub last_event_date: EventDate,
-    /// When the listener last changed it.
-    pub updated_at: DateTime<Utc>,
-}
-
-/// Which orders to list, most recently updated first.
-#[derive(Debug, Clone, Default)]
-pub struct OrderFilter {
-    /// Only orders in this state.
-    pub state: Option<State>,
-    /// Only orders with at least one anomaly.
-    pub with_anomalies: bool,
-    /// Only orders with this externalId.
-    pub external_id: Option<String>,
-    /// Only orders the listener changed at or after this instant.
-    pub updated_since: Option<DateTime<Utc>>,
-    /// Only orders whose id or externalId contains this text, ignoring ASCII case (the
-    /// console's search); empty is no filter.
-    pub text: Option<String>,
-    /// Only stuck orders: in no state or a non-final one, last changed before this instant.
-    pub unchanged_before: Option<DateTime<Utc>>,
-    /// At most this many.
-    pub limit: usize,
 }
 
 /// How many events of one type were received in one minute.
@@ -618,7 +578,7 @@ impl Store {
         on_backend!(self, order(order_id.clone()))
     }
 
-    /// Orders, most recently updated first.
+    /// Orders, most recently updated first, a page at a time ([`OrderFilter::after`]).
     pub async fn orders(&self, filter: OrderFilter) -> Result<Vec<OrderSummary>, StoreError> {
         on_backend!(self, orders(filter))
     }

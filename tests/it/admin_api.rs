@@ -223,3 +223,18 @@ async fn a_query_that_does_not_read_is_a_400_28_and_a_request_without_a_token_is
         .unwrap();
     assert_error(response, 401, 40).await;
 }
+
+#[tokio::test]
+async fn a_missing_required_query_parameter_is_a_400_27_that_says_what_to_send() {
+    let app = spawn_app().await;
+    for path in ["/api/v1/received", "/api/v1/received?client=seller"] {
+        let (status, body) = app.admin_get(path).await;
+        assert_eq!((status, &body["code"]), (400, &json!(27)), "{path}: {body}");
+        assert_eq!(body["reason"], "Missing query-string parameter", "{body}");
+        assert_eq!(body["referenceError"], "query:since", "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains("send since=<RFC 3339 date>"), "{message}");
+    }
+    // A parameter given with a value that does not read is still 28.
+    assert_bad_query(&app, "/api/v1/received?since=yesterday", "since").await;
+}

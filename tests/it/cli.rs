@@ -143,6 +143,46 @@ async fn the_cli_lists_shows_and_filters_events_by_dialect() {
     );
 }
 
+#[tokio::test]
+async fn every_list_command_refuses_a_limit_of_zero_as_the_admin_api_does() {
+    let app = spawn_app().await;
+    for order in ["SO-limit-1", "SO-limit-2"] {
+        let created = onap_creation(&format!("{order}-created"), order, 1);
+        assert_eq!(app.post(&created).await.status().as_u16(), 201);
+    }
+    let dir = app.data_dir.to_str().unwrap().to_owned();
+    for command in [
+        ["orders", "list"],
+        ["events", "list"],
+        ["orders", "suspects"],
+        ["dead-letters", "list"],
+    ] {
+        let mut args = command.to_vec();
+        args.extend(["--limit", "0", "--json", "--data-dir", &dir]);
+        let (ok, stdout, stderr) = run_cli(&args);
+        assert!(!ok, "{command:?} --limit 0: {stdout}");
+        assert!(
+            stderr.contains("--limit") && stderr.contains("1..=10000"),
+            "{command:?}: {stderr}"
+        );
+    }
+    let (ok, stdout, stderr) = run_cli(&[
+        "orders",
+        "list",
+        "--limit",
+        "1",
+        "--json",
+        "--data-dir",
+        &dir,
+    ]);
+    assert!(ok, "{stderr}");
+    let orders: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(orders.len(), 1, "{stdout}");
+    // The API refuses limit=0 too.
+    let (status, body) = app.admin_get("/api/v1/service-orders?limit=0").await;
+    assert_eq!((status, &body["code"]), (400, &Value::from(28)), "{body}");
+}
+
 #[test]
 fn reading_a_store_that_does_not_exist_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();

@@ -20,6 +20,7 @@ mod listener_api;
 mod metrics;
 mod openapi;
 mod operations;
+mod order_pages;
 mod outbox_cli;
 mod projection;
 mod reconcile;

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use order_listener::domain::envelope::Dialect;
 
-use crate::helpers::{ADMIN_TOKEN, spawn_app, spawn_app_with_file};
+use crate::helpers::{ADMIN_TOKEN, onap_lifecycle, spawn_app, spawn_app_with, spawn_app_with_file};
 
 /// `/api/v1/events/{event_id}` and `/api/v1/events/{eventId}` are the same route.
 fn shape(path: &str) -> String {
@@ -285,4 +285,52 @@ async fn the_public_document_follows_the_configuration() {
         .unwrap();
     assert_eq!(kinds.len(), 3, "{kinds:?}");
     assert!(!kinds.contains(&Value::from("ServiceRemoveNotification")));
+}
+
+#[tokio::test]
+async fn each_document_names_the_address_it_is_served_at() {
+    let app = spawn_app().await;
+    let public = fetch(
+        &app.client,
+        format!("{}/externalapi/listener/v1/openapi.json", app.public_base),
+    )
+    .await;
+    let admin = fetch(
+        &app.client,
+        format!("{}/api/v1/openapi.json", app.admin_base),
+    )
+    .await;
+    assert!(app.public_base.starts_with("http://127.0.0.1:"));
+    assert_eq!(public["servers"][0]["url"], app.public_base.as_str());
+    assert_eq!(admin["servers"][0]["url"], app.admin_base.as_str());
+    for document in [&public, &admin] {
+        assert_eq!(document["servers"].as_array().unwrap().len(), 1);
+    }
+
+    // Behind a proxy, the admin document names the URL clients reach it at, as the Location
+    // header of a 201 does.
+    let proxied = spawn_app_with(|config| {
+        config.admin_public_url = Some("https://listener-admin.example.net".to_owned());
+    })
+    .await;
+    let admin = fetch(
+        &proxied.client,
+        format!("{}/api/v1/openapi.json", proxied.admin_base),
+    )
+    .await;
+    assert_eq!(
+        admin["servers"][0]["url"],
+        "https://listener-admin.example.net"
+    );
+    let created = onap_lifecycle("SO-servers", 1).remove(0);
+    let response = proxied.post(&created).await;
+    assert_eq!(response.status().as_u16(), 201);
+    assert!(
+        response.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("https://listener-admin.example.net/api/v1/events/"),
+        "{:?}",
+        response.headers()
+    );
 }

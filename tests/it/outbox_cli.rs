@@ -412,6 +412,34 @@ async fn a_410_disables_the_sink_until_sinks_enable_and_then_delivery_resumes() 
     let (ok, stdout, _) = fixture.cli(&["sinks", "enable", "hook"]).await;
     assert!(ok);
     assert!(stdout.contains("was not disabled"), "{stdout}");
+    let enable = |name: &str| {
+        app.client
+            .post(format!("{}/api/v1/sinks/{name}/enable", app.admin_base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+    };
+    let response = enable("hook").await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"name": "hook", "wasDisabled": false})
+    );
+
+    // A sink the configuration does not name cannot be enabled, as `replay --sink` says.
+    let (ok, stdout, stderr) = fixture.cli(&["sinks", "enable", "nope"]).await;
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("no sink named nope is configured; configured sinks: hook"),
+        "{stderr}"
+    );
+    let error = assert_error(enable("nope").await.unwrap(), 404, 404).await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("no sink named nope is configured"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -460,15 +488,12 @@ async fn the_outbox_routes_need_the_admin_token_and_check_their_input() {
     }
     let (status, page) = app.admin_get("/api/v1/sinks").await;
     assert_eq!((status, page), (200, json!({"items": []})));
+    // No sink is configured: there is none to enable.
     let response = with_token("POST", "/api/v1/sinks/hook/enable")
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({"name": "hook", "wasDisabled": false})
-    );
+    assert_error(response, 404, 404).await;
 
     // Without sinks, an event has no deliveries.
     assert_eq!(

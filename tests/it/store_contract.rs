@@ -73,7 +73,7 @@ pub(crate) async fn backends() -> Vec<Backend> {
     backends
 }
 
-fn new_event(body: &Value) -> NewEvent {
+pub(crate) fn new_event(body: &Value) -> NewEvent {
     NewEvent {
         notification: parse_notification(Bytes::from(body.to_string()), ParseOptions::default())
             .unwrap(),
@@ -146,7 +146,7 @@ fn route(sink: &str, filter: RouteFilter) -> Route {
     }
 }
 
-async fn open(backend: &Backend, routes: Vec<Route>) -> Store {
+pub(crate) async fn open(backend: &Backend, routes: Vec<Route>) -> Store {
     Store::open_with_routes(
         &backend.storage,
         WriterOptions::default(),
@@ -650,7 +650,7 @@ async fn the_console_searches_orders_and_counts_events_by_minute() {
 }
 
 /// Runs one statement on the backend's database, behind the store's back.
-async fn tamper(backend: &Backend, sqlite: &str, postgres: &str) {
+pub(crate) async fn tamper(backend: &Backend, sqlite: &str, postgres: &str) {
     match &backend.storage {
         Storage::Sqlite { path } => {
             let connection = rusqlite::Connection::open(path).unwrap();

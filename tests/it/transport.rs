@@ -34,6 +34,21 @@ async fn https_with_a_generated_self_signed_certificate_accepts_events() {
         "ALPN offers h2"
     );
 
+    // The OpenAPI document names the HTTPS address it is served at.
+    let document: serde_json::Value = client
+        .get(format!(
+            "{}/externalapi/listener/v1/openapi.json",
+            app.public_base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(app.public_base.starts_with("https://127.0.0.1:"));
+    assert_eq!(document["servers"][0]["url"], app.public_base.as_str());
+
     // Plain HTTP is not served on the HTTPS port: the answer says to use HTTPS, and the
     // event is not stored.
     let mut other = event.clone();

@@ -1,5 +1,5 @@
 //! The PostgreSQL query the web console needs beyond the admin API's: event counts by minute.
-//! Reads only. (Its order search is `orders`, with the text and stuck filters.)
+//! Reads only. (Its order search is `orders.rs`'s `orders`, with the text and stuck filters.)
 
 use chrono::{DateTime, Utc};
 

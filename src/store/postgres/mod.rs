@@ -11,6 +11,7 @@
 //! Listener API answers 503, code 5) and the pool connects again by itself once it is back.
 
 mod console;
+mod orders;
 mod outbox;
 mod reconcile;
 mod retention;
@@ -34,13 +35,12 @@ use super::books::{Announcer, Answer, Bookkeeper, Counters, Reply};
 use super::rows::page_size;
 use super::rows::{RecordRow, SummaryRow};
 use super::{
-    Appended, Commits, Cursor, DriverFailure, EventFilter, EventRecord, NewEvent, OrderFilter,
-    OrderSummary, StoreError, TimeField, WriterOptions, WriterStats, internal,
+    Appended, Commits, Cursor, DriverFailure, EventFilter, EventRecord, NewEvent, OrderSummary,
+    StoreError, TimeField, WriterOptions, WriterStats, internal,
 };
 use crate::domain::envelope::{Dialect, EventId, OrderId};
 use crate::domain::projection::{ServiceOrder, project};
 use crate::domain::routing::Route;
-use crate::domain::state::State;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 
@@ -372,41 +372,6 @@ impl PostgresStore {
             order_id.clone(),
             append::timeline(&order_id, &events),
         ))
-    }
-
-    /// Orders matching `filter`, most recently updated first.
-    pub async fn orders(&self, filter: OrderFilter) -> Result<Vec<OrderSummary>, StoreError> {
-        let final_states = State::FINAL.map(State::as_str);
-        let rows = self
-            .client()
-            .await?
-            .query(
-                &format!(
-                    "SELECT {SUMMARY_COLUMNS}
-                     FROM service_orders
-                     WHERE ($1::text IS NULL OR state = $1) AND (NOT $2 OR anomaly_count > 0)
-                       AND ($3::text IS NULL OR external_id = $3)
-                       AND ($4::bigint IS NULL OR updated_at_us >= $4)
-                       AND ($5::text IS NULL OR strpos(lower(id), lower($5)) > 0
-                            OR strpos(lower(coalesce(external_id, '')), lower($5)) > 0)
-                       AND ($6::bigint IS NULL OR (updated_at_us < $6
-                            AND (state IS NULL OR NOT (state = ANY($7)))))
-                     ORDER BY updated_at_us DESC, id LIMIT $8"
-                ),
-                &[
-                    &filter.state.map(State::as_str),
-                    &filter.with_anomalies,
-                    &filter.external_id,
-                    &filter.updated_since.map(micros),
-                    &filter.text.filter(|text| !text.is_empty()),
-                    &filter.unchanged_before.map(micros),
-                    &&final_states[..],
-                    &page_size(filter.limit),
-                ],
-            )
-            .await
-            .map_err(classify)?;
-        rows.iter().map(summary_from_row).collect()
     }
 
     /// Commits and appends made by this replica.

@@ -1,5 +1,6 @@
 //! The SQLite query the web console needs beyond the admin API's: event counts by minute. Reads
-//! only, on the pool. (Its order search is `orders`, with the text and stuck filters.)
+//! only, on the pool. (Its order search is `orders.rs`'s `orders`, with the text and stuck
+//! filters.)
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;

@@ -8,6 +8,7 @@ pub mod backup;
 mod checkpoint;
 mod console;
 mod durable;
+mod orders;
 mod outbox;
 mod reconcile;
 mod retention;
@@ -31,13 +32,12 @@ use super::append::{self, AppendTx};
 use super::books::{Announcer, Answer, Bookkeeper, Counters, Reply};
 use super::rows::{RecordRow, SummaryRow, page_size};
 use super::{
-    Appended, Commits, DriverFailure, EventFilter, EventRecord, NewEvent, OrderFilter,
-    OrderSummary, StoreError, TimeField, WriterOptions, WriterStats, internal,
+    Appended, Commits, DriverFailure, EventFilter, EventRecord, NewEvent, OrderSummary, StoreError,
+    TimeField, WriterOptions, WriterStats, internal,
 };
 use crate::domain::envelope::{Dialect, EventId, OrderId};
 use crate::domain::projection::{ServiceOrder, project};
 use crate::domain::routing::Route;
-use crate::domain::state::State;
 use crate::metrics::Metrics;
 
 /// The schema, one migration per version. Never edit a released migration: add one.
@@ -439,45 +439,6 @@ impl SqliteStore {
                 order_id.clone(),
                 append::timeline(&order_id, &events),
             ))
-        })
-        .await
-    }
-
-    /// Orders matching `filter`, most recently updated first.
-    pub async fn orders(&self, filter: OrderFilter) -> Result<Vec<OrderSummary>, StoreError> {
-        let final_states = serde_json::to_string(&State::FINAL.map(State::as_str))
-            .map_err(|error| internal(format!("final states as JSON: {error}")))?;
-        self.read(move |connection| {
-            let mut statement = connection
-                .prepare_cached(&format!(
-                    "SELECT {SUMMARY_COLUMNS}
-                     FROM service_orders
-                     WHERE (?1 IS NULL OR state = ?1) AND (?2 = 0 OR anomaly_count > 0)
-                       AND (?3 IS NULL OR external_id = ?3)
-                       AND (?4 IS NULL OR updated_at_us >= ?4)
-                       AND (?5 IS NULL OR instr(lower(id), lower(?5)) > 0
-                            OR instr(lower(coalesce(external_id, '')), lower(?5)) > 0)
-                       AND (?6 IS NULL OR (updated_at_us < ?6 AND (state IS NULL
-                            OR state NOT IN (SELECT value FROM json_each(?7)))))
-                     ORDER BY updated_at_us DESC, id LIMIT ?8"
-                ))
-                .map_err(classify)?;
-            let rows = statement
-                .query_map(
-                    params![
-                        filter.state.map(State::as_str),
-                        filter.with_anomalies,
-                        filter.external_id,
-                        filter.updated_since.map(|at| at.timestamp_micros()),
-                        filter.text.filter(|text| !text.is_empty()),
-                        filter.unchanged_before.map(|at| at.timestamp_micros()),
-                        final_states,
-                        page_size(filter.limit),
-                    ],
-                    |row| Ok(summary_from_row(row)),
-                )
-                .map_err(classify)?;
-            rows.map(|row| row.map_err(classify)?).collect()
         })
         .await
     }

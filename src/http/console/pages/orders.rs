@@ -1,6 +1,7 @@
 //! The orders page: a filter form (state, id or externalId text, anomalies only, stuck only)
-//! and the matching orders, most recently changed first, in a table that follows the stream.
-//! An order that is not final and has not changed for `stuck_after` is flagged as stuck.
+//! and the matching orders, most recently changed first, in a table that follows the stream,
+//! a page at a time (the API's `OrderCursor`). An order that is not final and has not changed
+//! for `stuck_after` is flagged as stuck.
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -17,18 +18,19 @@ use crate::http::console::html::{
     Nav, checked, duration, esc, path_segment, select_options, state_badge, time,
 };
 use crate::http::error::ApiError;
-use crate::store::{OrderFilter, OrderSummary};
+use crate::store::{OrderCursor, OrderFilter, OrderSummary};
 
-/// Rows shown at most.
+/// Rows shown on one page.
 const LIST_LIMIT: usize = 200;
 
-/// `GET /console/orders` parameters: the filter form's fields.
+/// `GET /console/orders` parameters: the filter form's fields and the page.
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct OrdersQuery {
     state: Option<String>,
     q: Option<String>,
     anomalies: Option<String>,
     stuck: Option<String>,
+    cursor: Option<String>,
 }
 
 /// The filter, parsed from the form.
@@ -42,6 +44,8 @@ pub(super) struct OrdersFilter {
     pub anomalies_only: bool,
     /// Only stuck orders.
     pub stuck_only: bool,
+    /// The page after this place in the list; the first page when none.
+    pub after: Option<OrderCursor>,
 }
 
 impl TryFrom<OrdersQuery> for OrdersFilter {
@@ -65,6 +69,12 @@ impl TryFrom<OrdersQuery> for OrdersFilter {
                 .map(str::to_owned),
             anomalies_only: ticked(query.anomalies),
             stuck_only: ticked(query.stuck),
+            after: chosen(query.cursor.as_deref())
+                .map(|text| {
+                    text.parse::<OrderCursor>()
+                        .map_err(|_| invalid("cursor", "is not a page of this list"))
+                })
+                .transpose()?,
         })
     }
 }
@@ -87,6 +97,7 @@ pub(super) async fn show(
             with_anomalies: filter.anomalies_only,
             text: filter.text.clone(),
             unchanged_before: filter.stuck_only.then(|| stuck_before(now, stuck_after)),
+            after: filter.after.clone(),
             limit: LIST_LIMIT,
             ..OrderFilter::default()
         })
@@ -154,10 +165,10 @@ pub(super) fn render_orders(reader: &Reader, view: &OrdersView<'_>) -> String {
 <thead><tr><th scope="col">Order</th><th scope="col">externalId</th><th scope="col">State</th><th scope="col">Items</th><th scope="col">Events</th><th scope="col">Last update</th><th scope="col">Anomalies</th></tr></thead>
 <tbody>"#,
         plural = if count == 1 { "" } else { "s" },
-        more = if count == LIST_LIMIT {
-            " (the most recent; narrow the filter to see others)"
-        } else {
-            ""
+        more = match (count == LIST_LIMIT, filter.after.is_some()) {
+            (true, false) => " (the most recent; more on the next page)",
+            (true, true) => " (more on the next page)",
+            (false, _) => "",
         },
     );
     let stuck_before = stuck_before(view.now, view.stuck_after);
@@ -185,8 +196,54 @@ pub(super) fn render_orders(reader: &Reader, view: &OrdersView<'_>) -> String {
     if view.orders.is_empty() {
         content.push_str(r#"<tr><td colspan="7">No order matches.</td></tr>"#);
     }
-    content.push_str("</tbody></table></div></section>");
+    content.push_str("</tbody></table></div>");
+    let next = view
+        .orders
+        .last()
+        .filter(|_| count == LIST_LIMIT)
+        .map(|last| {
+            format!(
+                r#"<a href="{}" rel="next">Next page →</a>"#,
+                esc(&page_link(filter, Some(&OrderCursor::after(last))))
+            )
+        });
+    let first = filter.after.as_ref().map(|_| {
+        format!(
+            r#"<a href="{}">First page</a>"#,
+            esc(&page_link(filter, None))
+        )
+    });
+    let links: Vec<String> = first.into_iter().chain(next).collect();
+    if !links.is_empty() {
+        let _ = write!(content, "<p>{}</p>", links.join(" · "));
+    }
+    content.push_str("</section>");
     reader.stream_page("Service orders", Nav::Orders, &content)
+}
+
+/// The orders page with `filter`'s filters, the page after `cursor` (the first without one).
+fn page_link(filter: &OrdersFilter, cursor: Option<&OrderCursor>) -> String {
+    let mut parameters = Vec::new();
+    if let Some(state) = filter.state {
+        parameters.push(format!("state={}", state.as_str()));
+    }
+    if let Some(text) = &filter.text {
+        parameters.push(format!("q={}", path_segment(text)));
+    }
+    if filter.anomalies_only {
+        parameters.push("anomalies=1".to_owned());
+    }
+    if filter.stuck_only {
+        parameters.push("stuck=1".to_owned());
+    }
+    if let Some(cursor) = cursor {
+        parameters.push(format!("cursor={}", path_segment(&cursor.to_string())));
+    }
+    if parameters.is_empty() {
+        "/console/orders".to_owned()
+    } else {
+        format!("/console/orders?{}", parameters.join("&"))
+    }
 }
 
 /// An order's anomaly count as a warning, or "none".
@@ -304,6 +361,7 @@ mod tests {
             text: None,
             anomalies_only: true,
             stuck_only: false,
+            after: None,
         };
         let page = render(&filter, &[], Utc::now());
         assert!(page.contains("No order matches."));
@@ -320,6 +378,7 @@ mod tests {
             q: Some("  abc ".to_owned()),
             anomalies: Some("1".to_owned()),
             stuck: Some(String::new()),
+            cursor: Some("1764497296310123-SO 1".to_owned()),
         })
         .unwrap();
         assert_eq!(
@@ -329,6 +388,7 @@ mod tests {
                 text: Some("abc".to_owned()),
                 anomalies_only: true,
                 stuck_only: false,
+                after: Some("1764497296310123-SO 1".parse().unwrap()),
             }
         );
         assert_eq!(
@@ -348,6 +408,52 @@ mod tests {
         assert!(
             matches!(refused, ApiError::InvalidQuery { name: "state", .. }),
             "{refused:?}"
+        );
+        let refused = OrdersFilter::try_from(OrdersQuery {
+            cursor: Some("SO-1".to_owned()),
+            ..OrdersQuery::default()
+        })
+        .unwrap_err();
+        assert!(
+            matches!(refused, ApiError::InvalidQuery { name: "cursor", .. }),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_full_page_links_to_the_next_with_its_filter_and_a_later_one_to_the_first() {
+        let now = Utc::now();
+        let orders: Vec<OrderSummary> = (0..LIST_LIMIT)
+            .map(|index| summary(&format!("SO {index}"), None, TimeDelta::zero(), now))
+            .collect();
+        let filter = OrdersFilter {
+            text: Some("SO &".to_owned()),
+            stuck_only: true,
+            ..OrdersFilter::default()
+        };
+        let page = render(&filter, &orders, now);
+        let micros = now.timestamp_micros();
+        assert!(
+            page.contains(&format!(
+                r#"<a href="/console/orders?q=SO%20%26&amp;stuck=1&amp;cursor={micros}%2DSO%20199" rel="next">Next page →</a>"#
+            )),
+            "{page}"
+        );
+        assert!(page.contains("200 orders (the most recent; more on the next page)"));
+        assert!(!page.contains("First page"));
+
+        let later = OrdersFilter {
+            after: Some(OrderCursor::after(&orders[199])),
+            ..filter
+        };
+        let page = render(&later, &orders[..3], now);
+        assert!(
+            !page.contains("Next page"),
+            "a page that is not full is the last"
+        );
+        assert!(
+            page.contains(r#"<a href="/console/orders?q=SO%20%26&amp;stuck=1">First page</a>"#),
+            "{page}"
         );
     }
 }
