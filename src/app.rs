@@ -84,7 +84,7 @@ pub struct Reloader {
     sink_names: Arc<arc_swap::ArcSwap<Vec<crate::domain::routing::SinkName>>>,
     store: Store,
     /// The log level in effect.
-    log_level: Arc<std::sync::Mutex<String>>,
+    log_level: Arc<std::sync::Mutex<crate::telemetry::LogFilter>>,
 }
 
 impl Reloader {
@@ -97,10 +97,6 @@ impl Reloader {
             .filter(|sink| sink.enabled)
             .cloned()
             .collect();
-        // What can be refused is checked before anything changes.
-        tracing_subscriber::EnvFilter::try_new(&config.log_level).map_err(|error| {
-            anyhow::anyhow!("log_level {:?} does not read: {error}", config.log_level)
-        })?;
         let mut lines = Vec::new();
         let changes = self.workers.apply(&enabled, &config.seller_apis).await?;
         let clients = self.access.reload(config)?;

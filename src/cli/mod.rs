@@ -214,7 +214,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => transfer::export(args).await,
         Command::Import(args) => transfer::import(args).await,
         Command::Simulate(args) => {
-            crate::telemetry::init(LogFormat::Text, "warn");
+            let filter = crate::telemetry::chosen_filter(&"warn".parse()?)?;
+            crate::telemetry::init(LogFormat::Text, &filter);
             crate::simulate::run(*args).await
         }
     }
@@ -230,13 +231,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ..args.store.overrides()
     };
     let config = Config::load(args.store.config.as_deref(), &overrides)?;
+    // RUST_LOG, when set, wins over log_level; either is refused if it is not a filter.
+    let filter = crate::telemetry::chosen_filter(&config.log_level)?;
     // Traces: the standard OTEL_* variables, read once here; off without an endpoint.
     let traces = crate::traces::export::Settings::from_env()
         .context("the OpenTelemetry settings do not read")?
         .map(crate::traces::Exporter::start)
         .transpose()
         .context("cannot start the OpenTelemetry exporter")?;
-    crate::telemetry::init_with_traces(config.log_format, &config.log_level, traces.as_ref());
+    crate::telemetry::init_with_traces(config.log_format, &filter, traces.as_ref());
     if let Some(traces) = &traces {
         traces.announce();
     }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::envelope::ParseOptions;
 use crate::secret::Secret;
 use crate::store::{Storage, WriterOptions};
-use crate::telemetry::LogFormat;
+use crate::telemetry::{LogFilter, LogFormat};
 
 /// The commented configuration file that `order-listener init` writes.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
@@ -262,8 +262,8 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     /// Log line format.
     pub log_format: LogFormat,
-    /// Log filter.
-    pub log_level: String,
+    /// Log filter (`RUST_LOG`, when set, wins: `telemetry::chosen_filter`).
+    pub log_level: LogFilter,
     /// Timeouts and bounds.
     pub limits: Limits,
     /// Group commit.
@@ -434,13 +434,10 @@ impl TryFrom<Settings> for Config {
                 ),
             }
         };
-        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&settings.log_level) {
-            bail!(
-                "log_level {:?} is not a log filter ({error}): use error, warn, info, debug or \
-                 trace, or directives such as order_listener=debug,warn",
-                settings.log_level
-            );
-        }
+        let log_level: LogFilter = match settings.log_level.parse() {
+            Ok(filter) => filter,
+            Err(error) => bail!("log_level {}", crate::telemetry::error_chain(&error)),
+        };
         if settings.body_limit_bytes == 0 {
             bail!("body_limit_bytes must be positive");
         }
@@ -474,7 +471,7 @@ impl TryFrom<Settings> for Config {
                 .admin_token
                 .filter(|token| !token.expose().is_empty()),
             log_format: settings.log_format,
-            log_level: settings.log_level,
+            log_level,
             limits: Limits {
                 header_read_timeout: Duration::from_secs(
                     settings.header_read_timeout_seconds.max(1),

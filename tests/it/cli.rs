@@ -259,3 +259,70 @@ fn log_format_json_writes_one_json_object_per_line() {
         "{seen:?}"
     );
 }
+
+/// The flags of a `serve` that would start at once: plain HTTP, anonymous, port 0, `data`.
+fn quick_serve_args<'a>(data: &'a std::path::Path, config: &'a std::path::Path) -> Vec<&'a str> {
+    let mut args = vec!["--plain-http", "--allow-anonymous"];
+    args.extend(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+    args.extend(["--data-dir", data.to_str().unwrap()]);
+    args.extend(["--config", config.to_str().unwrap()]);
+    args
+}
+
+#[test]
+fn a_log_level_that_is_not_a_level_is_refused_at_start_with_the_levels_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, data) = (dir.path().join("config.toml"), dir.path().join("data"));
+    let says_what_to_write = |stderr: &str| {
+        for word in [
+            "trace",
+            "debug",
+            "info",
+            "warn",
+            "error",
+            "off",
+            "target=level",
+        ] {
+            assert!(stderr.contains(word), "names {word}: {stderr}");
+        }
+    };
+    // EnvFilter reads these as target names: every log line, warnings included, would vanish.
+    for level in ["warning", "loud"] {
+        std::fs::write(&file, format!("log_level = \"{level}\"\n")).unwrap();
+        let stderr = serve_refusal(&quick_serve_args(&data, &file), &[]);
+        assert!(
+            stderr.contains("log_level") && stderr.contains(&format!("`{level}` is not a level")),
+            "{stderr}"
+        );
+        says_what_to_write(&stderr);
+    }
+    // RUST_LOG, which wins over log_level, is checked the same way.
+    std::fs::write(&file, "log_level = \"info\"\n").unwrap();
+    let stderr = serve_refusal(&quick_serve_args(&data, &file), &[("RUST_LOG", "warning")]);
+    assert!(
+        stderr.contains("RUST_LOG") && stderr.contains("`warning` is not a level"),
+        "{stderr}"
+    );
+    says_what_to_write(&stderr);
+}
+
+#[tokio::test]
+async fn target_directives_in_log_level_and_rust_log_keep_the_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    for (log_level, rust_log) in [
+        ("order_listener=info,tower_http=warn", None),
+        ("info", Some("order_listener=debug,tower_http=info")),
+    ] {
+        std::fs::write(&file, format!("log_level = \"{log_level}\"\n")).unwrap();
+        let log = dir.path().join("serve.log");
+        let data = dir.path().join("data");
+        let child = start_binary_logging_at(&data, &file, &log, rust_log);
+        eventually("the warning that anonymous access is on", async || {
+            let text = std::fs::read_to_string(&log).ok()?;
+            text.contains("anonymous access is enabled").then_some(())
+        })
+        .await;
+        drop(child);
+    }
+}
