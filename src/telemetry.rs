@@ -114,6 +114,12 @@ pub fn chosen_filter(configured: &LogFilter) -> anyhow::Result<LogFilter> {
     }
 }
 
+/// Whether text logs are coloured: only on a terminal, and never when `NO_COLOR` is set to
+/// something (<https://no-color.org>). A file, a pipe or journald gets plain text.
+fn colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
+}
+
 /// Installs the global subscriber with `filter` (see [`chosen_filter`]).
 pub fn init(format: LogFormat, filter: &LogFilter) {
     init_with_traces(format, filter, None);
@@ -126,6 +132,7 @@ pub fn init_with_traces(
     filter: &LogFilter,
     traces: Option<&crate::traces::Exporter>,
 ) {
+    use std::io::IsTerminal;
     use tracing_subscriber::Layer;
     use tracing_subscriber::filter::{FilterExt, filter_fn};
     use tracing_subscriber::layer::SubscriberExt;
@@ -136,7 +143,13 @@ pub fn init_with_traces(
         filter_fn(|metadata| metadata.target() != crate::traces::TARGET)
             .with_max_level_hint(LevelFilter::TRACE),
     );
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let ansi = colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let logs = match format {
         LogFormat::Text => logs.with_filter(filter).boxed(),
         LogFormat::Json => logs
@@ -265,6 +278,19 @@ mod tests {
         let error = "order_listener=bogus,==".parse::<LogFilter>().unwrap_err();
         assert!(matches!(error, LogFilterError::Syntax { .. }), "{error:?}");
         assert!(error_chain(&error).contains("is not a log filter"));
+    }
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(colour(true, None));
+        assert!(
+            colour(true, Some(OsStr::new(""))),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(!colour(true, Some(OsStr::new("1"))));
+        assert!(!colour(false, None), "a file or journald");
+        assert!(!colour(false, Some(OsStr::new("1"))));
     }
 
     #[test]

@@ -326,3 +326,21 @@ async fn target_directives_in_log_level_and_rust_log_keep_the_warnings() {
         drop(child);
     }
 }
+
+#[tokio::test]
+async fn text_logs_written_to_a_file_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, log) = (dir.path().join("config.toml"), dir.path().join("serve.log"));
+    std::fs::write(&file, "log_format = \"text\"\n").unwrap();
+    let _child = start_binary_logging_at(&dir.path().join("data"), &file, &log, Some("info"));
+    let text = eventually("the warning that anonymous access is on", async || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        text.contains("anonymous access is enabled").then_some(text)
+    })
+    .await;
+    assert!(
+        !text.contains('\u{1b}'),
+        "no ANSI escape in a file: {text:?}"
+    );
+    assert!(text.contains(" WARN "), "{text}");
+}
