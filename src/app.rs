@@ -141,6 +141,20 @@ impl Reloader {
     }
 }
 
+/// `text` as one word of a POSIX shell command: as it is when the shell would read it so, else
+/// in single quotes (in which nothing expands; a single quote is written `'\''`).
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
 /// A listener that is bound and ready to serve.
 pub struct App {
     config: Config,
@@ -362,7 +376,9 @@ impl App {
         )
     }
 
-    /// The text printed at start: where the service listens, the data dir, and a curl line.
+    /// The text printed at start: where the service listens, the data dir, and a curl line
+    /// that works when pasted into a POSIX shell (`$API_KEY` in double quotes, so that the
+    /// shell expands it; every other word as it is meant, whatever the paths hold).
     pub fn banner(&self) -> String {
         let mut lines = vec![
             format!("order-listener {} is listening", env!("CARGO_PKG_VERSION")),
@@ -386,7 +402,8 @@ impl App {
                     },
                     info.fingerprint
                 ));
-                curl.push_str(&format!(" --cacert {}", info.cert_file.display()));
+                let cert_file = info.cert_file.display().to_string();
+                curl.push_str(&format!(" --cacert {}", shell_word(&cert_file)));
             } else {
                 lines.push(format!("  certificate   {}", info.cert_file.display()));
             }
@@ -415,7 +432,7 @@ impl App {
                 lines.push(
                     "  credentials   Authorization: Bearer <API key printed at first start>".into(),
                 );
-                curl.push_str(" -H 'Authorization: Bearer $API_KEY'");
+                curl.push_str(r#" -H "Authorization: Bearer $API_KEY""#);
             }
             None if !access.allow_anonymous || !access.clients.is_empty() => {
                 let names: Vec<&str> = access
@@ -428,7 +445,7 @@ impl App {
                     names.join(", ")
                 ));
                 if !access.allow_anonymous {
-                    curl.push_str(" -H 'Authorization: Bearer $API_KEY'");
+                    curl.push_str(r#" -H "Authorization: Bearer $API_KEY""#);
                 }
             }
             None => {}
@@ -455,7 +472,7 @@ impl App {
         );
         curl.push_str(&format!(
             " -H 'Content-Type: application/json' -d '{sample}' {}",
-            self.listener_url()
+            shell_word(&self.listener_url())
         ));
         lines.push(String::new());
         lines.push("Try it:".into());

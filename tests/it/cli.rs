@@ -344,3 +344,82 @@ async fn text_logs_written_to_a_file_have_no_colour_codes() {
     );
     assert!(text.contains(" WARN "), "{text}");
 }
+
+/// The words a POSIX shell hands to `curl` when the banner's "Try it" line is pasted, with
+/// `API_KEY` set to `api_key` (a shell function stands in for curl and prints them).
+fn pasted_curl_words(banner: &str, api_key: &str) -> Vec<String> {
+    let line = banner
+        .lines()
+        .skip_while(|line| !line.starts_with("Try it:"))
+        .nth(1)
+        .expect("a line after Try it:")
+        .trim();
+    assert!(line.starts_with("curl "), "{line}");
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("curl() {{ printf '%s\\n' \"$@\"; }}\n{line}"))
+        .env("API_KEY", api_key)
+        .output()
+        .expect("sh runs");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The word after `flag` in `words`.
+fn after<'a>(words: &'a [String], flag: &str) -> &'a str {
+    let at = words.iter().position(|word| word == flag);
+    at.and_then(|at| words.get(at + 1))
+        .unwrap_or_else(|| panic!("{flag} and a value in {words:?}"))
+}
+
+#[tokio::test]
+async fn the_banners_curl_line_works_when_pasted_into_a_shell() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    // A data directory that the shell would split and expand if the line did not quote it.
+    let data = dir.path().join("it's a $HOME dir");
+    let mut config = TestConfig::new(&data)
+        .overrides(|overrides| overrides.plain_http = None)
+        .build();
+    config.access.allow_anonymous = false;
+
+    // The first start shows the key it generated, in the line.
+    let first = order_listener::app::App::build(config.clone())
+        .await
+        .unwrap();
+    let key = first
+        .generated_key()
+        .expect("a key")
+        .key
+        .expose()
+        .to_owned();
+    let cert_file = first.certificate().expect("HTTPS").cert_file.clone();
+    let words = pasted_curl_words(&first.banner(), "from-the-environment");
+    assert!(
+        words.contains(&format!("Authorization: Bearer {key}")),
+        "{words:?}"
+    );
+    assert_eq!(after(&words, "--cacert"), cert_file.to_str().unwrap());
+    drop(first);
+
+    // Every later start names $API_KEY, which the shell must expand.
+    let second = order_listener::app::App::build(config).await.unwrap();
+    let banner = second.banner();
+    assert!(
+        banner.contains(r#""Authorization: Bearer $API_KEY""#),
+        "{banner}"
+    );
+    let words = pasted_curl_words(&banner, "from-the-environment");
+    assert!(
+        words.contains(&"Authorization: Bearer from-the-environment".to_owned()),
+        "{words:?}"
+    );
+    assert_eq!(after(&words, "--cacert"), cert_file.to_str().unwrap());
+    let body: Value = serde_json::from_str(after(&words, "-d")).expect("the body is one word");
+    assert_eq!(body["eventType"], "ServiceOrderCreationNotification");
+    assert_eq!(words.last(), Some(&second.listener_url()));
+}
