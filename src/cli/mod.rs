@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::config::{self, Config, Overrides};
+use crate::output::outln;
 use crate::telemetry::LogFormat;
 
 const ABOUT: &str = "The buyer's side of TMF641 service-order notifications.";
@@ -185,9 +186,17 @@ impl StoreArgs {
     }
 }
 
-/// Runs the parsed command line.
+/// Runs the parsed command line. A reader that closed standard output (`| head`) ends a
+/// command quietly and successfully: it has read what it wanted.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
+    match run_command(cli.command).await {
+        Err(error) if crate::output::is_closed(&error) => Ok(ExitCode::SUCCESS),
+        outcome => outcome,
+    }
+}
+
+async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Serve(args) => serve(args).await,
         Command::Init(args) => init(args),
         Command::Client(args) => client::run(args),
@@ -244,7 +253,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         traces.announce();
     }
     let app = App::build(config).await?;
-    println!("{}", app.banner());
+    // A closed standard output does not stop the listener: the logs still go to stderr. The
+    // key and token generated now are shown nowhere else, so the warning says how to renew them.
+    if let Err(error) = outln!("{}", app.banner()) {
+        tracing::warn!(
+            error = %crate::telemetry::error_chain(&error),
+            "cannot print the start-up banner; serving anyway. A key or admin token generated \
+             now is not shown: delete its hash file under credentials/ in the data directory \
+             and restart for a new one"
+        );
+    }
     #[cfg(unix)]
     {
         let reloader = app.reloader();
@@ -334,7 +352,7 @@ fn or_dash<T: ToString>(value: Option<T>) -> String {
 
 /// Prints `value` as pretty JSON, what `--json` asks of every command.
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?)?;
     Ok(())
 }
 
@@ -347,9 +365,9 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     }
     std::fs::write(&args.config, config::DEFAULT_CONFIG)
         .with_context(|| format!("cannot write {}", args.config.display()))?;
-    println!(
+    outln!(
         "wrote {path}; edit it, then run: order-listener serve --config {path}",
         path = args.config.display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -423,3 +423,99 @@ async fn the_banners_curl_line_works_when_pasted_into_a_shell() {
     assert_eq!(body["eventType"], "ServiceOrderCreationNotification");
     assert_eq!(words.last(), Some(&second.listener_url()));
 }
+
+#[tokio::test]
+async fn every_command_that_prints_ends_quietly_when_its_reader_closes_the_pipe() {
+    let app = spawn_app().await;
+    for event in onap_lifecycle("SO-pipe", 2) {
+        assert_eq!(app.post(&event).await.status().as_u16(), 201);
+    }
+    let dir = app.data_dir.to_str().unwrap().to_owned();
+    let event = "SO-pipe-created";
+    let commands: &[&[&str]] = &[
+        &["events", "list", "--limit", "500"],
+        &["events", "list", "--json"],
+        &["events", "show", event],
+        &["events", "show", event, "--json"],
+        &["events", "show", event, "--raw"],
+        &["orders", "list"],
+        &["orders", "list", "--json"],
+        &["orders", "show", "SO-pipe"],
+        &["orders", "show", "SO-pipe", "--json"],
+        &["orders", "suspects"],
+        &["sinks", "list"],
+        &["dead-letters", "list"],
+        &["export"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.extend(["--data-dir", &dir]);
+        let (status, stderr) = run_cli_into_a_closed_pipe(&args);
+        assert!(
+            !stderr.contains("panicked") && status.code() != Some(101),
+            "{command:?}: {status}: {stderr}"
+        );
+        // A closed pipe is the reader's choice: the command ends quietly, as a success.
+        assert_eq!(status.code(), Some(0), "{command:?}: {stderr}");
+        assert_eq!(stderr, "", "{command:?} says nothing");
+    }
+    // Another failure is still one, pipe closed or not.
+    let (status, stderr) = run_cli_into_a_closed_pipe(&["init", "--config", "/dev/null/x"]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot write /dev/null/x"), "{stderr}");
+}
+
+#[test]
+fn serve_keeps_serving_when_its_banner_cannot_be_printed() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = Command::new(binary())
+        .args(["serve", "--plain-http", "--allow-anonymous"])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    let mut seen = Vec::new();
+    // The warning, then the one `App::run` logs once it serves.
+    for expected in [
+        "cannot print the start-up banner",
+        "anonymous access is enabled",
+    ] {
+        let found = lines.by_ref().any(|line| {
+            seen.push(line.clone());
+            line.contains(expected)
+        });
+        assert!(found, "{expected:?} in {seen:#?}");
+    }
+    assert!(child.try_wait().unwrap().is_none(), "it serves: {seen:#?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_client_whose_new_secret_cannot_be_shown_is_told_how_to_make_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("listener.toml");
+    let file = file.to_str().unwrap();
+    let (status, stderr) = run_cli_into_a_closed_pipe(&["client", "add", "nbi", "--config", file]);
+    // The file keeps only the key's hash: the key is lost, which is not a quiet end.
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("order-listener client rotate nbi"),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr) = run_cli(&["client", "rotate", "nbi", "--config", file]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("will not be shown again"), "{stdout}");
+}

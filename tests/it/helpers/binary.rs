@@ -190,6 +190,27 @@ pub(crate) fn serve_refusal(args: &[&str], env: &[(&str, &str)]) -> String {
     stderr
 }
 
+/// Runs the CLI with `args`, its standard output a pipe whose reader is closed before it
+/// starts (as `| head` leaves it once it has its lines: every write fails with EPIPE), and
+/// `RUST_BACKTRACE=1`, so that a panic would show; returns (exit status, stderr).
+pub(crate) fn run_cli_into_a_closed_pipe(args: &[&str]) -> (std::process::ExitStatus, String) {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = Command::new(binary())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("the CLI runs");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// Runs the CLI with `args`, then `--config config` and `--data-dir data_dir`, off the async
 /// runtime's threads; returns (exit success, stdout, stderr).
 pub(crate) async fn run_cli_on(
