@@ -189,7 +189,17 @@ impl App {
         })?;
         let serve_lock = match &config.storage {
             crate::store::Storage::Sqlite { path } => {
-                Some(crate::store::sqlite::backup::lock_for_serve(path)?)
+                use crate::store::sqlite::backup::{BackupError, lock_for_serve};
+                let choose = if *path == config.data_dir.join(crate::config::EMBEDDED_STORE_FILE) {
+                    "one data directory serves one listener; stop the other or choose another \
+                     --data-dir"
+                } else {
+                    "one store serves one listener; stop the other or choose another database_url"
+                };
+                Some(lock_for_serve(path).map_err(|error| match error {
+                    BackupError::InUse(_) => anyhow::anyhow!("{error}: {choose}"),
+                    other => anyhow::Error::new(other),
+                })?)
             }
             crate::store::Storage::Postgres { .. } => None,
         };

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::StoreArgs;
 use crate::output::outln;
 use crate::store::Storage;
-use crate::store::sqlite::backup::{self, Checked};
+use crate::store::sqlite::backup::{self, BackupError, Checked};
 
 #[derive(Debug, Args)]
 pub(super) struct BackupArgs {
@@ -116,7 +116,14 @@ pub(super) async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("the restore task failed")?;
     bar.finish_and_clear();
-    let (checked, kept) = outcome.context("the store was not restored")?;
+    let (checked, kept) = outcome
+        .map_err(|error| match error {
+            BackupError::InUse(_) => {
+                anyhow::anyhow!("{error}: stop it first (a restore replaces the whole store)")
+            }
+            other => anyhow::Error::new(other),
+        })
+        .context("the store was not restored")?;
     outln!("restored {} into {}", describe(&checked), path.display())?;
     if let Some(kept) = kept {
         outln!(

@@ -27,6 +27,9 @@ use crate::telemetry::{LogFilter, LogFormat};
 /// The commented configuration file that `order-listener init` writes.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
 
+/// The embedded store's file in the data directory, unless `database_url` names another.
+pub const EMBEDDED_STORE_FILE: &str = "events.sqlite3";
+
 /// The prefix of every environment variable the listener reads.
 pub const ENV_PREFIX: &str = "ORDER_LISTENER_";
 
@@ -401,7 +404,7 @@ impl TryFrom<Settings> for Config {
         let storage = match &settings.database_url {
             Some(url) if !url.expose().is_empty() => parse_database_url(url)?,
             _ => Storage::Sqlite {
-                path: data_dir.join("events.sqlite3"),
+                path: data_dir.join(EMBEDDED_STORE_FILE),
             },
         };
         let base_path = settings.base_path.trim_end_matches('/').to_owned();
