@@ -203,8 +203,8 @@ impl App {
             }
             crate::store::Storage::Postgres { .. } => None,
         };
-        let public = server::bind(config.listen, "Listener API").await?;
-        let admin = server::bind(config.admin_listen, "admin API").await?;
+        let public = server::bind(config.listen, "Listener API", "listen").await?;
+        let admin = server::bind(config.admin_listen, "admin API", "admin_listen").await?;
         let metrics = Arc::new(Metrics::new());
         let tls = match &config.transport {
             Transport::PlainHttp => None,

@@ -125,11 +125,13 @@ struct StoreArgs {
 struct ServeArgs {
     #[command(flatten)]
     store: StoreArgs,
-    /// The address of the Listener API [default: 127.0.0.1:8443].
-    #[arg(long, value_name = "ADDR")]
+    /// The address of the Listener API: an IP address and port, such as 0.0.0.0:8443 or
+    /// [::1]:8443 [default: 127.0.0.1:8443].
+    #[arg(long, value_name = "ADDR", value_parser = config::addresses::parse)]
     listen: Option<std::net::SocketAddr>,
-    /// The address of the admin API and health checks [default: 127.0.0.1:9090].
-    #[arg(long, value_name = "ADDR")]
+    /// The address of the admin API and health checks: an IP address and port
+    /// [default: 127.0.0.1:9090].
+    #[arg(long, value_name = "ADDR", value_parser = config::addresses::parse)]
     admin_listen: Option<std::net::SocketAddr>,
     /// Serve plain HTTP instead of HTTPS: only behind a TLS-terminating proxy, or in tests.
     #[arg(long)]

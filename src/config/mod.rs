@@ -1,6 +1,7 @@
 //! Configuration: the TOML file, then `ORDER_LISTENER_*` environment variables, then flags,
 //! parsed once at start-up into typed [`Config`]. Nothing reads the environment after this.
 
+pub mod addresses;
 pub mod clients;
 pub mod http_auth;
 pub mod listeners;
@@ -37,7 +38,9 @@ pub const ENV_PREFIX: &str = "ORDER_LISTENER_";
 #[derive(Debug, Deserialize)]
 #[serde(default)]
 pub struct Settings {
+    #[serde(deserialize_with = "addresses::deserialize")]
     listen: SocketAddr,
+    #[serde(deserialize_with = "addresses::deserialize")]
     admin_listen: SocketAddr,
     admin_public_url: Option<String>,
     data_dir: Option<PathBuf>,
@@ -413,6 +416,7 @@ impl TryFrom<Settings> for Config {
                 "base_path must start with /, as in /externalapi/listener/v1 (got {base_path:?})"
             );
         }
+        addresses::check(settings.listen, settings.admin_listen)?;
         let listeners = listeners::check(&base_path, &settings.dialects)?;
         let access = clients::check(
             settings.allow_anonymous,

@@ -1,0 +1,77 @@
+//! Start-up refusals that say what to fix: addresses that are not addresses, ports taken,
+//! one address for both listeners. Each runs the real binary, or loads the configuration as
+//! `serve` does.
+
+use std::path::Path;
+
+use crate::helpers::*;
+
+/// `serve`'s flags for plain HTTP and anonymous access on `data`, with `config`.
+fn serve_args<'a>(data: &'a Path, config: &'a Path) -> Vec<&'a str> {
+    let mut args = vec!["--plain-http", "--allow-anonymous"];
+    args.extend(["--data-dir", data.to_str().unwrap()]);
+    args.extend(["--config", config.to_str().unwrap()]);
+    args
+}
+
+#[test]
+fn a_host_name_for_an_address_is_refused_with_the_forms_that_work() {
+    let (ok, _, stderr) = run_cli(&["serve", "--listen", "localhost:18280"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("localhost:18280")
+            && stderr.contains("127.0.0.1:8443")
+            && stderr.contains("[::1]:8443"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = run_cli(&["serve", "--admin-listen", "localhost"]);
+    assert!(!ok && stderr.contains("[::1]:8443"), "{stderr}");
+
+    // In the file, too.
+    let (_dir, error) = config_error("admin_listen = \"localhost:9090\"\n");
+    assert!(
+        error.contains("admin_listen") && error.contains("127.0.0.1:8443"),
+        "{error}"
+    );
+}
+
+#[test]
+fn one_address_for_both_listeners_is_refused_when_the_configuration_loads() {
+    let (_dir, error) =
+        config_error("listen = \"127.0.0.1:18290\"\nadmin_listen = \"127.0.0.1:18290\"\n");
+    assert!(
+        error.contains("listen and admin_listen are the same address"),
+        "{error}"
+    );
+    let (_dir, error) =
+        config_error("listen = \"0.0.0.0:18290\"\nadmin_listen = \"127.0.0.1:18290\"\n");
+    assert!(
+        error.contains("listen and admin_listen are the same address"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_port_in_use_names_the_flag_and_the_config_key() {
+    // Held by the test: the port is taken for as long as it lives.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let (file, data) = (dir.path().join("config.toml"), dir.path().join("data"));
+    for (setting, other, flag) in [
+        ("listen", "admin_listen", "--listen"),
+        ("admin_listen", "listen", "--admin-listen"),
+    ] {
+        std::fs::write(
+            &file,
+            format!("{setting} = \"127.0.0.1:{port}\"\n{other} = \"127.0.0.1:0\"\n"),
+        )
+        .unwrap();
+        let stderr = serve_refusal(&serve_args(&data, &file), &[]);
+        assert!(
+            stderr.contains(&format!("127.0.0.1:{port}"))
+                && stderr.contains(&format!("{flag} or {setting} in the config file")),
+            "{stderr}"
+        );
+    }
+}
