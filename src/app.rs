@@ -155,6 +155,90 @@ fn shell_word(text: &str) -> String {
     }
 }
 
+/// Where the setting that chose `path` is changed: the data directory, or `database_url` for
+/// a SQLite store elsewhere.
+fn setting_of(config: &Config, path: &std::path::Path) -> &'static str {
+    if path.starts_with(&config.data_dir) {
+        "--data-dir (data_dir in the config file)"
+    } else {
+        "database_url"
+    }
+}
+
+/// Creates the data directory and, for a SQLite store, checks that this user may write in
+/// the store's directory and its files, so that a place it cannot use is named, with what to
+/// do, before anything fails on it (the lock, SQLite's "attempt to write a readonly
+/// database"). With PostgreSQL the data directory may stay read-only once it holds what a
+/// first start writes there.
+fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
+    let fix = |what: &str, path: &std::path::Path| {
+        format!(
+            "{what} {}; choose another {}, or fix its permissions",
+            path.display(),
+            setting_of(config, path)
+        )
+    };
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| fix("cannot create the data directory", dir))?;
+    let crate::store::Storage::Sqlite { path } = &config.storage else {
+        return Ok(());
+    };
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        let what = if parent == dir.as_path() {
+            "cannot write in the data directory"
+        } else {
+            "cannot write in the store's directory"
+        };
+        writable_directory(parent).with_context(|| fix(what, parent))?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = std::path::PathBuf::from(file);
+        if file.exists() {
+            writable(&file).with_context(|| fix("cannot write the store's file", &file))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether this user may write `path` (`access(2)`: root may write nearly anything).
+fn writable(path: &std::path::Path) -> std::io::Result<()> {
+    rustix::fs::access(path, rustix::fs::Access::WRITE_OK).map_err(std::io::Error::from)
+}
+
+/// Whether `path` is a directory this user may create files in.
+fn writable_directory(path: &std::path::Path) -> std::io::Result<()> {
+    if !std::fs::metadata(path)?.is_dir() {
+        return Err(std::io::ErrorKind::NotADirectory.into());
+    }
+    writable(path)
+}
+
+/// Takes the lock that keeps a second `serve` and `restore` off a SQLite store.
+fn lock_store(config: &Config) -> anyhow::Result<Option<std::fs::File>> {
+    use crate::store::sqlite::backup::{BackupError, lock_for_serve};
+    let crate::store::Storage::Sqlite { path } = &config.storage else {
+        return Ok(None);
+    };
+    let choose = if *path == config.data_dir.join(crate::config::EMBEDDED_STORE_FILE) {
+        "one data directory serves one listener; stop the other or choose another --data-dir"
+    } else {
+        "one store serves one listener; stop the other or choose another database_url"
+    };
+    match lock_for_serve(path) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(error @ BackupError::InUse(_)) => Err(anyhow::anyhow!("{error}: {choose}")),
+        Err(other) => Err(anyhow::Error::new(other).context(format!(
+            "cannot lock the store; choose another {}, or fix the permissions of its directory",
+            setting_of(config, path)
+        ))),
+    }
+}
+
 /// A listener that is bound and ready to serve.
 pub struct App {
     config: Config,
@@ -181,28 +265,8 @@ pub struct App {
 impl App {
     /// Binds both listeners and opens the store. Fails with a message that says what to fix.
     pub async fn build(mut config: Config) -> anyhow::Result<App> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                config.data_dir.display()
-            )
-        })?;
-        let serve_lock = match &config.storage {
-            crate::store::Storage::Sqlite { path } => {
-                use crate::store::sqlite::backup::{BackupError, lock_for_serve};
-                let choose = if *path == config.data_dir.join(crate::config::EMBEDDED_STORE_FILE) {
-                    "one data directory serves one listener; stop the other or choose another \
-                     --data-dir"
-                } else {
-                    "one store serves one listener; stop the other or choose another database_url"
-                };
-                Some(lock_for_serve(path).map_err(|error| match error {
-                    BackupError::InUse(_) => anyhow::anyhow!("{error}: {choose}"),
-                    other => anyhow::Error::new(other),
-                })?)
-            }
-            crate::store::Storage::Postgres { .. } => None,
-        };
+        prepare_data_dir(&config)?;
+        let serve_lock = lock_store(&config)?;
         let public = server::bind(config.listen, "Listener API", "listen").await?;
         let admin = server::bind(config.admin_listen, "admin API", "admin_listen").await?;
         let metrics = Arc::new(Metrics::new());

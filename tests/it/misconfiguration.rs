@@ -75,3 +75,38 @@ fn a_port_in_use_names_the_flag_and_the_config_key() {
         );
     }
 }
+
+#[test]
+fn a_data_directory_that_cannot_be_used_is_named_with_what_to_do() {
+    // Tests run as root, whom permissions do not stop: a path under a regular file fails for
+    // anyone.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "").unwrap();
+
+    let data = file.join("sub");
+    let stderr = serve_refusal(&serve_args(&data, &config), &[]);
+    assert!(
+        stderr.contains(&format!("the data directory {}", data.display()))
+            && stderr.contains(
+                "choose another --data-dir (data_dir in the config file), or fix its permissions"
+            ),
+        "{stderr}"
+    );
+
+    // A SQLite store named by database_url, elsewhere: that setting is the one to change.
+    let store = file.join("store.sqlite3");
+    std::fs::write(
+        &config,
+        format!("database_url = \"sqlite://{}\"\n", store.display()),
+    )
+    .unwrap();
+    let stderr = serve_refusal(&serve_args(&dir.path().join("data"), &config), &[]);
+    assert!(
+        stderr.contains(&format!("the store's directory {}", file.display()))
+            && stderr.contains("choose another database_url, or fix its permissions"),
+        "{stderr}"
+    );
+}
