@@ -582,6 +582,9 @@ impl App {
             stop
         };
         state.shutdown = shutdown.clone();
+        for setting in &config.ignored {
+            tracing::warn!("{setting}");
+        }
         if config.access.allow_anonymous {
             tracing::warn!(
                 "anonymous access is enabled: anyone who reaches the Listener API can post events"

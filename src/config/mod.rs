@@ -285,6 +285,8 @@ pub struct Config {
     pub retention: retention::Retention,
     /// How suspect orders are found.
     pub reconcile: reconcile::Reconcile,
+    /// Settings given but not used, and why: `serve` logs each as a warning at start.
+    pub ignored: Vec<String>,
 }
 
 /// The default data directory: the platform's, or `./order-listener-data` without a home.
@@ -428,6 +430,22 @@ impl TryFrom<Settings> for Config {
         if settings.plain_http && access.client_ca_file.is_some() {
             bail!("tls.client_ca_file (mTLS) needs HTTPS: unset plain_http, or drop the client CA");
         }
+        let mut ignored = Vec::new();
+        let tls_files = [
+            ("tls.cert_file", &settings.tls.cert_file),
+            ("tls.key_file", &settings.tls.key_file),
+        ];
+        let tls_given: Vec<&str> = tls_files
+            .iter()
+            .filter(|(_, file)| file.is_some())
+            .map(|(name, _)| *name)
+            .collect();
+        if settings.plain_http && !tls_given.is_empty() {
+            ignored.push(format!(
+                "{} ignored: --plain-http (plain_http) serves the Listener API without TLS",
+                tls_given.join(" and ")
+            ));
+        }
         let transport = if settings.plain_http {
             Transport::PlainHttp
         } else {
@@ -492,6 +510,7 @@ impl TryFrom<Settings> for Config {
             console: ConsoleConfig::try_from(&settings.console)?,
             retention: retention::check(&settings.retention)?,
             reconcile: reconcile::check(&settings.reconcile)?,
+            ignored,
             writer: WriterOptions {
                 max_batch: settings.commit_batch_max.max(1),
                 queue_capacity: settings.commit_queue_capacity.max(1),

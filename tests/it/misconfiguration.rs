@@ -1,5 +1,6 @@
-//! Start-up refusals that say what to fix: addresses that are not addresses, ports taken,
-//! one address for both listeners. Each runs the real binary, or loads the configuration as
+//! Start-up refusals and warnings that say what to fix: addresses that are not addresses,
+//! ports taken, one address for both listeners, a data directory that cannot be used, TLS
+//! settings that plain HTTP ignores. Each runs the real binary, or loads the configuration as
 //! `serve` does.
 
 use std::path::Path;
@@ -109,4 +110,39 @@ fn a_data_directory_that_cannot_be_used_is_named_with_what_to_do() {
             && stderr.contains("choose another database_url, or fix its permissions"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn tls_files_with_plain_http_are_warned_about_and_the_listener_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, log) = (dir.path().join("config.toml"), dir.path().join("serve.log"));
+    // Not read: plain HTTP never loads them.
+    std::fs::write(
+        &file,
+        "[tls]\ncert_file = \"cert.pem\"\nkey_file = \"key.pem\"\n",
+    )
+    .unwrap();
+    let child = start_binary_logging_at(&dir.path().join("data"), &file, &log, Some("warn"));
+    assert!(
+        child.listener_url.starts_with("http://"),
+        "{}",
+        child.listener_url
+    );
+    let line = eventually("the warning about the TLS settings", async || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        text.lines()
+            .find(|line| line.contains("tls.cert_file"))
+            .map(str::to_owned)
+    })
+    .await;
+    assert!(
+        line.contains("WARN")
+            && line.contains("tls.cert_file and tls.key_file ignored")
+            && line.contains("--plain-http"),
+        "{line}"
+    );
+
+    // Without TLS settings, no such warning.
+    let config = TestConfig::new(dir.path().join("other")).build();
+    assert!(config.ignored.is_empty(), "{:?}", config.ignored);
 }
