@@ -84,8 +84,9 @@ enum Command {
     Sinks(sinks::SinksCommand),
     /// Check orders against the seller's Service Ordering API ([seller_apis]) now, and record
     /// a synthesized event (source: reconciled) for each whose seller state differs: --order
-    /// ID, or --all-suspects; --dry-run only shows (works while `serve` runs, which also does
-    /// it every reconcile.sweep_every).
+    /// ID, --all-suspects, or --list (also record the creation of each order the seller lists
+    /// and the listener never heard of); --dry-run only shows (works while `serve` runs, which
+    /// also does it every reconcile.sweep_every and reconcile.list_every).
     Reconcile(reconcile::ReconcileArgs),
     /// Delete now what [retention] lets go (`serve` also does it every retention.interval).
     Prune(retention::PruneArgs),
@@ -116,7 +117,8 @@ struct StoreArgs {
     /// [default: the platform data directory, ~/.local/share/order-listener on Linux].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// The store's URL instead of the embedded default, as sqlite:///path/file.sqlite3.
+    /// The store's URL instead of the embedded default: sqlite:///path/file.sqlite3, or
+    /// postgres://user@host/database (postgresql:// too) for PostgreSQL.
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
 }

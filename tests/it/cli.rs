@@ -197,6 +197,40 @@ fn help_explains_the_commands_and_the_serve_flags() {
 }
 
 #[test]
+fn help_describes_reconcile_list_and_postgres_urls() {
+    let (ok, stdout, _) = run_cli(&["--help"]);
+    assert!(ok);
+    // The command's summary, up to the next command.
+    let reconcile: String = stdout
+        .lines()
+        .skip_while(|line| !line.trim_start().starts_with("reconcile "))
+        .take_while(|line| !line.trim_start().starts_with("prune "))
+        .collect();
+    for flag in ["--order", "--all-suspects", "--list", "--dry-run"] {
+        assert!(reconcile.contains(flag), "{flag} in {reconcile}");
+    }
+    // Every command that takes --database-url says both kinds of store.
+    for command in [
+        &["serve"][..],
+        &["events", "list"],
+        &["orders", "show"],
+        &["export"],
+        &["import"],
+        &["reconcile"],
+        &["sinks", "list"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let (ok, stdout, _) = run_cli(&args);
+        assert!(ok, "{command:?}");
+        assert!(
+            stdout.contains("sqlite:///") && stdout.contains("postgres://"),
+            "{command:?}: {stdout}"
+        );
+    }
+}
+
+#[test]
 fn a_bad_config_file_is_refused_with_the_key_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
