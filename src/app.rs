@@ -84,7 +84,7 @@ pub struct Reloader {
     sink_names: Arc<arc_swap::ArcSwap<Vec<crate::domain::routing::SinkName>>>,
     store: Store,
     /// The log level in effect.
-    log_level: Arc<std::sync::Mutex<String>>,
+    log_level: Arc<std::sync::Mutex<crate::telemetry::LogFilter>>,
 }
 
 impl Reloader {
@@ -97,10 +97,6 @@ impl Reloader {
             .filter(|sink| sink.enabled)
             .cloned()
             .collect();
-        // What can be refused is checked before anything changes.
-        tracing_subscriber::EnvFilter::try_new(&config.log_level).map_err(|error| {
-            anyhow::anyhow!("log_level {:?} does not read: {error}", config.log_level)
-        })?;
         let mut lines = Vec::new();
         let changes = self.workers.apply(&enabled, &config.seller_apis).await?;
         let clients = self.access.reload(config)?;
@@ -145,6 +141,104 @@ impl Reloader {
     }
 }
 
+/// `text` as one word of a POSIX shell command: as it is when the shell would read it so, else
+/// in single quotes (in which nothing expands; a single quote is written `'\''`).
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// Where the setting that chose `path` is changed: the data directory, or `database_url` for
+/// a SQLite store elsewhere.
+fn setting_of(config: &Config, path: &std::path::Path) -> &'static str {
+    if path.starts_with(&config.data_dir) {
+        "--data-dir (data_dir in the config file)"
+    } else {
+        "database_url"
+    }
+}
+
+/// Creates the data directory and, for a SQLite store, checks that this user may write in
+/// the store's directory and its files, so that a place it cannot use is named, with what to
+/// do, before anything fails on it (the lock, SQLite's "attempt to write a readonly
+/// database"). With PostgreSQL the data directory may stay read-only once it holds what a
+/// first start writes there.
+fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
+    let fix = |what: &str, path: &std::path::Path| {
+        format!(
+            "{what} {}; choose another {}, or fix its permissions",
+            path.display(),
+            setting_of(config, path)
+        )
+    };
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| fix("cannot create the data directory", dir))?;
+    let crate::store::Storage::Sqlite { path } = &config.storage else {
+        return Ok(());
+    };
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        let what = if parent == dir.as_path() {
+            "cannot write in the data directory"
+        } else {
+            "cannot write in the store's directory"
+        };
+        writable_directory(parent).with_context(|| fix(what, parent))?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = std::path::PathBuf::from(file);
+        if file.exists() {
+            writable(&file).with_context(|| fix("cannot write the store's file", &file))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether this user may write `path` (`access(2)`: root may write nearly anything).
+fn writable(path: &std::path::Path) -> std::io::Result<()> {
+    rustix::fs::access(path, rustix::fs::Access::WRITE_OK).map_err(std::io::Error::from)
+}
+
+/// Whether `path` is a directory this user may create files in.
+fn writable_directory(path: &std::path::Path) -> std::io::Result<()> {
+    if !std::fs::metadata(path)?.is_dir() {
+        return Err(std::io::ErrorKind::NotADirectory.into());
+    }
+    writable(path)
+}
+
+/// Takes the lock that keeps a second `serve` and `restore` off a SQLite store.
+fn lock_store(config: &Config) -> anyhow::Result<Option<std::fs::File>> {
+    use crate::store::sqlite::backup::{BackupError, lock_for_serve};
+    let crate::store::Storage::Sqlite { path } = &config.storage else {
+        return Ok(None);
+    };
+    let choose = if *path == config.data_dir.join(crate::config::EMBEDDED_STORE_FILE) {
+        "one data directory serves one listener; stop the other or choose another --data-dir"
+    } else {
+        "one store serves one listener; stop the other or choose another database_url"
+    };
+    match lock_for_serve(path) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(error @ BackupError::InUse(_)) => Err(anyhow::anyhow!("{error}: {choose}")),
+        Err(other) => Err(anyhow::Error::new(other).context(format!(
+            "cannot lock the store; choose another {}, or fix the permissions of its directory",
+            setting_of(config, path)
+        ))),
+    }
+}
+
 /// A listener that is bound and ready to serve.
 pub struct App {
     config: Config,
@@ -171,20 +265,10 @@ pub struct App {
 impl App {
     /// Binds both listeners and opens the store. Fails with a message that says what to fix.
     pub async fn build(mut config: Config) -> anyhow::Result<App> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                config.data_dir.display()
-            )
-        })?;
-        let serve_lock = match &config.storage {
-            crate::store::Storage::Sqlite { path } => {
-                Some(crate::store::sqlite::backup::lock_for_serve(path)?)
-            }
-            crate::store::Storage::Postgres { .. } => None,
-        };
-        let public = server::bind(config.listen, "Listener API").await?;
-        let admin = server::bind(config.admin_listen, "admin API").await?;
+        prepare_data_dir(&config)?;
+        let serve_lock = lock_store(&config)?;
+        let public = server::bind(config.listen, "Listener API", "listen").await?;
+        let admin = server::bind(config.admin_listen, "admin API", "admin_listen").await?;
         let metrics = Arc::new(Metrics::new());
         let tls = match &config.transport {
             Transport::PlainHttp => None,
@@ -372,7 +456,9 @@ impl App {
         )
     }
 
-    /// The text printed at start: where the service listens, the data dir, and a curl line.
+    /// The text printed at start: where the service listens, the data dir, and a curl line
+    /// that works when pasted into a POSIX shell (`$API_KEY` in double quotes, so that the
+    /// shell expands it; every other word as it is meant, whatever the paths hold).
     pub fn banner(&self) -> String {
         let mut lines = vec![
             format!("order-listener {} is listening", env!("CARGO_PKG_VERSION")),
@@ -396,7 +482,8 @@ impl App {
                     },
                     info.fingerprint
                 ));
-                curl.push_str(&format!(" --cacert {}", info.cert_file.display()));
+                let cert_file = info.cert_file.display().to_string();
+                curl.push_str(&format!(" --cacert {}", shell_word(&cert_file)));
             } else {
                 lines.push(format!("  certificate   {}", info.cert_file.display()));
             }
@@ -425,7 +512,7 @@ impl App {
                 lines.push(
                     "  credentials   Authorization: Bearer <API key printed at first start>".into(),
                 );
-                curl.push_str(" -H 'Authorization: Bearer $API_KEY'");
+                curl.push_str(r#" -H "Authorization: Bearer $API_KEY""#);
             }
             None if !access.allow_anonymous || !access.clients.is_empty() => {
                 let names: Vec<&str> = access
@@ -438,7 +525,7 @@ impl App {
                     names.join(", ")
                 ));
                 if !access.allow_anonymous {
-                    curl.push_str(" -H 'Authorization: Bearer $API_KEY'");
+                    curl.push_str(r#" -H "Authorization: Bearer $API_KEY""#);
                 }
             }
             None => {}
@@ -465,7 +552,7 @@ impl App {
         );
         curl.push_str(&format!(
             " -H 'Content-Type: application/json' -d '{sample}' {}",
-            self.listener_url()
+            shell_word(&self.listener_url())
         ));
         lines.push(String::new());
         lines.push("Try it:".into());
@@ -501,6 +588,9 @@ impl App {
             stop
         };
         state.shutdown = shutdown.clone();
+        for setting in &config.ignored {
+            tracing::warn!("{setting}");
+        }
         if config.access.allow_anonymous {
             tracing::warn!(
                 "anonymous access is enabled: anyone who reaches the Listener API can post events"

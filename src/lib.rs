@@ -12,6 +12,8 @@
 //! - `hub`: the seller's Hub API: types, a client, and ONAP's query rules.
 //! - `simulate`: plays the seller: hub server, order model, faults, load generator.
 //! - `outbound`: HTTP clients with TLS trust options and credentials.
+//! - `output`: the commands' standard output: `outln!`, and a closed pipe as a quiet end (a
+//!   leaf).
 //! - `standard_webhooks`: `whsec_`/`whpk_` keys parsed once; signing and verifying (a leaf).
 //! - `private_file`: owner-only files replaced atomically (a leaf).
 //! - `retention`: the pruning task of `serve`.
@@ -34,6 +36,7 @@ pub(crate) mod http;
 pub(crate) mod hub;
 pub mod metrics;
 pub(crate) mod outbound;
+pub(crate) mod output;
 pub(crate) mod private_file;
 pub(crate) mod reconcile;
 pub(crate) mod retention;

@@ -11,8 +11,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::StoreArgs;
+use crate::output::outln;
 use crate::store::Storage;
-use crate::store::sqlite::backup::{self, Checked};
+use crate::store::sqlite::backup::{self, BackupError, Checked};
 
 #[derive(Debug, Args)]
 pub(super) struct BackupArgs {
@@ -91,11 +92,11 @@ pub(super) async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         .context("the backup task failed")?
         .context("the backup failed; nothing was written")?;
     bar.finish_and_clear();
-    println!(
+    outln!(
         "backed up {} to {}; SQLite's integrity check passed",
         describe(&checked),
         args.to.display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -115,13 +116,20 @@ pub(super) async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("the restore task failed")?;
     bar.finish_and_clear();
-    let (checked, kept) = outcome.context("the store was not restored")?;
-    println!("restored {} into {}", describe(&checked), path.display());
+    let (checked, kept) = outcome
+        .map_err(|error| match error {
+            BackupError::InUse(_) => {
+                anyhow::anyhow!("{error}: stop it first (a restore replaces the whole store)")
+            }
+            other => anyhow::Error::new(other),
+        })
+        .context("the store was not restored")?;
+    outln!("restored {} into {}", describe(&checked), path.display())?;
     if let Some(kept) = kept {
-        println!(
+        outln!(
             "the store it replaced is kept as {}; delete it once the restored one serves",
             kept.display()
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

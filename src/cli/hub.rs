@@ -13,6 +13,7 @@ use crate::hub::dialect::{
 };
 use crate::hub::query::warnings;
 use crate::outbound::{CredentialArgs, TlsOptions};
+use crate::output::outln;
 
 /// Where the hub is, which dialect it speaks and how to reach it.
 #[derive(Debug, Args)]
@@ -105,7 +106,7 @@ fn print(hubs: &[Hub], json: bool) -> anyhow::Result<()> {
     for hub in hubs {
         out.add_row([hub.id.as_str(), hub.callback.as_str(), hub.query.as_str()]);
     }
-    println!("{out}");
+    outln!("{out}")?;
     Ok(())
 }
 
@@ -142,15 +143,17 @@ async fn subscribe(
             eprintln!("note: {note}");
         }
     } else {
-        println!(
+        outln!(
             "subscribed: id {}\n  callback {}\n  query    {}",
-            hub.id, hub.callback, hub.query
-        );
+            hub.id,
+            hub.callback,
+            hub.query
+        )?;
         if let Some(note) = note {
-            println!(
+            outln!(
                 "  hub      {dialect}, {}\n  note: {note}",
                 base_path(dialect)
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -174,7 +177,7 @@ pub(super) async fn run(command: HubCommand) -> anyhow::Result<ExitCode> {
         },
         HubCommand::Delete { server, id } => match client(&server)?.delete(&id).await {
             Ok(()) => {
-                println!("deleted subscription {id}");
+                outln!("deleted subscription {id}")?;
                 Ok(ExitCode::SUCCESS)
             }
             Err(error) => failed(error),

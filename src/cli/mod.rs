@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::config::{self, Config, Overrides};
+use crate::output::outln;
 use crate::telemetry::LogFormat;
 
 const ABOUT: &str = "The buyer's side of TMF641 service-order notifications.";
@@ -83,8 +84,9 @@ enum Command {
     Sinks(sinks::SinksCommand),
     /// Check orders against the seller's Service Ordering API ([seller_apis]) now, and record
     /// a synthesized event (source: reconciled) for each whose seller state differs: --order
-    /// ID, or --all-suspects; --dry-run only shows (works while `serve` runs, which also does
-    /// it every reconcile.sweep_every).
+    /// ID, --all-suspects, or --list (also record the creation of each order the seller lists
+    /// and the listener never heard of); --dry-run only shows (works while `serve` runs, which
+    /// also does it every reconcile.sweep_every and reconcile.list_every).
     Reconcile(reconcile::ReconcileArgs),
     /// Delete now what [retention] lets go (`serve` also does it every retention.interval).
     Prune(retention::PruneArgs),
@@ -115,7 +117,8 @@ struct StoreArgs {
     /// [default: the platform data directory, ~/.local/share/order-listener on Linux].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// The store's URL instead of the embedded default, as sqlite:///path/file.sqlite3.
+    /// The store's URL instead of the embedded default: sqlite:///path/file.sqlite3, or
+    /// postgres://user@host/database (postgresql:// too) for PostgreSQL.
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
 }
@@ -124,11 +127,13 @@ struct StoreArgs {
 struct ServeArgs {
     #[command(flatten)]
     store: StoreArgs,
-    /// The address of the Listener API [default: 127.0.0.1:8443].
-    #[arg(long, value_name = "ADDR")]
+    /// The address of the Listener API: an IP address and port, such as 0.0.0.0:8443 or
+    /// [::1]:8443 [default: 127.0.0.1:8443].
+    #[arg(long, value_name = "ADDR", value_parser = config::addresses::parse)]
     listen: Option<std::net::SocketAddr>,
-    /// The address of the admin API and health checks [default: 127.0.0.1:9090].
-    #[arg(long, value_name = "ADDR")]
+    /// The address of the admin API and health checks: an IP address and port
+    /// [default: 127.0.0.1:9090].
+    #[arg(long, value_name = "ADDR", value_parser = config::addresses::parse)]
     admin_listen: Option<std::net::SocketAddr>,
     /// Serve plain HTTP instead of HTTPS: only behind a TLS-terminating proxy, or in tests.
     #[arg(long)]
@@ -185,9 +190,17 @@ impl StoreArgs {
     }
 }
 
-/// Runs the parsed command line.
+/// Runs the parsed command line. A reader that closed standard output (`| head`) ends a
+/// command quietly and successfully: it has read what it wanted.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
+    match run_command(cli.command).await {
+        Err(error) if crate::output::is_closed(&error) => Ok(ExitCode::SUCCESS),
+        outcome => outcome,
+    }
+}
+
+async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Serve(args) => serve(args).await,
         Command::Init(args) => init(args),
         Command::Client(args) => client::run(args),
@@ -214,7 +227,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => transfer::export(args).await,
         Command::Import(args) => transfer::import(args).await,
         Command::Simulate(args) => {
-            crate::telemetry::init(LogFormat::Text, "warn");
+            let filter = crate::telemetry::chosen_filter(&"warn".parse()?)?;
+            crate::telemetry::init(LogFormat::Text, &filter);
             crate::simulate::run(*args).await
         }
     }
@@ -230,18 +244,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ..args.store.overrides()
     };
     let config = Config::load(args.store.config.as_deref(), &overrides)?;
+    // RUST_LOG, when set, wins over log_level; either is refused if it is not a filter.
+    let filter = crate::telemetry::chosen_filter(&config.log_level)?;
     // Traces: the standard OTEL_* variables, read once here; off without an endpoint.
     let traces = crate::traces::export::Settings::from_env()
         .context("the OpenTelemetry settings do not read")?
         .map(crate::traces::Exporter::start)
         .transpose()
         .context("cannot start the OpenTelemetry exporter")?;
-    crate::telemetry::init_with_traces(config.log_format, &config.log_level, traces.as_ref());
+    crate::telemetry::init_with_traces(config.log_format, &filter, traces.as_ref());
     if let Some(traces) = &traces {
         traces.announce();
     }
     let app = App::build(config).await?;
-    println!("{}", app.banner());
+    // A closed standard output does not stop the listener: the logs still go to stderr. The
+    // key and token generated now are shown nowhere else, so the warning says how to renew them.
+    if let Err(error) = outln!("{}", app.banner()) {
+        tracing::warn!(
+            error = %crate::telemetry::error_chain(&error),
+            "cannot print the start-up banner; serving anyway. A key or admin token generated \
+             now is not shown: delete its hash file under credentials/ in the data directory \
+             and restart for a new one"
+        );
+    }
     #[cfg(unix)]
     {
         let reloader = app.reloader();
@@ -341,7 +366,7 @@ fn or_dash<T: ToString>(value: Option<T>) -> String {
 
 /// Prints `value` as pretty JSON, what `--json` asks of every command.
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?)?;
     Ok(())
 }
 
@@ -354,9 +379,9 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     }
     std::fs::write(&args.config, config::DEFAULT_CONFIG)
         .with_context(|| format!("cannot write {}", args.config.display()))?;
-    println!(
+    outln!(
         "wrote {path}; edit it, then run: order-listener serve --config {path}",
         path = args.config.display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::config::sinks::SinkConfig;
 use crate::domain::envelope::{Dialect, EventId, OrderId};
 use crate::domain::routing::{RouteFilter, SinkName};
+use crate::output::outln;
 use crate::store::{EventFilter, Requeue, RequeueScope, Store, StoreError};
 
 /// Events looked at, or dead letters queued, in one store call: small enough that the serving
@@ -195,11 +196,11 @@ pub(super) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     // Closing joins the writer, so the last batch is committed before the process exits.
     store.close().await;
     let queued = result?;
-    println!(
+    outln!(
         "queued {} for sink {} again; `serve` delivers them",
         plural(queued, "delivery", "deliveries"),
         sink.name
-    );
+    )?;
     warn_if_disabled(&config, sink.name.as_str(), mark?.as_deref());
     Ok(ExitCode::SUCCESS)
 }
@@ -310,16 +311,16 @@ pub(super) async fn list_dead_letters(args: DeadLetterListArgs) -> anyhow::Resul
             or_dash(letter.last_error.as_ref()),
         ]);
     }
-    println!("{out}");
+    outln!("{out}")?;
     let more = if letters.len() == args.limit {
         " (there may be more: raise --limit)"
     } else {
         ""
     };
-    println!(
+    outln!(
         "{}{more}",
         plural(letters.len(), "dead letter", "dead letters")
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -338,10 +339,10 @@ pub(super) async fn retry_dead_letters(args: DeadLetterRetryArgs) -> anyhow::Res
     let statuses = store.sink_statuses().await;
     store.close().await;
     let queued = result?;
-    println!(
+    outln!(
         "queued {} again; `serve` delivers them",
         plural(queued, "dead letter", "dead letters")
-    );
+    )?;
     for status in statuses? {
         if sink.as_ref().is_none_or(|sink| sink == &status.name) {
             let reason = status.disabled.as_ref().map(|(_, reason)| reason.as_str());

@@ -11,6 +11,7 @@ use crate::domain::envelope::{Dialect, EventId, EventType, OrderId};
 use crate::domain::projection::AnomalySubject;
 use crate::domain::state::State;
 use crate::domain::suspect::{self, Finding};
+use crate::output::outln;
 use crate::store::{EventFilter, OrderFilter, Store};
 
 #[derive(Debug, Args)]
@@ -131,12 +132,12 @@ pub(super) async fn list_events(args: EventListArgs) -> anyhow::Result<ExitCode>
             or_dash(event.sender.as_ref()),
         ]);
     }
-    println!("{out}");
-    println!(
+    outln!("{out}")?;
+    outln!(
         "{} event{}",
         events.len(),
         if events.len() == 1 { "" } else { "s" }
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -147,8 +148,7 @@ pub(super) async fn show_event(args: EventShowArgs) -> anyhow::Result<ExitCode> 
         return Ok(ExitCode::FAILURE);
     };
     if args.raw {
-        use std::io::Write;
-        std::io::stdout().write_all(&body)?;
+        crate::output::bytes(&body)?;
         return Ok(ExitCode::SUCCESS);
     }
     let parsed: serde_json::Value = serde_json::from_slice(&body)?;
@@ -172,8 +172,8 @@ pub(super) async fn show_event(args: EventShowArgs) -> anyhow::Result<ExitCode> 
     out.add_row(vec!["sender".to_owned(), or_dash(record.sender.as_ref())]);
     out.add_row(vec!["client".to_owned(), or_dash(record.client.as_ref())]);
     out.add_row(vec!["sequence".to_owned(), record.sequence.to_string()]);
-    println!("{out}");
-    println!("{}", serde_json::to_string_pretty(&parsed)?);
+    outln!("{out}")?;
+    outln!("{}", serde_json::to_string_pretty(&parsed)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -211,12 +211,12 @@ pub(super) async fn list_orders(args: OrderListArgs) -> anyhow::Result<ExitCode>
             order.last_event_date.to_string(),
         ]);
     }
-    println!("{out}");
-    println!(
+    outln!("{out}")?;
+    outln!(
         "{} order{}",
         orders.len(),
         if orders.len() == 1 { "" } else { "s" }
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -234,17 +234,17 @@ pub(super) async fn show_order(args: OrderShowArgs) -> anyhow::Result<ExitCode> 
         print_json(&document)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "service order {}  state {}  externalId {}",
         order.id,
         or_dash(order.state),
         or_dash(order.external_id.as_ref())
-    );
-    println!(
+    )?;
+    outln!(
         "orderDate {}  completionDateTime {}",
         or_dash(order.order_date.as_ref()),
         or_dash(order.completion_date_time.as_ref())
-    );
+    )?;
     let mut items = table(&["item", "state", "action", "since"]);
     for item in &order.items {
         items.add_row(vec![
@@ -254,7 +254,7 @@ pub(super) async fn show_order(args: OrderShowArgs) -> anyhow::Result<ExitCode> 
             or_dash(item.updated_at),
         ]);
     }
-    println!("{items}");
+    outln!("{items}")?;
     let mut timeline = table(&["eventDate", "eventType", "order state", "items", "eventId"]);
     for entry in &order.timeline {
         let items: Vec<String> = entry
@@ -271,9 +271,9 @@ pub(super) async fn show_order(args: OrderShowArgs) -> anyhow::Result<ExitCode> 
             entry.event_id.to_string(),
         ]);
     }
-    println!("{timeline}");
+    outln!("{timeline}")?;
     if order.anomalies.is_empty() {
-        println!("no anomalies");
+        outln!("no anomalies")?;
     } else {
         let mut anomalies = table(&["eventDate", "subject", "transition", "eventId"]);
         for anomaly in &order.anomalies {
@@ -288,17 +288,17 @@ pub(super) async fn show_order(args: OrderShowArgs) -> anyhow::Result<ExitCode> 
                 anomaly.event_id.to_string(),
             ]);
         }
-        println!("{anomalies}");
+        outln!("{anomalies}")?;
     }
-    print_findings(&findings);
+    print_findings(&findings)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Prints what makes an order suspect, for `orders show`.
-fn print_findings(findings: &[Finding]) {
+fn print_findings(findings: &[Finding]) -> anyhow::Result<()> {
     if findings.is_empty() {
-        println!("not suspect");
-        return;
+        outln!("not suspect")?;
+        return Ok(());
     }
     let mut out = table(&["reason", "what shows it", "eventId"]);
     for finding in findings {
@@ -356,5 +356,6 @@ fn print_findings(findings: &[Finding]) {
         };
         out.add_row(vec![finding.reason().to_string(), what, or_dash(event)]);
     }
-    println!("{out}");
+    outln!("{out}")?;
+    Ok(())
 }

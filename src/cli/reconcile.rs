@@ -16,6 +16,7 @@ use super::{or_dash, print_json, table};
 use crate::domain::envelope::OrderId;
 use crate::domain::suspect::{Reason, Reasons};
 use crate::metrics::Metrics;
+use crate::output::outln;
 use crate::reconcile::{Check, Outcome, Reconciler};
 use crate::store::{Store, SuspectFilter};
 
@@ -152,7 +153,7 @@ pub(super) async fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&checks)?;
     } else {
-        print_checks(&checks, args.dry_run);
+        print_checks(&checks, args.dry_run)?;
     }
     Ok(if failed {
         ExitCode::FAILURE
@@ -161,7 +162,7 @@ pub(super) async fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_checks(checks: &[Check], dry_run: bool) {
+fn print_checks(checks: &[Check], dry_run: bool) -> anyhow::Result<()> {
     let mut out = table(&["order", "reasons", "seller API", "outcome", "details"]);
     for check in checks {
         let details = match &check.outcome {
@@ -195,7 +196,7 @@ fn print_checks(checks: &[Check], dry_run: bool) {
             or_dash(Some(details).filter(|text| !text.is_empty())),
         ]);
     }
-    println!("{out}");
+    outln!("{out}")?;
     let count = |label: &str| {
         checks
             .iter()
@@ -210,11 +211,12 @@ fn print_checks(checks: &[Check], dry_run: bool) {
     } else {
         format!("{} repaired", plural(count("repaired"), "order", "orders"))
     };
-    println!(
+    outln!(
         "checked {}: {changed}, {} matched, {} not found, {} failed",
         plural(checks.len(), "order", "orders"),
         count("matched"),
         count("not_found"),
         count("failed") + count("no_seller_api"),
-    );
+    )?;
+    Ok(())
 }

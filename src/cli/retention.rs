@@ -9,6 +9,7 @@ use clap::Args;
 use super::StoreArgs;
 use super::outbox::{plural, progress, store_error};
 use crate::config::retention::Retention;
+use crate::output::outln;
 use crate::store::{Pruned, Store};
 
 #[derive(Debug, Args)]
@@ -51,9 +52,9 @@ pub(super) async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
     let config = args.store.config()?;
     let retention = config.retention;
     if !retention.is_enabled() {
-        println!(
+        outln!(
             "nothing to prune: [retention] sets neither events nor delivered, so everything is kept"
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let limits = retention.limits(Utc::now());
@@ -62,11 +63,11 @@ pub(super) async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
             .await
             .map_err(store_error)?;
         let prunable = store.prunable(limits).await.map_err(store_error)?;
-        println!(
+        outln!(
             "would delete {} ({})",
             describe(&prunable),
             kept(&retention)
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let store = Store::open_for_admin(&config.storage)
@@ -76,7 +77,7 @@ pub(super) async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
     // Closing joins the writer, so the last batch is committed before the process exits.
     store.close().await;
     let total = result?;
-    println!("deleted {} ({})", describe(&total), kept(&retention));
+    outln!("deleted {} ({})", describe(&total), kept(&retention))?;
     Ok(ExitCode::SUCCESS)
 }
 

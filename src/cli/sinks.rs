@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::config::sinks::{SinkConfig, SinkTarget};
 use crate::domain::routing::SinkName;
 use crate::forward::Sink;
+use crate::output::outln;
 use crate::store::{SinkStatus, Store};
 
 #[derive(Debug, Subcommand)]
@@ -180,9 +181,9 @@ pub(super) async fn list_sinks(args: SinkListArgs) -> anyhow::Result<ExitCode> {
             status,
         ]);
     }
-    println!("{out}");
+    outln!("{out}")?;
     if lines.is_empty() {
-        println!("no sinks: add [sinks.NAME] tables to the file given with --config");
+        outln!("no sinks: add [sinks.NAME] tables to the file given with --config")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -201,7 +202,7 @@ pub(super) async fn check_sinks(args: SinkCheckArgs) -> anyhow::Result<ExitCode>
                 bail!("no sink named {name} is configured: see `order-listener sinks list`")
             }
             None => {
-                println!("no sinks: add [sinks.NAME] tables to the file given with --config");
+                outln!("no sinks: add [sinks.NAME] tables to the file given with --config")?;
                 return Ok(ExitCode::SUCCESS);
             }
         }
@@ -252,7 +253,7 @@ pub(super) async fn check_sinks(args: SinkCheckArgs) -> anyhow::Result<ExitCode>
                 )
             }
         };
-        println!("{line}");
+        outln!("{line}")?;
     }
     store.close().await;
     Ok(if failed == 0 {
@@ -279,11 +280,11 @@ pub(super) async fn enable_sink(args: SinkEnableArgs) -> anyhow::Result<ExitCode
     .await;
     store.close().await;
     match result? {
-        Some(reason) => println!(
+        Some(reason) => outln!(
             "sink {name} is enabled again (it was disabled: {reason}); `serve` resumes its \
              deliveries within a second"
-        ),
-        None => println!("sink {name} was not disabled; nothing to do"),
+        )?,
+        None => outln!("sink {name} was not disabled; nothing to do")?,
     }
     Ok(ExitCode::SUCCESS)
 }

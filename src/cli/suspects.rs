@@ -12,6 +12,7 @@ use super::query::open_with;
 use super::{or_dash, print_json, table};
 use crate::domain::envelope::OrderId;
 use crate::domain::suspect::{Reason, Reasons};
+use crate::output::outln;
 use crate::store::SuspectFilter;
 
 #[derive(Debug, Args)]
@@ -75,8 +76,8 @@ pub(super) async fn list(args: SuspectsArgs) -> anyhow::Result<ExitCode> {
             order.event_count.to_string(),
         ]);
     }
-    println!("{out}");
-    println!(
+    outln!("{out}")?;
+    outln!(
         "{} suspect order{}{}",
         suspects.len(),
         if suspects.len() == 1 { "" } else { "s" },
@@ -85,6 +86,6 @@ pub(super) async fn list(args: SuspectsArgs) -> anyhow::Result<ExitCode> {
                 format!("; more may follow: --after {}", last.order.id),
             _ => String::new(),
         }
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

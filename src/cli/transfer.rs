@@ -29,6 +29,7 @@ use super::outbox::{parse_since, plural, progress, store_error};
 use crate::domain::envelope::{
     Dialect, EventType, Family, ParseOptions, Source, parse, reconciled,
 };
+use crate::output::{OutputError, outln};
 use crate::store::{Appended, EventFilter, NewEvent, Store, StoreError};
 
 /// Events read from the store in one call.
@@ -136,9 +137,7 @@ pub(super) async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
             };
             let mut text = serde_json::to_vec(&line)?;
             text.push(b'\n');
-            out.write_all(&text)
-                .await
-                .context("cannot write to standard output")?;
+            out.write_all(&text).await.map_err(OutputError::from)?;
             exported += 1;
         }
         if after as u64 > bar.length().unwrap_or(0) {
@@ -147,9 +146,7 @@ pub(super) async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         bar.set_position(after as u64);
         bar.set_message(format!("{exported} exported"));
     }
-    out.flush()
-        .await
-        .context("cannot write to standard output")?;
+    out.flush().await.map_err(OutputError::from)?;
     bar.finish_and_clear();
     eprintln!("exported {}", plural(exported, "event", "events"));
     Ok(ExitCode::SUCCESS)
@@ -236,7 +233,7 @@ pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     // Closing joins the writer, so the last appends are committed before the process exits.
     store.close().await;
     let tally = result?;
-    println!(
+    outln!(
         "imported {}: {} stored, {}, {}, {}",
         if args.file.as_os_str() == "-" {
             "standard input".to_owned()
@@ -247,7 +244,7 @@ pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         plural(tally.duplicates, "duplicate", "duplicates"),
         plural(tally.conflicts, "conflict", "conflicts"),
         plural(tally.errors, "error", "errors"),
-    );
+    )?;
     Ok(if tally.errors > 0 || tally.conflicts > 0 {
         ExitCode::FAILURE
     } else {

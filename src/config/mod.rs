@@ -1,6 +1,7 @@
 //! Configuration: the TOML file, then `ORDER_LISTENER_*` environment variables, then flags,
 //! parsed once at start-up into typed [`Config`]. Nothing reads the environment after this.
 
+pub mod addresses;
 pub mod clients;
 pub mod http_auth;
 pub mod listeners;
@@ -22,10 +23,13 @@ use serde::{Deserialize, Serialize};
 use crate::domain::envelope::ParseOptions;
 use crate::secret::Secret;
 use crate::store::{Storage, WriterOptions};
-use crate::telemetry::LogFormat;
+use crate::telemetry::{LogFilter, LogFormat};
 
 /// The commented configuration file that `order-listener init` writes.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
+
+/// The embedded store's file in the data directory, unless `database_url` names another.
+pub const EMBEDDED_STORE_FILE: &str = "events.sqlite3";
 
 /// The prefix of every environment variable the listener reads.
 pub const ENV_PREFIX: &str = "ORDER_LISTENER_";
@@ -34,7 +38,9 @@ pub const ENV_PREFIX: &str = "ORDER_LISTENER_";
 #[derive(Debug, Deserialize)]
 #[serde(default)]
 pub struct Settings {
+    #[serde(deserialize_with = "addresses::deserialize")]
     listen: SocketAddr,
+    #[serde(deserialize_with = "addresses::deserialize")]
     admin_listen: SocketAddr,
     admin_public_url: Option<String>,
     data_dir: Option<PathBuf>,
@@ -262,8 +268,8 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     /// Log line format.
     pub log_format: LogFormat,
-    /// Log filter.
-    pub log_level: String,
+    /// Log filter (`RUST_LOG`, when set, wins: `telemetry::chosen_filter`).
+    pub log_level: LogFilter,
     /// Timeouts and bounds.
     pub limits: Limits,
     /// Group commit.
@@ -279,6 +285,8 @@ pub struct Config {
     pub retention: retention::Retention,
     /// How suspect orders are found.
     pub reconcile: reconcile::Reconcile,
+    /// Settings given but not used, and why: `serve` logs each as a warning at start.
+    pub ignored: Vec<String>,
 }
 
 /// The default data directory: the platform's, or `./order-listener-data` without a home.
@@ -401,7 +409,7 @@ impl TryFrom<Settings> for Config {
         let storage = match &settings.database_url {
             Some(url) if !url.expose().is_empty() => parse_database_url(url)?,
             _ => Storage::Sqlite {
-                path: data_dir.join("events.sqlite3"),
+                path: data_dir.join(EMBEDDED_STORE_FILE),
             },
         };
         let base_path = settings.base_path.trim_end_matches('/').to_owned();
@@ -410,6 +418,7 @@ impl TryFrom<Settings> for Config {
                 "base_path must start with /, as in /externalapi/listener/v1 (got {base_path:?})"
             );
         }
+        addresses::check(settings.listen, settings.admin_listen)?;
         let listeners = listeners::check(&base_path, &settings.dialects)?;
         let access = clients::check(
             settings.allow_anonymous,
@@ -420,6 +429,22 @@ impl TryFrom<Settings> for Config {
         )?;
         if settings.plain_http && access.client_ca_file.is_some() {
             bail!("tls.client_ca_file (mTLS) needs HTTPS: unset plain_http, or drop the client CA");
+        }
+        let mut ignored = Vec::new();
+        let tls_files = [
+            ("tls.cert_file", &settings.tls.cert_file),
+            ("tls.key_file", &settings.tls.key_file),
+        ];
+        let tls_given: Vec<&str> = tls_files
+            .iter()
+            .filter(|(_, file)| file.is_some())
+            .map(|(name, _)| *name)
+            .collect();
+        if settings.plain_http && !tls_given.is_empty() {
+            ignored.push(format!(
+                "{} ignored: --plain-http (plain_http) serves the Listener API without TLS",
+                tls_given.join(" and ")
+            ));
         }
         let transport = if settings.plain_http {
             Transport::PlainHttp
@@ -434,13 +459,10 @@ impl TryFrom<Settings> for Config {
                 ),
             }
         };
-        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&settings.log_level) {
-            bail!(
-                "log_level {:?} is not a log filter ({error}): use error, warn, info, debug or \
-                 trace, or directives such as order_listener=debug,warn",
-                settings.log_level
-            );
-        }
+        let log_level: LogFilter = match settings.log_level.parse() {
+            Ok(filter) => filter,
+            Err(error) => bail!("log_level {}", crate::telemetry::error_chain(&error)),
+        };
         if settings.body_limit_bytes == 0 {
             bail!("body_limit_bytes must be positive");
         }
@@ -474,7 +496,7 @@ impl TryFrom<Settings> for Config {
                 .admin_token
                 .filter(|token| !token.expose().is_empty()),
             log_format: settings.log_format,
-            log_level: settings.log_level,
+            log_level,
             limits: Limits {
                 header_read_timeout: Duration::from_secs(
                     settings.header_read_timeout_seconds.max(1),
@@ -488,6 +510,7 @@ impl TryFrom<Settings> for Config {
             console: ConsoleConfig::try_from(&settings.console)?,
             retention: retention::check(&settings.retention)?,
             reconcile: reconcile::check(&settings.reconcile)?,
+            ignored,
             writer: WriterOptions {
                 max_batch: settings.commit_batch_max.max(1),
                 queue_capacity: settings.commit_queue_capacity.max(1),

@@ -311,17 +311,18 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Lent<I> {
     }
 }
 
-/// Binds a TCP listener, with an error that says what to do when the port is taken.
-pub(crate) async fn bind(address: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+/// Binds a TCP listener, with an error that says what to do when the port is taken: change
+/// `setting` (`listen`, `admin_listen`), as a flag or in the config file.
+pub(crate) async fn bind(
+    address: SocketAddr,
+    what: &str,
+    setting: &str,
+) -> anyhow::Result<TcpListener> {
     TcpListener::bind(address).await.map_err(|error| {
         anyhow::anyhow!(
             "cannot listen on {address} for the {what}: {error}; choose another address with \
-             --{flag}",
-            flag = if what == "admin API" {
-                "admin-listen"
-            } else {
-                "listen"
-            }
+             --{flag} or {setting} in the config file",
+            flag = setting.replace('_', "-")
         )
     })
 }

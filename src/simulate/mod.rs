@@ -29,6 +29,7 @@ use crate::domain::envelope::Dialect;
 use crate::hub::Hub;
 use crate::hub::dialect::{base_path, default_query, dialect_parser};
 use crate::outbound::{CredentialArgs, TlsOptions};
+use crate::output::outln;
 
 /// `simulate`'s flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -252,9 +253,9 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
         )
         .await?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            outln!("{}", serde_json::to_string_pretty(&report)?)?;
         } else {
-            print_load(&report);
+            print_load(&report)?;
         }
         return Ok(std::process::ExitCode::SUCCESS);
     }
@@ -332,14 +333,14 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
         || delivered.malformed_accepted > 0
         || delivered.wrong_success_status > 0;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
-        print_summary(&summary);
+        print_summary(&summary)?;
         if delivered.malformed_accepted > 0 {
-            println!(
+            outln!(
                 "  malformed bodies the listener accepted: {}",
                 delivered.malformed_accepted
-            );
+            )?;
         }
     }
     if let Some(linger) = args.linger {
@@ -356,23 +357,27 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
     })
 }
 
-fn print_summary(summary: &Summary) {
-    println!(
+fn print_summary(summary: &Summary) -> anyhow::Result<()> {
+    outln!(
         "simulated {} orders, {} notifications ({} seller, {} machine, seed {})",
-        summary.orders, summary.notifications, summary.dialect, summary.machine, summary.seed
-    );
-    println!("  subscribers: {}", summary.subscribers.join(", "));
+        summary.orders,
+        summary.notifications,
+        summary.dialect,
+        summary.machine,
+        summary.seed
+    )?;
+    outln!("  subscribers: {}", summary.subscribers.join(", "))?;
     let statuses: Vec<String> = summary
         .statuses
         .iter()
         .map(|(status, count)| format!("{status}×{count}"))
         .collect();
-    println!(
+    outln!(
         "  deliveries: {} ({})",
         summary.deliveries,
         statuses.join(", ")
-    );
-    println!(
+    )?;
+    outln!(
         "  faults: {} duplicates, {} reordered, {} bursts, {} malformed ({} refused), {} dropped",
         summary.duplicates_sent,
         summary.reordered,
@@ -380,43 +385,53 @@ fn print_summary(summary: &Summary) {
         summary.malformed_sent,
         summary.malformed_refused,
         summary.dropped
-    );
+    )?;
     if summary.wrong_success_status > 0 {
-        println!(
+        outln!(
             "  acknowledged with another success status than the dialect's: {}",
             summary.wrong_success_status
-        );
+        )?;
     }
-    println!(
+    outln!(
         "  the listener cannot know the latest notification of {} order(s) (dropped); {} order(s) reached a state no acknowledged notification carries",
         summary.orders_missing_their_latest_notification,
         summary.orders_with_unnotified_final_state
-    );
+    )?;
     match &summary.verification {
-        None => println!("  not verified (give --verify-admin URL to check the listener)"),
-        Some(verification) => verification.print(),
+        None => outln!("  not verified (give --verify-admin URL to check the listener)")?,
+        Some(verification) => verification.print()?,
     }
+    Ok(())
 }
 
-fn print_load(report: &load::LoadReport) {
+fn print_load(report: &load::LoadReport) -> anyhow::Result<()> {
     let statuses: Vec<String> = report
         .statuses
         .iter()
         .map(|(status, count)| format!("{status}×{count}"))
         .collect();
-    println!(
+    outln!(
         "offered {:.0}/s for {:.1}s over {} connections to {}",
-        report.offered_rate, report.elapsed_seconds, report.connections, report.target
-    );
-    println!(
+        report.offered_rate,
+        report.elapsed_seconds,
+        report.connections,
+        report.target
+    )?;
+    outln!(
         "  sent {} ({}), throughput {:.0} created/s",
         report.sent,
         statuses.join(", "),
         report.throughput
-    );
+    )?;
     let latency = &report.latency_ms;
-    println!(
+    outln!(
         "  latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  mean {:.2}",
-        latency.p50, latency.p90, latency.p99, latency.p999, latency.max, latency.mean
-    );
+        latency.p50,
+        latency.p90,
+        latency.p99,
+        latency.p999,
+        latency.max,
+        latency.mean
+    )?;
+    Ok(())
 }

@@ -20,6 +20,7 @@ use super::payload::SimOrder;
 use crate::domain::envelope::Dialect;
 use crate::domain::state::State;
 use crate::outbound::TlsOptions;
+use crate::output::outln;
 
 /// The listener's view of one order compared with the simulator's.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -54,19 +55,22 @@ impl Verification {
     }
 
     /// One line, and the first mismatches.
-    pub fn print(&self) {
-        println!(
+    pub fn print(&self) -> anyhow::Result<()> {
+        outln!(
             "  verified {} orders: {} match the ground truth, {} do not",
             self.checked,
             self.matching,
             self.mismatches.len()
-        );
+        )?;
         for mismatch in self.mismatches.iter().take(10) {
-            println!(
+            outln!(
                 "    {}: expected {} got {}",
-                mismatch.order, mismatch.expected, mismatch.actual
-            );
+                mismatch.order,
+                mismatch.expected,
+                mismatch.actual
+            )?;
         }
+        Ok(())
     }
 }
 

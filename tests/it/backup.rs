@@ -125,7 +125,8 @@ async fn a_backup_taken_under_load_restores_every_event_acknowledged_before_it()
     ]);
     assert!(!ok);
     assert!(
-        stderr.contains("running `order-listener serve`"),
+        stderr.contains("running `order-listener serve`")
+            && stderr.contains("stop it first (a restore replaces the whole store)"),
         "{stderr}"
     );
 
@@ -203,6 +204,31 @@ async fn a_second_serve_on_one_store_is_refused_and_a_restore_keeps_the_replaced
     let second = order_listener::app::App::build(TestConfig::new(&data).build()).await;
     let error = format!("{:#}", second.err().expect("a second serve is refused"));
     assert!(error.contains("running `order-listener serve`"), "{error}");
+    // Its own reason, not restore's.
+    assert!(
+        error.contains(
+            "one data directory serves one listener; stop the other or choose another --data-dir"
+        ) && !error.contains("restore"),
+        "{error}"
+    );
+    // A store named by database_url is named so.
+    let url = format!("sqlite://{}", data.join("events.sqlite3").display());
+    let elsewhere = TestConfig::new(dir.path().join("other"))
+        .overrides(|overrides| overrides.database_url = Some(url))
+        .build();
+    let error = format!(
+        "{:#}",
+        order_listener::app::App::build(elsewhere)
+            .await
+            .err()
+            .expect("a second serve is refused")
+    );
+    assert!(
+        error.contains(
+            "one store serves one listener; stop the other or choose another database_url"
+        ),
+        "{error}"
+    );
 
     let file = dir.path().join("one.sqlite3");
     let (ok, _, stderr) = run_cli(&[

@@ -237,6 +237,40 @@ fn help_explains_the_commands_and_the_serve_flags() {
 }
 
 #[test]
+fn help_describes_reconcile_list_and_postgres_urls() {
+    let (ok, stdout, _) = run_cli(&["--help"]);
+    assert!(ok);
+    // The command's summary, up to the next command.
+    let reconcile: String = stdout
+        .lines()
+        .skip_while(|line| !line.trim_start().starts_with("reconcile "))
+        .take_while(|line| !line.trim_start().starts_with("prune "))
+        .collect();
+    for flag in ["--order", "--all-suspects", "--list", "--dry-run"] {
+        assert!(reconcile.contains(flag), "{flag} in {reconcile}");
+    }
+    // Every command that takes --database-url says both kinds of store.
+    for command in [
+        &["serve"][..],
+        &["events", "list"],
+        &["orders", "show"],
+        &["export"],
+        &["import"],
+        &["reconcile"],
+        &["sinks", "list"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let (ok, stdout, _) = run_cli(&args);
+        assert!(ok, "{command:?}");
+        assert!(
+            stdout.contains("sqlite:///") && stdout.contains("postgres://"),
+            "{command:?}: {stdout}"
+        );
+    }
+}
+
+#[test]
 fn a_bad_config_file_is_refused_with_the_key_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
@@ -298,4 +332,264 @@ fn log_format_json_writes_one_json_object_per_line() {
             .any(|m| m.contains("anonymous access is enabled")),
         "{seen:?}"
     );
+}
+
+/// The flags of a `serve` that would start at once: plain HTTP, anonymous, port 0, `data`.
+fn quick_serve_args<'a>(data: &'a std::path::Path, config: &'a std::path::Path) -> Vec<&'a str> {
+    let mut args = vec!["--plain-http", "--allow-anonymous"];
+    args.extend(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+    args.extend(["--data-dir", data.to_str().unwrap()]);
+    args.extend(["--config", config.to_str().unwrap()]);
+    args
+}
+
+#[test]
+fn a_log_level_that_is_not_a_level_is_refused_at_start_with_the_levels_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, data) = (dir.path().join("config.toml"), dir.path().join("data"));
+    let says_what_to_write = |stderr: &str| {
+        for word in [
+            "trace",
+            "debug",
+            "info",
+            "warn",
+            "error",
+            "off",
+            "target=level",
+        ] {
+            assert!(stderr.contains(word), "names {word}: {stderr}");
+        }
+    };
+    // EnvFilter reads these as target names: every log line, warnings included, would vanish.
+    for level in ["warning", "loud"] {
+        std::fs::write(&file, format!("log_level = \"{level}\"\n")).unwrap();
+        let stderr = serve_refusal(&quick_serve_args(&data, &file), &[]);
+        assert!(
+            stderr.contains("log_level") && stderr.contains(&format!("`{level}` is not a level")),
+            "{stderr}"
+        );
+        says_what_to_write(&stderr);
+    }
+    // RUST_LOG, which wins over log_level, is checked the same way.
+    std::fs::write(&file, "log_level = \"info\"\n").unwrap();
+    let stderr = serve_refusal(&quick_serve_args(&data, &file), &[("RUST_LOG", "warning")]);
+    assert!(
+        stderr.contains("RUST_LOG") && stderr.contains("`warning` is not a level"),
+        "{stderr}"
+    );
+    says_what_to_write(&stderr);
+}
+
+#[tokio::test]
+async fn target_directives_in_log_level_and_rust_log_keep_the_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    for (log_level, rust_log) in [
+        ("order_listener=info,tower_http=warn", None),
+        ("info", Some("order_listener=debug,tower_http=info")),
+    ] {
+        std::fs::write(&file, format!("log_level = \"{log_level}\"\n")).unwrap();
+        let log = dir.path().join("serve.log");
+        let data = dir.path().join("data");
+        let child = start_binary_logging_at(&data, &file, &log, rust_log);
+        eventually("the warning that anonymous access is on", async || {
+            let text = std::fs::read_to_string(&log).ok()?;
+            text.contains("anonymous access is enabled").then_some(())
+        })
+        .await;
+        drop(child);
+    }
+}
+
+#[tokio::test]
+async fn text_logs_written_to_a_file_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, log) = (dir.path().join("config.toml"), dir.path().join("serve.log"));
+    std::fs::write(&file, "log_format = \"text\"\n").unwrap();
+    let _child = start_binary_logging_at(&dir.path().join("data"), &file, &log, Some("info"));
+    let text = eventually("the warning that anonymous access is on", async || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        text.contains("anonymous access is enabled").then_some(text)
+    })
+    .await;
+    assert!(
+        !text.contains('\u{1b}'),
+        "no ANSI escape in a file: {text:?}"
+    );
+    assert!(text.contains(" WARN "), "{text}");
+}
+
+/// The words a POSIX shell hands to `curl` when the banner's "Try it" line is pasted, with
+/// `API_KEY` set to `api_key` (a shell function stands in for curl and prints them).
+fn pasted_curl_words(banner: &str, api_key: &str) -> Vec<String> {
+    let line = banner
+        .lines()
+        .skip_while(|line| !line.starts_with("Try it:"))
+        .nth(1)
+        .expect("a line after Try it:")
+        .trim();
+    assert!(line.starts_with("curl "), "{line}");
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("curl() {{ printf '%s\\n' \"$@\"; }}\n{line}"))
+        .env("API_KEY", api_key)
+        .output()
+        .expect("sh runs");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The word after `flag` in `words`.
+fn after<'a>(words: &'a [String], flag: &str) -> &'a str {
+    let at = words.iter().position(|word| word == flag);
+    at.and_then(|at| words.get(at + 1))
+        .unwrap_or_else(|| panic!("{flag} and a value in {words:?}"))
+}
+
+#[tokio::test]
+async fn the_banners_curl_line_works_when_pasted_into_a_shell() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    // A data directory that the shell would split and expand if the line did not quote it.
+    let data = dir.path().join("it's a $HOME dir");
+    let mut config = TestConfig::new(&data)
+        .overrides(|overrides| overrides.plain_http = None)
+        .build();
+    config.access.allow_anonymous = false;
+
+    // The first start shows the key it generated, in the line.
+    let first = order_listener::app::App::build(config.clone())
+        .await
+        .unwrap();
+    let key = first
+        .generated_key()
+        .expect("a key")
+        .key
+        .expose()
+        .to_owned();
+    let cert_file = first.certificate().expect("HTTPS").cert_file.clone();
+    let words = pasted_curl_words(&first.banner(), "from-the-environment");
+    assert!(
+        words.contains(&format!("Authorization: Bearer {key}")),
+        "{words:?}"
+    );
+    assert_eq!(after(&words, "--cacert"), cert_file.to_str().unwrap());
+    drop(first);
+
+    // Every later start names $API_KEY, which the shell must expand.
+    let second = order_listener::app::App::build(config).await.unwrap();
+    let banner = second.banner();
+    assert!(
+        banner.contains(r#""Authorization: Bearer $API_KEY""#),
+        "{banner}"
+    );
+    let words = pasted_curl_words(&banner, "from-the-environment");
+    assert!(
+        words.contains(&"Authorization: Bearer from-the-environment".to_owned()),
+        "{words:?}"
+    );
+    assert_eq!(after(&words, "--cacert"), cert_file.to_str().unwrap());
+    let body: Value = serde_json::from_str(after(&words, "-d")).expect("the body is one word");
+    assert_eq!(body["eventType"], "ServiceOrderCreationNotification");
+    assert_eq!(words.last(), Some(&second.listener_url()));
+}
+
+#[tokio::test]
+async fn every_command_that_prints_ends_quietly_when_its_reader_closes_the_pipe() {
+    let app = spawn_app().await;
+    for event in onap_lifecycle("SO-pipe", 2) {
+        assert_eq!(app.post(&event).await.status().as_u16(), 201);
+    }
+    let dir = app.data_dir.to_str().unwrap().to_owned();
+    let event = "SO-pipe-created";
+    let commands: &[&[&str]] = &[
+        &["events", "list", "--limit", "500"],
+        &["events", "list", "--json"],
+        &["events", "show", event],
+        &["events", "show", event, "--json"],
+        &["events", "show", event, "--raw"],
+        &["orders", "list"],
+        &["orders", "list", "--json"],
+        &["orders", "show", "SO-pipe"],
+        &["orders", "show", "SO-pipe", "--json"],
+        &["orders", "suspects"],
+        &["sinks", "list"],
+        &["dead-letters", "list"],
+        &["export"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.extend(["--data-dir", &dir]);
+        let (status, stderr) = run_cli_into_a_closed_pipe(&args);
+        assert!(
+            !stderr.contains("panicked") && status.code() != Some(101),
+            "{command:?}: {status}: {stderr}"
+        );
+        // A closed pipe is the reader's choice: the command ends quietly, as a success.
+        assert_eq!(status.code(), Some(0), "{command:?}: {stderr}");
+        assert_eq!(stderr, "", "{command:?} says nothing");
+    }
+    // Another failure is still one, pipe closed or not.
+    let (status, stderr) = run_cli_into_a_closed_pipe(&["init", "--config", "/dev/null/x"]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot write /dev/null/x"), "{stderr}");
+}
+
+#[test]
+fn serve_keeps_serving_when_its_banner_cannot_be_printed() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = Command::new(binary())
+        .args(["serve", "--plain-http", "--allow-anonymous"])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    let mut seen = Vec::new();
+    // The warning, then the one `App::run` logs once it serves.
+    for expected in [
+        "cannot print the start-up banner",
+        "anonymous access is enabled",
+    ] {
+        let found = lines.by_ref().any(|line| {
+            seen.push(line.clone());
+            line.contains(expected)
+        });
+        assert!(found, "{expected:?} in {seen:#?}");
+    }
+    assert!(child.try_wait().unwrap().is_none(), "it serves: {seen:#?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_client_whose_new_secret_cannot_be_shown_is_told_how_to_make_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("listener.toml");
+    let file = file.to_str().unwrap();
+    let (status, stderr) = run_cli_into_a_closed_pipe(&["client", "add", "nbi", "--config", file]);
+    // The file keeps only the key's hash: the key is lost, which is not a quiet end.
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("order-listener client rotate nbi"),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr) = run_cli(&["client", "rotate", "nbi", "--config", file]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("will not be shown again"), "{stdout}");
 }

@@ -18,6 +18,7 @@ mod house;
 mod lingering;
 mod listener_api;
 mod metrics;
+mod misconfiguration;
 mod openapi;
 mod operations;
 mod order_pages;

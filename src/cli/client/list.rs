@@ -14,6 +14,7 @@ use serde_json::json;
 use super::edit::ConfigFile;
 use super::{ListArgs, rfc3339};
 use crate::config::clients::ClientSettings;
+use crate::output::outln;
 use crate::standard_webhooks::VerifyingKey;
 
 /// Only the `[clients]` of the file, read as `serve` reads it.
@@ -39,10 +40,10 @@ pub(super) fn list(path: &Path, args: &ListArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        println!(
+        outln!(
             "{} has no clients; add one with `order-listener client add NAME`",
             file.path.display()
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = crate::cli::table(&[
@@ -77,13 +78,13 @@ pub(super) fn list(path: &Path, args: &ListArgs) -> anyhow::Result<ExitCode> {
             crate::cli::or_dash(row.next_expiry.map(rfc3339)),
         ]);
     }
-    println!("{table}");
-    println!(
+    outln!("{table}")?;
+    outln!(
         "{} client{} in {}",
         rows.len(),
         if rows.len() == 1 { "" } else { "s" },
         file.path.display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

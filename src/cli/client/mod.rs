@@ -30,6 +30,7 @@ use self::edit::{ConfigFile, api_key_table, set_value, string_array};
 use crate::config::clients::ClientName;
 use crate::domain::envelope::EventType;
 use crate::http::auth::generated::generate_key;
+use crate::output::outln;
 use crate::secret::Secret;
 use crate::standard_webhooks::{InvalidKey, WebhookPublicKey, WebhookSecret};
 
@@ -206,17 +207,33 @@ struct NewSecret {
     secret: Secret,
 }
 
-fn print_secrets(secrets: &[NewSecret]) {
+/// Prints `lines`, then the new `secrets` once, with how to keep them. Standard output closed
+/// before the secrets were written is an error here, not the quiet end it is elsewhere: the
+/// file keeps only hashes, so the secrets are lost, and the error says how to make new ones.
+fn print_secrets(name: &ClientName, lines: &[String], secrets: &[NewSecret]) -> anyhow::Result<()> {
+    match write_secrets(lines, secrets) {
+        Err(error) if !secrets.is_empty() && crate::output::is_closed(&error) => bail!(
+            "standard output was closed before the new secrets of client {name} were shown, and \
+             they are shown only once: run `order-listener client rotate {name}` to make new ones"
+        ),
+        other => other,
+    }
+}
+
+fn write_secrets(lines: &[String], secrets: &[NewSecret]) -> anyhow::Result<()> {
+    for line in lines {
+        outln!("{line}")?;
+    }
     if secrets.is_empty() {
-        return;
+        return Ok(());
     }
-    println!();
+    outln!()?;
     for NewSecret { what, secret } in secrets {
-        println!("{what}:");
-        println!("  {}", secret.expose());
+        outln!("{what}:")?;
+        outln!("  {}", secret.expose())?;
     }
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "{} shown only now and will not be shown again: keep {} somewhere safe.",
         if secrets.len() == 1 {
             "This secret is"
@@ -224,7 +241,8 @@ fn print_secrets(secrets: &[NewSecret]) {
             "These secrets are"
         },
         if secrets.len() == 1 { "it" } else { "them" }
-    );
+    )?;
+    Ok(())
 }
 
 fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
@@ -417,28 +435,29 @@ fn add(path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
         .insert(name.as_str(), Item::Table(client));
     let config = file.save()?;
 
+    let mut lines = Vec::new();
     if file.created {
-        println!(
+        lines.push(format!(
             "created {} from the default configuration (the file `order-listener init` writes); \
              start the listener with `order-listener serve --config {}`",
             file.path.display(),
             file.path.display()
-        );
+        ));
     }
-    println!("added client {name} to {}", file.path.display());
-    print_secrets(&secrets);
+    lines.push(format!("added client {name} to {}", file.path.display()));
+    print_secrets(name, &lines, &secrets)?;
     for note in notes {
-        println!("{note}");
+        outln!("{note}")?;
     }
     let generated_key = config.data_dir.join("credentials").join("api-key.sha256");
     if !had_clients && generated_key.exists() {
-        println!(
+        outln!(
             "The key generated at the first start (client `default`, {}) is no longer accepted \
              now that clients are configured.",
             generated_key.display()
-        );
+        )?;
     }
-    println!("{APPLY}");
+    outln!("{APPLY}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -492,13 +511,13 @@ fn set_enabled(path: &Path, name: &ClientName, wanted: Enabled) -> anyhow::Resul
         .unwrap_or(true);
     let word = if enable { "enabled" } else { "disabled" };
     if current == enable {
-        println!("client {name} is already {word}; nothing changed");
+        outln!("client {name} is already {word}; nothing changed")?;
         return Ok(ExitCode::SUCCESS);
     }
     set_value(client, "enabled", Value::from(enable));
     file.save()?;
-    println!("client {name} is now {word} in {}", file.path.display());
-    println!("{APPLY}");
+    outln!("client {name} is now {word} in {}", file.path.display())?;
+    outln!("{APPLY}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -506,10 +525,10 @@ fn remove(path: &Path, name: &ClientName) -> anyhow::Result<ExitCode> {
     let mut file = ConfigFile::open(path)?;
     file.remove_client(name)?;
     file.save()?;
-    println!(
+    outln!(
         "removed client {name} and its credentials from {}",
         file.path.display()
-    );
-    println!("{APPLY}");
+    )?;
+    outln!("{APPLY}")?;
     Ok(ExitCode::SUCCESS)
 }

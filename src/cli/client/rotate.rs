@@ -15,6 +15,7 @@ use super::{
     print_secrets, rfc3339,
 };
 use crate::config::clients::ClientName;
+use crate::output::outln;
 use crate::secret::Secret;
 use crate::standard_webhooks::{VerifyingKey, WebhookSecret};
 
@@ -100,19 +101,19 @@ pub(super) fn rotate(path: &Path, args: &RotateArgs) -> anyhow::Result<ExitCode>
     }
     file.save()?;
 
-    println!("rotated the secrets of client {name} in {file_path}");
-    print_secrets(&secrets);
+    let rotated = format!("rotated the secrets of client {name} in {file_path}");
+    print_secrets(name, &[rotated], &secrets)?;
     for note in notes {
-        println!("{note}");
+        outln!("{note}")?;
     }
     if !held_by_client.is_empty() {
-        println!(
+        outln!(
             "Not rotated here: {} (keys that the client holds; replace them in the file when \
              the client changes them).",
             held_by_client.join(", ")
-        );
+        )?;
     }
-    println!("{APPLY}");
+    outln!("{APPLY}")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -40,10 +40,8 @@ pub enum BackupError {
     /// The copy is not a sound order-listener store.
     #[error("{0}")]
     NotSound(String),
-    /// `serve` holds the store.
-    #[error(
-        "a running `order-listener serve` holds {0}: stop it first (a restore replaces the whole store)"
-    )]
+    /// `serve` holds the store. The caller says why that stops it.
+    #[error("a running `order-listener serve` holds {0}")]
     InUse(PathBuf),
 }
 

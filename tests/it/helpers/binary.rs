@@ -156,6 +156,61 @@ pub(crate) fn run_cli(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// Runs `serve` with `args` (after `serve`) and `env` (`RUST_LOG` is unset unless `env` sets
+/// it), expecting it to refuse to start: returns its standard error once it has exited with a
+/// failure. Fails the test if it starts instead (it is then killed after [`PATIENCE`]).
+pub(crate) fn serve_refusal(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut command = Command::new(binary());
+    command
+        .arg("serve")
+        .args(args)
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = command.spawn().expect("the binary starts");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (sender, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(child.wait_with_output()));
+    let output = match exited.recv_timeout(crate::helpers::PATIENCE) {
+        Ok(output) => output.expect("the binary's output is read"),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            panic!("`serve {}` started; it should have refused", args.join(" "));
+        }
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !output.status.success(),
+        "`serve {}` exited 0; it should have refused: {stderr}",
+        args.join(" ")
+    );
+    assert_ne!(output.status.code(), Some(101), "a panic: {stderr}");
+    stderr
+}
+
+/// Runs the CLI with `args`, its standard output a pipe whose reader is closed before it
+/// starts (as `| head` leaves it once it has its lines: every write fails with EPIPE), and
+/// `RUST_BACKTRACE=1`, so that a panic would show; returns (exit status, stderr).
+pub(crate) fn run_cli_into_a_closed_pipe(args: &[&str]) -> (std::process::ExitStatus, String) {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = Command::new(binary())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("the CLI runs");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// Runs the CLI with `args`, then `--config config` and `--data-dir data_dir`, off the async
 /// runtime's threads; returns (exit success, stdout, stderr).
 pub(crate) async fn run_cli_on(

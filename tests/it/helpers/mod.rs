@@ -17,8 +17,9 @@ pub(crate) use app::{
     spawn_app_from_file, spawn_app_with, spawn_app_with_file, start,
 };
 pub(crate) use binary::{
-    RunningBinary, banner_value, binary, run_cli, run_cli_on, spawn_serve, spawn_serve_logging,
-    start_binary, start_binary_logging, start_binary_logging_at, start_binary_with,
+    RunningBinary, banner_value, binary, run_cli, run_cli_into_a_closed_pipe, run_cli_on,
+    serve_refusal, spawn_serve, spawn_serve_logging, start_binary, start_binary_logging,
+    start_binary_logging_at, start_binary_with,
 };
 pub(crate) use onap::{onap_creation, onap_date, onap_event, onap_item, onap_lifecycle};
 pub(crate) use wait::{PATIENCE, eventually, when_outbox_changes};
@@ -34,7 +35,10 @@ pub(crate) fn init() {
     INIT.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
         if std::env::var_os("TEST_LOG").is_some() {
-            order_listener::telemetry::init(order_listener::telemetry::LogFormat::Text, "debug");
+            let debug = "debug".parse().expect("debug is a level");
+            let filter = order_listener::telemetry::chosen_filter(&debug)
+                .expect("RUST_LOG, when set, is a log filter");
+            order_listener::telemetry::init(order_listener::telemetry::LogFormat::Text, &filter);
         }
     });
 }
