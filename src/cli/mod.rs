@@ -161,7 +161,7 @@ struct InitArgs {
 enum EventsCommand {
     /// The newest events first.
     List(query::EventListArgs),
-    /// One event, with its body as received.
+    /// One event, with its body pretty-printed (keys sorted); --raw prints the bytes as received.
     Show(query::EventShowArgs),
 }
 
