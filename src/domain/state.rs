@@ -67,16 +67,8 @@ impl State {
     ];
 
     /// An item's states in MEF LSO Legato's `ServiceOrderItemStateType` (v6): an order's,
-    /// without `partial`.
-    pub const MEF_ITEM: [State; 7] = [
-        State::Acknowledged,
-        State::Rejected,
-        State::Pending,
-        State::Held,
-        State::InProgress,
-        State::Completed,
-        State::Failed,
-    ];
+    /// without `partial` (the last).
+    pub const MEF_ITEM: &'static [State] = State::MEF_ORDER.split_at(7).0;
 
     /// The final states, which have no way out.
     pub const FINAL: [State; 5] = [

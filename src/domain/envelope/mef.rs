@@ -48,7 +48,7 @@ pub(super) fn parse(
         format!("{expected} must carry the service order id in event.id")
     })?;
     let state = if kind.role() == Role::ItemStateChange {
-        mef_state(event.get("state"), &State::MEF_ITEM, "an item")?
+        mef_state(event.get("state"), State::MEF_ITEM, "an item")?
     } else {
         mef_state(event.get("state"), &State::MEF_ORDER, "an order")?
     };

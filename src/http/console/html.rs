@@ -112,15 +112,7 @@ pub(super) fn page(layout: &Layout<'_>, content: &str) -> String {
         let _ = write!(nav, r#"<li><a href="{href}"{current}>{label}</a></li>"#);
     }
     format!(
-        r##"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · order-listener console</title>
-<link rel="stylesheet" href="/console/assets/console.css">
-<script src="/console/assets/console.js" defer></script>
-</head>
+        r##"{head}
 <body{body_attributes}>
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
@@ -139,8 +131,28 @@ pub(super) fn page(layout: &Layout<'_>, content: &str) -> String {
 </body>
 </html>
 "##,
+        head = head(
+            layout.title,
+            r#"<script src="/console/assets/console.js" defer></script>"#
+        ),
         title = esc(layout.title),
         csrf = esc(layout.csrf),
+    )
+}
+
+/// The start of every console page up to its `</head>`: the title, the style sheet and
+/// `extra` (a script).
+fn head(title: &str, extra: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · order-listener console</title>
+<link rel="stylesheet" href="/console/assets/console.css">
+{extra}</head>"#,
+        title = esc(title),
     )
 }
 
@@ -148,14 +160,7 @@ pub(super) fn page(layout: &Layout<'_>, content: &str) -> String {
 /// store that failed), with a way back. It has no session's form, so it needs none.
 pub(super) fn error_page(title: &str, message: &str) -> String {
     format!(
-        r##"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · order-listener console</title>
-<link rel="stylesheet" href="/console/assets/console.css">
-</head>
+        r##"{head}
 <body>
 <header class="top">
 <p class="brand">order-listener</p>
@@ -168,6 +173,7 @@ pub(super) fn error_page(title: &str, message: &str) -> String {
 </body>
 </html>
 "##,
+        head = head(title, ""),
         title = esc(title),
         message = esc(message),
     )

@@ -286,7 +286,7 @@ fn mef_request(dialect: Dialect, kind: EventType, name: &str) -> Value {
     });
     let changes_state = matches!(kind.role(), Role::StateChange | Role::ItemStateChange);
     let states = if kind.role() == Role::ItemStateChange {
-        &State::MEF_ITEM[..]
+        State::MEF_ITEM
     } else {
         &State::MEF_ORDER[..]
     };
