@@ -133,7 +133,7 @@ pub(super) fn page(layout: &Layout<'_>, content: &str) -> String {
 "##,
         head = head(
             layout.title,
-            r#"<script src="/console/assets/console.js" defer></script>"#
+            "<script src=\"/console/assets/console.js\" defer></script>\n"
         ),
         title = esc(layout.title),
         csrf = esc(layout.csrf),
@@ -141,7 +141,7 @@ pub(super) fn page(layout: &Layout<'_>, content: &str) -> String {
 }
 
 /// The start of every console page up to its `</head>`: the title, the style sheet and
-/// `extra` (a script).
+/// `extra` (a script, with its line's end).
 fn head(title: &str, extra: &str) -> String {
     format!(
         r#"<!doctype html>
