@@ -92,19 +92,28 @@ pub(crate) async fn serve(
             match tls {
                 None => serve_connection(stream, service(None), limits, watcher).await,
                 Some(tls) => {
-                    if speaks_plain_http(&stream).await {
-                        tracing::info!(
-                            listener = name,
-                            %peer,
-                            "a client spoke plain HTTP to this HTTPS port: it must use https://"
-                        );
-                        answer_plain_http(stream).await;
-                        return;
+                    // The handshake, the wait for its first byte included, takes at most its timeout.
+                    let started = tokio::time::Instant::now();
+                    match first_byte(&stream).await {
+                        FirstByte::Letter => {
+                            tracing::info!(
+                                listener = name,
+                                %peer,
+                                "a client spoke plain HTTP to this HTTPS port: it must use https://"
+                            );
+                            answer_plain_http(stream).await;
+                            return;
+                        }
+                        FirstByte::None => {
+                            tracing::debug!(listener = name, %peer, "TLS handshake timed out");
+                            return;
+                        }
+                        FirstByte::Other => {}
                     }
                     // The configuration of this moment: a reload changes it for later ones.
                     let acceptor = tls.acceptor();
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-                    {
+                    let deadline = started + TLS_HANDSHAKE_TIMEOUT;
+                    match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
                             let certificate = stream
                                 .get_ref()
@@ -135,15 +144,24 @@ pub(crate) async fn serve(
     }
 }
 
-/// Whether the client's first byte is a letter, as an HTTP request's method is, rather than a
-/// TLS record (a handshake starts with 22). A client that sends nothing in time is left to the
-/// handshake's timeout.
-async fn speaks_plain_http(stream: &tokio::net::TcpStream) -> bool {
+/// What a client on a TLS port sent first.
+enum FirstByte {
+    /// A capital letter, as an HTTP request's method starts: plain HTTP.
+    Letter,
+    /// Anything else (a TLS handshake starts with 22), an error or the end: the handshake says.
+    Other,
+    /// Nothing within the handshake's timeout.
+    None,
+}
+
+/// Peeks at the client's first byte, waiting at most [`TLS_HANDSHAKE_TIMEOUT`].
+async fn first_byte(stream: &tokio::net::TcpStream) -> FirstByte {
     let mut first = [0u8; 1];
-    matches!(
-        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await,
-        Ok(Ok(1)) if first[0].is_ascii_uppercase()
-    )
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0].is_ascii_uppercase() => FirstByte::Letter,
+        Ok(_) => FirstByte::Other,
+        Err(_) => FirstByte::None,
+    }
 }
 
 /// Answers a plain HTTP request on a TLS port with a 400 that says to use HTTPS, as a client
