@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use order_listener::domain::envelope::Dialect;
 
-use crate::helpers::{ADMIN_TOKEN, onap_lifecycle, spawn_app, spawn_app_with, spawn_app_with_file};
+use crate::helpers::{
+    ADMIN_TOKEN, TestApp, onap_lifecycle, spawn_app, spawn_app_with, spawn_app_with_file,
+};
 
 /// `/api/v1/events/{event_id}` and `/api/v1/events/{eventId}` are the same route.
 fn shape(path: &str) -> String {
@@ -113,9 +115,8 @@ async fn fetch(client: &reqwest::Client, url: String) -> Value {
     response.json().await.unwrap()
 }
 
-#[tokio::test]
-async fn each_port_documents_exactly_the_routes_it_declares() {
-    let app = spawn_app().await;
+/// The public port's document and the admin port's.
+async fn documents(app: &TestApp) -> (Value, Value) {
     let public = fetch(
         &app.client,
         format!("{}/externalapi/listener/v1/openapi.json", app.public_base),
@@ -126,6 +127,13 @@ async fn each_port_documents_exactly_the_routes_it_declares() {
         format!("{}/api/v1/openapi.json", app.admin_base),
     )
     .await;
+    (public, admin)
+}
+
+#[tokio::test]
+async fn each_port_documents_exactly_the_routes_it_declares() {
+    let app = spawn_app().await;
+    let (public, admin) = documents(&app).await;
 
     let mut public_declared = declared_routes("mod.rs");
     public_declared.extend(mounted_listener_routes());
@@ -290,16 +298,7 @@ async fn the_public_document_follows_the_configuration() {
 #[tokio::test]
 async fn each_document_names_the_address_it_is_served_at() {
     let app = spawn_app().await;
-    let public = fetch(
-        &app.client,
-        format!("{}/externalapi/listener/v1/openapi.json", app.public_base),
-    )
-    .await;
-    let admin = fetch(
-        &app.client,
-        format!("{}/api/v1/openapi.json", app.admin_base),
-    )
-    .await;
+    let (public, admin) = documents(&app).await;
     assert!(app.public_base.starts_with("http://127.0.0.1:"));
     assert_eq!(public["servers"][0]["url"], app.public_base.as_str());
     assert_eq!(admin["servers"][0]["url"], app.admin_base.as_str());

@@ -142,7 +142,7 @@ pub(super) fn page(layout: &Layout<'_>, content: &str) -> String {
 
 /// The start of every console page up to its `</head>`: the title, the style sheet and
 /// `extra` (a script, with its line's end).
-fn head(title: &str, extra: &str) -> String {
+pub(super) fn head(title: &str, extra: &str) -> String {
     format!(
         r#"<!doctype html>
 <html lang="en">

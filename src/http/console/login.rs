@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::html::esc;
+use super::html::{esc, head};
 use super::respond::{CsrfForm, forbidden, from_this_console, html, same_origin, see_other};
 use super::session;
 use crate::http::AppState;
@@ -147,14 +147,7 @@ pub(super) fn render_login(next: &str, error: Option<&str>) -> String {
         .map(|error| format!(r#"<p class="error" role="alert">{}</p>"#, esc(error)))
         .unwrap_or_default();
     format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Log in · order-listener console</title>
-<link rel="stylesheet" href="/console/assets/console.css">
-</head>
+        r#"{head}
 <body class="login">
 <main id="main">
 <h1>order-listener console</h1>
@@ -170,6 +163,7 @@ pub(super) fn render_login(next: &str, error: Option<&str>) -> String {
 </body>
 </html>
 "#,
+        head = head("Log in", ""),
         next = esc(next)
     )
 }
