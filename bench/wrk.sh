@@ -4,6 +4,11 @@
 #   ceiling    examples/ceiling.rs, hyper answering 201 without parsing or storing,
 #   sqlite     order-listener on a fresh SQLite store (every 201 fsynced), once per workload,
 #   postgres   order-listener on a fresh PostgreSQL database, once per workload (if in TARGETS),
+#   stub       order-listener built with bench/stub-store.patch, whose store answers every append
+#              at once and stores nothing: the request path alone (STUB names a prebuilt one;
+#              otherwise it is built into target/stub), spread workload only (if in TARGETS),
+#   floor      examples/store_floor.rs: SQLite alone, one thread, minimal schemas, no HTTP: the
+#              least CPU a durable SQLite append costs (if in TARGETS),
 #   volume     order-listener on a SQLite store already holding VOLUME events (10 million by
 #              default; filled by `bench_tool prefill` into VOLUME_DIR unless it is there from an
 #              earlier run), spread workload only (if in TARGETS),
@@ -128,6 +133,38 @@ if wants sqlite; then
   done
 fi
 
+if wants stub; then
+  if [ -z "${STUB:-}" ]; then
+    echo "== building the stub (bench/stub-store.patch applied to HEAD, into target/stub)"
+    tree=$(mktemp -d)
+    git worktree add -q --detach "$tree" HEAD
+    git -C "$tree" apply "$PWD/bench/stub-store.patch"
+    CARGO_TARGET_DIR=$PWD/target/stub cargo build --release --quiet \
+      --manifest-path "$tree/Cargo.toml" --bin order-listener
+    git worktree remove --force "$tree"
+    STUB=target/stub/release/order-listener
+  fi
+  echo "== order-listener with its store stubbed (the request path alone), spread"
+  rm -rf "$WORK/stub"
+  ORDER_LISTENER_ADMIN_TOKEN=bench "$STUB" serve --plain-http --allow-anonymous \
+    --data-dir "$WORK/stub" --listen 127.0.0.1:18551 --admin-listen 127.0.0.1:19551 \
+    > "$RUN/stub-spread.log" 2>&1 &
+  pid=$!; wait_for_port 18551
+  load stub-spread "http://127.0.0.1:18551$url_path" $pid spread
+  stop $pid
+  rm -rf "$WORK/stub"
+fi
+
+if wants floor; then
+  echo "== the floor: SQLite alone, one thread, minimal schemas (examples/store_floor.rs)"
+  if [ -z "${FLOOR:-}" ]; then
+    cargo build --release --quiet --example store_floor
+    FLOOR=target/release/examples/store_floor
+  fi
+  "$FLOOR" "$WORK/floor" "${FLOOR_EVENTS:-200000}" 64 | tee "$RUN/floor.md"
+  rm -rf "$WORK/floor"
+fi
+
 if wants volume; then
   echo "== order-listener, SQLite, a store holding $VOLUME events, spread"
   stored=0
@@ -223,7 +260,7 @@ ceiling = rate("ceiling")
 print("```\n" + machine + "\n```\n")
 print("| target | workload | req/s | p50 ms | p99 ms | vs ceiling | non-2xx | socket errors | CPU wrk / server / other | peak RSS |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-order = ["ceiling"] + [f"{b}-{w}" for b in ("sqlite", "postgres") for w in ("spread", "one")] + ["volume-spread"]
+order = ["ceiling"] + [f"{b}-{w}" for b in ("sqlite", "postgres") for w in ("spread", "one")] + ["volume-spread", "stub-spread"]
 for name in order + sorted(set(results) - set(order)):
     if name not in results:
         continue
@@ -245,6 +282,23 @@ for backend in ("sqlite", "postgres"):
         print(f"\nCost per append as one order grows ({backend}; 64 appends in flight, all to one order):\n")
         print(text)
         costs[backend] = [float(m.group(1)) for m in re.finditer(r"^\|[^|]+\|[^|]+\| ([0-9.]+) \|", text, re.M)]
+
+floor_path = os.path.join(run, "floor.md")
+if os.path.exists(floor_path):
+    print("\nThe floor: SQLite alone (examples/store_floor.rs), one thread, 64 events per fsynced commit, no HTTP:\n")
+    print(open(floor_path).read().strip())
+if ceiling and "stub-spread" in results:
+    # What 0.3x of the ceiling leaves per event: the machine's cores at that rate, less wrk's
+    # CPU per request (as in the ceiling run) and the stubbed listener's (the request path).
+    target = 0.3 * ceiling
+    budget = os.cpu_count() / target * 1e6
+    wrk_us = results["ceiling"]["wrk_cores"] / ceiling * 1e6
+    stub = results["stub-spread"]
+    request_us = stub["server_cores"] / stub["requests_per_second"] * 1e6
+    print(f"\nAt 0.3× the ceiling ({target:,.0f}/s) the machine has {budget:.1f} µs of CPU per event; wrk takes "
+          f"{wrk_us:.1f} µs per request (ceiling run) and the listener's request path {request_us:.1f} µs "
+          f"(stub run), which leaves **{budget - wrk_us - request_us:.1f} µs per event for the store**, "
+          "fsync and checkpoints included (compare the floor's CPU µs per event).")
 
 checks = []
 def check(what, ratio, floor=None, ceiling_=None):

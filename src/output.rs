@@ -2,7 +2,9 @@
 //! [`line`] (the `outln!` macro) or [`bytes`], which report a failed write instead of
 //! panicking as `println!` does. A reader that closed the pipe (`| head`) is
 //! [`OutputError::Closed`], which `cli::run` turns into a quiet, successful end: the reader
-//! has what it wanted. Another failure (a full disk) stays an error.
+//! has what it wanted. Another failure (a full disk) stays an error. Lines to standard error
+//! go through [`error_line`] (the `errln!` macro), which ignores a failed write instead of
+//! panicking as `eprintln!` does.
 
 use std::io::Write;
 
@@ -61,6 +63,21 @@ macro_rules! outln {
     };
 }
 pub(crate) use outln;
+
+/// Writes `text` and a newline to standard error, as `eprintln!` would, without panicking. A
+/// standard error that cannot be written leaves nowhere to say so: the failure is ignored.
+pub(crate) fn error_line(text: std::fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(text).and_then(|()| err.write_all(b"\n"));
+}
+
+/// `eprintln!` that cannot panic: see [`error_line`].
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::output::error_line(format_args!($($arg)*))
+    };
+}
+pub(crate) use errln;
 
 #[cfg(test)]
 mod tests {

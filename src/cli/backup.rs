@@ -11,7 +11,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::StoreArgs;
-use crate::output::outln;
+use crate::output::{errln, outln};
 use crate::store::Storage;
 use crate::store::sqlite::backup::{self, BackupError, Checked};
 
@@ -68,7 +68,7 @@ fn spinner(message: String) -> ProgressBar {
 pub(super) async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let config = args.store.config()?;
     let Storage::Sqlite { path } = config.storage else {
-        eprintln!("order-listener backup: {POSTGRES}");
+        errln!("order-listener backup: {POSTGRES}");
         return Ok(ExitCode::from(2));
     };
     anyhow::ensure!(
@@ -103,7 +103,7 @@ pub(super) async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
 pub(super) async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let config = args.store.config()?;
     let Storage::Sqlite { path } = config.storage else {
-        eprintln!("order-listener restore: {POSTGRES}");
+        errln!("order-listener restore: {POSTGRES}");
         return Ok(ExitCode::from(2));
     };
     let bar = spinner(format!(

@@ -13,7 +13,7 @@ use crate::hub::dialect::{
 };
 use crate::hub::query::warnings;
 use crate::outbound::{CredentialArgs, TlsOptions};
-use crate::output::outln;
+use crate::output::{errln, outln};
 
 /// Where the hub is, which dialect it speaks and how to reach it.
 #[derive(Debug, Args)]
@@ -111,7 +111,7 @@ fn print(hubs: &[Hub], json: bool) -> anyhow::Result<()> {
 }
 
 fn failed(error: HubError) -> anyhow::Result<ExitCode> {
-    eprintln!("error: {}", crate::telemetry::error_chain(&error));
+    errln!("error: {}", crate::telemetry::error_chain(&error));
     Ok(ExitCode::FAILURE)
 }
 
@@ -126,10 +126,10 @@ async fn subscribe(
     let mut problems = warnings(dialect, &query);
     problems.extend(callback_warnings(dialect, &callback));
     for problem in &problems {
-        eprintln!("warning: {problem}");
+        errln!("warning: {problem}");
     }
     if strict && !problems.is_empty() {
-        eprintln!("error: there are warnings and --strict is set; nothing was sent");
+        errln!("error: there are warnings and --strict is set; nothing was sent");
         return Ok(ExitCode::FAILURE);
     }
     let hub = match client(&server)?.subscribe(&callback, &query).await {
@@ -140,7 +140,7 @@ async fn subscribe(
     if server.json {
         super::print_json(&hub)?;
         if let Some(note) = note {
-            eprintln!("note: {note}");
+            errln!("note: {note}");
         }
     } else {
         outln!(

@@ -235,6 +235,9 @@ async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // First of all: a SIGTERM or SIGHUP that arrived before its handler would end the process
+    // at once (their default action), without the last commit or the reload it asked for.
+    let mut signals = Signals::register();
     let overrides = Overrides {
         listen: args.listen,
         admin_listen: args.admin_listen,
@@ -268,16 +271,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     #[cfg(unix)]
-    {
+    if let Some(mut hangups) = signals.hangup.take() {
         let reloader = app.reloader();
         let (file, overrides) = (args.store.config.clone(), overrides.clone());
         tokio::spawn(async move {
-            let Ok(mut hangups) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            else {
-                tracing::warn!("cannot watch SIGHUP; restart `serve` to apply changes");
-                return;
-            };
             while hangups.recv().await.is_some() {
                 let config = match Config::load(file.as_deref(), &overrides) {
                     Ok(config) => config,
@@ -303,14 +300,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         });
+    } else {
+        tracing::warn!("cannot watch SIGHUP; restart `serve` to apply changes");
     }
 
     let shutdown = CancellationToken::new();
-    let signals = shutdown.clone();
+    let stop = shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.stop().await;
         tracing::info!("shutting down: finishing in-flight requests and the last commit");
-        signals.cancel();
+        stop.cancel();
     });
     app.run(shutdown).await?;
     if let Some(traces) = traces {
@@ -319,25 +318,54 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// The signals `serve` answers: SIGINT and SIGTERM stop it, SIGHUP reloads its configuration.
+/// Each is watched from [`Signals::register`] on; one that cannot be watched is logged when
+/// it would be needed and keeps its default action.
+struct Signals {
     #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot watch SIGTERM; only SIGINT stops the listener");
-                let _ = interrupt.await;
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn register() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
+                hangup: signal(SignalKind::hangup()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
+
+    /// Waits for SIGINT or SIGTERM.
+    async fn stop(self) {
+        #[cfg(unix)]
+        {
+            let wait = |signal: Option<tokio::signal::unix::Signal>| async move {
+                match signal {
+                    Some(mut signal) => signal.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            if self.terminate.is_none() {
+                tracing::warn!("cannot watch SIGTERM; only SIGINT stops the listener");
+            }
+            tokio::select! {
+                _ = wait(self.interrupt) => {}
+                _ = wait(self.terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// The most rows a list command's `--limit` asks for: the most one page of the store holds.

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::config::sinks::SinkConfig;
 use crate::domain::envelope::{Dialect, EventId, OrderId};
 use crate::domain::routing::{RouteFilter, SinkName};
-use crate::output::outln;
+use crate::output::{errln, outln};
 use crate::store::{EventFilter, Requeue, RequeueScope, Store, StoreError};
 
 /// Events looked at, or dead letters queued, in one store call: small enough that the serving
@@ -169,7 +169,7 @@ pub(super) async fn disabled_mark(store: &Store, name: &str) -> anyhow::Result<O
 
 fn warn_if_disabled(config: &Config, name: &str, mark: Option<&str>) {
     if let Some(reason) = mark {
-        eprintln!(
+        errln!(
             "note: sink {name} is disabled ({reason}); nothing is delivered to it until \
              `order-listener sinks enable {name}`"
         );
@@ -179,7 +179,7 @@ fn warn_if_disabled(config: &Config, name: &str, mark: Option<&str>) {
         .iter()
         .any(|sink| sink.name.as_str() == name && !sink.enabled)
     {
-        eprintln!(
+        errln!(
             "note: sink {name} has enabled = false in the configuration; `serve` delivers to it \
              only once it is enabled there"
         );
@@ -351,7 +351,7 @@ pub(super) async fn retry_dead_letters(args: DeadLetterRetryArgs) -> anyhow::Res
     }
     if !args.ids.is_empty() && queued < args.ids.len() {
         let missing = args.ids.len() - queued;
-        eprintln!(
+        errln!(
             "{missing} of the {} ids given {}{}",
             args.ids.len(),
             if missing == 1 {

@@ -11,7 +11,7 @@ use crate::domain::envelope::{Dialect, EventId, EventType, OrderId};
 use crate::domain::projection::AnomalySubject;
 use crate::domain::state::State;
 use crate::domain::suspect::{self, Finding};
-use crate::output::outln;
+use crate::output::{errln, outln};
 use crate::store::{EventFilter, OrderFilter, Store};
 
 #[derive(Debug, Args)]
@@ -144,7 +144,7 @@ pub(super) async fn list_events(args: EventListArgs) -> anyhow::Result<ExitCode>
 pub(super) async fn show_event(args: EventShowArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args.store).await?;
     let Some((record, body)) = store.event(&args.id).await? else {
-        eprintln!("no event with id {}", args.id);
+        errln!("no event with id {}", args.id);
         return Ok(ExitCode::FAILURE);
     };
     if args.raw {
@@ -224,7 +224,7 @@ pub(super) async fn show_order(args: OrderShowArgs) -> anyhow::Result<ExitCode> 
     let config = args.store.config()?;
     let store = open_with(&config).await?;
     let Some(order) = store.order(&args.id).await? else {
-        eprintln!("no service order with id {}", args.id);
+        errln!("no service order with id {}", args.id);
         return Ok(ExitCode::FAILURE);
     };
     let findings = suspect::findings(&order, Utc::now(), &config.reconcile.stale_after);

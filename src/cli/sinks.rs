@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::config::sinks::{SinkConfig, SinkTarget};
 use crate::domain::routing::SinkName;
 use crate::forward::Sink;
-use crate::output::outln;
+use crate::output::{errln, outln};
 use crate::store::{SinkStatus, Store};
 
 #[derive(Debug, Subcommand)]
@@ -259,7 +259,7 @@ pub(super) async fn check_sinks(args: SinkCheckArgs) -> anyhow::Result<ExitCode>
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
-        eprintln!("{failed} sink(s) cannot be reached: see the lines above");
+        errln!("{failed} sink(s) cannot be reached: see the lines above");
         ExitCode::FAILURE
     })
 }
@@ -267,7 +267,7 @@ pub(super) async fn check_sinks(args: SinkCheckArgs) -> anyhow::Result<ExitCode>
 pub(super) async fn enable_sink(args: SinkEnableArgs) -> anyhow::Result<ExitCode> {
     let config = args.store.config()?;
     // As `replay --sink`: a sink the configuration does not name has nothing to resume.
-    configured(&config, &args.name)?;
+    let enabled_in_config = configured(&config, &args.name)?.enabled;
     let store = open_for_admin(&config).await?;
     let name = args.name.as_str();
     let result = async {
@@ -285,6 +285,13 @@ pub(super) async fn enable_sink(args: SinkEnableArgs) -> anyhow::Result<ExitCode
              deliveries within a second"
         )?,
         None => outln!("sink {name} was not disabled; nothing to do")?,
+    }
+    // The admin API, which knows only the sinks `serve` runs, answers 404 for such a sink; here
+    // its mark is cleared, and the reason it still gets nothing is said.
+    if !enabled_in_config {
+        outln!(
+            "note: sink {name} has enabled = false in the configuration, so `serve` delivers              nothing to it; set enabled = true and reload (SIGHUP) to start it"
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -29,7 +29,7 @@ use super::outbox::{parse_since, plural, progress, store_error};
 use crate::domain::envelope::{
     Dialect, EventType, Family, ParseOptions, Source, parse, reconciled,
 };
-use crate::output::{OutputError, outln};
+use crate::output::{OutputError, errln, outln};
 use crate::store::{Appended, EventFilter, NewEvent, Store, StoreError};
 
 /// Events read from the store in one call.
@@ -148,7 +148,7 @@ pub(super) async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush().await.map_err(OutputError::from)?;
     bar.finish_and_clear();
-    eprintln!("exported {}", plural(exported, "event", "events"));
+    errln!("exported {}", plural(exported, "event", "events"));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -291,7 +291,7 @@ async fn import_lines(
             }
             Err(why) => {
                 tally.errors += 1;
-                bar.suspend(|| eprintln!("line {number}: {why}"));
+                bar.suspend(|| errln!("line {number}: {why}"));
             }
         }
         if in_flight.len() >= IN_FLIGHT
@@ -328,7 +328,7 @@ fn count(
         Err(StoreError::Conflict { event_id }) => {
             tally.conflicts += 1;
             bar.suspend(|| {
-                eprintln!(
+                errln!(
                     "line {number}: event {event_id} is already stored with a different payload; the stored one is kept"
                 );
             });

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::auth::generated::bearer_token;
 use super::error::ApiError;
 use super::outbox::{self, Retry, SinkOverview};
-use super::query::{ApiQuery, Parameters, invalid, parse_instant, parse_limit};
+use super::query::{ApiQuery, Parameters, invalid, parse_instant, parse_limit, parse_range};
 use super::{AppState, json, method_not_allowed, not_found};
 use crate::domain::envelope::{Dialect, EventId, EventType, OrderId};
 use crate::domain::routing::SinkName;
@@ -202,6 +202,7 @@ async fn events(
         }
     };
     let before_sequence = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    let (since, until) = parse_range(query.since.as_deref(), query.until.as_deref())?;
     let records = app
         .store
         .events(EventFilter {
@@ -209,8 +210,8 @@ async fn events(
             order_id,
             dialect,
             before_sequence,
-            since: parse_instant("since", query.since.as_deref())?,
-            until: parse_instant("until", query.until.as_deref())?,
+            since,
+            until,
             time,
             limit,
         })

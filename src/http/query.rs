@@ -107,6 +107,33 @@ pub(crate) fn parse_instant(
     .transpose()
 }
 
+/// `[since, until)`, either end open when not given.
+pub(crate) type TimeRange = (
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<chrono::DateTime<chrono::Utc>>,
+);
+
+/// The half-open range `[since, until)` of two instant parameters, either of which may be
+/// absent. An `until` at or before `since` is refused (400/28): such a range holds nothing, so
+/// it is a mistake, and an empty answer would hide it.
+pub(crate) fn parse_range(since: Option<&str>, until: Option<&str>) -> Result<TimeRange, ApiError> {
+    let (from, to) = (
+        parse_instant("since", since)?,
+        parse_instant("until", until)?,
+    );
+    match (from, to) {
+        (Some(from), Some(to)) if to <= from => Err(invalid(
+            "until",
+            format!(
+                "must be after since (got since {}, until {})",
+                since.unwrap_or_default(),
+                until.unwrap_or_default()
+            ),
+        )),
+        _ => Ok((from, to)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;

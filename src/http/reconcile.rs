@@ -13,7 +13,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::query::{ApiQuery, Parameters, invalid, parse_instant, parse_limit};
+use super::query::{ApiQuery, Parameters, invalid, parse_limit, parse_range};
 use super::{AppState, json};
 use crate::config::clients::ClientName;
 use crate::domain::envelope::OrderId;
@@ -105,22 +105,9 @@ async fn received(
     State(app): State<AppState>,
     ApiQuery(query): ApiQuery<ReceivedQuery>,
 ) -> Result<Response, ApiError> {
-    let since = parse_instant("since", Some(&query.since))?.unwrap_or_default();
-    let until = match parse_instant("until", query.until.as_deref())? {
-        // A range that ends where it starts, or before, holds nothing: a mistake, said so.
-        Some(until) if until <= since => {
-            return Err(invalid(
-                "until",
-                format!(
-                    "must be after since (got since {}, until {})",
-                    query.since,
-                    query.until.as_deref().unwrap_or_default()
-                ),
-            ));
-        }
-        Some(until) => until,
-        None => Utc::now(),
-    };
+    let (since, until) = parse_range(Some(&query.since), query.until.as_deref())?;
+    let since = since.unwrap_or_default();
+    let until = until.unwrap_or_else(Utc::now);
     let sender = match query.client.as_deref() {
         None => None,
         Some("") => Some(Sender::Anonymous),

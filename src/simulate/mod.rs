@@ -29,7 +29,7 @@ use crate::domain::envelope::Dialect;
 use crate::hub::Hub;
 use crate::hub::dialect::{base_path, default_query, dialect_parser};
 use crate::outbound::{CredentialArgs, TlsOptions};
-use crate::output::outln;
+use crate::output::{errln, outln};
 
 /// `simulate`'s flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -201,17 +201,17 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
     }
     if let Some(url) = &seller_url {
         if args.hub_listen.is_some() {
-            eprintln!("simulator hub: {url}{}", base_path(dialect));
+            errln!("simulator hub: {url}{}", base_path(dialect));
         }
         if dialect.is_reference_only() {
-            eprintln!(
+            errln!(
                 "simulator service ordering API: {url}{}/serviceOrder",
                 base_path(dialect)
             );
         }
     }
     if args.hub_listen.is_some() && args.wait_subscribers > 0 {
-        eprintln!("waiting for {} subscription(s)…", args.wait_subscribers);
+        errln!("waiting for {} subscription(s)…", args.wait_subscribers);
         tokio::time::timeout(
             args.wait_timeout,
             subscriptions.wait_for(args.wait_subscribers),
@@ -344,7 +344,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
         }
     }
     if let Some(linger) = args.linger {
-        eprintln!(
+        errln!(
             "serving the hub and the Service Ordering API for {} more",
             humantime::format_duration(linger)
         );

@@ -186,6 +186,15 @@ async fn list_parameters_are_checked_and_the_token_is_required() {
         ("/api/v1/events?since=yesterday", "since"),
         ("/api/v1/events?time=now", "time"),
         ("/api/v1/events?cursor=-4", "cursor"),
+        // A range that ends where it starts, or before, holds nothing: a mistake, said so.
+        (
+            "/api/v1/events?since=2019-03-25T08:08:56Z&until=2019-03-25T08:08:56Z",
+            "until",
+        ),
+        (
+            "/api/v1/events?time=receivedAt&since=2019-03-26T00:00:00Z&until=2019-03-25T00:00:00Z",
+            "until",
+        ),
         ("/api/v1/service-orders?state=COMPLETED", "state"),
         ("/api/v1/service-orders?anomalies=yes", "anomalies"),
     ] {

@@ -593,3 +593,28 @@ fn a_client_whose_new_secret_cannot_be_shown_is_told_how_to_make_another() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("will not be shown again"), "{stdout}");
 }
+
+#[test]
+fn a_closed_standard_error_does_not_make_a_command_panic() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    for args in [
+        // Says "no event with id …" on standard error, and exits with 1.
+        &["events", "show", "no-such-event", "--data-dir", data][..],
+        // An error, which the binary's main prints.
+        &["init", "--config", "/dev/null/x"][..],
+    ] {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let status = Command::new(binary())
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(writer)
+            .status()
+            .expect("the CLI runs");
+        assert_eq!(status.code(), Some(1), "{args:?}: {status}");
+    }
+}

@@ -168,3 +168,50 @@ async fn sigterm_finishes_in_flight_requests_and_commits_them_before_exiting() {
     let acknowledged = sending.await.unwrap();
     assert_all_present_once(dir.path(), &acknowledged).await;
 }
+
+/// A stop or a reload asked for as soon as the Listener API's port is open is answered: the
+/// port opens before the store, and a signal without its handler would end the process at
+/// once, by its default action.
+#[tokio::test]
+async fn a_signal_at_the_first_sign_of_life_is_handled_not_fatal() {
+    use std::os::unix::process::ExitStatusExt;
+    for signal in [Signal::SIGHUP, Signal::SIGTERM] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let mut child = std::process::Command::new(binary())
+            .args(["serve", "--plain-http", "--allow-anonymous"])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--admin-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Connecting succeeds once the port is bound, before anything else has started.
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(child.try_wait().unwrap().is_none(), "serve ended early");
+            assert!(started.elapsed() < PATIENCE, "the port never opened");
+            std::thread::yield_now();
+        }
+        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+        if signal == Signal::SIGHUP {
+            // Still serving: a reload, not an end.
+            let health = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await;
+            assert!(
+                health.is_ok_and(|response| response.status().is_success()),
+                "serve answers after SIGHUP"
+            );
+            kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(
+            (status.code(), status.signal()),
+            (Some(0), None),
+            "{signal}: a graceful stop exits with 0, got {status}"
+        );
+    }
+}

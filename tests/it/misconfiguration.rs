@@ -146,3 +146,24 @@ async fn tls_files_with_plain_http_are_warned_about_and_the_listener_starts() {
     let config = TestConfig::new(dir.path().join("other")).build();
     assert!(config.ignored.is_empty(), "{:?}", config.ignored);
 }
+
+#[test]
+#[allow(clippy::result_large_err)] // figment's own test harness
+fn an_ipv6_address_in_the_environment_reads_as_one() {
+    use figment::providers::Env;
+    use order_listener::config::{Config, Overrides};
+    // `[::1]:…` starts as a TOML array would: it must still read as the address it is.
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("OLIT6_LISTEN", "[::1]:18443");
+        jail.set_env("OLIT6_ADMIN_LISTEN", "[::]:19090");
+        let config = Config::load_from(
+            None,
+            Env::prefixed("OLIT6_").split("__"),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config.listen, "[::1]:18443".parse().unwrap());
+        assert_eq!(config.admin_listen, "[::]:19090".parse().unwrap());
+        Ok(())
+    });
+}

@@ -559,3 +559,34 @@ async fn sinks_check_tries_each_sink_and_serve_logs_the_same_at_its_start() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn sinks_enable_of_a_sink_switched_off_in_the_configuration_says_why_it_still_gets_nothing() {
+    init();
+    let (dir, config) = config_dir(
+        "[sinks.off]\ntype = \"http\"\nurl = \"http://127.0.0.1:9/hook\"\nenabled = false\n",
+    );
+    let app = start(config.build()).await;
+    let (ok, stdout, stderr) = run_cli_on(
+        &["sinks", "enable", "off"],
+        &dir.path().join("config.toml"),
+        &app.data_dir,
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("was not disabled"), "{stdout}");
+    assert!(
+        stdout.contains("enabled = false in the configuration")
+            && stdout.contains("set enabled = true and reload"),
+        "{stdout}"
+    );
+    // The admin API knows only the sinks `serve` runs.
+    let response = app
+        .client
+        .post(format!("{}/api/v1/sinks/off/enable", app.admin_base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 404, 404).await;
+}
