@@ -198,6 +198,10 @@ pub enum EnvelopeError {
     /// Required fields are missing or null; the names are in the order of the spec.
     #[error("missing required field{s}: {list}", s = if .0.len() > 1 { "s" } else { "" }, list = .0.join(", "))]
     MissingFields(Vec<&'static str>),
+    /// No date under any of the names the dialect reads one from (code 23, as a missing field);
+    /// the first name is the contract's.
+    #[error("missing required field: {first} (also read as {rest})", first = .0[0], rest = .0[1..].join(" or "))]
+    MissingDate(&'static [&'static str]),
     /// A field has the wrong type or value.
     #[error("{field}: {message}")]
     InvalidField {
@@ -226,6 +230,7 @@ impl EnvelopeError {
     pub fn field(&self) -> Option<&str> {
         match self {
             EnvelopeError::MissingFields(fields) => fields.first().copied(),
+            EnvelopeError::MissingDate(names) => names.first().copied(),
             EnvelopeError::InvalidField { field, .. } => Some(field),
             EnvelopeError::Functional { field, .. } => Some(field),
             EnvelopeError::MissingBody | EnvelopeError::InvalidBody(_) => None,

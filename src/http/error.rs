@@ -161,7 +161,7 @@ impl ApiError {
             ApiError::Envelope(error) => match error {
                 EnvelopeError::MissingBody => (StatusCode::BAD_REQUEST, 21, "Missing body"),
                 EnvelopeError::InvalidBody(_) => (StatusCode::BAD_REQUEST, 22, "Invalid body"),
-                EnvelopeError::MissingFields(_) => {
+                EnvelopeError::MissingFields(_) | EnvelopeError::MissingDate(_) => {
                     (StatusCode::BAD_REQUEST, 23, "Missing body field")
                 }
                 EnvelopeError::InvalidField { .. } => {

@@ -24,6 +24,10 @@ use super::{
     order_facts, order_id, require, require_order_state,
 };
 
+/// Where a TMF641 event's date is read from, first given first: `eventTime`; `timeOccurred`,
+/// as TMF641 v5 spells it; `timeOcurred`, as the v4 swagger spells it.
+const DATE_NAMES: &[&str] = &["eventTime", "timeOccurred", "timeOcurred"];
+
 /// Parses an event of type `kind` (named by its path) sent by a TMF641 `dialect` seller.
 pub(super) fn parse(
     dialect: Dialect,
@@ -38,14 +42,14 @@ pub(super) fn parse(
     }
     // Every date given must be one; the first given is the event's.
     let mut dates = Vec::new();
-    for name in ["eventTime", "timeOccurred", "timeOcurred"] {
+    for &name in DATE_NAMES {
         if let Some(value) = fields.get(name).filter(|value| !value.is_null()) {
             dates.push(event_date(value, name)?);
         }
     }
     let event_date: EventDate = *dates
         .first()
-        .ok_or(EnvelopeError::MissingFields(vec!["eventTime"]))?;
+        .ok_or(EnvelopeError::MissingDate(DATE_NAMES))?;
     let event_id = match fields.get("eventId") {
         None | Some(Value::Null) => derived_event_id(&fields)?,
         Some(value) => event_id(value, "eventId")?,
@@ -268,7 +272,11 @@ mod tests {
                 &body
             )
             .unwrap_err(),
-            EnvelopeError::MissingFields(vec!["eventTime"])
+            EnvelopeError::MissingDate(DATE_NAMES)
+        );
+        assert_eq!(
+            EnvelopeError::MissingDate(DATE_NAMES).to_string(),
+            "missing required field: eventTime (also read as timeOccurred or timeOcurred)"
         );
         body["timeOcurred"] = json!("2026-11-30T10:00:00Z");
         assert!(
