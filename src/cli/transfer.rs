@@ -169,9 +169,11 @@ fn is_sellers(source: &Source) -> bool {
 fn parse_line(line: &[u8]) -> Result<NewEvent, String> {
     let exported: ExportedEvent = serde_json::from_slice(line)
         .map_err(|error| format!("not a line of `order-listener export`: {error}"))?;
-    // Every type the listener can store is admitted: the source accepted it once.
+    // Every type the listener can store is admitted, and read as the source read it: the
+    // source accepted it once, perhaps under a release whose checks were looser.
     let options = ParseOptions {
         accept_service_inventory: true,
+        as_stored: true,
     };
     let dialect = exported.dialect;
     if dialect.family() != Family::Onap && exported.event_type.is_none() {
@@ -182,8 +184,9 @@ fn parse_line(line: &[u8]) -> Result<NewEvent, String> {
     }
     let body = Bytes::from(exported.body);
     let notification = match exported.source {
-        Source::Seller => parse(dialect, exported.event_type, body, options)
-            .map_err(|error| format!("the body is not a {dialect} notification: {error}"))?,
+        Source::Seller => parse(dialect, exported.event_type, body, options).map_err(|error| {
+            format!("the body is not a notification of the {dialect} dialect: {error}")
+        })?,
         Source::Reconciled => reconciled::parse(dialect, body)
             .map_err(|error| format!("the body is not a synthesized event: {error}"))?,
     };

@@ -491,6 +491,7 @@ impl TryFrom<Settings> for Config {
             body_limit: settings.body_limit_bytes,
             parse: ParseOptions {
                 accept_service_inventory: settings.accept_service_inventory_events,
+                as_stored: false,
             },
             admin_token: settings
                 .admin_token

@@ -136,6 +136,12 @@ pub struct Notification {
 pub struct ParseOptions {
     /// Admit the service-inventory event types that newer NBI releases send.
     pub accept_service_inventory: bool,
+    /// The body was stored by a listener before: an `import` of an export, or a sender's resend
+    /// of an event already stored. It is read as the release that stored it read it: the checks
+    /// added since are relaxed, so that an event once accepted is never refused on its way back.
+    /// A leading byte-order mark is skipped, epoch numbers from 0 (not only from 1973) are
+    /// milliseconds, and a MEF state may be any TMF641 state as well as MEF's own.
+    pub as_stored: bool,
 }
 
 /// A numbered functional error (HTTP 422). The codes are ours: the spec leaves 422 open.
@@ -304,10 +310,10 @@ pub fn parse(
     match (dialect.family(), path_event) {
         (Family::Onap, _) => parse_notification(raw, options),
         (Family::Tmf, Some(kind)) => {
-            tmf::parse(dialect, kind, raw).map_err(|error| error.about(kind))
+            tmf::parse(dialect, kind, raw, options).map_err(|error| error.about(kind))
         }
         (Family::Mef, Some(kind)) => {
-            mef::parse(dialect, kind, raw).map_err(|error| error.about(kind))
+            mef::parse(dialect, kind, raw, options).map_err(|error| error.about(kind))
         }
         (_, None) => Err(EnvelopeError::InvalidBody(format!(
             "a {dialect} listener path names its event"
@@ -316,11 +322,19 @@ pub fn parse(
 }
 
 /// The body as a JSON object: the first checks of every dialect (codes 21 and 22).
-pub(super) fn body_object(raw: &[u8]) -> Result<Map<String, Value>, EnvelopeError> {
+pub(super) fn body_object(
+    raw: &[u8],
+    options: ParseOptions,
+) -> Result<Map<String, Value>, EnvelopeError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(EnvelopeError::MissingBody);
     }
-    if raw.starts_with(b"\xEF\xBB\xBF") {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let raw = match raw.strip_prefix(BOM) {
+        Some(rest) if options.as_stored => rest,
+        _ => raw,
+    };
+    if raw.starts_with(BOM) {
         return Err(EnvelopeError::InvalidBody(
             "the body starts with a UTF-8 byte-order mark (EF BB BF), which JSON does not allow \
              (RFC 8259, section 8.1): send the JSON text without it"
@@ -379,13 +393,22 @@ pub(super) fn event_id(value: &Value, field: &str) -> Result<EventId, EnvelopeEr
 
 /// Reads the event's date at `field`: an RFC 3339 string, or epoch milliseconds as Casablanca's
 /// NBI sent them.
-pub(super) fn event_date(value: &Value, field: &str) -> Result<EventDate, EnvelopeError> {
+pub(super) fn event_date(
+    value: &Value,
+    field: &str,
+    options: ParseOptions,
+) -> Result<EventDate, EnvelopeError> {
     match value {
         Value::String(text) => text
             .parse::<EventDate>()
             .map_err(|error| invalid(field, error.to_string())),
         Value::Number(number) => {
-            EventDate::from_epoch_millis(number).map_err(|error| invalid(field, error.to_string()))
+            let read = if options.as_stored {
+                EventDate::from_stored_epoch_millis(number)
+            } else {
+                EventDate::from_epoch_millis(number)
+            };
+            read.map_err(|error| invalid(field, error.to_string()))
         }
         other => Err(invalid(
             field,

@@ -19,8 +19,8 @@
 use serde_json::Value;
 
 use super::envelope::{
-    Dialect, EnvelopeError, EventType, ItemFact, OrderFacts, OrderId, Role, body_object, invalid,
-    order_facts,
+    Dialect, EnvelopeError, EventType, ItemFact, OrderFacts, OrderId, ParseOptions, Role,
+    body_object, invalid, order_facts,
 };
 
 /// The seller answered another order than the one the event is about.
@@ -37,7 +37,7 @@ pub struct OtherOrder {
 /// with the envelope's own reader, so that either spelling of the fields that differ is taken
 /// (`serviceOrderItem` or `orderItem`, `completionDate` or `completionDateTime`).
 pub fn read_order(body: &[u8]) -> Result<OrderFacts, EnvelopeError> {
-    let order = body_object(body)?;
+    let order = body_object(body, ParseOptions::default())?;
     if !order.get("id").is_some_and(Value::is_string) {
         return Err(invalid(
             "serviceOrder.id",

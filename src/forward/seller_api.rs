@@ -219,6 +219,7 @@ impl SellerApiSink {
         // merges into what the event said, not into an earlier merge.
         let options = ParseOptions {
             accept_service_inventory: true,
+            as_stored: true,
         };
         let own = parse(record.dialect, Some(record.event_type), body, options)
             .map_err(|source| ForwardError::StoredEvent { source })?

@@ -31,7 +31,9 @@ use super::AppState;
 use super::auth::mtls::PeerIdentity;
 use super::auth::{Denied, Identified};
 use super::error::{ApiError, JSON_UTF8};
-use crate::domain::envelope::{Dialect, EnvelopeError, EventType, parse};
+use crate::domain::envelope::{
+    Dialect, EnvelopeError, EventType, Notification, ParseOptions, parse, same_payload,
+};
 use crate::metrics::Metrics;
 use crate::store::{Appended, NewEvent};
 use crate::traces::{self, TraceContext};
@@ -279,17 +281,31 @@ async fn receive(
         }
     };
     progress.client = gate.client_name(caller).map(|name| name.to_string());
-    let notification = tracing::info_span!(target: traces::TARGET, "parse").in_scope(|| {
+    let strict = tracing::info_span!(target: traces::TARGET, "parse").in_scope(|| {
         if raw.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::from(EnvelopeError::MissingBody));
         }
         check_content_type(&headers)?;
-        parse(listener.dialect, listener.path_event, raw, app.parse).map_err(|error| {
+        parse(
+            listener.dialect,
+            listener.path_event,
+            raw.clone(),
+            app.parse,
+        )
+        .map_err(|error| {
             // A functional refusal (61–64) comes after the body named its type: count it there.
             progress.event_type = error.event_type();
             ApiError::from(error)
         })
-    })?;
+    });
+    let (notification, resent) = match strict {
+        Ok(notification) => (notification, None),
+        Err(ApiError::Envelope(error)) => match stored_resend(app, listener, raw).await? {
+            Some((notification, duplicate)) => (notification, Some(duplicate)),
+            None => return Err(ApiError::Envelope(error)),
+        },
+        Err(other) => return Err(other),
+    };
     progress.event_type = Some(notification.event_type);
     progress.event_id = Some(notification.event_id.clone());
     gate.permit_event_type(caller, notification.event_type)
@@ -309,17 +325,21 @@ async fn receive(
     );
     // What the deliveries continue: this span when traces are exported, else the seller's.
     let trace_context = traces::pass_on(&append_span, progress.parent.as_ref());
-    let appended = app
-        .store
-        .append(NewEvent {
-            notification,
-            received_at: chrono::Utc::now(),
-            sender: Some(peer.ip().to_string()),
-            client: progress.client.clone(),
-            trace_context,
-        })
-        .instrument(append_span.clone())
-        .await;
+    let appended = match resent {
+        Some(duplicate) => Ok(duplicate),
+        None => {
+            app.store
+                .append(NewEvent {
+                    notification,
+                    received_at: chrono::Utc::now(),
+                    sender: Some(peer.ip().to_string()),
+                    client: progress.client.clone(),
+                    trace_context,
+                })
+                .instrument(append_span.clone())
+                .await
+        }
+    };
     let outcome = appended.inspect_err(|error| {
         traces::fail(&append_span, crate::telemetry::error_chain(error));
     })?;
@@ -353,6 +373,33 @@ async fn receive(
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+/// A body the current checks refuse may still be the resend of an event stored under a release
+/// whose checks were looser (see `ParseOptions::as_stored`): a resend is answered as the
+/// duplicate it is, never refused. Read as stored, the body gives an eventId; if that event is
+/// stored with the same payload, here is the body read so and the duplicate's answer. Anything
+/// else is `None`, and the caller keeps its refusal.
+async fn stored_resend(
+    app: &AppState,
+    listener: Listener,
+    raw: Bytes,
+) -> Result<Option<(Notification, Appended)>, ApiError> {
+    let options = ParseOptions {
+        as_stored: true,
+        ..app.parse
+    };
+    let Ok(notification) = parse(listener.dialect, listener.path_event, raw.clone(), options)
+    else {
+        return Ok(None);
+    };
+    let stored = app.store.event(&notification.event_id).await?;
+    Ok(stored
+        .filter(|(_, body)| same_payload(body, &raw))
+        .map(|(record, body)| {
+            let sequence = record.sequence;
+            (notification, Appended::Duplicate { sequence, body })
+        }))
 }
 
 /// Logs a refusal with the caller's address, its code and client (never its credentials), and

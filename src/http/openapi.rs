@@ -215,13 +215,15 @@ mod tests {
         assert_eq!(variants(ParseOptions::default()), 3);
         assert_eq!(
             variants(ParseOptions {
-                accept_service_inventory: true
+                accept_service_inventory: true,
+                ..ParseOptions::default()
             }),
             4
         );
         assert_eq!(
             names(ParseOptions {
-                accept_service_inventory: true
+                accept_service_inventory: true,
+                ..ParseOptions::default()
             }),
             6
         );

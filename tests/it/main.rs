@@ -34,6 +34,7 @@ mod seller;
 mod seller_dialects;
 mod sink_tls;
 mod store_contract;
+mod stored_rules;
 mod stream;
 mod suspects;
 mod traces;

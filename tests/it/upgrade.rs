@@ -191,6 +191,7 @@ async fn all_events(store: &Store) -> Vec<(EventRecord, Bytes)> {
 fn new_event(body: impl Into<Bytes>) -> NewEvent {
     let options = ParseOptions {
         accept_service_inventory: true,
+        ..ParseOptions::default()
     };
     NewEvent {
         notification: parse_notification(body.into(), options).expect("a valid notification"),

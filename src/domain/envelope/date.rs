@@ -62,28 +62,48 @@ impl EventDate {
             number: number.to_string(),
             seconds: None,
         };
-        let millis = number
-            .as_i64()
-            .or_else(|| {
-                number
-                    .as_f64()
-                    .filter(|float| float.fract() == 0.0 && float.abs() < 1e18)
-                    .map(|float| float as i64)
-            })
-            .ok_or_else(invalid)?;
+        let millis = whole_millis(number).ok_or_else(invalid)?;
         if (0..MIN_EPOCH_MILLIS).contains(&millis) {
             return Err(InvalidEpochMillis {
                 seconds: DateTime::from_timestamp(millis, 0).map(EventDate::from),
                 ..invalid()
             });
         }
-        if !(MIN_EPOCH_MILLIS..=MAX_EPOCH_MILLIS).contains(&millis) {
-            return Err(invalid());
-        }
-        DateTime::from_timestamp_millis(millis)
-            .map(EventDate::from)
-            .ok_or_else(invalid)
+        Self::from_millis_from(millis, MIN_EPOCH_MILLIS).ok_or_else(invalid)
     }
+
+    /// As [`EventDate::from_epoch_millis`], for a body a listener stored before the 1973 floor
+    /// was set: from 0, as the releases before it read numbers, so that a resent or imported
+    /// event keeps the date it was stored with.
+    pub fn from_stored_epoch_millis(
+        number: &serde_json::Number,
+    ) -> Result<Self, InvalidEpochMillis> {
+        whole_millis(number)
+            .and_then(|millis| Self::from_millis_from(millis, 0))
+            .ok_or_else(|| InvalidEpochMillis {
+                number: number.to_string(),
+                seconds: None,
+            })
+    }
+
+    /// `millis` as a date, when it lies from `earliest` to [`MAX_EPOCH_MILLIS`].
+    fn from_millis_from(millis: i64, earliest: i64) -> Option<Self> {
+        if !(earliest..=MAX_EPOCH_MILLIS).contains(&millis) {
+            return None;
+        }
+        DateTime::from_timestamp_millis(millis).map(EventDate::from)
+    }
+}
+
+/// A JSON number as whole milliseconds: an integer, or a float with no fraction
+/// (`1553501336310.0`).
+fn whole_millis(number: &serde_json::Number) -> Option<i64> {
+    number.as_i64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|float| float.fract() == 0.0 && float.abs() < 1e18)
+            .map(|float| float as i64)
+    })
 }
 
 /// A number that is not whole epoch milliseconds between 1973 and 9999.

@@ -8,9 +8,9 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::{
-    Dialect, EnvelopeError, EventType, FunctionalError, ItemFact, Notification, OrderFacts, Role,
-    body_object, event_date, event_id, functional, invalid, json_type, object, optional_state,
-    optional_text, order_id, require,
+    Dialect, EnvelopeError, EventType, FunctionalError, ItemFact, Notification, OrderFacts,
+    ParseOptions, Role, body_object, event_date, event_id, functional, invalid, json_type, object,
+    optional_state, optional_text, order_id, require,
 };
 use crate::domain::state::State;
 
@@ -19,11 +19,12 @@ pub(super) fn parse(
     dialect: Dialect,
     kind: EventType,
     raw: Bytes,
+    options: ParseOptions,
 ) -> Result<Notification, EnvelopeError> {
-    let fields = body_object(&raw)?;
+    let fields = body_object(&raw, options)?;
     require(&fields, &["eventId", "eventTime", "eventType", "event"])?;
     let event_id = event_id(&fields["eventId"], "eventId")?;
-    let event_date = event_date(&fields["eventTime"], "eventTime")?;
+    let event_date = event_date(&fields["eventTime"], "eventTime", options)?;
     let expected = kind.path_name().unwrap_or_default();
     match &fields["eventType"] {
         Value::String(text) if *text == expected => {}
@@ -48,9 +49,9 @@ pub(super) fn parse(
         format!("{expected} must carry the service order id in event.id")
     })?;
     let state = if kind.role() == Role::ItemStateChange {
-        mef_state(event.get("state"), State::MEF_ITEM, "an item")?
+        mef_state(event.get("state"), State::MEF_ITEM, "an item", options)?
     } else {
-        mef_state(event.get("state"), &State::MEF_ORDER, "an order")?
+        mef_state(event.get("state"), &State::MEF_ORDER, "an order", options)?
     };
     // v6 requires the state in both state changes; v5 sends none.
     if dialect == Dialect::MefLegatoV6 && state.is_none() {
@@ -118,6 +119,7 @@ fn mef_state(
     value: Option<&Value>,
     allowed: &[State],
     whose: &str,
+    options: ParseOptions,
 ) -> Result<Option<State>, EnvelopeError> {
     let refuse = |text: &str| {
         functional(
@@ -135,7 +137,8 @@ fn mef_state(
     };
     match value {
         Some(Value::String(text)) => match text.parse::<State>() {
-            Ok(state) if allowed.contains(&state) => Ok(Some(state)),
+            // Stored before MEF's own lists were enforced, it was read against TMF641's.
+            Ok(state) if allowed.contains(&state) || options.as_stored => Ok(Some(state)),
             _ => Err(refuse(text)),
         },
         // Absent, null, or not a string: the common rule and its message.
@@ -150,7 +153,12 @@ mod tests {
     use super::*;
 
     fn parse_json(kind: EventType, body: &Value) -> Result<Notification, EnvelopeError> {
-        parse(Dialect::MefLegatoV6, kind, Bytes::from(body.to_string()))
+        parse(
+            Dialect::MefLegatoV6,
+            kind,
+            Bytes::from(body.to_string()),
+            ParseOptions::default(),
+        )
     }
 
     #[test]

@@ -20,10 +20,10 @@ pub fn parse_notification(
     raw: Bytes,
     options: ParseOptions,
 ) -> Result<Notification, EnvelopeError> {
-    let fields = body_object(&raw)?;
+    let fields = body_object(&raw, options)?;
     require(&fields, &["eventId", "eventDate", "eventType", "event"])?;
     let event_id = event_id(&fields["eventId"], "eventId")?;
-    let event_date = event_date(&fields["eventDate"], "eventDate")?;
+    let event_date = event_date(&fields["eventDate"], "eventDate", options)?;
     let event_type = parse_event_type(&fields["eventType"], options)?;
     let event = object(&fields["event"], "event")?;
     let order = if event_type.is_service_order() {
@@ -301,6 +301,7 @@ mod tests {
             Bytes::from(body.to_string()),
             ParseOptions {
                 accept_service_inventory: true,
+                ..ParseOptions::default()
             },
         )
         .unwrap();

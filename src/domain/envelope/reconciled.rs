@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     Dialect, EnvelopeError, EventDate, EventId, EventType, Family, Notification, OrderFacts,
-    Source, body_object, event_date, event_id, invalid, object, order_facts, require,
+    ParseOptions, Source, body_object, event_date, event_id, invalid, object, order_facts, require,
 };
 
 /// The prefix of every synthesized event's id.
@@ -109,7 +109,7 @@ pub fn synthesize(synthesis: &Synthesis<'_>) -> Result<Notification, EnvelopeErr
 
 /// Reads a synthesized event's body back, filed under `dialect`.
 pub fn parse(dialect: Dialect, raw: Bytes) -> Result<Notification, EnvelopeError> {
-    let fields: Map<String, Value> = body_object(&raw)?;
+    let fields: Map<String, Value> = body_object(&raw, ParseOptions::default())?;
     require(
         &fields,
         &["eventId", "eventDate", "eventType", "source", "event"],
@@ -146,7 +146,7 @@ pub fn parse(dialect: Dialect, raw: Bytes) -> Result<Notification, EnvelopeError
     Ok(Notification {
         event_id,
         event_type,
-        event_date: event_date(date, "eventDate")?,
+        event_date: event_date(date, "eventDate", ParseOptions::default())?,
         order: Some(order),
         dialect,
         reference: None,

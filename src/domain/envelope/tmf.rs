@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 
 use super::{
     Dialect, EnvelopeError, EventDate, EventId, EventType, FunctionalError, Notification,
-    OrderFacts, Role, body_object, event_date, event_id, functional, invalid, json_type, object,
-    order_facts, order_id, require, require_order_state,
+    OrderFacts, ParseOptions, Role, body_object, event_date, event_id, functional, invalid,
+    json_type, object, order_facts, order_id, require, require_order_state,
 };
 
 /// Where a TMF641 event's date is read from, first given first: `eventTime`; `timeOccurred`,
@@ -33,8 +33,9 @@ pub(super) fn parse(
     dialect: Dialect,
     kind: EventType,
     raw: Bytes,
+    options: ParseOptions,
 ) -> Result<Notification, EnvelopeError> {
-    let fields = body_object(&raw)?;
+    let fields = body_object(&raw, options)?;
     if dialect == Dialect::Tmf641V5 {
         require(&fields, &["@type", "event"])?;
     } else {
@@ -44,7 +45,7 @@ pub(super) fn parse(
     let mut dates = Vec::new();
     for &name in DATE_NAMES {
         if let Some(value) = fields.get(name).filter(|value| !value.is_null()) {
-            dates.push(event_date(value, name)?);
+            dates.push(event_date(value, name, options)?);
         }
     }
     let event_date: EventDate = *dates
@@ -174,7 +175,12 @@ mod tests {
         kind: EventType,
         body: &Value,
     ) -> Result<Notification, EnvelopeError> {
-        parse(dialect, kind, Bytes::from(body.to_string()))
+        parse(
+            dialect,
+            kind,
+            Bytes::from(body.to_string()),
+            ParseOptions::default(),
+        )
     }
 
     #[test]
@@ -247,6 +253,7 @@ mod tests {
             Dialect::Tmf641V4,
             EventType::ServiceOrderStateChangeEvent,
             Bytes::from_static(reordered),
+            ParseOptions::default(),
         )
         .unwrap();
         assert_eq!(first.event_id, second.event_id);
