@@ -111,6 +111,19 @@ trap cleanup EXIT
 
 url_path=/externalapi/listener/v1/listener
 
+# run_listener NAME BINARY DATA_DIR PORT MODE [ARGS...]: `serve` on DATA_DIR at 127.0.0.1:PORT
+# (admin API at PORT + 1000, ARGS added), loaded with MODE under NAME, then stopped.
+run_listener() {
+  local name=$1 binary=$2 data=$3 port=$4 mode=$5
+  shift 5
+  ORDER_LISTENER_ADMIN_TOKEN=bench "$binary" serve --plain-http --allow-anonymous \
+    --data-dir "$data" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1000))" \
+    "$@" > "$RUN/$name.log" 2>&1 &
+  pid=$!; wait_for_port "$port"
+  load "$name" "http://127.0.0.1:$port$url_path" $pid "$mode"
+  stop $pid
+}
+
 if wants ceiling; then
   echo "== ceiling"
   "$CEILING" 127.0.0.1:18543 > /dev/null &
@@ -123,12 +136,7 @@ if wants sqlite; then
   for mode in $WORKLOADS; do
     echo "== order-listener, SQLite, fresh store, $mode"
     rm -rf "$WORK/sqlite-$mode"
-    ORDER_LISTENER_ADMIN_TOKEN=bench "$OL" serve --plain-http --allow-anonymous \
-      --data-dir "$WORK/sqlite-$mode" --listen 127.0.0.1:18545 --admin-listen 127.0.0.1:19545 \
-      > "$RUN/sqlite-$mode.log" 2>&1 &
-    pid=$!; wait_for_port 18545
-    load "sqlite-$mode" "http://127.0.0.1:18545$url_path" $pid "$mode"
-    stop $pid
+    run_listener "sqlite-$mode" "$OL" "$WORK/sqlite-$mode" 18545 "$mode"
     rm -rf "$WORK/sqlite-$mode"
   done
 fi
@@ -146,12 +154,7 @@ if wants stub; then
   fi
   echo "== order-listener with its store stubbed (the request path alone), spread"
   rm -rf "$WORK/stub"
-  ORDER_LISTENER_ADMIN_TOKEN=bench "$STUB" serve --plain-http --allow-anonymous \
-    --data-dir "$WORK/stub" --listen 127.0.0.1:18551 --admin-listen 127.0.0.1:19551 \
-    > "$RUN/stub-spread.log" 2>&1 &
-  pid=$!; wait_for_port 18551
-  load stub-spread "http://127.0.0.1:18551$url_path" $pid spread
-  stop $pid
+  run_listener stub-spread "$STUB" "$WORK/stub" 18551 spread
   rm -rf "$WORK/stub"
 fi
 
@@ -178,12 +181,7 @@ if wants volume; then
   fi
   # The fill's writeback must not compete with the listener's fsyncs.
   sync
-  ORDER_LISTENER_ADMIN_TOKEN=bench "$OL" serve --plain-http --allow-anonymous \
-    --data-dir "$VOLUME_DIR" --listen 127.0.0.1:18549 --admin-listen 127.0.0.1:19549 \
-    > "$RUN/volume-spread.log" 2>&1 &
-  pid=$!; wait_for_port 18549
-  load volume-spread "http://127.0.0.1:18549$url_path" $pid spread
-  stop $pid
+  run_listener volume-spread "$OL" "$VOLUME_DIR" 18549 spread
 fi
 
 # fresh_database: creates an empty database on POSTGRES_ADMIN_URL's server and sets pg_db and
@@ -200,12 +198,7 @@ if wants postgres; then
     echo "== order-listener, PostgreSQL, fresh database, $mode"
     fresh_database
     rm -rf "$WORK/pg-$mode"
-    ORDER_LISTENER_ADMIN_TOKEN=bench "$OL" serve --plain-http --allow-anonymous \
-      --data-dir "$WORK/pg-$mode" --database-url "$pg_url" \
-      --listen 127.0.0.1:18547 --admin-listen 127.0.0.1:19547 > "$RUN/postgres-$mode.log" 2>&1 &
-    pid=$!; wait_for_port 18547
-    load "postgres-$mode" "http://127.0.0.1:18547$url_path" $pid "$mode"
-    stop $pid
+    run_listener "postgres-$mode" "$OL" "$WORK/pg-$mode" 18547 "$mode" --database-url "$pg_url"
     drop_database
     rm -rf "$WORK/pg-$mode"
   done
