@@ -137,7 +137,9 @@ pub(super) async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
             };
             let mut text = serde_json::to_vec(&line)?;
             text.push(b'\n');
-            out.write_all(&text).await.map_err(OutputError::from)?;
+            out.write_all(&text)
+                .await
+                .map_err(|error| incomplete(error, exported))?;
             exported += 1;
         }
         if after as u64 > bar.length().unwrap_or(0) {
@@ -146,10 +148,26 @@ pub(super) async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         bar.set_position(after as u64);
         bar.set_message(format!("{exported} exported"));
     }
-    out.flush().await.map_err(OutputError::from)?;
+    out.flush()
+        .await
+        .map_err(|error| incomplete(error, exported))?;
     bar.finish_and_clear();
     errln!("exported {}", plural(exported, "event", "events"));
     Ok(ExitCode::SUCCESS)
+}
+
+/// A write of the export that failed. Unlike a list cut short by `| head`, an export whose
+/// reader went away is incomplete, and a backup made of it would lack events: a closed pipe is
+/// an error here, with how many lines were written, not a quiet success.
+fn incomplete(error: std::io::Error, exported: usize) -> anyhow::Error {
+    match OutputError::from(error) {
+        OutputError::Closed => anyhow::anyhow!(
+            "standard output was closed after {} (at most; some may not have been flushed): \
+             the export is incomplete",
+            plural(exported, "event", "events")
+        ),
+        failed => anyhow::Error::new(failed),
+    }
 }
 
 /// What became of the lines of an import.

@@ -519,7 +519,6 @@ async fn every_command_that_prints_ends_quietly_when_its_reader_closes_the_pipe(
         &["orders", "suspects"],
         &["sinks", "list"],
         &["dead-letters", "list"],
-        &["export"],
     ];
     for command in commands {
         let mut args = command.to_vec();
@@ -533,6 +532,13 @@ async fn every_command_that_prints_ends_quietly_when_its_reader_closes_the_pipe(
         assert_eq!(status.code(), Some(0), "{command:?}: {stderr}");
         assert_eq!(stderr, "", "{command:?} says nothing");
     }
+    // An export cut short is incomplete: an error, so that `set -o pipefail` sees it.
+    let (status, stderr) = run_cli_into_a_closed_pipe(&["export", "--data-dir", &dir]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("standard output was closed") && stderr.contains("export is incomplete"),
+        "{stderr}"
+    );
     // Another failure is still one, pipe closed or not.
     let (status, stderr) = run_cli_into_a_closed_pipe(&["init", "--config", "/dev/null/x"]);
     assert_eq!(status.code(), Some(1), "{stderr}");
