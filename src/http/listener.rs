@@ -300,7 +300,7 @@ async fn receive(
     });
     let (notification, resent) = match strict {
         Ok(notification) => (notification, None),
-        Err(ApiError::Envelope(error)) => match stored_resend(app, listener, raw).await? {
+        Err(ApiError::Envelope(error)) => match stored_resend(app, listener, raw).await {
             Some((notification, duplicate)) => (notification, Some(duplicate)),
             None => return Err(ApiError::Envelope(error)),
         },
@@ -379,27 +379,33 @@ async fn receive(
 /// whose checks were looser (see `ParseOptions::as_stored`): a resend is answered as the
 /// duplicate it is, never refused. Read as stored, the body gives an eventId; if that event is
 /// stored with the same payload, here is the body read so and the duplicate's answer. Anything
-/// else is `None`, and the caller keeps its refusal.
+/// else is `None`, and the caller keeps its refusal: a store that cannot be read now too, since
+/// the body is refused by today's checks either way.
 async fn stored_resend(
     app: &AppState,
     listener: Listener,
     raw: Bytes,
-) -> Result<Option<(Notification, Appended)>, ApiError> {
+) -> Option<(Notification, Appended)> {
     let options = ParseOptions {
         as_stored: true,
         ..app.parse
     };
-    let Ok(notification) = parse(listener.dialect, listener.path_event, raw.clone(), options)
-    else {
-        return Ok(None);
-    };
-    let stored = app.store.event(&notification.event_id).await?;
-    Ok(stored
-        .filter(|(_, body)| same_payload(body, &raw))
-        .map(|(record, body)| {
-            let sequence = record.sequence;
-            (notification, Appended::Duplicate { sequence, body })
-        }))
+    let notification = parse(listener.dialect, listener.path_event, raw.clone(), options).ok()?;
+    let stored = app
+        .store
+        .event(&notification.event_id)
+        .await
+        .inspect_err(|error| {
+            tracing::warn!(
+                event_id = %notification.event_id,
+                error = %crate::telemetry::error_chain(error),
+                "cannot tell whether a refused body is the resend of a stored event; refused"
+            );
+        })
+        .ok()??;
+    let (record, body) = Some(stored).filter(|(_, body)| same_payload(body, &raw))?;
+    let sequence = record.sequence;
+    Some((notification, Appended::Duplicate { sequence, body }))
 }
 
 /// Logs a refusal with the caller's address, its code and client (never its credentials), and
