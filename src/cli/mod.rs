@@ -259,7 +259,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(traces) = &traces {
         traces.announce();
     }
-    let app = App::build(config).await?;
+    if !signals.watches_terminate() {
+        tracing::warn!("cannot watch SIGTERM; only SIGINT stops the listener");
+    }
+    // A stop asked for while the store opens (a long migration, say) ends the start-up there.
+    let app = tokio::select! {
+        app = App::build(config) => app?,
+        () = signals.stop() => {
+            tracing::info!("stopped during start-up");
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     // A closed standard output does not stop the listener: the logs still go to stderr. The
     // key and token generated now are shown nowhere else, so the warning says how to renew them.
     if let Err(error) = outln!("{}", app.banner()) {
@@ -319,8 +329,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The signals `serve` answers: SIGINT and SIGTERM stop it, SIGHUP reloads its configuration.
-/// Each is watched from [`Signals::register`] on; one that cannot be watched is logged when
-/// it would be needed and keeps its default action.
+/// Each is watched from [`Signals::register`] on, `serve`'s first step; one that cannot be
+/// watched keeps its default action, and is logged once logging has started.
 struct Signals {
     #[cfg(unix)]
     interrupt: Option<tokio::signal::unix::Signal>,
@@ -345,22 +355,29 @@ impl Signals {
         Signals {}
     }
 
+    /// Whether SIGTERM is watched.
+    fn watches_terminate(&self) -> bool {
+        #[cfg(unix)]
+        return self.terminate.is_some();
+        #[cfg(not(unix))]
+        true
+    }
+
     /// Waits for SIGINT or SIGTERM.
-    async fn stop(self) {
+    async fn stop(&mut self) {
         #[cfg(unix)]
         {
-            let wait = |signal: Option<tokio::signal::unix::Signal>| async move {
+            async fn wait(signal: &mut Option<tokio::signal::unix::Signal>) {
                 match signal {
-                    Some(mut signal) => signal.recv().await,
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
                     None => std::future::pending().await,
                 }
-            };
-            if self.terminate.is_none() {
-                tracing::warn!("cannot watch SIGTERM; only SIGINT stops the listener");
             }
             tokio::select! {
-                _ = wait(self.interrupt) => {}
-                _ = wait(self.terminate) => {}
+                () = wait(&mut self.interrupt) => {}
+                () = wait(&mut self.terminate) => {}
             }
         }
         #[cfg(not(unix))]

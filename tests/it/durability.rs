@@ -172,32 +172,45 @@ async fn sigterm_finishes_in_flight_requests_and_commits_them_before_exiting() {
 /// A stop or a reload asked for as soon as the Listener API's port is open is answered: the
 /// port opens before the store, and a signal without its handler would end the process at
 /// once, by its default action.
+/// A child process killed when dropped, so that a failing test leaves none behind.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test]
 async fn a_signal_at_the_first_sign_of_life_is_handled_not_fatal() {
     use std::os::unix::process::ExitStatusExt;
+    init();
     for signal in [Signal::SIGHUP, Signal::SIGTERM] {
         let dir = tempfile::tempdir().unwrap();
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             probe.local_addr().unwrap().port()
         };
-        let mut child = std::process::Command::new(binary())
-            .args(["serve", "--plain-http", "--allow-anonymous"])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--admin-listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = Reaped(
+            std::process::Command::new(binary())
+                .args(["serve", "--plain-http", "--allow-anonymous"])
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .args(["--admin-listen", "127.0.0.1:0", "--data-dir"])
+                .arg(dir.path())
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
         // Connecting succeeds once the port is bound, before anything else has started.
         let started = std::time::Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(child.try_wait().unwrap().is_none(), "serve ended early");
+            assert!(child.0.try_wait().unwrap().is_none(), "serve ended early");
             assert!(started.elapsed() < PATIENCE, "the port never opened");
             std::thread::yield_now();
         }
-        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+        kill(Pid::from_raw(child.0.id() as i32), signal).unwrap();
         if signal == Signal::SIGHUP {
             // Still serving: a reload, not an end.
             let health = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await;
@@ -205,13 +218,63 @@ async fn a_signal_at_the_first_sign_of_life_is_handled_not_fatal() {
                 health.is_ok_and(|response| response.status().is_success()),
                 "serve answers after SIGHUP"
             );
-            kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+            kill(Pid::from_raw(child.0.id() as i32), Signal::SIGTERM).unwrap();
         }
-        let status = child.wait().unwrap();
+        let status = child.0.wait().unwrap();
         assert_eq!(
             (status.code(), status.signal()),
             (Some(0), None),
             "{signal}: a graceful stop exits with 0, got {status}"
         );
     }
+}
+
+/// A stop asked for while the store is still opening ends the start-up at once, gracefully.
+/// The "database" here accepts connections and never answers, so without that the stop would
+/// wait for the store's 5 s connect timeout, and then fail on it.
+#[tokio::test]
+async fn a_stop_while_the_store_opens_ends_the_start_up() {
+    use std::io::Read;
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let database = format!(
+        "postgres://postgres@{}/nothing?sslmode=disable",
+        silent.local_addr().unwrap()
+    );
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Reaped(
+        std::process::Command::new(binary())
+            .args(["serve", "--plain-http", "--allow-anonymous"])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--admin-listen", "127.0.0.1:0", "--database-url", &database])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // The Listener API's port is bound first; the store opens after it.
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(child.0.try_wait().unwrap().is_none(), "serve ended early");
+        assert!(started.elapsed() < PATIENCE, "the port never opened");
+        std::thread::yield_now();
+    }
+    kill(Pid::from_raw(child.0.id() as i32), Signal::SIGINT).unwrap();
+    let status = child.0.wait().unwrap();
+    let mut log = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{status}: {log}");
+    assert!(log.contains("stopped during start-up"), "{log}");
 }
