@@ -172,8 +172,9 @@ async fn sigterm_finishes_in_flight_requests_and_commits_them_before_exiting() {
 /// A stop or a reload asked for as soon as the Listener API's port is open is answered: the
 /// port opens before the store, and a signal without its handler would end the process at
 /// once, by its default action.
-/// A child process killed when dropped, so that a failing test leaves none behind.
-struct Reaped(std::process::Child);
+/// A child process killed when dropped, so that a failing test leaves none behind; for
+/// `serve`, with its Listener API's port.
+struct Reaped(std::process::Child, u16);
 
 impl Drop for Reaped {
     fn drop(&mut self) {
@@ -182,12 +183,10 @@ impl Drop for Reaped {
     }
 }
 
-#[tokio::test]
-async fn a_signal_at_the_first_sign_of_life_is_handled_not_fatal() {
-    use std::os::unix::process::ExitStatusExt;
-    init();
-    for signal in [Signal::SIGHUP, Signal::SIGTERM] {
-        let dir = tempfile::tempdir().unwrap();
+impl Reaped {
+    /// `serve` on `data_dir` with `args` added, returned as soon as its Listener API's port is
+    /// bound: the port is bound first, before the store opens or anything else starts.
+    fn serve_until_bound(data_dir: &Path, args: &[&str], stderr: std::process::Stdio) -> Reaped {
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             probe.local_addr().unwrap().port()
@@ -197,23 +196,36 @@ async fn a_signal_at_the_first_sign_of_life_is_handled_not_fatal() {
                 .args(["serve", "--plain-http", "--allow-anonymous"])
                 .args(["--listen", &format!("127.0.0.1:{port}")])
                 .args(["--admin-listen", "127.0.0.1:0", "--data-dir"])
-                .arg(dir.path())
-                .env("RUST_LOG", "warn")
+                .arg(data_dir)
+                .args(args)
+                .env("RUST_LOG", "info")
                 .stdout(std::process::Stdio::null())
+                .stderr(stderr)
                 .spawn()
                 .unwrap(),
+            port,
         );
-        // Connecting succeeds once the port is bound, before anything else has started.
         let started = std::time::Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(child.0.try_wait().unwrap().is_none(), "serve ended early");
             assert!(started.elapsed() < PATIENCE, "the port never opened");
             std::thread::yield_now();
         }
+        child
+    }
+}
+
+#[tokio::test]
+async fn a_signal_at_the_first_sign_of_life_is_handled_not_fatal() {
+    use std::os::unix::process::ExitStatusExt;
+    init();
+    for signal in [Signal::SIGHUP, Signal::SIGTERM] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Reaped::serve_until_bound(dir.path(), &[], std::process::Stdio::null());
         kill(Pid::from_raw(child.0.id() as i32), signal).unwrap();
         if signal == Signal::SIGHUP {
             // Still serving: a reload, not an end.
-            let health = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await;
+            let health = reqwest::get(format!("http://127.0.0.1:{}/healthz", child.1)).await;
             assert!(
                 health.is_ok_and(|response| response.status().is_success()),
                 "serve answers after SIGHUP"
@@ -240,41 +252,17 @@ async fn a_stop_while_the_store_opens_ends_the_start_up() {
         "postgres://postgres@{}/nothing?sslmode=disable",
         silent.local_addr().unwrap()
     );
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Reaped(
-        std::process::Command::new(binary())
-            .args(["serve", "--plain-http", "--allow-anonymous"])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--admin-listen", "127.0.0.1:0", "--database-url", &database])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .env("RUST_LOG", "info")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
+    let mut child = Reaped::serve_until_bound(
+        dir.path(),
+        &["--database-url", &database],
+        std::process::Stdio::piped(),
     );
-    // The Listener API's port is bound first; the store opens after it.
-    let started = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(child.0.try_wait().unwrap().is_none(), "serve ended early");
-        assert!(started.elapsed() < PATIENCE, "the port never opened");
-        std::thread::yield_now();
-    }
     kill(Pid::from_raw(child.0.id() as i32), Signal::SIGINT).unwrap();
     let status = child.0.wait().unwrap();
     let mut log = String::new();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let mut stderr = child.0.stderr.take().unwrap();
+    stderr.read_to_string(&mut log).unwrap();
     assert_eq!(status.code(), Some(0), "{status}: {log}");
     assert!(log.contains("stopped during start-up"), "{log}");
 }
