@@ -691,66 +691,46 @@ async fn the_gap_report_lists_each_senders_event_ids_in_receipt_order_and_is_bou
     assert_eq!(later["total"], 0);
     // A range that ends before it starts, or where it starts, is a mistake: refused.
     for until in [before - TimeDelta::hours(1), before] {
-        let response = app
-            .get(
-                format!(
-                    "{}/api/v1/received?since={since}&until={}",
-                    app.admin_base,
-                    encoded(until)
-                ),
-                Some(ADMIN_TOKEN),
-            )
-            .await;
-        let error = assert_error(response, 400, 28).await;
-        assert_eq!(error["referenceError"], "query:until");
-        assert!(
-            error["message"]
-                .as_str()
-                .unwrap()
-                .contains("must be after since"),
-            "{error}"
-        );
+        let query = format!("since={since}&until={}", encoded(until));
+        assert_received_refused(&app, &query, "until", "must be after since").await;
     }
 
     for (query, parameter) in [
         ("since=yesterday".to_owned(), "since"),
         (format!("since={since}&client=no%20spaces"), "client"),
     ] {
-        let response = app
-            .get(
-                format!("{}/api/v1/received?{query}", app.admin_base),
-                Some(ADMIN_TOKEN),
-            )
-            .await;
-        let error = assert_error(response, 400, 28).await;
-        assert_eq!(
-            error["referenceError"],
-            format!("query:{parameter}"),
-            "{query}"
-        );
+        assert_received_refused(&app, &query, parameter, "").await;
     }
 
     // Past the limit (5 here), the report is refused and says what to do.
     post_as(&app, Some(KEY_B), &event("b-2")).await;
     post_as(&app, Some(KEY_B), &event("b-3")).await;
+    let query = format!("since={since}");
+    assert_received_refused(&app, &query, "until", "narrow since and until").await;
+    let (status, one_client) = received(&app, &format!("since={since}&client=seller-b")).await;
+    assert_eq!(status, 200, "one client's part fits: {one_client}");
+    assert_eq!(one_client["total"], 3);
+}
+
+/// Asserts that `GET /api/v1/received?{query}` is refused with 400/28 naming the query
+/// `parameter`, in a message that says `says`.
+async fn assert_received_refused(app: &TestApp, query: &str, parameter: &str, says: &str) {
     let response = app
         .get(
-            format!("{}/api/v1/received?since={since}", app.admin_base),
+            format!("{}/api/v1/received?{query}", app.admin_base),
             Some(ADMIN_TOKEN),
         )
         .await;
     let error = assert_error(response, 400, 28).await;
-    assert_eq!(error["referenceError"], "query:until");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("narrow since and until"),
-        "{error}"
+    assert_eq!(
+        error["referenceError"],
+        format!("query:{parameter}"),
+        "{query}"
     );
-    let (status, one_client) = received(&app, &format!("since={since}&client=seller-b")).await;
-    assert_eq!(status, 200, "one client's part fits: {one_client}");
-    assert_eq!(one_client["total"], 3);
+    assert!(
+        error["message"].as_str().unwrap().contains(says),
+        "{query}: {error}"
+    );
 }
 
 /// An ONAP event as the store receives it, dated `ago` before now, received at `received_at`
